@@ -1,0 +1,79 @@
+# Stratus build. Plain GNU make: `make`, `make run`, `make check`, `make deps`,
+# `make SANITIZER=address|undefined|thread`, `make format`, `make bench`.
+
+CC        ?= gcc
+SANITIZER ?=
+PYTHON    ?= /usr/bin/python3
+BUILD     := build/$(if $(SANITIZER),$(SANITIZER),release)
+
+WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+          -Wno-format-nonliteral -Werror
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Isrc -MMD -MP
+LDLIBS := -pthread -lssl -lcrypto -lurcu-qsbr
+
+ifneq ($(SANITIZER),)
+CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZER)
+endif
+
+ROOMS    := common net proto proxy cluster scale meter control
+LIB_SRC  := $(foreach r,$(ROOMS),$(wildcard src/$(r)/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC  := $(wildcard src/cli/*.c)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+STRATUS  := $(BUILD)/stratus
+UNIT     := $(BUILD)/unit-tests
+
+.PHONY: all run check deps test-unit test-integration test-node format bench clean
+
+all: $(STRATUS) $(UNIT)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libstratus.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(STRATUS): $(CLI_OBJ) $(BUILD)/libstratus.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libstratus.a $(LDLIBS)
+	@ln -sf $(if $(SANITIZER),$(SANITIZER),release)/stratus build/stratus
+
+$(UNIT): $(UNIT_OBJ) $(BUILD)/libstratus.a
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libstratus.a $(LDLIBS)
+
+deps:
+	@./scripts/deps.sh
+
+run: deps $(STRATUS)
+	$(STRATUS) up $(ARGS)
+
+test-unit: $(UNIT)
+	$(UNIT)
+
+test-integration: $(STRATUS)
+	STRATUS_BIN=$(abspath $(STRATUS)) $(PYTHON) -m pytest -q tests/integration
+
+test-node: $(STRATUS)
+	cd tests/node && STRATUS_BIN=$(abspath $(STRATUS)) node --test
+
+check: deps all
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-integration
+	$(MAKE) --no-print-directory test-node
+
+bench: deps $(STRATUS)
+	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/compare
+
+format:
+	clang-format -i $(shell find src tests/unit -name '*.[ch]')
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
