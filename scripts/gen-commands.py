@@ -1,0 +1,203 @@
+#!/usr/bin/python3
+"""Generate src/proto/cmdtable_gen.c from scripts/redis-7.0-commands.json (the COMMAND output of
+a real redis-server 7.0.15) and the routing policy below. Run `make commands` after editing the
+policy; the generated file is committed so building never needs a redis-server."""
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+LATER3 = "arrives with transactions, blocking commands, pub/sub and scripts (issue 3)"
+
+# name -> (route, merge, local, reason). Anything with keys and no entry is ROUTE_KEYS.
+# Anything without keys and no entry is ROUTE_LATER.
+POLICY = {
+    "ping": ("LOCAL", "NONE", "PING"),
+    "echo": ("LOCAL", "NONE", "ECHO"),
+    "auth": ("LOCAL", "NONE", "AUTH"),
+    "hello": ("LOCAL", "NONE", "HELLO"),
+    "select": ("LOCAL", "NONE", "SELECT"),
+    "quit": ("LOCAL", "NONE", "QUIT"),
+    "readonly": ("LOCAL", "NONE", "READONLY"),
+    "readwrite": ("LOCAL", "NONE", "READWRITE"),
+    "info": ("LOCAL", "NONE", "INFO"),
+    "cluster|slots": ("LOCAL", "NONE", "CLUSTER_SLOTS"),
+    "cluster|shards": ("LOCAL", "NONE", "CLUSTER_SHARDS"),
+    "cluster|nodes": ("LOCAL", "NONE", "CLUSTER_NODES"),
+    "cluster|info": ("LOCAL", "NONE", "CLUSTER_INFO"),
+    "cluster|myid": ("LOCAL", "NONE", "CLUSTER_MYID"),
+    "cluster|keyslot": ("LOCAL", "NONE", "CLUSTER_KEYSLOT"),
+    "cluster|replicas": ("LOCAL", "NONE", "CLUSTER_REPLICAS"),
+    "cluster|slaves": ("LOCAL", "NONE", "CLUSTER_REPLICAS"),
+    "cluster|countkeysinslot": ("SLOT_ARG", "NONE", None),
+    "cluster|getkeysinslot": ("SLOT_ARG", "NONE", None),
+    "client|setname": ("LOCAL", "NONE", "CLIENT_SETNAME"),
+    "client|getname": ("LOCAL", "NONE", "CLIENT_GETNAME"),
+    "client|id": ("LOCAL", "NONE", "CLIENT_ID"),
+    "time": ("ANY", "NONE", None),
+    "lolwut": ("ANY", "NONE", None),
+    "command": ("ANY", "NONE", None),
+    "command|count": ("ANY", "NONE", None),
+    "command|docs": ("ANY", "NONE", None),
+    "command|info": ("ANY", "NONE", None),
+    "command|list": ("ANY", "NONE", None),
+    "command|getkeys": ("ANY", "NONE", None),
+    "command|getkeysandflags": ("ANY", "NONE", None),
+    "command|help": ("ANY", "NONE", None),
+    "dbsize": ("ALL", "SUM", None),
+    "flushall": ("ALL", "ALL_OK", None),
+    "flushdb": ("ALL", "ALL_OK", None),
+    "mget": ("SPLIT", "MGET", None),
+    "mset": ("SPLIT", "ALL_OK", None),
+    "del": ("SPLIT", "SUM", None),
+    "unlink": ("SPLIT", "SUM", None),
+    "exists": ("SPLIT", "SUM", None),
+    "touch": ("SPLIT", "SUM", None),
+}
+
+REFUSED = {
+    "debug": "DEBUG can crash or stall an engine; it is not exposed by the service",
+    "shutdown": "engines are run by Stratus: stop the service with Ctrl-C or `stratus` instead",
+    "replicaof": "replication is managed by Stratus (--replicas); it cannot be changed by a client",
+    "slaveof": "replication is managed by Stratus (--replicas); it cannot be changed by a client",
+    "sync": "replication streams are internal to the service",
+    "psync": "replication streams are internal to the service",
+    "migrate": "keys move between shards only by Stratus's own resharding; use DUMP/RESTORE to copy a key",
+    "module": "modules cannot be loaded into managed engines",
+    "bgsave": "snapshots belong to the service; their data is saved on stop and kept in --data-dir",
+    "save": "snapshots belong to the service; their data is saved on stop and kept in --data-dir",
+    "bgrewriteaof": "persistence is managed by the service",
+    "failover": "failover is managed by Stratus",
+    "swapdb": "a cache has one database (0), as in Redis Cluster",
+    "monitor": "MONITOR would expose every client's traffic; use the endpoint's logs and metrics",
+    "sentinel": "there is no Sentinel: failover is managed by Stratus",
+    "cluster|addslots": "the cluster topology is managed by Stratus",
+    "cluster|addslotsrange": "the cluster topology is managed by Stratus",
+    "cluster|bumpepoch": "the cluster topology is managed by Stratus",
+    "cluster|delslots": "the cluster topology is managed by Stratus",
+    "cluster|delslotsrange": "the cluster topology is managed by Stratus",
+    "cluster|failover": "failover is managed by Stratus",
+    "cluster|flushslots": "the cluster topology is managed by Stratus",
+    "cluster|forget": "the cluster topology is managed by Stratus",
+    "cluster|meet": "the cluster topology is managed by Stratus",
+    "cluster|replicate": "the cluster topology is managed by Stratus",
+    "cluster|reset": "the cluster topology is managed by Stratus",
+    "cluster|saveconfig": "the cluster topology is managed by Stratus",
+    "cluster|set-config-epoch": "the cluster topology is managed by Stratus",
+    "cluster|setslot": "the cluster topology is managed by Stratus",
+    "cluster|count-failure-reports": "engine internals are not exposed; the endpoint is one node",
+    "cluster|links": "engine internals are not exposed; the endpoint is one node",
+    "config|rewrite": "engine configuration files are rendered by Stratus",
+    "config|resetstat": "statistics are kept by the service",
+}
+
+# Blocking commands need a private backend connection, which arrives with issue 3.
+LATER = {n: LATER3 for n in [
+    "blpop", "brpop", "blmove", "brpoplpush", "blmpop", "bzpopmin", "bzpopmax", "bzmpop",
+    "wait", "multi", "exec", "discard", "watch", "unwatch", "subscribe", "unsubscribe",
+    "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "publish", "spublish", "pubsub",
+    "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "script", "function",
+    "scan", "keys", "randomkey", "config", "slowlog", "latency", "memory", "acl", "client",
+    "reset", "lastsave", "role", "object", "readwrite_", "migrate_",
+]}
+LATER["xread"] = None  # served; only its BLOCK form waits for issue 3 (checked at run time)
+LATER["xreadgroup"] = None
+LATER["object"] = None  # OBJECT subcommands have keys: served
+LATER["memory"] = None
+
+FLAG_MAP = {"write": "CMD_F_WRITE", "readonly": "CMD_F_READONLY", "blocking": "CMD_F_BLOCKING",
+            "no_auth": "CMD_F_NOAUTH", "movablekeys": "CMD_F_MOVABLE", "fast": "CMD_F_FAST"}
+
+
+def c_str(s):
+    return "NULL" if s is None else json.dumps(s)
+
+
+def decide(cmd, has_keys):
+    name = cmd["name"]
+    parent = name.split("|")[0]
+    if name in REFUSED:
+        return ("REFUSED", "NONE", None, REFUSED[name])
+    if name in POLICY:
+        r, m, l = POLICY[name]
+        return (r, m, l, None)
+    if cmd["subcommands"]:
+        return ("PARENT", "NONE", None, None)
+    if name in LATER and LATER[name]:
+        return ("LATER", "NONE", None, LATER[name])
+    if "|" in name and parent in LATER and LATER[parent]:
+        return ("LATER", "NONE", None, LATER[parent])
+    if "|" in name and parent in REFUSED:
+        return ("REFUSED", "NONE", None, REFUSED[parent])
+    if has_keys:
+        return ("KEYS", "NONE", None, None)
+    return ("LATER", "NONE", None, "this server command is not served by the endpoint yet")
+
+
+def emit_specs(out, cname, cmd):
+    specs = []
+    for ks in cmd["key_specs"]:
+        bs, fk = ks["begin_search"], ks["find_keys"]
+        if bs["type"] == "index":
+            b = ("KS_BS_INDEX", bs["index"], None)
+        elif bs["type"] == "keyword":
+            b = ("KS_BS_KEYWORD", bs["startfrom"], bs["keyword"])
+        else:
+            b = ("KS_BS_UNKNOWN", 0, None)
+        if fk["type"] == "range":
+            f = ("KS_FK_RANGE", fk["lastkey"], fk["keystep"], fk["limit"])
+        elif fk["type"] == "keynum":
+            f = ("KS_FK_KEYNUM", fk["keynumidx"], fk["firstkey"], fk["keystep"])
+        else:
+            f = ("KS_FK_UNKNOWN", 0, 0, 0)
+        specs.append("{%s, %s, %d, %s, %d, %d, %d}" % (b[0], f[0], b[1], c_str(b[2]), f[1], f[2], f[3]))
+    if specs:
+        out.append("static const cmd_keyspec ks_%s[] = {%s};" % (cname, ", ".join(specs)))
+    return len(specs)
+
+
+def cident(name):
+    return name.replace("|", "__").replace("-", "_")
+
+
+def main():
+    data = json.load(open(os.path.join(HERE, "redis-7.0-commands.json")))
+    out = ["/* Generated by scripts/gen-commands.py from scripts/redis-7.0-commands.json",
+           " * (%s) and the routing policy in that script. Do not edit. */" % data["source"],
+           '#include "proto/cmdtable.h"', "", "#include <stddef.h>", ""]
+    defs = []
+
+    def entry(cmd, is_sub):
+        name = cmd["name"]
+        cname = cident(name)
+        nspecs = emit_specs(out, cname, cmd)
+        has_keys = nspecs > 0 and any(
+            k["begin_search"]["type"] != "unknown" for k in cmd["key_specs"])
+        route, merge, local, reason = decide(cmd, has_keys)
+        flags = [FLAG_MAP[f] for f in cmd["flags"] if f in FLAG_MAP] or ["0"]
+        subs = "NULL"
+        nsubs = 0
+        if cmd["subcommands"]:
+            sub_entries = [entry(s, True) for s in sorted(cmd["subcommands"], key=lambda s: s["name"])]
+            out.append("static const cmd_def subs_%s[] = {\n    %s,\n};" % (cname, ",\n    ".join(sub_entries)))
+            subs = "subs_" + cname
+            nsubs = len(sub_entries)
+        sub = name.split("|")[1] if is_sub else None
+        return "{%s, %s, %d, %s, ROUTE_%s, MERGE_%s, LOCAL_%s, %d, %s, %s, %s, %d}" % (
+            c_str(name), c_str(sub), cmd["arity"], " | ".join(flags), route, merge,
+            local or "NONE", nspecs, ("ks_" + cname) if nspecs else "NULL", c_str(reason), subs, nsubs)
+
+    for cmd in data["commands"]:
+        defs.append(entry(cmd, False))
+    out.append("")
+    out.append("const cmd_def cmd_table[] = {\n    %s,\n};" % ",\n    ".join(defs))
+    out.append("const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);")
+    target = os.path.join(ROOT, "src", "proto", "cmdtable_gen.c")
+    open(target, "w").write("\n".join(out) + "\n")
+    print("wrote %s (%d commands)" % (os.path.relpath(target, ROOT), len(defs)), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+/* The `stratus` command: `stratus up` starts the embedded default (a cache named "default"
+ * behind one TLS endpoint), `stratus version`, `stratus --help`. The main thread becomes the
+ * control thread once the workers run. */
+#define ALLOC_ROOM ROOM_CLI
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/compiler.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "control/cache.h"
+#include "control/settings.h"
+#include "net/ev.h"
+#include "net/tls.h"
+#include "proxy/worker.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Stratus %s: a serverless Redis-compatible cache on your own machine.\n\n"
+            "Usage:\n"
+            "  stratus up [settings]   start the cache \"default\" behind one TLS endpoint\n"
+            "  stratus version         print the version\n"
+            "  stratus --help          this help\n\n"
+            "Settings (flags; also STRATUS_<NAME> variables and a config file):\n",
+            STRATUS_VERSION);
+    if (out == stdout)
+        settings_print_help();
+}
+
+static int fail(const char *msg)
+{
+    fprintf(stderr, "stratus: %s\n", msg);
+    return 1;
+}
+
+static int prepare_dir(settings *cfg, char *err, size_t errlen)
+{
+    if (mkdir(cfg->data_dir, 0700) == -1 && errno != EEXIST) {
+        snprintf(err, errlen, "--data-dir: cannot create %s: %s", cfg->data_dir, strerror(errno));
+        return -1;
+    }
+    char abs[PATH_MAX];
+    if (!realpath(cfg->data_dir, abs)) {
+        snprintf(err, errlen, "--data-dir: %s: %s", cfg->data_dir, strerror(errno));
+        return -1;
+    }
+    snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", abs);
+    return 0;
+}
+
+static int setup_tls(const settings *cfg, tls_files *files, char *err, size_t errlen)
+{
+    if (cfg->tls_cert[0]) {
+        snprintf(files->cert, sizeof(files->cert), "%s", cfg->tls_cert);
+        snprintf(files->key, sizeof(files->key), "%s", cfg->tls_key);
+        snprintf(files->ca, sizeof(files->ca), "%s", cfg->tls_ca[0] ? cfg->tls_ca : cfg->tls_cert);
+    } else {
+        char dir[4200];
+        snprintf(dir, sizeof(dir), "%s/tls", cfg->data_dir);
+        if (tls_certs_ensure(dir, files, err, errlen) != 0)
+            return -1;
+    }
+    return tls_init(files, err, errlen);
+}
+
+static void print_banner(const cache *c, const tls_files *files)
+{
+    const char *host = strcmp(c->cfg->bind, "0.0.0.0") == 0 || strcmp(c->cfg->bind, "::") == 0
+                           ? "127.0.0.1"
+                           : c->cfg->bind;
+    char url[512];
+    snprintf(url, sizeof(url), "rediss://default:%s@%s:%d", c->password, host, c->port);
+    printf("Stratus %s is up: cache \"%s\", %d shard(s) x %ld engine(s)\n", STRATUS_VERSION,
+           c->name, c->topo->nshards, 1 + c->cfg->replicas);
+    printf("  url        %s\n", url);
+    printf("  ca         %s\n", files->ca);
+    if (c->plaintext_port >= 0)
+        printf("  plaintext  redis://default:%s@%s:%d\n", c->password, host, c->plaintext_port);
+    printf("  redis-cli  redis-cli --tls --cacert %s -u %s\n", files->ca, url);
+    printf("  ioredis    new Redis(\"%s\", { tls: { ca: fs.readFileSync(\"%s\") } })\n", url,
+           files->ca);
+    printf("  redis-py   redis.Redis.from_url(\"%s\", ssl_ca_certs=\"%s\")\n", url, files->ca);
+    printf("Press Ctrl-C to stop.\n");
+    fflush(stdout);
+}
+
+static int cmd_up(int argc, char **argv)
+{
+    static settings cfg;
+    char err[1024];
+    if (settings_load(&cfg, argc, argv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "stratus: %s\n", err);
+        return 2;
+    }
+    log_level lvl;
+    if (log_parse_level(cfg.log_level, &lvl) != 0) {
+        fprintf(stderr, "stratus: --log-level: must be debug, info, warn or error (got \"%s\")\n",
+                cfg.log_level);
+        return 2;
+    }
+    log_set_level(lvl);
+    char engine_bin[4096];
+    if (supervisor_find_engine(cfg.engine_binary, engine_bin, sizeof(engine_bin), err,
+                               sizeof(err)) != 0)
+        return fail(err);
+    if (prepare_dir(&cfg, err, sizeof(err)) != 0)
+        return fail(err);
+    tls_files files;
+    if (setup_tls(&cfg, &files, err, sizeof(err)) != 0)
+        return fail(err);
+
+    /* Signals are taken synchronously by the control thread; workers inherit the mask. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd == -1)
+        return fail("cannot create a signalfd");
+
+    int threads = cfg.threads > 0 ? (int)cfg.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1)
+        threads = 1;
+    int rc = 1;
+    worker_pool *pool = NULL;
+    cache *c = cache_create("default", &cfg, engine_bin, err, sizeof(err));
+    if (!c) {
+        fail(err);
+        goto out;
+    }
+    pool = worker_pool_create(c, threads, err, sizeof(err));
+    if (!pool) {
+        fail(err);
+        goto out;
+    }
+    if (cache_start(c, err, sizeof(err)) != 0) {
+        fail(err);
+        goto stop;
+    }
+    if (worker_pool_run(pool, err, sizeof(err)) != 0) {
+        fail(err);
+        goto stop;
+    }
+    log_info("endpoint: TLS on %s:%d%s, %d worker thread(s)", cfg.bind, c->port,
+             c->plaintext_port >= 0 ? ", plaintext on too" : "", threads);
+    print_banner(c, &files);
+    if (supervisor_wait_healthy(c->sup, (int)cfg.start_timeout, err, sizeof(err)) != 0) {
+        fail(err);
+        rc = 1;
+        goto stop;
+    }
+    log_info("cache %s: cluster healthy", c->name);
+
+    uint64_t next_full = ev_clock_ms() + 1000;
+    for (;;) {
+        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+        poll(&pfd, 1, 100);
+        struct signalfd_siginfo si;
+        int stop = 0;
+        while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+                stop = 1;
+        }
+        if (stop)
+            break;
+        uint64_t now = ev_clock_ms();
+        int full = now >= next_full;
+        if (full)
+            next_full = now + 1000;
+        cache_tick(c, full);
+    }
+    log_info("stopping: closing clients, saving and stopping engines");
+    rc = 0;
+stop:
+    if (rc != 0)
+        log_error("stopping after an error");
+    worker_pool_stop(pool);
+    pool = NULL;
+    if (c)
+        cache_stop(c);
+out:
+    worker_pool_stop(pool);
+    cache_destroy(c);
+    tls_deinit();
+    close(sfd);
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("stratus %s\n", STRATUS_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "up") == 0) {
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                usage(stdout);
+                return 0;
+            }
+        }
+        return cmd_up(argc - 2, argv + 2);
+    }
+    fprintf(stderr, "stratus: unknown command \"%s\" (see `stratus --help`)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,164 @@
+/* Blocking engine client with poll() deadlines. Only the control thread uses it. */
+#define ALLOC_ROOM ROOM_CLUSTER
+#include "cluster/engine.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/compiler.h"
+#include "net/ev.h"
+#include "net/sock.h"
+
+void engine_client_init(engine_client *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+}
+
+static void drop(engine_client *c)
+{
+    if (c->fd != -1)
+        close(c->fd);
+    c->fd = -1;
+    resp_value_free(c->reply);
+    c->reply = NULL;
+    buf_deinit(&c->in);
+    buf_deinit(&c->out);
+}
+
+void engine_client_deinit(engine_client *c)
+{
+    drop(c);
+}
+
+static int wait_fd(int fd, short events, uint64_t deadline)
+{
+    for (;;) {
+        uint64_t now = ev_clock_ms();
+        if (now >= deadline)
+            return -ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, (int)(deadline - now));
+        if (r > 0)
+            return 0;
+        if (r == -1 && errno != EINTR)
+            return -errno;
+    }
+}
+
+int engine_client_connect(engine_client *c, const char *addr, const char *password, int timeout_ms)
+{
+    drop(c);
+    int in_progress = 0;
+    int fd = sock_connect(addr, &in_progress);
+    if (fd < 0) {
+        snprintf(c->err, sizeof(c->err), "connect %s: %s", addr, strerror(-fd));
+        return -1;
+    }
+    c->fd = fd;
+    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    if (in_progress) {
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+        if (wait_fd(fd, POLLOUT, deadline) != 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1 || soerr != 0) {
+            snprintf(c->err, sizeof(c->err), "connect %s: %s", addr,
+                     strerror(soerr ? soerr : ETIMEDOUT));
+            drop(c);
+            return -1;
+        }
+    }
+    if (password && password[0]) {
+        const resp_value *v = engine_callv(c, timeout_ms, "AUTH", password, NULL);
+        if (!v || v->type == RESP_T_ERROR) {
+            if (v)
+                snprintf(c->err, sizeof(c->err), "AUTH refused by %s: %.*s", addr, (int)v->len,
+                         v->str);
+            drop(c);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const resp_value *engine_call(engine_client *c, int timeout_ms, const char *const *argv)
+{
+    if (c->fd == -1) {
+        snprintf(c->err, sizeof(c->err), "not connected");
+        return NULL;
+    }
+    resp_value_free(c->reply);
+    c->reply = NULL;
+    buf_consume(&c->in, buf_used(&c->in));
+    size_t argc = 0, lens[64];
+    while (argv[argc] && argc < ARRAY_LEN(lens)) {
+        lens[argc] = strlen(argv[argc]);
+        argc++;
+    }
+    buf_consume(&c->out, buf_used(&c->out));
+    resp_add_command(&c->out, argc, argv, lens);
+    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    while (buf_used(&c->out)) {
+        ssize_t w = write(c->fd, buf_rptr(&c->out), buf_used(&c->out));
+        if (w > 0) {
+            buf_consume(&c->out, (size_t)w);
+            continue;
+        }
+        if (w == -1 && (errno == EAGAIN || errno == EINTR) && wait_fd(c->fd, POLLOUT, deadline) == 0)
+            continue;
+        snprintf(c->err, sizeof(c->err), "write: %s", w == -1 ? strerror(errno) : "closed");
+        drop(c);
+        return NULL;
+    }
+    for (;;) {
+        size_t consumed;
+        if (buf_used(&c->in)) {
+            int r = resp_value_parse(buf_rptr(&c->in), buf_used(&c->in), &c->reply, &consumed);
+            if (r == RESP_DONE)
+                return c->reply;
+            if (r == RESP_ERR) {
+                snprintf(c->err, sizeof(c->err), "protocol error from engine");
+                drop(c);
+                return NULL;
+            }
+        }
+        if (buf_reserve(&c->in, 16384) != 0) {
+            snprintf(c->err, sizeof(c->err), "out of memory");
+            drop(c);
+            return NULL;
+        }
+        ssize_t r = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (r > 0) {
+            c->in.len += (size_t)r;
+            continue;
+        }
+        if (r == -1 && (errno == EAGAIN || errno == EINTR)) {
+            int wr = wait_fd(c->fd, POLLIN, deadline);
+            if (wr == 0)
+                continue;
+            snprintf(c->err, sizeof(c->err), "%s", strerror(-wr));
+        } else {
+            snprintf(c->err, sizeof(c->err), "read: %s", r == 0 ? "connection closed" : strerror(errno));
+        }
+        drop(c);
+        return NULL;
+    }
+}
+
+const resp_value *engine_callv(engine_client *c, int timeout_ms, ...)
+{
+    const char *argv[64];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, timeout_ms);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < ARRAY_LEN(argv) - 1)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return engine_call(c, timeout_ms, argv);
+}

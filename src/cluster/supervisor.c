@@ -1,0 +1,818 @@
+/* Engine supervisor. Each engine is one redis-server child in its own directory
+ * (<cache>/engines/nK/) with a rendered redis.conf, cluster state in nodes.conf and its data in
+ * AOF + RDB. A manifest records the engines and their ports so a restart re-uses them. The
+ * proxy reaches engines over their unix socket; the cluster bus and replication use loopback
+ * TCP. Children get their own session, so a terminal's Ctrl-C reaches only Stratus, which then
+ * stops them in order. */
+#define ALLOC_ROOM ROOM_CLUSTER
+#include "cluster/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster/engine.h"
+#include "common/alloc.h"
+#include "common/compiler.h"
+#include "common/log.h"
+#include "net/ev.h"
+#include "net/sock.h"
+
+extern char **environ;
+
+#define MAX_ENGINES TOPO_MAX_NODES
+#define CALL_MS 2000
+
+/* One engine process. Invariant: pid > 0 exactly while the child runs (not yet reaped). */
+typedef struct {
+    char name[16];        /* "n0", "n1", ... */
+    char dir[4096];       /* engine directory */
+    char addr[112];       /* proxy address: unix socket path or 127.0.0.1:port */
+    int port;             /* client/replication TCP port (loopback) */
+    int bus_port;         /* cluster bus port (loopback) */
+    int shard;            /* shard it was created for */
+    int primary;          /* created as the shard's primary */
+    pid_t pid;            /* running child, 0 if none */
+    uint64_t next_start_ms; /* restart backoff */
+    int failures;         /* consecutive quick deaths */
+    uint64_t started_ms;  /* last spawn */
+    engine_client cli;    /* control connection */
+} engine;
+
+struct supervisor {
+    char *cache_name;
+    char *dir;
+    char *binary;
+    char *password;
+    int shards, replicas, node_timeout_ms;
+    int nengines;
+    engine engines[MAX_ENGINES];
+    int64_t restarts;
+    char version[32];
+};
+
+/* ---- helpers ---- */
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+                return -errno;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, mode) == -1 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd == -1)
+        return -errno;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w == -1) {
+            if (errno == EINTR)
+                continue;
+            int e = -errno;
+            close(fd);
+            unlink(tmp);
+            return e;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) == -1 || close(fd) == -1 || rename(tmp, path) == -1) {
+        int e = -errno;
+        unlink(tmp);
+        return e;
+    }
+    return 0;
+}
+
+int supervisor_find_engine(const char *wanted, char *out, size_t outlen, char *err, size_t errlen)
+{
+    if (wanted && wanted[0]) {
+        if (access(wanted, X_OK) == 0) {
+            snprintf(out, outlen, "%s", wanted);
+            return 0;
+        }
+        snprintf(err, errlen, "--engine-binary: %s is not an executable file", wanted);
+        return -1;
+    }
+    static const char *const names[] = {"redis-server", "valkey-server"};
+    const char *path = getenv("PATH");
+    char dirs[8192];
+    snprintf(dirs, sizeof(dirs), "%s:/usr/bin:/usr/sbin:/usr/local/bin", path ? path : "");
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        char copy[8192];
+        snprintf(copy, sizeof(copy), "%s", dirs);
+        char *save = NULL;
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+            char cand[4200];
+            snprintf(cand, sizeof(cand), "%s/%s", d, names[i]);
+            if (access(cand, X_OK) == 0) {
+                snprintf(out, outlen, "%s", cand);
+                return 0;
+            }
+        }
+    }
+    snprintf(err, errlen,
+             "redis-server not found: install it with `apt-get install redis-server` "
+             "(a valkey-server binary is accepted too), or set --engine-binary PATH");
+    return -1;
+}
+
+supervisor *supervisor_create(const supervisor_config *cfg)
+{
+    supervisor *s = xcalloc(1, sizeof(*s));
+    s->cache_name = xstrdup(cfg->cache_name);
+    s->dir = xstrdup(cfg->dir);
+    s->binary = xstrdup(cfg->engine_binary);
+    s->password = xstrdup(cfg->password);
+    s->shards = cfg->shards;
+    s->replicas = cfg->replicas;
+    s->node_timeout_ms = cfg->node_timeout_ms > 0 ? cfg->node_timeout_ms : 5000;
+    for (int i = 0; i < MAX_ENGINES; i++)
+        engine_client_init(&s->engines[i].cli);
+    return s;
+}
+
+void supervisor_destroy(supervisor *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < MAX_ENGINES; i++)
+        engine_client_deinit(&s->engines[i].cli);
+    xfree(s->cache_name);
+    xfree(s->dir);
+    xfree(s->binary);
+    xfree(s->password);
+    xfree(s);
+}
+
+/* ---- manifest ---- */
+
+static void manifest_path(const supervisor *s, char *out, size_t n)
+{
+    snprintf(out, n, "%s/engines/manifest", s->dir);
+}
+
+static void engine_paths(supervisor *s, engine *e)
+{
+    snprintf(e->dir, sizeof(e->dir), "%s/engines/%s", s->dir, e->name);
+    char sock[4200];
+    snprintf(sock, sizeof(sock), "%s/redis.sock", e->dir);
+    struct sockaddr_un su;
+    if (strlen(sock) < sizeof(su.sun_path))
+        snprintf(e->addr, sizeof(e->addr), "%s", sock);
+    else
+        snprintf(e->addr, sizeof(e->addr), "127.0.0.1:%d", e->port);
+}
+
+static int save_manifest(supervisor *s)
+{
+    char text[16384];
+    size_t n = (size_t)snprintf(text, sizeof(text),
+                                "# Stratus engines of cache %s: name port bus-port shard role\n",
+                                s->cache_name);
+    for (int i = 0; i < s->nengines && n < sizeof(text); i++) {
+        engine *e = &s->engines[i];
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s %d %d %d %s\n", e->name, e->port,
+                              e->bus_port, e->shard, e->primary ? "primary" : "replica");
+    }
+    char path[4200];
+    manifest_path(s, path, sizeof(path));
+    return write_file_atomic(path, text, MIN(n, sizeof(text)), 0600);
+}
+
+static int load_manifest(supervisor *s)
+{
+    char path[4200];
+    manifest_path(s, path, sizeof(path));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    char line[256];
+    while (fgets(line, sizeof(line), f) && s->nengines < MAX_ENGINES) {
+        if (line[0] == '#')
+            continue;
+        engine *e = &s->engines[s->nengines];
+        char role[16];
+        if (sscanf(line, "%15s %d %d %d %15s", e->name, &e->port, &e->bus_port, &e->shard, role) != 5)
+            continue;
+        e->primary = strcmp(role, "primary") == 0;
+        engine_paths(s, e);
+        s->nengines++;
+    }
+    fclose(f);
+    return s->nengines;
+}
+
+/* ---- processes ---- */
+
+static int pick_port(int avoid_a, int avoid_b)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        int p = 20000 + (int)(((unsigned)rand() ^ (unsigned)getpid() * 7919u) % 30000u);
+        if (p == avoid_a || p == avoid_b)
+            continue;
+        if (sock_port_free(p))
+            return p;
+    }
+    return -1;
+}
+
+static int render_config(supervisor *s, engine *e)
+{
+    char conf[8192];
+    int n = snprintf(conf, sizeof(conf),
+                     "# Rendered by Stratus at every start; edits are overwritten.\n"
+                     "port %d\nbind 127.0.0.1\nprotected-mode no\n"
+                     "%s%s%s"
+                     "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
+                     "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
+                     "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
+                     "requirepass %s\nmasterauth %s\n"
+                     "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
+                     "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
+                     "maxmemory-policy noeviction\ntcp-keepalive 60\n"
+                     "shutdown-on-sigterm default\n",
+                     e->port, e->addr[0] == '/' ? "unixsocket " : "",
+                     e->addr[0] == '/' ? e->addr : "", e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "",
+                     e->dir, e->bus_port, s->node_timeout_ms, s->password,
+                     s->password);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/redis.conf", e->dir);
+    return write_file_atomic(path, conf, (size_t)n, 0600);
+}
+
+static int spawn_engine(supervisor *s, engine *e)
+{
+    int rc = mkdir_p(e->dir, 0700);
+    if (rc == 0)
+        rc = render_config(s, e);
+    if (rc != 0) {
+        log_error("engine %s: cannot prepare %s: %s", e->name, e->dir, strerror(-rc));
+        return rc;
+    }
+    char conf[4200];
+    snprintf(conf, sizeof(conf), "%s/redis.conf", e->dir);
+    char *const argv[] = {s->binary, conf, NULL};
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_init(&fa);
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGCHLD);
+    sigaddset(&def, SIGPIPE);
+    sigaddset(&def, SIGHUP);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &def);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETSID);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    rc = posix_spawn(&pid, s->binary, &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        log_error("engine %s: cannot run %s: %s", e->name, s->binary, strerror(rc));
+        return -rc;
+    }
+    e->pid = pid;
+    e->started_ms = ev_clock_ms();
+    engine_client_deinit(&e->cli);
+    engine_client_init(&e->cli);
+    log_info("engine %s: started %s (pid %d, port %d)", e->name, s->binary, (int)pid, e->port);
+    return 0;
+}
+
+/* Connect the control client if needed; 0 when the engine answers. */
+static int engine_ready(supervisor *s, engine *e, int timeout_ms)
+{
+    if (e->cli.fd != -1)
+        return 0;
+    return engine_client_connect(&e->cli, e->addr, s->password, timeout_ms);
+}
+
+static const resp_value *ecall(supervisor *s, engine *e, const char *const *argv)
+{
+    if (engine_ready(s, e, CALL_MS) != 0)
+        return NULL;
+    return engine_call(&e->cli, CALL_MS, argv);
+}
+
+#define ECALL(s, e, ...) ecall((s), (e), (const char *const[]){__VA_ARGS__, NULL})
+
+static int reply_ok(const resp_value *v)
+{
+    return v && v->type != RESP_T_ERROR;
+}
+
+/* Find "field:" in an INFO-like text; copies the value. */
+static int info_field(const resp_value *v, const char *field, char *out, size_t n)
+{
+    if (!v || (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM))
+        return -1;
+    size_t fl = strlen(field);
+    const char *p = v->str, *end = v->str + v->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        if ((size_t)(le - p) > fl && memcmp(p, field, fl) == 0 && p[fl] == ':') {
+            size_t vl = (size_t)(le - p) - fl - 1;
+            if (vl && p[fl + 1 + vl - 1] == '\r')
+                vl--;
+            snprintf(out, n, "%.*s", (int)vl, p + fl + 1);
+            return 0;
+        }
+        p = le + 1;
+    }
+    return -1;
+}
+
+/* Wait until every engine answers PING (children that died are reported). */
+static int wait_engines_up(supervisor *s, uint64_t deadline, char *err, size_t errlen)
+{
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        for (;;) {
+            if (engine_ready(s, e, 200) == 0) {
+                const resp_value *v = ECALL(s, e, "PING");
+                if (reply_ok(v))
+                    break;
+                /* LOADING: the engine is reading its data; keep waiting. */
+            }
+            int status;
+            if (e->pid > 0 && waitpid(e->pid, &status, WNOHANG) == e->pid) {
+                e->pid = 0;
+                snprintf(err, errlen,
+                         "engine %s exited at start (status %d); see %s/engine.log", e->name,
+                         WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), e->dir);
+                return -1;
+            }
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "engine %s did not answer in time (%s); see %s/engine.log",
+                         e->name, e->cli.err, e->dir);
+                return -1;
+            }
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return 0;
+}
+
+static int node_id(supervisor *s, engine *e, char *out, size_t n)
+{
+    const resp_value *v = ECALL(s, e, "CLUSTER", "MYID");
+    if (!reply_ok(v) || v->len >= n)
+        return -1;
+    snprintf(out, n, "%.*s", (int)v->len, v->str);
+    return 0;
+}
+
+static int count_known_nodes(supervisor *s, engine *e)
+{
+    const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
+    if (!reply_ok(v))
+        return -1;
+    int n = 0;
+    for (size_t i = 0; i < v->len; i++)
+        n += v->str[i] == '\n';
+    /* Nodes still in handshake are listed but not usable yet. */
+    const char *p = v->str, *end = v->str + v->len;
+    while ((p = memmem(p, (size_t)(end - p), "handshake", 9)) != NULL) {
+        n--;
+        p += 9;
+    }
+    return n;
+}
+
+static int cluster_state_ok(supervisor *s, engine *e)
+{
+    char state[16];
+    const resp_value *v = ECALL(s, e, "CLUSTER", "INFO");
+    return info_field(v, "cluster_state", state, sizeof(state)) == 0 && strcmp(state, "ok") == 0;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int build_cluster(supervisor *s, uint64_t deadline, char *err, size_t errlen)
+{
+    char ids[MAX_ENGINES][41];
+    for (int i = 0; i < s->nengines; i++) {
+        if (node_id(s, &s->engines[i], ids[i], sizeof(ids[i])) != 0) {
+            snprintf(err, errlen, "engine %s: CLUSTER MYID failed", s->engines[i].name);
+            return -1;
+        }
+    }
+    /* Distinct epochs for the primaries up front, as redis-cli --cluster create does, so the
+     * cluster does not spend time resolving epoch collisions. */
+    int epoch = 1;
+    for (int i = 0; i < s->nengines; i++) {
+        char ep[16];
+        snprintf(ep, sizeof(ep), "%d", epoch++);
+        ECALL(s, &s->engines[i], "CLUSTER", "SET-CONFIG-EPOCH", ep);
+    }
+    for (int i = 1; i < s->nengines; i++) {
+        char port[16], bus[16];
+        snprintf(port, sizeof(port), "%d", s->engines[i].port);
+        snprintf(bus, sizeof(bus), "%d", s->engines[i].bus_port);
+        if (!reply_ok(ECALL(s, &s->engines[0], "CLUSTER", "MEET", "127.0.0.1", port, bus))) {
+            snprintf(err, errlen, "CLUSTER MEET %s failed: %s", s->engines[i].name,
+                     s->engines[0].cli.err);
+            return -1;
+        }
+    }
+    for (int sh = 0; sh < s->shards; sh++) {
+        char lo[16], hi[16];
+        snprintf(lo, sizeof(lo), "%d", sh * TOPO_SLOTS / s->shards);
+        snprintf(hi, sizeof(hi), "%d", (sh + 1) * TOPO_SLOTS / s->shards - 1);
+        for (int i = 0; i < s->nengines; i++) {
+            engine *e = &s->engines[i];
+            if (e->shard == sh && e->primary &&
+                !reply_ok(ECALL(s, e, "CLUSTER", "ADDSLOTSRANGE", lo, hi))) {
+                snprintf(err, errlen, "CLUSTER ADDSLOTSRANGE on %s failed", e->name);
+                return -1;
+            }
+        }
+    }
+    /* Every node must know every other before replicas can be attached. */
+    for (int i = 0; i < s->nengines; i++) {
+        while (count_known_nodes(s, &s->engines[i]) < s->nengines) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "engines did not all meet in time");
+                return -1;
+            }
+            pause_ms(20);
+        }
+    }
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->primary)
+            continue;
+        int p = -1;
+        for (int j = 0; j < s->nengines; j++)
+            if (s->engines[j].primary && s->engines[j].shard == e->shard)
+                p = j;
+        for (;;) {
+            const resp_value *v = ECALL(s, e, "CLUSTER", "REPLICATE", ids[p]);
+            if (reply_ok(v))
+                break;
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "CLUSTER REPLICATE on %s failed: %.*s", e->name,
+                         v ? (int)v->len : 0, v ? v->str : "");
+                return -1;
+            }
+            pause_ms(20);
+        }
+    }
+    return 0;
+}
+
+int supervisor_wait_healthy(supervisor *s, int timeout_ms, char *err, size_t errlen)
+{
+    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    for (int i = 0; i < s->nengines; i++) {
+        while (!cluster_state_ok(s, &s->engines[i])) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen,
+                         "the cluster did not become healthy in time (engine %s); see %s/engine.log",
+                         s->engines[i].name, s->engines[i].dir);
+                return -1;
+            }
+            pause_ms(20);
+        }
+    }
+    return 0;
+}
+
+/* Stop engines left running by a Stratus that died without stopping them. */
+static void stop_stale(supervisor *s)
+{
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        engine_client probe;
+        engine_client_init(&probe);
+        if (engine_client_connect(&probe, e->addr, s->password, 200) == 0) {
+            log_warn("engine %s: still running from a previous start; asking it to save and stop",
+                     e->name);
+            engine_callv(&probe, 30000, "SHUTDOWN", "SAVE", NULL);
+        }
+        engine_client_deinit(&probe);
+    }
+}
+
+int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
+{
+    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    srand((unsigned)(ev_clock_ms() ^ (uint64_t)getpid()));
+    char edir[4200];
+    snprintf(edir, sizeof(edir), "%s/engines", s->dir);
+    int rc = mkdir_p(edir, 0700);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", edir, strerror(-rc));
+        return -1;
+    }
+    int loaded = load_manifest(s);
+    if (loaded < 0) {
+        snprintf(err, errlen, "cannot read the engine manifest in %s: %s", edir, strerror(-loaded));
+        return -1;
+    }
+    int fresh = loaded == 0;
+    if (fresh) {
+        s->nengines = s->shards * (1 + s->replicas);
+        if (s->nengines > MAX_ENGINES) {
+            snprintf(err, errlen, "--shards x (1 + --replicas) must be at most %d", MAX_ENGINES);
+            return -1;
+        }
+        for (int i = 0; i < s->nengines; i++) {
+            engine *e = &s->engines[i];
+            snprintf(e->name, sizeof(e->name), "n%d", i);
+            e->shard = i / (1 + s->replicas);
+            e->primary = i % (1 + s->replicas) == 0;
+        }
+    } else {
+        if (s->shards != 0 && loaded != s->shards * (1 + s->replicas))
+            log_warn("cache %s: the data dir holds %d engines; keeping them (the shard and replica "
+                     "settings apply to a new data dir only)",
+                     s->cache_name, loaded);
+        stop_stale(s);
+    }
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        /* Keep recorded ports when still free: the cluster knows the nodes by them. */
+        if (e->port == 0 || !sock_port_free(e->port) || !sock_port_free(e->bus_port)) {
+            if (e->port)
+                log_warn("engine %s: port %d is taken, choosing another", e->name, e->port);
+            for (int tries = 0; tries < 50; tries++) {
+                int p = pick_port(0, 0), b = pick_port(p, 0);
+                int clash = 0;
+                for (int j = 0; j < i; j++)
+                    clash |= s->engines[j].port == p || s->engines[j].bus_port == p ||
+                             s->engines[j].port == b || s->engines[j].bus_port == b;
+                if (p > 0 && b > 0 && !clash) {
+                    e->port = p;
+                    e->bus_port = b;
+                    break;
+                }
+            }
+            if (e->port <= 0) {
+                snprintf(err, errlen, "no free loopback port for engine %s", e->name);
+                return -1;
+            }
+        }
+        engine_paths(s, e);
+    }
+    if (save_manifest(s) != 0) {
+        snprintf(err, errlen, "cannot write the engine manifest in %s", edir);
+        return -1;
+    }
+    for (int i = 0; i < s->nengines; i++) {
+        if (spawn_engine(s, &s->engines[i]) != 0) {
+            snprintf(err, errlen, "cannot start engine %s with %s", s->engines[i].name, s->binary);
+            return -1;
+        }
+    }
+    if (wait_engines_up(s, deadline, err, errlen) != 0)
+        return -1;
+    if (fresh && build_cluster(s, deadline, err, errlen) != 0)
+        return -1;
+    /* A primary reports cluster_state:fail for its first 2 s (Redis's writable delay after a
+     * start). Its slots are already assigned, so the endpoint serves now: the proxy retries
+     * the CLUSTERDOWN replies of that window until the cluster says ok. Only a cluster that
+     * never gets there is an error, reported by supervisor_wait_healthy. */
+    const resp_value *v = ECALL(s, &s->engines[0], "INFO", "server");
+    if (info_field(v, "redis_version", s->version, sizeof(s->version)) != 0)
+        snprintf(s->version, sizeof(s->version), "7.0.0");
+    log_info("cache %s: %d engine(s) %s", s->cache_name, s->nengines,
+             fresh ? "created" : "restarted with their data");
+    return 0;
+}
+
+void supervisor_poll(supervisor *s)
+{
+    uint64_t now = ev_clock_ms();
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        int status;
+        if (e->pid > 0 && waitpid(e->pid, &status, WNOHANG) == e->pid) {
+            e->pid = 0;
+            int quick = now - e->started_ms < 5000;
+            e->failures = quick ? e->failures + 1 : 0;
+            uint64_t backoff = e->failures ? MIN(50ull << MIN(e->failures, 7), 5000ull) : 0;
+            e->next_start_ms = now + backoff;
+            engine_client_deinit(&e->cli);
+            engine_client_init(&e->cli);
+            if (WIFSIGNALED(status))
+                log_warn("engine %s: killed by signal %d; restarting", e->name, WTERMSIG(status));
+            else
+                log_warn("engine %s: exited with status %d; restarting", e->name,
+                         WEXITSTATUS(status));
+        }
+        if (e->pid == 0 && now >= e->next_start_ms) {
+            if (spawn_engine(s, e) == 0)
+                s->restarts++;
+            else
+                e->next_start_ms = now + 1000;
+        }
+    }
+}
+
+/* Parse CLUSTER NODES into a topology, mapping cluster addresses to our engines. */
+static topology *parse_nodes(supervisor *s, const char *text, size_t len)
+{
+    topology *t = topo_create();
+    char masters[MAX_ENGINES][41];
+    int master_first_slot[MAX_ENGINES];
+    int nmasters = 0;
+    struct {
+        char id[41], master[41];
+        int engine, is_master;
+    } rows[MAX_ENGINES];
+    int nrows = 0;
+    const char *p = text, *end = text + len;
+    while (p < end && nrows < MAX_ENGINES) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char line[8192];
+        snprintf(line, sizeof(line), "%.*s", (int)MIN(ll, sizeof(line) - 1), p);
+        p += ll + 1;
+        char *save = NULL, *fields[16];
+        int nf = 0;
+        for (char *tok = strtok_r(line, " ", &save); tok && nf < 16; tok = strtok_r(NULL, " ", &save))
+            fields[nf++] = tok;
+        if (nf < 8 || strstr(fields[2], "handshake") || strstr(fields[2], "noaddr"))
+            continue;
+        int port = 0;
+        char *colon = strchr(fields[1], ':');
+        if (colon)
+            port = atoi(colon + 1);
+        int eng = -1;
+        for (int i = 0; i < s->nengines; i++)
+            if (s->engines[i].port == port)
+                eng = i;
+        if (eng < 0)
+            continue;
+        int is_master = strstr(fields[2], "master") != NULL;
+        snprintf(rows[nrows].id, sizeof(rows[nrows].id), "%s", fields[0]);
+        snprintf(rows[nrows].master, sizeof(rows[nrows].master), "%s", fields[3]);
+        rows[nrows].engine = eng;
+        rows[nrows].is_master = is_master;
+        if (is_master) {
+            int first = TOPO_SLOTS;
+            for (int f = 8; f < nf; f++) {
+                if (fields[f][0] == '[')
+                    continue; /* migrating/importing markers */
+                int lo = atoi(fields[f]), hi = lo;
+                char *dash = strchr(fields[f], '-');
+                if (dash)
+                    hi = atoi(dash + 1);
+                first = MIN(first, lo);
+                for (int sl = lo; sl <= hi && sl < TOPO_SLOTS; sl++)
+                    t->slot_shard[sl] = (uint16_t)nmasters;
+            }
+            if (nmasters < TOPO_MAX_SHARDS) {
+                snprintf(masters[nmasters], 41, "%s", fields[0]);
+                master_first_slot[nmasters] = first;
+                nmasters++;
+            }
+        }
+        nrows++;
+    }
+    (void)master_first_slot;
+    t->nshards = nmasters;
+    for (int r = 0; r < nrows; r++) {
+        int shard = -1;
+        const char *mid = rows[r].is_master ? rows[r].id : rows[r].master;
+        for (int m = 0; m < nmasters; m++)
+            if (strcmp(masters[m], mid) == 0)
+                shard = m;
+        if (shard < 0 || t->nnodes >= TOPO_MAX_NODES)
+            continue;
+        topo_node *n = &t->nodes[t->nnodes];
+        engine *e = &s->engines[rows[r].engine];
+        snprintf(n->id, sizeof(n->id), "%s", rows[r].id);
+        snprintf(n->addr, sizeof(n->addr), "%s", e->addr);
+        snprintf(n->cluster_addr, sizeof(n->cluster_addr), "127.0.0.1:%d", e->port);
+        n->shard = shard;
+        n->primary = rows[r].is_master;
+        topo_shard *sh = &t->shards[shard];
+        if (n->primary)
+            sh->primary = t->nnodes;
+        else if (sh->nreplicas < (int)ARRAY_LEN(sh->replicas))
+            sh->replicas[sh->nreplicas++] = t->nnodes;
+        t->nnodes++;
+    }
+    return t;
+}
+
+topology *supervisor_topology(supervisor *s)
+{
+    /* Ask a node created as a primary first: it is the most likely to be current. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < s->nengines; i++) {
+            engine *e = &s->engines[i];
+            if ((pass == 0) != (e->primary != 0) || e->pid == 0)
+                continue;
+            const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
+            if (reply_ok(v) && (v->type == RESP_T_BULK || v->type == RESP_T_VERBATIM))
+                return parse_nodes(s, v->str, v->len);
+        }
+    }
+    return NULL;
+}
+
+void supervisor_sample(supervisor *s, supervisor_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->engines_total = s->nengines;
+    out->restarts = s->restarts;
+    snprintf(out->engine_version, sizeof(out->engine_version), "%s", s->version);
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid == 0)
+            continue;
+        const resp_value *v = ECALL(s, e, "INFO", "all");
+        char val[128];
+        if (!reply_ok(v))
+            continue;
+        out->engines_up++;
+        if (info_field(v, "role", val, sizeof(val)) != 0 || strcmp(val, "master") != 0)
+            continue;
+        if (info_field(v, "used_memory", val, sizeof(val)) == 0)
+            out->used_memory += atoll(val);
+        if (info_field(v, "db0", val, sizeof(val)) == 0) {
+            long long k = 0, x = 0;
+            if (sscanf(val, "keys=%lld,expires=%lld", &k, &x) == 2) {
+                out->keys += k;
+                out->expires += x;
+            }
+        }
+    }
+}
+
+void supervisor_stop(supervisor *s, int timeout_ms)
+{
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        engine_client_deinit(&e->cli);
+        engine_client_init(&e->cli);
+        if (e->pid > 0)
+            kill(e->pid, SIGTERM);
+    }
+    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        while (e->pid > 0) {
+            int status;
+            pid_t r = waitpid(e->pid, &status, WNOHANG);
+            if (r == e->pid || (r == -1 && errno == ECHILD)) {
+                e->pid = 0;
+                break;
+            }
+            if (ev_clock_ms() > deadline) {
+                log_warn("engine %s: did not stop in time; killing it", e->name);
+                kill(e->pid, SIGKILL);
+                waitpid(e->pid, &status, 0);
+                e->pid = 0;
+                break;
+            }
+            pause_ms(10);
+        }
+    }
+    log_info("cache %s: engines saved and stopped", s->cache_name);
+}

@@ -1,0 +1,59 @@
+/* Engine supervisor: runs a cache's redis-server (or valkey-server) processes as a Redis
+ * Cluster. It renders their configuration, spawns them, builds the cluster on first start
+ * (slots, replicas), adopts their data on later starts, restarts a child that dies, reports the
+ * topology, and stops them with a save. Control thread only: it blocks. */
+#ifndef STRATUS_SUPERVISOR_H
+#define STRATUS_SUPERVISOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cluster/topology.h"
+
+typedef struct supervisor supervisor;
+
+/* What the supervisor needs to know about its cache. */
+typedef struct {
+    const char *cache_name;    /* for logs */
+    const char *dir;           /* <data-dir>/caches/<name>: engines live under it */
+    const char *engine_binary; /* absolute path of redis-server / valkey-server */
+    const char *password;      /* internal password (requirepass/masterauth) */
+    int shards;                /* shards to create on first start */
+    int replicas;              /* replicas per shard */
+    int node_timeout_ms;       /* cluster-node-timeout */
+} supervisor_config;
+
+/* Aggregated engine statistics, sampled by supervisor_sample. */
+typedef struct {
+    int64_t used_memory;     /* bytes, sum over primaries */
+    int64_t keys;            /* keys, sum over primaries */
+    int64_t expires;         /* keys with a TTL, sum over primaries */
+    int engines_up;          /* engines answering PING */
+    int engines_total;       /* engines supervised */
+    int64_t restarts;        /* engine restarts since start */
+    char engine_version[32]; /* e.g. "7.0.15" */
+} supervisor_stats;
+
+/* Find the engine binary: explicit path, else redis-server then valkey-server on PATH.
+ * Fills out (size outlen) or returns -1 with the fix in err. */
+int supervisor_find_engine(const char *wanted, char *out, size_t outlen, char *err, size_t errlen);
+/* Create a supervisor (nothing runs yet); config strings are copied. */
+supervisor *supervisor_create(const supervisor_config *cfg);
+/* Start every engine (building the cluster on first start) and wait (up to timeout_ms) until
+ * each answers and every slot is assigned; cluster_state may still be settling. */
+int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen);
+/* Wait until every engine reports cluster_state:ok. 0 or -1 with err. */
+int supervisor_wait_healthy(supervisor *s, int timeout_ms, char *err, size_t errlen);
+/* Reap and restart dead engines; cheap, call often (every ~100 ms). */
+void supervisor_poll(supervisor *s);
+/* Build a fresh topology from the engines (CLUSTER NODES); NULL if no engine answered. */
+topology *supervisor_topology(supervisor *s);
+/* Sample memory and key counts from the primaries. */
+void supervisor_sample(supervisor *s, supervisor_stats *out);
+/* Stop every engine with a save (SIGTERM, then SIGKILL after timeout_ms). */
+void supervisor_stop(supervisor *s, int timeout_ms);
+/* Free the supervisor (after stop). */
+void supervisor_destroy(supervisor *s);
+
+#endif

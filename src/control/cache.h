@@ -1,0 +1,61 @@
+/* A cache: the unit users see. It owns its engines (supervisor), its topology (published to
+ * workers with RCU), its secrets (the default user's password, the engines' internal password),
+ * its settings and its endpoint ports. Only the cache "default" exists so far; every structure
+ * is already per cache so more can be added without reshaping the data path. */
+#ifndef STRATUS_CACHE_H
+#define STRATUS_CACHE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cluster/supervisor.h"
+#include "cluster/topology.h"
+#include "control/settings.h"
+
+/* Counters workers add to (relaxed atomics) and the control thread reads. */
+typedef struct {
+    _Atomic int64_t connected_clients;  /* sessions open now */
+    _Atomic int64_t total_connections;  /* sessions accepted since start */
+    _Atomic int64_t total_commands;     /* commands received */
+    _Atomic int64_t rejected_tls;       /* plaintext or failed handshakes on the TLS port */
+    _Atomic int64_t backend_errors;     /* replies turned into errors by engine failures */
+    _Atomic int64_t redirects;          /* MOVED/ASK/TRYAGAIN absorbed */
+} cache_counters;
+
+/* Invariant: topo is never NULL after cache_start; it is replaced, never modified. */
+typedef struct cache {
+    char name[64];             /* "default" */
+    char dir[4200];            /* <data-dir>/caches/<name> */
+    char password[65];         /* default user's password (hex) */
+    char internal_password[65]; /* engines' requirepass; never shown to clients */
+    char node_id[41];          /* id the endpoint presents in CLUSTER replies */
+    const settings *cfg;       /* service settings */
+    int port;                  /* TLS port actually bound */
+    int plaintext_port;        /* plaintext port actually bound, -1 if off */
+    topology *topo;            /* RCU-published snapshot */
+    _Atomic int refresh_wanted; /* a worker saw MOVED: rebuild the topology soon */
+    supervisor *sup;           /* engines */
+    uint64_t started_ms;       /* monotonic start time */
+    cache_counters counters;   /* endpoint counters */
+    pthread_mutex_t stats_lock; /* guards stats */
+    supervisor_stats stats;    /* last engine sample */
+} cache;
+
+/* Create the cache directory and its secrets (generated at first start, mode 0600). */
+cache *cache_create(const char *name, const settings *cfg, const char *engine_binary, char *err,
+                    size_t errlen);
+/* Start the engines and publish the first topology. 0 or -1 with err. */
+int cache_start(cache *c, char *err, size_t errlen);
+/* Control-thread housekeeping: restart engines, refresh topology, sample stats. */
+void cache_tick(cache *c, int full);
+/* Read the topology inside an RCU read-side section (workers: between quiescent states). */
+const topology *cache_topology(const cache *c);
+/* Copy the latest engine statistics. */
+void cache_get_stats(cache *c, supervisor_stats *out);
+/* Stop the engines with a save. */
+void cache_stop(cache *c);
+/* Free the cache (after stop, once no worker runs). */
+void cache_destroy(cache *c);
+
+#endif

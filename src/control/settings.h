@@ -1,0 +1,52 @@
+/* Service settings, defined once as a table: each has a flag (--name), an environment variable
+ * (STRATUS_NAME), a config-file key (name), a type, bounds and help. Precedence: defaults <
+ * config file < environment < flags. Errors name the setting and the fix. */
+#ifndef STRATUS_SETTINGS_H
+#define STRATUS_SETTINGS_H
+
+#include <stddef.h>
+
+/* X(field, name, type, default, min, max, help) */
+#define SETTINGS_LIST(X)                                                                          \
+    X(data_dir, "data-dir", SET_STR, "./stratus-data", 0, 0,                                      \
+      "directory for engines, certificates and secrets")                                          \
+    X(port, "port", SET_INT, "6379", 0, 65535, "TLS port of the endpoint (0: any free port)")     \
+    X(plaintext_port, "plaintext-port", SET_PORT_OFF, "off", 0, 65535,                            \
+      "plaintext port for local development (off by default; 0: any free port)")                 \
+    X(bind, "bind", SET_STR, "127.0.0.1", 0, 0, "address the endpoint listens on")                \
+    X(shards, "shards", SET_INT, "1", 1, 64, "shards (primaries) of a new cache")                 \
+    X(replicas, "replicas", SET_INT, "1", 0, 2, "replicas per shard of a new cache")              \
+    X(threads, "threads", SET_INT, "0", 0, 64, "worker threads (0: one per core)")                \
+    X(tls_cert, "tls-cert", SET_STR, "", 0, 0, "your server certificate (PEM); default: generated") \
+    X(tls_key, "tls-key", SET_STR, "", 0, 0, "your server private key (PEM)")                     \
+    X(tls_ca, "tls-ca", SET_STR, "", 0, 0, "CA certificate to show clients (PEM)")                \
+    X(engine_binary, "engine-binary", SET_STR, "", 0, 0,                                          \
+      "redis-server or valkey-server to run (default: found on PATH)")                            \
+    X(backend_timeout, "backend-timeout", SET_INT, "5000", 50, 600000,                            \
+      "milliseconds an engine may take to answer before the client gets an error")               \
+    X(node_timeout, "node-timeout", SET_INT, "5000", 500, 600000,                                 \
+      "milliseconds before the cluster considers an engine down")                                \
+    X(start_timeout, "start-timeout", SET_INT, "60000", 1000, 3600000,                            \
+      "milliseconds to wait for the engines at start")                                            \
+    X(log_level, "log-level", SET_STR, "info", 0, 0, "debug, info, warn or error")
+
+typedef enum { SET_STR, SET_INT, SET_PORT_OFF } setting_type;
+
+#define SETTINGS_FIELD(f, name, type, def, lo, hi, help) SETTINGS_FIELD_##type##_(f)
+#define SETTINGS_FIELD_SET_STR_(f) char f[4096];
+#define SETTINGS_FIELD_SET_INT_(f) long f;
+#define SETTINGS_FIELD_SET_PORT_OFF_(f) long f; /* -1 = off */
+
+/* Every setting's value. */
+typedef struct settings {
+    SETTINGS_LIST(SETTINGS_FIELD)
+    char config_file[4096]; /* the file that was read, or "" */
+} settings;
+
+/* Fill defaults, then the config file (--config or STRATUS_CONFIG), environment, and argv flags
+ * (argv[0..argc) are the subcommand's arguments). 0, or -1 with a one-line message in err. */
+int settings_load(settings *s, int argc, char **argv, char *err, size_t errlen);
+/* Print the flags with defaults and help, for `stratus --help`. */
+void settings_print_help(void);
+
+#endif

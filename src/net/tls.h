@@ -1,0 +1,24 @@
+/* TLS setup for the endpoint: certificates (generated at first start or the user's own) and the
+ * server context used by conn_type_tls. Implemented in conn_tls.c, the only OpenSSL file. */
+#ifndef STRATUS_TLS_H
+#define STRATUS_TLS_H
+
+#include <stddef.h>
+
+/* Paths of the certificate material the endpoint serves. */
+typedef struct {
+    char cert[4096]; /* server certificate chain (PEM) */
+    char key[4096];  /* server private key (PEM) */
+    char ca[4096];   /* CA certificate clients should trust (PEM) */
+} tls_files;
+
+/* Create dir/{ca.crt,ca.key,server.crt,server.key} unless they exist; fills files. 0 or -1. */
+int tls_certs_ensure(const char *dir, tls_files *files, char *err, size_t errlen);
+/* Load the server context from files (TLS 1.2+). Call once before workers start. 0 or -1. */
+int tls_init(const tls_files *files, char *err, size_t errlen);
+/* Free the server context at shutdown. */
+void tls_deinit(void);
+/* Plaintext line sent to a client that speaks RESP to the TLS port. */
+extern const char tls_plaintext_error[];
+
+#endif

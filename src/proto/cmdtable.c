@@ -1,0 +1,180 @@
+/* Command lookup and key extraction over the generated table. Key extraction interprets
+ * Redis 7 key specs (begin_search + find_keys) exactly as Redis does, so a key is found where
+ * the engine will look for it. */
+#define ALLOC_ROOM ROOM_PROTO
+#include "proto/cmdtable.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "common/compiler.h"
+
+#define LOOKUP_BUCKETS 1024u
+
+static const cmd_def *buckets[LOOKUP_BUCKETS];
+static pthread_once_t buckets_once = PTHREAD_ONCE_INIT;
+
+static uint32_t name_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)(s[i] | 0x20);
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void build_buckets(void)
+{
+    for (size_t i = 0; i < cmd_table_len; i++) {
+        const cmd_def *d = &cmd_table[i];
+        uint32_t b = name_hash(d->name, strlen(d->name)) & (LOOKUP_BUCKETS - 1);
+        while (buckets[b])
+            b = (b + 1) & (LOOKUP_BUCKETS - 1);
+        buckets[b] = d;
+    }
+}
+
+const cmd_def *cmd_lookup(const char *name, size_t len)
+{
+    pthread_once(&buckets_once, build_buckets);
+    if (len == 0 || len > 32)
+        return NULL;
+    uint32_t b = name_hash(name, len) & (LOOKUP_BUCKETS - 1);
+    while (buckets[b]) {
+        const cmd_def *d = buckets[b];
+        if (strncasecmp(d->name, name, len) == 0 && d->name[len] == '\0')
+            return d;
+        b = (b + 1) & (LOOKUP_BUCKETS - 1);
+    }
+    return NULL;
+}
+
+const cmd_def *cmd_lookup_sub(const cmd_def *parent, const char *name, size_t len)
+{
+    for (uint16_t i = 0; i < parent->nsubs; i++) {
+        const cmd_def *s = &parent->subs[i];
+        if (strncasecmp(s->sub, name, len) == 0 && s->sub[len] == '\0')
+            return s;
+    }
+    return NULL;
+}
+
+int cmd_arity_ok(const cmd_def *d, size_t argc)
+{
+    if (d->arity >= 0)
+        return argc == (size_t)d->arity;
+    return argc >= (size_t)(-d->arity);
+}
+
+static int arg_eq(const char *a, size_t alen, const char *word)
+{
+    size_t wl = strlen(word);
+    return alen == wl && strncasecmp(a, word, wl) == 0;
+}
+
+static int parse_ll(const char *s, size_t n, long long *out)
+{
+    if (n == 0 || n > 20)
+        return -1;
+    char tmp[24];
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(tmp, &end, 10);
+    if (errno || *end != '\0' || tmp[0] == ' ' || tmp[0] == '+')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens,
+                 uint32_t *keys, size_t max)
+{
+    size_t n = 0;
+    long ac = (long)argc;
+    for (uint8_t s = 0; s < d->nspecs; s++) {
+        const cmd_keyspec *ks = &d->specs[s];
+        long first = 0, last, step;
+        if (ks->begin == KS_BS_INDEX) {
+            first = ks->pos;
+        } else if (ks->begin == KS_BS_KEYWORD) {
+            long start = ks->pos > 0 ? ks->pos : ac + ks->pos;
+            long end = ks->pos > 0 ? ac - 1 : 1;
+            for (long i = start; i != end; i = start <= end ? i + 1 : i - 1) {
+                if (i >= ac || i < 1)
+                    break;
+                if (arg_eq(argv[i], lens[i], ks->keyword)) {
+                    first = i + 1;
+                    break;
+                }
+            }
+            if (!first)
+                continue;
+        } else {
+            continue;
+        }
+        if (first >= ac)
+            continue;
+        if (ks->find == KS_FK_RANGE) {
+            step = ks->b;
+            if (ks->a >= 0)
+                last = first + ks->a;
+            else if (!ks->c)
+                last = ac + ks->a;
+            else
+                last = first + ((ac - first) / ks->c + ks->a);
+        } else if (ks->find == KS_FK_KEYNUM) {
+            step = ks->c;
+            long long numkeys;
+            if (ks->a >= ac - first)
+                return -EINVAL;
+            long idx = first + ks->a;
+            if (parse_ll(argv[idx], lens[idx], &numkeys) != 0 || numkeys < 0 ||
+                numkeys > ac)
+                return -EINVAL;
+            first += ks->b;
+            last = first + (long)numkeys - 1;
+        } else {
+            continue;
+        }
+        if (step <= 0)
+            step = 1;
+        for (long i = first; i <= last; i += step) {
+            if (i >= ac || i < first) {
+                if (d->arity < 0)
+                    return -EINVAL;
+                break;
+            }
+            if (n >= max)
+                return -E2BIG;
+            keys[n++] = (uint32_t)i;
+        }
+    }
+    return (int)n;
+}
+
+int cmd_has_block_option(const cmd_def *d, size_t argc, const char *const *argv,
+                         const size_t *lens)
+{
+    if (!(d->flags & CMD_F_BLOCKING))
+        return 0;
+    for (size_t i = 1; i < argc; i++) {
+        if (arg_eq(argv[i], lens[i], "streams"))
+            break;
+        if (arg_eq(argv[i], lens[i], "block"))
+            return 1;
+    }
+    return 0;
+}
+
+const char *cmd_local_name(cmd_local id)
+{
+#define CMD_LOCAL_NAME(n) #n,
+    static const char *const names[] = {CMD_LOCAL_LIST(CMD_LOCAL_NAME)};
+#undef CMD_LOCAL_NAME
+    return (unsigned)id < ARRAY_LEN(names) ? names[id] : "?";
+}

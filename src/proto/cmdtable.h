@@ -1,0 +1,99 @@
+/* Command table: every Redis 7.0 command and subcommand as data (arity, flags, key specs, and
+ * how Stratus routes it), generated into cmdtable_gen.c by scripts/gen-commands.py from the
+ * COMMAND output of a real redis-server plus Stratus's routing policy. */
+#ifndef STRATUS_CMDTABLE_H
+#define STRATUS_CMDTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How the endpoint serves a command. */
+typedef enum {
+    ROUTE_KEYS,     /* keys must share one slot; sent to that slot's primary */
+    ROUTE_ANY,      /* no keys: any primary answers (TIME, COMMAND ...) */
+    ROUTE_LOCAL,    /* answered by the endpoint itself (cmd_def.local says which) */
+    ROUTE_SPLIT,    /* multi-key: split per shard, replies merged in key order */
+    ROUTE_ALL,      /* sent to every primary, replies merged */
+    ROUTE_SLOT_ARG, /* argument 2 is a slot number (CLUSTER COUNTKEYSINSLOT) */
+    ROUTE_REFUSED,  /* refused by design; reason says why and what to use instead */
+    ROUTE_LATER,    /* not served by this release yet; reason names the plan */
+    ROUTE_PARENT    /* container: the subcommand decides */
+} cmd_route;
+
+/* How the replies of a ROUTE_SPLIT/ROUTE_ALL command are merged. */
+typedef enum {
+    MERGE_NONE,
+    MERGE_SUM,    /* integers added (DEL, EXISTS, DBSIZE ...) */
+    MERGE_MGET,   /* arrays re-ordered into the request's key order */
+    MERGE_ALL_OK  /* +OK when every shard said OK, else the first error */
+} cmd_merge;
+
+/* Commands the endpoint answers itself. */
+#define CMD_LOCAL_LIST(X)                                                                         \
+    X(NONE) X(PING) X(ECHO) X(AUTH) X(HELLO) X(SELECT) X(QUIT) X(READONLY) X(READWRITE)          \
+    X(INFO) X(CLUSTER_SLOTS) X(CLUSTER_SHARDS) X(CLUSTER_NODES) X(CLUSTER_INFO)                   \
+    X(CLUSTER_MYID) X(CLUSTER_KEYSLOT) X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID)           \
+    X(CLUSTER_REPLICAS)
+
+#define CMD_LOCAL_ENUM(n) LOCAL_##n,
+typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
+#undef CMD_LOCAL_ENUM
+
+#define CMD_F_WRITE 0x01u     /* may modify data */
+#define CMD_F_READONLY 0x02u  /* never modifies data: safe to retry */
+#define CMD_F_BLOCKING 0x04u  /* may block the connection */
+#define CMD_F_NOAUTH 0x08u    /* allowed before AUTH */
+#define CMD_F_MOVABLE 0x10u   /* key positions depend on arguments */
+#define CMD_F_FAST 0x20u      /* O(1) or O(log n) */
+
+/* Where keys are (Redis 7 key specs). */
+typedef enum { KS_BS_INDEX, KS_BS_KEYWORD, KS_BS_UNKNOWN } cmd_ks_begin;
+typedef enum { KS_FK_RANGE, KS_FK_KEYNUM, KS_FK_UNKNOWN } cmd_ks_find;
+
+typedef struct {
+    uint8_t begin;       /* cmd_ks_begin */
+    uint8_t find;        /* cmd_ks_find */
+    int16_t pos;         /* INDEX: argument index; KEYWORD: startfrom (negative = from end) */
+    const char *keyword; /* KEYWORD: the word after which keys start */
+    int16_t a;           /* RANGE: lastkey (relative, -1 = end); KEYNUM: keynumidx */
+    int16_t b;           /* RANGE: keystep; KEYNUM: firstkey */
+    int16_t c;           /* RANGE: limit; KEYNUM: keystep */
+} cmd_keyspec;
+
+typedef struct cmd_def {
+    const char *name;             /* lowercase; subcommands as "parent|sub" */
+    const char *sub;              /* subcommand name alone ("slots"), NULL for top level */
+    int16_t arity;                /* n: exactly n args; -n: at least n (Redis convention) */
+    uint16_t flags;               /* CMD_F_* */
+    uint8_t route;                /* cmd_route */
+    uint8_t merge;                /* cmd_merge */
+    uint8_t local;                /* cmd_local for ROUTE_LOCAL */
+    uint8_t nspecs;               /* entries in specs */
+    const cmd_keyspec *specs;     /* key specs */
+    const char *reason;           /* ROUTE_REFUSED / ROUTE_LATER explanation */
+    const struct cmd_def *subs;   /* subcommands */
+    uint16_t nsubs;               /* entries in subs */
+} cmd_def;
+
+/* The generated table (sorted by name). */
+extern const cmd_def cmd_table[];
+extern const size_t cmd_table_len;
+
+/* Find a command by name, case-insensitively; NULL if unknown. */
+const cmd_def *cmd_lookup(const char *name, size_t len);
+/* Find a subcommand of parent, case-insensitively; NULL if unknown. */
+const cmd_def *cmd_lookup_sub(const cmd_def *parent, const char *name, size_t len);
+/* Whether argc satisfies the command's arity. */
+int cmd_arity_ok(const cmd_def *d, size_t argc);
+/* Argument indexes of the keys of a command into keys[] (up to max); returns the key count,
+ * or -EINVAL when the arguments don't parse (let the engine produce its own error), or
+ * -E2BIG when more than max keys. */
+int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens,
+                 uint32_t *keys, size_t max);
+/* Whether the command carries a BLOCK option (XREAD, XREADGROUP). */
+int cmd_has_block_option(const cmd_def *d, size_t argc, const char *const *argv,
+                         const size_t *lens);
+/* Name of a local handler (for logs and docs). */
+const char *cmd_local_name(cmd_local id);
+
+#endif

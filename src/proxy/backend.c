@@ -1,0 +1,323 @@
+/* Backend links: one multiplexed, pipelined connection per (worker, engine, protocol).
+ * Requests of many sessions are appended to out in order and written once per loop iteration;
+ * replies are matched to the in-flight FIFO by frame boundaries. The link authenticates with
+ * the engines' internal password (and switches to RESP3 when it serves RESP3 sessions) by
+ * pipelining AUTH/HELLO ahead of the first request: no extra round trip. */
+#define ALLOC_ROOM ROOM_PROXY
+#include <errno.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "proxy/proxy_int.h"
+
+#define BACKEND_READ_CHUNK 65536
+#define BACKEND_KEEP 65536
+#define RECONNECT_MS 50
+
+backend *backend_create(worker *w, const char *addr, int proto)
+{
+    backend *b = xcalloc(1, sizeof(*b));
+    b->w = w;
+    b->proto = proto;
+    snprintf(b->addr, sizeof(b->addr), "%s", addr);
+    resp_reply_scanner_init(&b->scan);
+    return b;
+}
+
+int backend_idle(const backend *b)
+{
+    return b->head == NULL;
+}
+
+static void unlink_all(backend *b, req **list)
+{
+    *list = b->head;
+    b->head = b->tail = NULL;
+    b->inflight = 0;
+}
+
+/* The connection is unusable: settle every in-flight request by what is safe. */
+static void backend_lost(backend *b, const char *why, int timed_out)
+{
+    worker *w = b->w;
+    if (b->c) {
+        worker_defer_free_conn(w, b->c);
+        b->c = NULL;
+    }
+    b->connected = 0;
+    b->next_connect_ms = ev_now_ms(w->loop) + RECONNECT_MS;
+    uint64_t written = b->written_bytes;
+    buf_consume(&b->out, buf_used(&b->out));
+    buf_shrink(&b->out, BACKEND_KEEP);
+    buf_consume(&b->in, buf_used(&b->in));
+    buf_shrink(&b->in, BACKEND_KEEP);
+    resp_reply_scanner_init(&b->scan);
+    b->queued_bytes = b->written_bytes = 0;
+    req *list;
+    unlink_all(b, &list);
+    int failed = 0;
+    while (list) {
+        req *r = list;
+        list = r->bnext;
+        r->bnext = NULL;
+        r->flags &= (uint8_t)~REQ_F_INQUEUE;
+        if (r->flags & REQ_F_DISCARD) {
+            req_put(w, r);
+            continue;
+        }
+        /* A request never fully written cannot have run; a read-only one is safe to repeat. */
+        int unsent = r->boff > written;
+        if (unsent || ((r->flags & REQ_F_READONLY) && !timed_out)) {
+            worker_retry_later(w, r, unsent ? 0 : RECONNECT_MS);
+            continue;
+        }
+        failed++;
+        router_fail(w, r, "ERR %s; the command may or may not have been applied", why);
+    }
+    if (failed) {
+        atomic_fetch_add_explicit(&w->cache->counters.backend_errors, failed, memory_order_relaxed);
+        log_warn("worker %d: engine %s: %s (%d request(s) failed)", w->id, b->addr, why, failed);
+    }
+}
+
+void backend_destroy(backend *b)
+{
+    if (!b)
+        return;
+    if (b->head)
+        backend_lost(b, "shutting down", 1);
+    if (b->c) {
+        worker_defer_free_conn(b->w, b->c);
+        b->c = NULL;
+    }
+    buf_deinit(&b->out);
+    buf_deinit(&b->in);
+    xfree(b);
+}
+
+static void append_req(backend *b, req *r)
+{
+    r->bnext = NULL;
+    if (b->tail)
+        b->tail->bnext = r;
+    else
+        b->head = r;
+    b->tail = r;
+    b->inflight++;
+    r->flags |= REQ_F_INQUEUE;
+    r->boff = b->queued_bytes;
+}
+
+static void queue_internal(backend *b, const char *const *argv, size_t argc)
+{
+    size_t lens[4];
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    size_t before = buf_used(&b->out);
+    resp_add_command(&b->out, argc, argv, lens);
+    b->queued_bytes += buf_used(&b->out) - before;
+    req *r = req_get(b->w);
+    r->flags = REQ_F_DISCARD;
+    append_req(b, r);
+}
+
+static void on_backend_readable(conn *c);
+
+static void on_connected(conn *c)
+{
+    backend *b = c->data;
+    if (c->state != CONN_CONNECTED) {
+        char why[160];
+        snprintf(why, sizeof(why), "cannot connect to engine: %s", strerror(-c->err));
+        backend_lost(b, why, 0);
+        return;
+    }
+    b->connected = 1;
+    conn_set_read_handler(c, on_backend_readable);
+    worker_flush_backend(b);
+}
+
+static int ensure_connected(backend *b)
+{
+    if (b->c)
+        return 0;
+    worker *w = b->w;
+    uint64_t now = ev_now_ms(w->loop);
+    if (now < b->next_connect_ms)
+        return -EAGAIN;
+    int err = 0;
+    /* AUTH (and HELLO 3) go first; they are queued before the connect completes. */
+    const char *auth[] = {"AUTH", w->cache->internal_password};
+    queue_internal(b, auth, 2);
+    if (b->proto == 3) {
+        const char *hello[] = {"HELLO", "3"};
+        queue_internal(b, hello, 2);
+    }
+    conn *c = conn_connect(w->loop, b->addr, on_connected, &err);
+    if (!c) {
+        req *list;
+        unlink_all(b, &list);
+        while (list) {
+            req *r = list;
+            list = r->bnext;
+            req_put(w, r);
+        }
+        buf_consume(&b->out, buf_used(&b->out));
+        b->queued_bytes = b->written_bytes = 0;
+        b->next_connect_ms = now + RECONNECT_MS;
+        return err;
+    }
+    c->data = b;
+    b->c = c;
+    if (c->state == CONN_CONNECTED && !b->connected) {
+        b->connected = 1;
+        conn_set_read_handler(c, on_backend_readable);
+    }
+    return 0;
+}
+
+void backend_send(backend *b, req *r)
+{
+    if (ensure_connected(b) != 0) {
+        /* The engine is unreachable (restarting?): try again shortly, until the deadline. */
+        worker_retry_later(b->w, r, RECONNECT_MS);
+        return;
+    }
+    size_t before = buf_used(&b->out);
+    if (r->flags & REQ_F_ASKING) {
+        static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
+        buf_append(&b->out, asking, sizeof(asking) - 1);
+        b->queued_bytes += sizeof(asking) - 1;
+        req *a = req_get(b->w);
+        a->flags = REQ_F_DISCARD;
+        append_req(b, a);
+        before = buf_used(&b->out);
+    }
+    buf_append(&b->out, buf_rptr(&r->cmd), buf_used(&r->cmd));
+    b->queued_bytes += buf_used(&b->out) - before;
+    append_req(b, r);
+    r->boff = b->queued_bytes;
+    worker_flush_backend(b);
+}
+
+static void backend_write_cb(conn *c)
+{
+    backend_write(c->data);
+}
+
+void backend_write(backend *b)
+{
+    if (!b->c || !b->connected)
+        return;
+    while (buf_used(&b->out)) {
+        ssize_t n = conn_write(b->c, buf_rptr(&b->out), buf_used(&b->out));
+        if (n > 0) {
+            buf_consume(&b->out, (size_t)n);
+            b->written_bytes += (uint64_t)n;
+            continue;
+        }
+        if (n == -EAGAIN) {
+            conn_set_write_handler(b->c, backend_write_cb);
+            return;
+        }
+        backend_lost(b, "engine connection lost", 0);
+        return;
+    }
+    buf_shrink(&b->out, BACKEND_KEEP);
+    if (b->c->write_handler)
+        conn_set_write_handler(b->c, NULL);
+}
+
+static int is_redirect_or_retry(const char *p, size_t n)
+{
+    static const char *const prefixes[] = {"-MOVED ", "-ASK ", "-TRYAGAIN", "-LOADING",
+                                           "-CLUSTERDOWN", "-MASTERDOWN"};
+    for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
+        size_t pl = strlen(prefixes[i]);
+        if (n >= pl && memcmp(p, prefixes[i], pl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void on_backend_readable(conn *c)
+{
+    backend *b = c->data;
+    worker *w = b->w;
+    for (;;) {
+        if (buf_reserve(&b->in, BACKEND_READ_CHUNK) != 0) {
+            backend_lost(b, "out of memory reading an engine reply", 0);
+            return;
+        }
+        ssize_t n = conn_read(c, b->in.data + b->in.len, b->in.cap - b->in.len);
+        if (n > 0) {
+            b->in.len += (size_t)n;
+            if ((size_t)n < BACKEND_READ_CHUNK)
+                break;
+            continue;
+        }
+        if (n == -EAGAIN)
+            break;
+        backend_lost(b, n == 0 ? "engine closed the connection" : "engine connection lost", 0);
+        return;
+    }
+    size_t off = 0, avail = buf_used(&b->in);
+    const char *base = buf_rptr(&b->in);
+    while (off < avail) {
+        size_t flen = 0;
+        int rc = resp_reply_scan(&b->scan, base + off, avail - off, &flen);
+        if (rc == RESP_AGAIN)
+            break;
+        if (rc == RESP_ERR || !b->head) {
+            buf_consume(&b->in, off);
+            backend_lost(b, rc == RESP_ERR ? "protocol error from engine" : "unexpected engine reply", 0);
+            return;
+        }
+        req *r = b->head;
+        b->head = r->bnext;
+        if (!b->head)
+            b->tail = NULL;
+        b->inflight--;
+        r->bnext = NULL;
+        r->flags &= (uint8_t)~REQ_F_INQUEUE;
+        const char *frame = base + off;
+        off += flen;
+        if (r->flags & REQ_F_DISCARD) {
+            if (frame[0] == '-')
+                log_warn("worker %d: engine %s refused a link setup command: %.*s", w->id,
+                         b->addr, (int)MIN(flen, 120), frame);
+            req_put(w, r);
+            continue;
+        }
+        if (frame[0] == '-' && is_redirect_or_retry(frame, flen))
+            router_on_error_reply(w, r, frame, flen);
+        else
+            router_deliver(w, r, frame, flen);
+    }
+    buf_consume(&b->in, off);
+    if (buf_used(&b->in) == 0)
+        buf_shrink(&b->in, BACKEND_KEEP);
+    if (b->retired && !b->head && b->c) {
+        worker_defer_free_conn(w, b->c);
+        b->c = NULL;
+    }
+}
+
+void backend_check_deadline(backend *b, uint64_t now)
+{
+    req *r = b->head;
+    while (r && (r->flags & REQ_F_DISCARD))
+        r = r->bnext;
+    if (r && r->deadline_ms && now > r->deadline_ms) {
+        char why[128];
+        snprintf(why, sizeof(why), "engine did not answer within %ld ms",
+                 b->w->cache->cfg->backend_timeout);
+        backend_lost(b, why, 1);
+    }
+}
+
+void backend_fail_all(backend *b, const char *why)
+{
+    backend_lost(b, why, 1);
+}

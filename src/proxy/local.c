@@ -1,0 +1,359 @@
+/* Commands the endpoint answers itself: connection state (AUTH, HELLO, SELECT, QUIT, CLIENT
+ * SETNAME ...), and the single-node view of the cluster (CLUSTER SLOTS/SHARDS/NODES/INFO/MYID/
+ * KEYSLOT) that lets cluster-aware clients use the one endpoint, plus INFO aggregated over the
+ * engines. */
+#define ALLOC_ROOM ROOM_PROXY
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/version.h"
+#include "proto/keyslot.h"
+#include "proxy/proxy_int.h"
+
+static int arg_is(const char *a, size_t n, const char *word)
+{
+    return strlen(word) == n && strncasecmp(a, word, n) == 0;
+}
+
+/* Constant-time comparison, so a wrong password's timing tells nothing about the right one. */
+static int secret_eq(const char *given, size_t n, const char *secret)
+{
+    size_t sl = strlen(secret);
+    unsigned char diff = (unsigned char)(n != sl);
+    for (size_t i = 0; i < sl; i++)
+        diff |= (unsigned char)(secret[i] ^ (i < n ? given[i] : 0));
+    return diff == 0;
+}
+
+static int check_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen)
+{
+    if (!arg_is(user, ulen, "default") || !secret_eq(pass, plen, s->cache->password))
+        return 0;
+    session_authenticated(s);
+    return 1;
+}
+
+static const char wrongpass[] = "WRONGPASS invalid username-password pair or user is disabled.";
+
+static void cluster_slots(session *s, buf *b)
+{
+    resp_add_array(b, 1);
+    resp_add_array(b, 3);
+    resp_add_int(b, 0);
+    resp_add_int(b, TOPO_SLOTS - 1);
+    resp_add_array(b, 3);
+    resp_add_cstr(b, s->local_ip);
+    resp_add_int(b, s->local_port);
+    resp_add_cstr(b, s->cache->node_id);
+}
+
+static void cluster_shards(session *s, buf *b)
+{
+    resp_add_array(b, 1);
+    resp_add_map(b, 2, s->proto);
+    resp_add_cstr(b, "slots");
+    resp_add_array(b, 2);
+    resp_add_int(b, 0);
+    resp_add_int(b, TOPO_SLOTS - 1);
+    resp_add_cstr(b, "nodes");
+    resp_add_array(b, 1);
+    resp_add_map(b, 7, s->proto);
+    resp_add_cstr(b, "id");
+    resp_add_cstr(b, s->cache->node_id);
+    resp_add_cstr(b, s->plaintext_listener ? "port" : "tls-port");
+    resp_add_int(b, s->local_port);
+    resp_add_cstr(b, "ip");
+    resp_add_cstr(b, s->local_ip);
+    resp_add_cstr(b, "endpoint");
+    resp_add_cstr(b, s->local_ip);
+    resp_add_cstr(b, "role");
+    resp_add_cstr(b, "master");
+    resp_add_cstr(b, "replication-offset");
+    resp_add_int(b, 0);
+    resp_add_cstr(b, "health");
+    resp_add_cstr(b, "online");
+}
+
+static void cluster_nodes(session *s, buf *b)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "%s %s:%d@%d myself,master - 0 0 1 connected 0-%d\n",
+                     s->cache->node_id, s->local_ip, s->local_port, s->local_port, TOPO_SLOTS - 1);
+    resp_add_verbatim(b, line, (size_t)n, s->proto);
+}
+
+static void cluster_info(session *s, buf *b)
+{
+    char text[1024];
+    int n = snprintf(text, sizeof(text),
+                     "cluster_state:ok\r\ncluster_slots_assigned:%d\r\ncluster_slots_ok:%d\r\n"
+                     "cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:1\r\n"
+                     "cluster_size:1\r\ncluster_current_epoch:1\r\ncluster_my_epoch:1\r\n"
+                     "cluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n"
+                     "total_cluster_links_buffer_limit_exceeded:0\r\n",
+                     TOPO_SLOTS, TOPO_SLOTS);
+    resp_add_verbatim(b, text, (size_t)n, s->proto);
+}
+
+static void human_bytes(char *out, size_t n, int64_t v)
+{
+    const char *units = "BKMGT";
+    double d = (double)v;
+    int u = 0;
+    while (d >= 1024 && u < 4) {
+        d /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, n, "%lldB", (long long)v);
+    else
+        snprintf(out, n, "%.2f%c", d, units[u]);
+}
+
+static int want_section(size_t argc, const char *const *argv, const size_t *lens, const char *name,
+                        int is_default)
+{
+    if (argc < 2)
+        return is_default;
+    for (size_t i = 1; i < argc; i++) {
+        if (arg_is(argv[i], lens[i], name) || arg_is(argv[i], lens[i], "all") ||
+            arg_is(argv[i], lens[i], "everything") ||
+            (is_default && arg_is(argv[i], lens[i], "default")))
+            return 1;
+    }
+    return 0;
+}
+
+static void info(session *s, buf *b, size_t argc, const char *const *argv, const size_t *lens)
+{
+    cache *c = s->cache;
+    supervisor_stats st;
+    cache_get_stats(c, &st);
+    const topology *t = worker_topology(s->w);
+    buf text;
+    buf_init(&text);
+    uint64_t up = (ev_now_ms(s->w->loop) - c->started_ms) / 1000;
+    if (want_section(argc, argv, lens, "server", 1)) {
+        struct utsname un;
+        uname(&un);
+        buf_appendf(&text,
+                    "# Server\r\nredis_version:%s\r\nstratus_version:%s\r\nredis_mode:cluster\r\n"
+                    "os:%s %s %s\r\narch_bits:64\r\nprocess_id:%d\r\ntcp_port:%d\r\n"
+                    "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n\r\n",
+                    st.engine_version[0] ? st.engine_version : "7.0.0", STRATUS_VERSION,
+                    un.sysname, un.release, un.machine, (int)getpid(), s->local_port,
+                    (unsigned long long)up, (unsigned long long)(up / 86400));
+    }
+    if (want_section(argc, argv, lens, "clients", 1)) {
+        buf_appendf(&text, "# Clients\r\nconnected_clients:%lld\r\n\r\n",
+                    (long long)atomic_load(&c->counters.connected_clients));
+    }
+    if (want_section(argc, argv, lens, "memory", 1)) {
+        char human[32];
+        human_bytes(human, sizeof(human), st.used_memory);
+        buf_appendf(&text,
+                    "# Memory\r\nused_memory:%lld\r\nused_memory_human:%s\r\nmaxmemory:0\r\n"
+                    "maxmemory_policy:noeviction\r\n\r\n",
+                    (long long)st.used_memory, human);
+    }
+    if (want_section(argc, argv, lens, "persistence", 1))
+        buf_appendf(&text, "# Persistence\r\nloading:0\r\naof_enabled:1\r\n\r\n");
+    if (want_section(argc, argv, lens, "stats", 1)) {
+        buf_appendf(&text,
+                    "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
+                    "rejected_tls_connections:%lld\r\nengine_errors:%lld\r\n"
+                    "redirections_absorbed:%lld\r\nengine_restarts:%lld\r\n\r\n",
+                    (long long)atomic_load(&c->counters.total_connections),
+                    (long long)atomic_load(&c->counters.total_commands),
+                    (long long)atomic_load(&c->counters.rejected_tls),
+                    (long long)atomic_load(&c->counters.backend_errors),
+                    (long long)atomic_load(&c->counters.redirects), (long long)st.restarts);
+    }
+    if (want_section(argc, argv, lens, "replication", 1))
+        buf_appendf(&text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+    if (want_section(argc, argv, lens, "cluster", 1))
+        buf_appendf(&text, "# Cluster\r\ncluster_enabled:1\r\n\r\n");
+    if (want_section(argc, argv, lens, "stratus", 1)) {
+        buf_appendf(&text,
+                    "# Stratus\r\ncache:%s\r\nshards:%d\r\nengines:%d\r\nengines_up:%d\r\n"
+                    "topology_version:%llu\r\n\r\n",
+                    c->name, t->nshards, st.engines_total, st.engines_up,
+                    (unsigned long long)t->version);
+    }
+    if (want_section(argc, argv, lens, "keyspace", 1)) {
+        buf_appendf(&text, "# Keyspace\r\n");
+        if (st.keys > 0)
+            buf_appendf(&text, "db0:keys=%lld,expires=%lld,avg_ttl=0\r\n", (long long)st.keys,
+                        (long long)st.expires);
+    }
+    resp_add_verbatim(b, buf_rptr(&text), buf_used(&text), s->proto);
+    buf_deinit(&text);
+}
+
+static void hello(session *s, buf *b, size_t argc, const char *const *argv, const size_t *lens)
+{
+    int proto = s->proto;
+    size_t i = 1;
+    if (argc >= 2) {
+        if (lens[1] == 1 && (argv[1][0] == '2' || argv[1][0] == '3')) {
+            proto = argv[1][0] - '0';
+        } else {
+            resp_add_error(b, "NOPROTO unsupported protocol version");
+            return;
+        }
+        i = 2;
+    }
+    const char *name = NULL;
+    size_t namelen = 0;
+    for (; i < argc; i++) {
+        if (arg_is(argv[i], lens[i], "auth") && i + 2 < argc) {
+            if (!check_auth(s, argv[i + 1], lens[i + 1], argv[i + 2], lens[i + 2])) {
+                resp_add_error(b, "%s", wrongpass);
+                return;
+            }
+            i += 2;
+        } else if (arg_is(argv[i], lens[i], "setname") && i + 1 < argc) {
+            name = argv[i + 1];
+            namelen = lens[i + 1];
+            i += 1;
+        } else {
+            resp_add_error(b, "ERR Syntax error in HELLO option '%.*s'", (int)MIN(lens[i], 64),
+                           argv[i]);
+            return;
+        }
+    }
+    if (!s->authed) {
+        resp_add_error(b, "NOAUTH HELLO must be called with the client already authenticated, "
+                          "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                          "authenticate the client and select the RESP protocol version at the "
+                          "same time");
+        return;
+    }
+    if (name) {
+        xfree(s->name);
+        s->name = xstrndup(name, namelen);
+    }
+    if (proto != s->proto) {
+        /* Later commands use links of the other protocol; let earlier ones finish first. */
+        s->proto = proto;
+        s->barrier = 1;
+    }
+    supervisor_stats st;
+    cache_get_stats(s->cache, &st);
+    resp_add_map(b, 7, proto);
+    resp_add_cstr(b, "server");
+    resp_add_cstr(b, "redis");
+    resp_add_cstr(b, "version");
+    resp_add_cstr(b, st.engine_version[0] ? st.engine_version : "7.0.0");
+    resp_add_cstr(b, "proto");
+    resp_add_int(b, proto);
+    resp_add_cstr(b, "id");
+    resp_add_int(b, (long long)s->id);
+    resp_add_cstr(b, "mode");
+    resp_add_cstr(b, "standalone");
+    resp_add_cstr(b, "role");
+    resp_add_cstr(b, "master");
+    resp_add_cstr(b, "modules");
+    resp_add_array(b, 0);
+}
+
+void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char *const *argv,
+                   const size_t *lens)
+{
+    buf *b = &r->reply;
+    switch ((cmd_local)d->local) {
+    case LOCAL_PING:
+        if (argc > 1)
+            resp_add_bulk(b, argv[1], lens[1]);
+        else
+            resp_add_simple(b, "PONG");
+        break;
+    case LOCAL_ECHO:
+        resp_add_bulk(b, argv[1], lens[1]);
+        break;
+    case LOCAL_AUTH: {
+        int ok = argc == 2 ? check_auth(s, "default", 7, argv[1], lens[1])
+                           : argc == 3 && check_auth(s, argv[1], lens[1], argv[2], lens[2]);
+        if (argc > 3)
+            resp_add_error(b, "ERR syntax error");
+        else if (ok)
+            resp_add_simple(b, "OK");
+        else
+            resp_add_error(b, "%s", wrongpass);
+        break;
+    }
+    case LOCAL_HELLO:
+        hello(s, b, argc, argv, lens);
+        break;
+    case LOCAL_SELECT:
+        if (lens[1] == 1 && argv[1][0] == '0')
+            resp_add_simple(b, "OK");
+        else
+            resp_add_error(b, "ERR SELECT is not allowed: a Stratus cache has one database (0), "
+                              "as in Redis Cluster; use key prefixes instead");
+        break;
+    case LOCAL_QUIT:
+        resp_add_simple(b, "OK");
+        s->closing = 1;
+        break;
+    case LOCAL_READONLY:
+    case LOCAL_READWRITE:
+        resp_add_simple(b, "OK");
+        break;
+    case LOCAL_INFO:
+        info(s, b, argc, argv, lens);
+        break;
+    case LOCAL_CLUSTER_SLOTS:
+        cluster_slots(s, b);
+        break;
+    case LOCAL_CLUSTER_SHARDS:
+        cluster_shards(s, b);
+        break;
+    case LOCAL_CLUSTER_NODES:
+        cluster_nodes(s, b);
+        break;
+    case LOCAL_CLUSTER_INFO:
+        cluster_info(s, b);
+        break;
+    case LOCAL_CLUSTER_MYID:
+        resp_add_cstr(b, s->cache->node_id);
+        break;
+    case LOCAL_CLUSTER_KEYSLOT:
+        resp_add_int(b, keyslot(argv[2], lens[2]));
+        break;
+    case LOCAL_CLUSTER_REPLICAS:
+        if (arg_is(argv[2], lens[2], s->cache->node_id))
+            resp_add_array(b, 0);
+        else
+            resp_add_error(b, "ERR Unknown node %.*s", (int)MIN(lens[2], 64), argv[2]);
+        break;
+    case LOCAL_CLIENT_SETNAME:
+        if (memchr(argv[2], ' ', lens[2]) || memchr(argv[2], '\n', lens[2])) {
+            resp_add_error(b, "ERR Client names cannot contain spaces, newlines or special "
+                              "characters.");
+            break;
+        }
+        xfree(s->name);
+        s->name = lens[2] ? xstrndup(argv[2], lens[2]) : NULL;
+        resp_add_simple(b, "OK");
+        break;
+    case LOCAL_CLIENT_GETNAME:
+        if (s->name)
+            resp_add_cstr(b, s->name);
+        else
+            resp_add_null(b, s->proto);
+        break;
+    case LOCAL_CLIENT_ID:
+        resp_add_int(b, (long long)s->id);
+        break;
+    case LOCAL_NONE:
+    case LOCAL__COUNT:
+        resp_add_error(b, "ERR internal: no local handler for '%s'", d->name);
+        break;
+    }
+    router_deliver_final(s->w, r, buf_rptr(b), buf_used(b));
+}

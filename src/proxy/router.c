@@ -1,0 +1,537 @@
+/* Router: decides where each command goes (table-driven, by hash slot), splits multi-key
+ * commands across slots and merges their replies in key order, absorbs MOVED/ASK/TRYAGAIN/
+ * LOADING from the engines, and delivers replies to their slot in the session queue. */
+#define ALLOC_ROOM ROOM_PROXY
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "proto/keyslot.h"
+#include "proxy/proxy_int.h"
+
+#define MAX_REDIRECTS 5
+#define RETRY_DELAY_MS 20
+#define KEYS_STACK 64
+
+/* ---- delivery ---- */
+
+static void merge_children(worker *w, req *p);
+
+void router_deliver_final(worker *w, req *r, const char *data, size_t len)
+{
+    r->flags |= REQ_F_DONE;
+    session *s = r->s;
+    if (!s) {
+        req_put(w, r);
+        return;
+    }
+    if (s->head == r) {
+        /* The common case: the oldest request's reply goes straight to the client buffer. */
+        buf_append(&s->out, data, len);
+        s->head = r->next;
+        if (!s->head)
+            s->tail = NULL;
+        s->queued--;
+        req_put(w, r);
+        session_reply_ready(s);
+        return;
+    }
+    if (data != buf_rptr(&r->reply)) {
+        buf_consume(&r->reply, buf_used(&r->reply));
+        buf_append(&r->reply, data, len);
+    }
+}
+
+void router_deliver(worker *w, req *r, const char *data, size_t len)
+{
+    if (r->parent) {
+        req *p = r->parent;
+        buf_append(&r->reply, data, len);
+        r->flags |= REQ_F_DONE;
+        if (--p->pending == 0)
+            merge_children(w, p);
+        return;
+    }
+    router_deliver_final(w, r, data, len);
+}
+
+void router_fail(worker *w, req *r, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    buf tmp;
+    buf_init(&tmp);
+    resp_add_error(&tmp, "%s", msg);
+    router_deliver(w, r, buf_rptr(&tmp), buf_used(&tmp));
+    buf_deinit(&tmp);
+}
+
+/* ---- merging fan-out replies ---- */
+
+static void merge_children(worker *w, req *p)
+{
+    buf out;
+    buf_init(&out);
+    /* Any shard's error is the command's error, as a single node would report it. */
+    for (uint32_t i = 0; i < p->nchildren; i++) {
+        const buf *rb = &p->children[i]->reply;
+        if (buf_used(rb) && (buf_rptr(rb)[0] == '-' || buf_rptr(rb)[0] == '!')) {
+            buf_append(&out, buf_rptr(rb), buf_used(rb));
+            goto done;
+        }
+    }
+    if (p->merge == MERGE_SUM) {
+        long long sum = 0;
+        for (uint32_t i = 0; i < p->nchildren; i++) {
+            const buf *rb = &p->children[i]->reply;
+            sum += strtoll(buf_rptr(rb) + 1, NULL, 10);
+        }
+        resp_add_int(&out, sum);
+    } else if (p->merge == MERGE_ALL_OK) {
+        resp_add_simple(&out, "OK");
+    } else if (p->merge == MERGE_MGET) {
+        resp_value **vals = xcalloc(p->nchildren, sizeof(*vals));
+        int ok = 1;
+        for (uint32_t i = 0; i < p->nchildren && ok; i++) {
+            const buf *rb = &p->children[i]->reply;
+            size_t used;
+            ok = resp_value_parse(buf_rptr(rb), buf_used(rb), &vals[i], &used) == RESP_DONE &&
+                 vals[i]->type == RESP_T_ARRAY;
+        }
+        if (ok) {
+            resp_add_array(&out, p->nkeys);
+            for (uint32_t k = 0; k < p->nkeys && ok; k++) {
+                uint32_t child = p->key_map[2 * k], idx = p->key_map[2 * k + 1];
+                const resp_value *v = vals[child];
+                if (idx >= v->nelem) {
+                    ok = 0;
+                    break;
+                }
+                buf_append(&out, v->elem[idx].raw, v->elem[idx].raw_len);
+            }
+        }
+        if (!ok) {
+            buf_consume(&out, buf_used(&out));
+            resp_add_error(&out, "ERR unexpected reply from an engine while merging MGET");
+        }
+        for (uint32_t i = 0; i < p->nchildren; i++)
+            resp_value_free(vals[i]);
+        xfree(vals);
+    }
+done:
+    for (uint32_t i = 0; i < p->nchildren; i++)
+        req_put(w, p->children[i]);
+    xfree(p->children);
+    p->children = NULL;
+    p->nchildren = 0;
+    router_deliver_final(w, p, buf_rptr(&out), buf_used(&out));
+    buf_deinit(&out);
+}
+
+/* ---- sending ---- */
+
+static backend *link_for(worker *w, const topology *t, int node, int proto)
+{
+    int pi = proto == 3 ? 1 : 0;
+    backend *b = w->links[pi][node];
+    if (!b) {
+        b = backend_create(w, t->nodes[node].addr, proto);
+        w->links[pi][node] = b;
+    }
+    return b;
+}
+
+void router_send(worker *w, req *r)
+{
+    uint64_t now = ev_now_ms(w->loop);
+    const topology *t = worker_topology(w);
+    int node = -1;
+    if (r->target == TARGET_NODE) {
+        node = topo_find_node(t, r->ask_addr, strlen(r->ask_addr));
+        if (node < 0) {
+            /* The named node is not in our snapshot yet: route by slot after a refresh. */
+            atomic_store(&w->cache->refresh_wanted, 1);
+            r->target = TARGET_SLOT;
+            r->flags &= (uint8_t)~REQ_F_ASKING;
+        }
+    }
+    if (node < 0) {
+        unsigned shard = r->target == TARGET_SHARD ? r->shard : t->slot_shard[r->slot];
+        if (shard < (unsigned)t->nshards)
+            node = t->shards[shard].primary;
+    }
+    if (node < 0) {
+        if (now >= r->deadline_ms) {
+            router_fail(w, r, "CLUSTERDOWN the cache has no engine serving slot %u right now; "
+                              "retry shortly", r->slot);
+            return;
+        }
+        worker_retry_later(w, r, RETRY_DELAY_MS);
+        return;
+    }
+    if (now >= r->deadline_ms) {
+        router_fail(w, r, "ERR engine unavailable for %ld ms; the command was not applied",
+                    w->cache->cfg->backend_timeout);
+        return;
+    }
+    backend_send(link_for(w, t, node, r->proto), r);
+}
+
+void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
+{
+    uint64_t now = ev_now_ms(w->loop);
+    atomic_fetch_add_explicit(&w->cache->counters.redirects, 1, memory_order_relaxed);
+    int moved = len > 7 && memcmp(data, "-MOVED ", 7) == 0;
+    int ask = len > 5 && memcmp(data, "-ASK ", 5) == 0;
+    if (moved || ask) {
+        if (r->redirects++ >= MAX_REDIRECTS) {
+            router_fail(w, r, "TRYAGAIN the cache is moving this slot; retry shortly");
+            return;
+        }
+        /* "-MOVED <slot> <ip:port>\r\n": the address is the last word. */
+        const char *end = data + len;
+        while (end > data && (end[-1] == '\r' || end[-1] == '\n'))
+            end--;
+        const char *sp = end;
+        while (sp > data && sp[-1] != ' ')
+            sp--;
+        size_t al = (size_t)(end - sp);
+        if (al == 0 || al >= sizeof(r->ask_addr)) {
+            router_fail(w, r, "ERR malformed redirection from an engine");
+            return;
+        }
+        memcpy(r->ask_addr, sp, al);
+        r->ask_addr[al] = '\0';
+        r->target = TARGET_NODE;
+        if (ask)
+            r->flags |= REQ_F_ASKING;
+        else {
+            r->flags &= (uint8_t)~REQ_F_ASKING;
+            atomic_store(&w->cache->refresh_wanted, 1);
+        }
+        router_send(w, r);
+        return;
+    }
+    /* TRYAGAIN, LOADING, CLUSTERDOWN, MASTERDOWN: nothing ran; try again until the deadline. */
+    if (now + RETRY_DELAY_MS < r->deadline_ms) {
+        if (r->target == TARGET_NODE)
+            r->target = TARGET_SLOT;
+        r->flags &= (uint8_t)~REQ_F_ASKING;
+        atomic_store(&w->cache->refresh_wanted, 1);
+        worker_retry_later(w, r, RETRY_DELAY_MS);
+        return;
+    }
+    router_deliver(w, r, data, len);
+}
+
+/* ---- dispatch ---- */
+
+static req *new_req(session *s)
+{
+    req *r = req_get(s->w);
+    r->s = s;
+    r->proto = (uint8_t)s->proto;
+    r->deadline_ms = ev_now_ms(s->w->loop) + (uint64_t)s->cache->cfg->backend_timeout;
+    if (s->tail)
+        s->tail->next = r;
+    else
+        s->head = r;
+    s->tail = r;
+    s->queued++;
+    return r;
+}
+
+static void reply_error(session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
+static void reply_error(session *s, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    req *r = new_req(s);
+    resp_add_error(&r->reply, "%s", msg);
+    router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
+}
+
+static void set_cmd(req *r, size_t argc, const char *const *argv, const size_t *lens,
+                    const char *raw, size_t rawlen)
+{
+    if (raw)
+        buf_append(&r->cmd, raw, rawlen);
+    else
+        resp_add_command(&r->cmd, argc, argv, lens);
+}
+
+static void unknown_command(session *s, size_t argc, const char *const *argv, const size_t *lens)
+{
+    char args[256];
+    size_t n = 0;
+    args[0] = '\0';
+    for (size_t i = 1; i < argc && n < 160; i++)
+        n += (size_t)snprintf(args + n, sizeof(args) - n, "'%.*s' ", (int)MIN(lens[i], 40),
+                              argv[i]);
+    reply_error(s, "ERR unknown command '%.*s', with args beginning with: %s",
+                (int)MIN(lens[0], 64), argv[0], args);
+}
+
+static void crossslot(session *s, const char *const *argv, const size_t *lens, const uint32_t *keys,
+                      int nkeys)
+{
+    char detail[400];
+    size_t n = 0;
+    unsigned first = keyslot(argv[keys[0]], lens[keys[0]]);
+    for (int i = 0; i < nkeys && n < 300; i++) {
+        unsigned sl = keyslot(argv[keys[i]], lens[keys[i]]);
+        if (i > 0 && sl == first)
+            continue;
+        n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s'%.*s' slot %u",
+                              n ? ", " : "", (int)MIN(lens[keys[i]], 40), argv[keys[i]], sl);
+    }
+    reply_error(s,
+                "CROSSSLOT Keys in request don't hash to the same slot (%s); give related keys "
+                "the same hash tag, e.g. {user}:1 and {user}:2",
+                detail);
+}
+
+static int slot_arg(const char *p, size_t n)
+{
+    if (n == 0 || n > 5)
+        return -1;
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v < TOPO_SLOTS ? v : -1;
+}
+
+/* Split a multi-key command by slot; one child request per distinct slot. */
+static void dispatch_split(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                           const size_t *lens, const char *raw, size_t rawlen)
+{
+    worker *w = s->w;
+    size_t per = d->merge == MERGE_ALL_OK ? 2 : 1; /* MSET: key value pairs */
+    size_t nkeys = (argc - 1) / per;
+    if (per == 2 && (argc - 1) % 2 != 0) {
+        reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
+        return;
+    }
+    uint16_t *slots = xmalloc(nkeys * sizeof(*slots));
+    int same = 1;
+    for (size_t k = 0; k < nkeys; k++) {
+        slots[k] = (uint16_t)keyslot(argv[1 + k * per], lens[1 + k * per]);
+        same &= slots[k] == slots[0];
+    }
+    req *p = new_req(s);
+    if (same) {
+        p->target = TARGET_SLOT;
+        p->slot = slots[0];
+        if (d->flags & CMD_F_READONLY)
+            p->flags |= REQ_F_READONLY;
+        set_cmd(p, argc, argv, lens, raw, rawlen);
+        xfree(slots);
+        router_send(w, p);
+        return;
+    }
+    /* Group keys by slot: children in order of first appearance. */
+    int32_t *child_of_slot = xmalloc(TOPO_SLOTS * sizeof(int32_t));
+    memset(child_of_slot, 0xff, TOPO_SLOTS * sizeof(int32_t));
+    uint32_t nchildren = 0;
+    uint32_t *count = xcalloc(nkeys, sizeof(uint32_t));
+    p->merge = d->merge;
+    p->key_map = xmalloc(2 * nkeys * sizeof(uint32_t));
+    p->nkeys = (uint32_t)nkeys;
+    for (size_t k = 0; k < nkeys; k++) {
+        if (child_of_slot[slots[k]] < 0)
+            child_of_slot[slots[k]] = (int32_t)nchildren++;
+        uint32_t c = (uint32_t)child_of_slot[slots[k]];
+        p->key_map[2 * k] = c;
+        p->key_map[2 * k + 1] = count[c]++;
+    }
+    p->children = xcalloc(nchildren, sizeof(req *));
+    p->nchildren = p->pending = nchildren;
+    const char **sub_argv = xmalloc((1 + count[0] * per + nkeys * per) * sizeof(char *));
+    size_t *sub_lens = xmalloc((1 + count[0] * per + nkeys * per) * sizeof(size_t));
+    for (uint32_t c = 0; c < nchildren; c++) {
+        size_t n = 0;
+        sub_argv[n] = argv[0];
+        sub_lens[n++] = lens[0];
+        uint16_t slot = 0;
+        for (size_t k = 0; k < nkeys; k++) {
+            if (p->key_map[2 * k] != c)
+                continue;
+            slot = slots[k];
+            for (size_t j = 0; j < per; j++) {
+                sub_argv[n] = argv[1 + k * per + j];
+                sub_lens[n++] = lens[1 + k * per + j];
+            }
+        }
+        req *ch = req_get(w);
+        ch->parent = p;
+        ch->proto = p->proto;
+        ch->target = TARGET_SLOT;
+        ch->slot = slot;
+        ch->deadline_ms = p->deadline_ms;
+        if (d->flags & CMD_F_READONLY)
+            ch->flags |= REQ_F_READONLY;
+        resp_add_command(&ch->cmd, n, sub_argv, sub_lens);
+        p->children[c] = ch;
+    }
+    xfree(sub_argv);
+    xfree(sub_lens);
+    xfree(count);
+    xfree(child_of_slot);
+    xfree(slots);
+    for (uint32_t c = 0; c < nchildren; c++)
+        router_send(w, p->children[c]);
+}
+
+/* Send the same command to every shard's primary. */
+static void dispatch_all(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                         const size_t *lens, const char *raw, size_t rawlen)
+{
+    worker *w = s->w;
+    const topology *t = worker_topology(w);
+    req *p = new_req(s);
+    p->merge = d->merge;
+    uint32_t n = (uint32_t)MAX(t->nshards, 1);
+    p->children = xcalloc(n, sizeof(req *));
+    p->nchildren = p->pending = n;
+    for (uint32_t i = 0; i < n; i++) {
+        req *ch = req_get(w);
+        ch->parent = p;
+        ch->proto = p->proto;
+        ch->target = TARGET_SHARD;
+        ch->shard = (uint16_t)i;
+        ch->deadline_ms = p->deadline_ms;
+        if (d->flags & CMD_F_READONLY)
+            ch->flags |= REQ_F_READONLY;
+        set_cmd(ch, argc, argv, lens, raw, rawlen);
+        p->children[i] = ch;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        router_send(w, p->children[i]);
+}
+
+void router_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
+                     const char *raw, size_t rawlen)
+{
+    atomic_fetch_add_explicit(&s->cache->counters.total_commands, 1, memory_order_relaxed);
+    const cmd_def *d = cmd_lookup(argv[0], lens[0]);
+    if (!d) {
+        unknown_command(s, argc, argv, lens);
+        return;
+    }
+    if (d->route == ROUTE_PARENT) {
+        if (argc < 2) {
+            reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
+            return;
+        }
+        const cmd_def *sub = cmd_lookup_sub(d, argv[1], lens[1]);
+        if (!sub) {
+            reply_error(s, "ERR unknown subcommand '%.*s'. Try %s HELP.", (int)MIN(lens[1], 64),
+                        argv[1], d->name);
+            return;
+        }
+        d = sub;
+    }
+    if (!cmd_arity_ok(d, argc)) {
+        reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
+        return;
+    }
+    if (!s->authed && !(d->flags & CMD_F_NOAUTH)) {
+        reply_error(s, "NOAUTH Authentication required.");
+        return;
+    }
+    switch ((cmd_route)d->route) {
+    case ROUTE_LOCAL: {
+        req *r = new_req(s);
+        local_execute(s, r, d, argc, argv, lens);
+        return;
+    }
+    case ROUTE_REFUSED:
+        reply_error(s, "ERR '%s' is not available on Stratus: %s", d->name, d->reason);
+        return;
+    case ROUTE_LATER:
+        reply_error(s, "ERR '%s' is not supported by Stratus yet: %s", d->name, d->reason);
+        return;
+    case ROUTE_SPLIT:
+        dispatch_split(s, d, argc, argv, lens, raw, rawlen);
+        return;
+    case ROUTE_ALL:
+        dispatch_all(s, d, argc, argv, lens, raw, rawlen);
+        return;
+    case ROUTE_ANY: {
+        req *r = new_req(s);
+        r->target = TARGET_SHARD;
+        r->shard = (uint16_t)(s->id % (uint64_t)MAX(worker_topology(s->w)->nshards, 1));
+        r->flags |= (d->flags & CMD_F_READONLY) ? REQ_F_READONLY : 0;
+        set_cmd(r, argc, argv, lens, raw, rawlen);
+        router_send(s->w, r);
+        return;
+    }
+    case ROUTE_SLOT_ARG: {
+        int slot = slot_arg(argv[2], lens[2]);
+        if (slot < 0) {
+            reply_error(s, "ERR Invalid or out of range slot");
+            return;
+        }
+        req *r = new_req(s);
+        r->target = TARGET_SLOT;
+        r->slot = (uint16_t)slot;
+        r->flags |= REQ_F_READONLY;
+        set_cmd(r, argc, argv, lens, raw, rawlen);
+        router_send(s->w, r);
+        return;
+    }
+    case ROUTE_KEYS:
+    case ROUTE_PARENT:
+        break;
+    }
+    if (cmd_has_block_option(d, argc, argv, lens)) {
+        reply_error(s, "ERR '%s' with BLOCK is not supported by Stratus yet: blocking reads "
+                       "arrive with issue 3; use it without BLOCK",
+                    d->name);
+        return;
+    }
+    uint32_t stack_keys[KEYS_STACK];
+    uint32_t *keys = stack_keys;
+    size_t maxkeys = KEYS_STACK;
+    int nkeys = cmd_get_keys(d, argc, argv, lens, keys, maxkeys);
+    if (nkeys == -E2BIG) {
+        maxkeys = argc;
+        keys = xmalloc(maxkeys * sizeof(uint32_t));
+        nkeys = cmd_get_keys(d, argc, argv, lens, keys, maxkeys);
+    }
+    req *r = NULL;
+    unsigned slot = 0;
+    if (nkeys > 0) {
+        slot = keyslot(argv[keys[0]], lens[keys[0]]);
+        for (int i = 1; i < nkeys; i++) {
+            if (keyslot(argv[keys[i]], lens[keys[i]]) != slot) {
+                crossslot(s, argv, lens, keys, nkeys);
+                goto out;
+            }
+        }
+    }
+    /* No keys found (or arguments that do not parse): any engine gives the right answer or
+     * its own exact error. */
+    r = new_req(s);
+    r->target = TARGET_SLOT;
+    r->slot = (uint16_t)slot;
+    if (d->flags & CMD_F_READONLY)
+        r->flags |= REQ_F_READONLY;
+    set_cmd(r, argc, argv, lens, raw, rawlen);
+    router_send(s->w, r);
+out:
+    if (keys != stack_keys)
+        xfree(keys);
+}

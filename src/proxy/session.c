@@ -1,0 +1,298 @@
+/* Client sessions: read, parse, route, and write replies back in request order.
+ *
+ *   client ──TLS/TCP──▶ conn ──▶ session.in ──parse──▶ router ──▶ backend.out ──▶ engine
+ *                                    │                   │ (one write per loop iteration)
+ *                                    │            local commands answered here
+ *                                    ▼
+ *                          session queue: req1 ─ req2 ─ req3   (one slot per request)
+ *                                    ▲
+ *   client ◀──────── session.out ◀───┘ replies appended strictly in queue order;
+ *                                      a reply for a later req waits in req.reply
+ *
+ *   engine ──▶ backend.in ──frame scan──▶ in-flight FIFO head ──▶ router_deliver ──▶ queue slot
+ *
+ * Memory stays bounded: parsing pauses while too many requests are in flight or the output
+ * buffer is large, and resumes as replies drain. */
+#define ALLOC_ROOM ROOM_PROXY
+#include <errno.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "proxy/proxy_int.h"
+
+#define READ_CHUNK 16384
+#define READ_BUDGET (256 * 1024)
+#define MAX_QUEUED 4096
+#define OUT_PAUSE_BYTES (8 * 1024 * 1024)
+#define QUERY_BUF_MAX ((size_t)1 << 30)
+#define OUT_KEEP 65536
+#define ARGV_STACK 64
+
+static const resp_limits limits_before_auth = {
+    .max_args = 10, .max_bulk = 16384, .max_inline = 16384, .unauthenticated = 1};
+static const resp_limits limits_after_auth = {
+    .max_args = 1024 * 1024, .max_bulk = 512u * 1024 * 1024, .max_inline = 64 * 1024};
+
+static void on_readable(conn *c);
+static void on_writable(conn *c);
+
+static void session_unpause_check(session *s)
+{
+    if (s->paused && s->queued < MAX_QUEUED / 2 && buf_used(&s->out) < OUT_PAUSE_BYTES / 2) {
+        s->paused = 0;
+        conn_set_read_handler(s->c, on_readable);
+        session_process_input(s);
+    }
+}
+
+void session_reply_ready(session *s)
+{
+    while (s->head && (s->head->flags & REQ_F_DONE)) {
+        req *r = s->head;
+        s->head = r->next;
+        if (!s->head)
+            s->tail = NULL;
+        s->queued--;
+        buf_append(&s->out, buf_rptr(&r->reply), buf_used(&r->reply));
+        req_put(s->w, r);
+    }
+    worker_flush_session(s);
+    if (s->barrier && s->queued == 0) {
+        s->barrier = 0;
+        session_process_input(s);
+    }
+    session_unpause_check(s);
+}
+
+void session_write(session *s)
+{
+    while (buf_used(&s->out)) {
+        ssize_t n = conn_write(s->c, buf_rptr(&s->out), buf_used(&s->out));
+        if (n > 0) {
+            buf_consume(&s->out, (size_t)n);
+            continue;
+        }
+        if (n == -EAGAIN) {
+            conn_set_write_handler(s->c, on_writable);
+            return;
+        }
+        session_close(s, "write error");
+        return;
+    }
+    buf_shrink(&s->out, OUT_KEEP);
+    if (s->c->write_handler)
+        conn_set_write_handler(s->c, NULL);
+    if (s->closing && s->queued == 0) {
+        session_close(s, "closing");
+        return;
+    }
+    session_unpause_check(s);
+}
+
+/* Queue a reply produced by the endpoint itself, in order. */
+static void queue_local_error(session *s, const char *msg)
+{
+    req *r = req_get(s->w);
+    r->s = s;
+    if (s->tail)
+        s->tail->next = r;
+    else
+        s->head = r;
+    s->tail = r;
+    s->queued++;
+    resp_add_error(&r->reply, "%s", msg);
+    r->flags |= REQ_F_DONE;
+    session_reply_ready(s);
+}
+
+void session_process_input(session *s)
+{
+    while (!s->closing && !s->dead && !s->paused && buf_used(&s->in)) {
+        if (s->barrier && s->queued > 0)
+            return;
+        size_t consumed = 0;
+        int rc = resp_req_parse(&s->parser, buf_rptr(&s->in), buf_used(&s->in), &consumed);
+        if (rc == RESP_AGAIN) {
+            if (buf_used(&s->in) > QUERY_BUF_MAX) {
+                queue_local_error(s, "ERR Protocol error: query buffer limit reached");
+                s->closing = 1;
+            }
+            return;
+        }
+        if (rc == RESP_ERR) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "ERR %s", s->parser.err);
+            log_debug("session %llu: %s", (unsigned long long)s->id, s->parser.err);
+            queue_local_error(s, msg);
+            s->closing = 1;
+            buf_consume(&s->in, buf_used(&s->in));
+            return;
+        }
+        size_t argc = s->parser.argc;
+        if (argc > 0) {
+            const char *stack_argv[ARGV_STACK];
+            size_t stack_lens[ARGV_STACK];
+            const char **argv = stack_argv;
+            size_t *lens = stack_lens;
+            if (argc > ARGV_STACK) {
+                argv = xmalloc(argc * sizeof(*argv));
+                lens = xmalloc(argc * sizeof(*lens));
+            }
+            const char *base = buf_rptr(&s->in);
+            for (size_t i = 0; i < argc; i++) {
+                argv[i] = resp_req_arg(&s->parser, base, i);
+                lens[i] = s->parser.argv[i].len;
+            }
+            router_dispatch(s, argc, argv, lens, s->parser.is_inline ? NULL : base, consumed);
+            if (argv != stack_argv) {
+                xfree(argv);
+                xfree(lens);
+            }
+        }
+        buf_consume(&s->in, consumed);
+        if (s->queued >= MAX_QUEUED || buf_used(&s->out) >= OUT_PAUSE_BYTES) {
+            s->paused = 1;
+            conn_set_read_handler(s->c, NULL);
+        }
+    }
+}
+
+void session_read(session *s)
+{
+    size_t total = 0;
+    while (!s->dead && !s->paused) {
+        if (buf_reserve(&s->in, READ_CHUNK) != 0) {
+            session_close(s, "out of memory for the query buffer");
+            return;
+        }
+        ssize_t n = conn_read(s->c, s->in.data + s->in.len, s->in.cap - s->in.len);
+        if (n > 0) {
+            s->in.len += (size_t)n;
+            total += (size_t)n;
+            if (total >= READ_BUDGET) {
+                if (conn_has_pending(s->c) && !s->again) {
+                    s->again = 1;
+                    s->again_next = s->w->again_sessions;
+                    s->w->again_sessions = s;
+                    ev_no_wait(s->w->loop);
+                }
+                break;
+            }
+            continue;
+        }
+        if (n == -EAGAIN)
+            break;
+        session_process_input(s);
+        session_close(s, n == 0 ? "client closed" : "read error");
+        return;
+    }
+    session_process_input(s);
+}
+
+static void on_readable(conn *c)
+{
+    session_read(c->data);
+}
+
+static void on_ready(conn *c)
+{
+    session *s = c->data;
+    if (c->state != CONN_CONNECTED) {
+        if (!s->plaintext_listener)
+            atomic_fetch_add_explicit(&s->cache->counters.rejected_tls, 1, memory_order_relaxed);
+        session_close(s, "handshake failed");
+        return;
+    }
+    conn_local_addr(c, s->local_ip, sizeof(s->local_ip), &s->local_port);
+    conn_set_read_handler(c, on_readable);
+}
+
+void session_accept(worker *w, int fd, int plaintext)
+{
+    session *s = xcalloc(1, sizeof(*s));
+    s->w = w;
+    s->cache = w->cache;
+    s->proto = 2;
+    s->id = w->next_session_id;
+    w->next_session_id += 64; /* ids stay unique across up to 64 workers */
+    s->plaintext_listener = plaintext;
+    resp_req_parser_init(&s->parser, &limits_before_auth);
+    s->c = conn_create_accepted(w->loop, fd, plaintext ? &conn_type_tcp : &conn_type_tls);
+    s->c->data = s;
+    s->c->write_handler = NULL;
+    s->list_next = w->sessions;
+    if (w->sessions)
+        w->sessions->list_prev = s;
+    w->sessions = s;
+    atomic_fetch_add_explicit(&s->cache->counters.connected_clients, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->cache->counters.total_connections, 1, memory_order_relaxed);
+    conn_accept(s->c, on_ready);
+}
+
+void session_authenticated(session *s)
+{
+    s->authed = 1;
+    s->parser.limits = limits_after_auth;
+}
+
+void session_close(session *s, const char *why)
+{
+    if (s->dead)
+        return;
+    log_debug("session %llu: closed (%s)", (unsigned long long)s->id, why);
+    s->dead = 1;
+    worker *w = s->w;
+    if (s->again) {
+        for (session **pp = &w->again_sessions; *pp; pp = &(*pp)->again_next) {
+            if (*pp == s) {
+                *pp = s->again_next;
+                break;
+            }
+        }
+        s->again = 0;
+    }
+    /* Requests still waiting for engines become orphans: their replies are dropped on arrival. */
+    while (s->head) {
+        req *r = s->head;
+        s->head = r->next;
+        r->next = NULL;
+        int waiting = (r->flags & (REQ_F_INQUEUE | REQ_F_RETRY)) || r->pending > 0;
+        if ((r->flags & REQ_F_DONE) || !waiting)
+            req_put(w, r);
+        else
+            r->s = NULL;
+    }
+    s->tail = NULL;
+    s->queued = 0;
+    if (s->list_prev)
+        s->list_prev->list_next = s->list_next;
+    else
+        w->sessions = s->list_next;
+    if (s->list_next)
+        s->list_next->list_prev = s->list_prev;
+    s->list_prev = s->list_next = NULL;
+    s->list_next = w->dead_sessions;
+    w->dead_sessions = s;
+    atomic_fetch_sub_explicit(&s->cache->counters.connected_clients, 1, memory_order_relaxed);
+    worker_defer_free_conn(w, s->c);
+}
+
+void session_free_all(worker *w)
+{
+    while (w->dead_sessions) {
+        session *s = w->dead_sessions;
+        w->dead_sessions = s->list_next;
+        resp_req_parser_deinit(&s->parser);
+        buf_deinit(&s->in);
+        buf_deinit(&s->out);
+        xfree(s->name);
+        xfree(s);
+    }
+}
+
+static void on_writable(conn *c)
+{
+    session *s = c->data;
+    session_write(s);
+}

@@ -1,0 +1,439 @@
+/* Worker thread: event loop, listeners, per-iteration batching, backend link table, retries.
+ *
+ * Each iteration: epoll events are handled (client input parsed and routed, engine replies
+ * matched), then before_sleep writes every dirty backend once and every dirty session once,
+ * so requests of many clients read in one iteration reach an engine in one write. */
+#define ALLOC_ROOM ROOM_PROXY
+#include "proxy/worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "common/alloc.h"
+#include "common/compiler.h"
+#include "common/log.h"
+#include "net/sock.h"
+#include "proxy/proxy_int.h"
+
+#define TICK_MS 10
+#define REQ_POOL_MAX 4096
+#define REQ_BUF_KEEP 4096
+
+struct worker_pool {
+    int n;
+    int running; /* threads started */
+    worker *workers;
+    pthread_t *threads;
+};
+
+/* ---- request pool ---- */
+
+req *req_get(worker *w)
+{
+    req *r = w->free_reqs;
+    if (r) {
+        w->free_reqs = r->next;
+        w->nfree_reqs--;
+        buf cmd = r->cmd, reply = r->reply;
+        memset(r, 0, sizeof(*r));
+        r->cmd = cmd;
+        r->reply = reply;
+        return r;
+    }
+    r = xcalloc(1, sizeof(*r));
+    return r;
+}
+
+void req_put(worker *w, req *r)
+{
+    for (uint32_t i = 0; i < r->nchildren; i++)
+        req_put(w, r->children[i]);
+    xfree(r->children);
+    xfree(r->key_map);
+    r->children = NULL;
+    r->key_map = NULL;
+    r->nchildren = 0;
+    if (w->nfree_reqs >= REQ_POOL_MAX) {
+        buf_deinit(&r->cmd);
+        buf_deinit(&r->reply);
+        xfree(r);
+        return;
+    }
+    buf_consume(&r->cmd, buf_used(&r->cmd));
+    buf_consume(&r->reply, buf_used(&r->reply));
+    buf_shrink(&r->cmd, REQ_BUF_KEEP);
+    buf_shrink(&r->reply, REQ_BUF_KEEP);
+    r->next = w->free_reqs;
+    w->free_reqs = r;
+    w->nfree_reqs++;
+}
+
+void worker_retry_later(worker *w, req *r, uint64_t delay_ms)
+{
+    r->retry_at_ms = ev_now_ms(w->loop) + delay_ms;
+    r->flags |= REQ_F_RETRY;
+    r->bnext = w->retry_head;
+    w->retry_head = r;
+}
+
+/* ---- flush lists ---- */
+
+void worker_flush_session(session *s)
+{
+    if (s->dirty || s->dead)
+        return;
+    s->dirty = 1;
+    s->flush_next = s->w->flush_sessions;
+    s->w->flush_sessions = s;
+}
+
+void worker_flush_backend(backend *b)
+{
+    if (b->dirty)
+        return;
+    b->dirty = 1;
+    b->flush_next = b->w->flush_backends;
+    b->w->flush_backends = b;
+}
+
+void worker_defer_free_conn(worker *w, conn *c)
+{
+    conn_close(c);
+    if (w->ndead == w->dead_cap) {
+        w->dead_cap = w->dead_cap ? w->dead_cap * 2 : 64;
+        w->dead_conns = xrealloc(w->dead_conns, (size_t)w->dead_cap * sizeof(conn *));
+    }
+    w->dead_conns[w->ndead++] = c;
+}
+
+/* ---- topology and links ---- */
+
+static backend *find_reusable(worker *w, const char *addr, int proto, backend **old, int nold)
+{
+    for (int i = 0; i < nold; i++) {
+        if (old[i] && old[i]->proto == proto && strcmp(old[i]->addr, addr) == 0) {
+            backend *b = old[i];
+            old[i] = NULL;
+            return b;
+        }
+    }
+    (void)w;
+    return NULL;
+}
+
+static void retire(worker *w, backend *b)
+{
+    if (backend_idle(b)) {
+        backend_destroy(b);
+        return;
+    }
+    b->retired = 1;
+    b->retired_next = w->retired;
+    w->retired = b;
+}
+
+static void reap_retired(worker *w)
+{
+    backend **pp = &w->retired;
+    while (*pp) {
+        backend *b = *pp;
+        if (backend_idle(b)) {
+            *pp = b->retired_next;
+            backend_destroy(b);
+        } else {
+            pp = &b->retired_next;
+        }
+    }
+}
+
+const topology *worker_topology(worker *w)
+{
+    const topology *t = cache_topology(w->cache);
+    if (likely(t->version == w->topo_version))
+        return t;
+    backend *old[2][TOPO_MAX_NODES];
+    memcpy(old, w->links, sizeof(old));
+    int nold = w->nlinks;
+    memset(w->links, 0, sizeof(w->links));
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < t->nnodes; i++)
+            w->links[p][i] = find_reusable(w, t->nodes[i].addr, p + 2, old[p], nold);
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < nold; i++)
+            if (old[p][i])
+                retire(w, old[p][i]);
+    w->nlinks = t->nnodes;
+    w->topo_version = t->version;
+    return t;
+}
+
+/* ---- loop hooks ---- */
+
+static void process_retries(worker *w, uint64_t now)
+{
+    req *list = w->retry_head, *keep = NULL;
+    w->retry_head = NULL;
+    while (list) {
+        req *r = list;
+        list = r->bnext;
+        r->bnext = NULL;
+        if (r->retry_at_ms > now) {
+            r->bnext = keep;
+            keep = r;
+            continue;
+        }
+        r->flags &= (uint8_t)~REQ_F_RETRY;
+        router_send(w, r);
+    }
+    /* router_send may have queued new retries meanwhile; append the ones kept. */
+    while (keep) {
+        req *r = keep;
+        keep = r->bnext;
+        r->bnext = w->retry_head;
+        w->retry_head = r;
+    }
+}
+
+static void on_tick(ev_loop *loop, void *data)
+{
+    worker *w = data;
+    uint64_t now = ev_now_ms(loop);
+    process_retries(w, now);
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < w->nlinks; i++)
+            if (w->links[p][i])
+                backend_check_deadline(w->links[p][i], now);
+    reap_retired(w);
+    for (session *s = w->sessions, *next; s; s = next) {
+        next = s->list_next;
+        /* Handshake deadline: a TLS client that never finishes its handshake is dropped. */
+        if (s->c->state == CONN_HANDSHAKE && now - s->c->created_ms > 10000)
+            session_close(s, "TLS handshake timeout");
+    }
+}
+
+static void before_sleep(ev_loop *loop, void *data)
+{
+    worker *w = data;
+    /* Sessions whose transport still holds decrypted input are read again now. */
+    session *again = w->again_sessions;
+    w->again_sessions = NULL;
+    while (again) {
+        session *s = again;
+        again = s->again_next;
+        s->again_next = NULL;
+        s->again = 0;
+        if (!s->dead)
+            session_read(s);
+    }
+    while (w->flush_backends) {
+        backend *b = w->flush_backends;
+        w->flush_backends = b->flush_next;
+        b->flush_next = NULL;
+        b->dirty = 0;
+        backend_write(b);
+    }
+    while (w->flush_sessions) {
+        session *s = w->flush_sessions;
+        w->flush_sessions = s->flush_next;
+        s->flush_next = NULL;
+        s->dirty = 0;
+        if (!s->dead)
+            session_write(s);
+    }
+    session_free_all(w);
+    for (int i = 0; i < w->ndead; i++)
+        conn_free(w->dead_conns[i]);
+    w->ndead = 0;
+    (void)loop;
+    rcu_quiescent_state();
+}
+
+static void on_wake(ev_loop *loop, void *data)
+{
+    worker *w = data;
+    if (w->stopping)
+        ev_stop(loop);
+}
+
+static void on_accept(ev_loop *loop, ev_handler *h, uint32_t events)
+{
+    (void)events;
+    (void)loop;
+    worker *w = h->data;
+    int plaintext = h == &w->plain_listener;
+    for (int i = 0; i < 64; i++) {
+        int fd = sock_accept(h->fd);
+        if (fd == -EAGAIN)
+            break;
+        if (fd < 0) {
+            if (fd != -ECONNABORTED && fd != -EINTR)
+                log_warn("worker %d: accept: %s", w->id, strerror(-fd));
+            break;
+        }
+        session_accept(w, fd, plaintext);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    rcu_register_thread();
+    ev_run(w->loop, rcu_thread_offline, rcu_thread_online);
+    /* Shutdown: drop clients, then links. */
+    while (w->sessions)
+        session_close(w->sessions, "shutdown");
+    session_free_all(w);
+    for (int i = 0; i < w->ndead; i++)
+        conn_free(w->dead_conns[i]);
+    w->ndead = 0;
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < w->nlinks; i++)
+            if (w->links[p][i])
+                backend_destroy(w->links[p][i]);
+    while (w->retry_head) {
+        req *r = w->retry_head;
+        w->retry_head = r->bnext;
+        req_put(w, r);
+    }
+    for (backend *b = w->retired, *next; b; b = next) {
+        next = b->retired_next;
+        backend_destroy(b);
+    }
+    w->retired = NULL;
+    xfree(w->dead_conns);
+    w->dead_conns = NULL;
+    while (w->free_reqs) {
+        req *r = w->free_reqs;
+        w->free_reqs = r->next;
+        buf_deinit(&r->cmd);
+        buf_deinit(&r->reply);
+        xfree(r);
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+static int listen_all(worker_pool *p, cache *c, char *err, size_t errlen)
+{
+    const settings *cfg = c->cfg;
+    int tls_port = (int)cfg->port, plain_port = (int)cfg->plaintext_port;
+    for (int i = 0; i < p->n; i++) {
+        worker *w = &p->workers[i];
+        int fd = sock_listen(cfg->bind, tls_port, 1024);
+        if (fd < 0) {
+            snprintf(err, errlen, "--port: cannot listen on %s:%d: %s%s", cfg->bind, tls_port,
+                     strerror(-fd),
+                     fd == -EADDRINUSE ? " (choose another port with --port, or stop what uses it)" : "");
+            return -1;
+        }
+        tls_port = sock_port(fd);
+        w->tls_listener.fd = fd;
+        if (plain_port >= 0) {
+            fd = sock_listen(cfg->bind, plain_port, 1024);
+            if (fd < 0) {
+                snprintf(err, errlen, "--plaintext-port: cannot listen on %s:%d: %s", cfg->bind,
+                         plain_port, strerror(-fd));
+                return -1;
+            }
+            plain_port = sock_port(fd);
+            w->plain_listener.fd = fd;
+        }
+    }
+    c->port = tls_port;
+    c->plaintext_port = plain_port;
+    return 0;
+}
+
+worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen)
+{
+    worker_pool *p = xcalloc(1, sizeof(*p));
+    p->n = nthreads;
+    p->workers = xcalloc((size_t)nthreads, sizeof(worker));
+    p->threads = xcalloc((size_t)nthreads, sizeof(pthread_t));
+    for (int i = 0; i < nthreads; i++) {
+        worker *w = &p->workers[i];
+        w->id = i;
+        w->cache = c;
+        w->tls_listener.fd = w->plain_listener.fd = -1;
+        w->next_session_id = (uint64_t)i + 1;
+    }
+    if (listen_all(p, c, err, errlen) != 0)
+        goto fail;
+    for (int i = 0; i < nthreads; i++) {
+        worker *w = &p->workers[i];
+        w->loop = ev_create(TICK_MS, on_tick, w);
+        if (!w->loop) {
+            snprintf(err, errlen, "cannot create an event loop");
+            goto fail;
+        }
+        ev_set_before_sleep(w->loop, before_sleep, w);
+        ev_set_wake(w->loop, on_wake, w);
+        w->tls_listener.fn = w->plain_listener.fn = on_accept;
+        w->tls_listener.data = w->plain_listener.data = w;
+        if (ev_add(w->loop, &w->tls_listener, EV_READ) != 0 ||
+            (w->plain_listener.fd >= 0 && ev_add(w->loop, &w->plain_listener, EV_READ) != 0)) {
+            snprintf(err, errlen, "cannot watch the listeners: %s", strerror(errno));
+            goto fail;
+        }
+    }
+    return p;
+fail:
+    for (int i = 0; i < nthreads; i++) {
+        worker *w = &p->workers[i];
+        if (w->tls_listener.fd >= 0)
+            close(w->tls_listener.fd);
+        if (w->plain_listener.fd >= 0)
+            close(w->plain_listener.fd);
+        ev_destroy(w->loop);
+    }
+    xfree(p->workers);
+    xfree(p->threads);
+    xfree(p);
+    return NULL;
+}
+
+int worker_pool_run(worker_pool *p, char *err, size_t errlen)
+{
+    for (int i = 0; i < p->n; i++) {
+        int rc = pthread_create(&p->threads[i], NULL, worker_main, &p->workers[i]);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start worker thread: %s", strerror(rc));
+            p->running = i;
+            return -1;
+        }
+        p->running = i + 1;
+    }
+    return 0;
+}
+
+void worker_pool_stop(worker_pool *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < p->running; i++) {
+        p->workers[i].stopping = 1;
+        ev_wake(p->workers[i].loop);
+    }
+    for (int i = 0; i < p->running; i++)
+        pthread_join(p->threads[i], NULL);
+    for (int i = 0; i < p->n; i++) {
+        worker *w = &p->workers[i];
+        if (w->tls_listener.fd >= 0) {
+            ev_del(w->loop, &w->tls_listener);
+            close(w->tls_listener.fd);
+        }
+        if (w->plain_listener.fd >= 0) {
+            ev_del(w->loop, &w->plain_listener);
+            close(w->plain_listener.fd);
+        }
+        ev_destroy(w->loop);
+    }
+    xfree(p->workers);
+    xfree(p->threads);
+    xfree(p);
+}
