@@ -705,7 +705,9 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
                 for (int sl = lo; sl <= hi && sl < TOPO_SLOTS; sl++)
                     t->slot_shard[sl] = (uint16_t)nmasters;
             }
-            if (nmasters < TOPO_MAX_SHARDS) {
+            /* A master without slots serves nothing (a replica not yet known as one by this
+             * node, or a node not yet given slots): it is not a shard. */
+            if (first < TOPO_SLOTS && nmasters < TOPO_MAX_SHARDS) {
                 snprintf(masters[nmasters], 41, "%s", fields[0]);
                 master_first_slot[nmasters] = first;
                 nmasters++;

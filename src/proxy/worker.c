@@ -284,29 +284,29 @@ static void *worker_main(void *arg)
     worker *w = arg;
     rcu_register_thread();
     ev_run(w->loop, rcu_thread_offline, rcu_thread_online);
-    /* Shutdown: drop clients, then links. */
+    /* Shutdown: drop clients, then links, then free what they deferred. */
     while (w->sessions)
         session_close(w->sessions, "shutdown");
-    session_free_all(w);
-    for (int i = 0; i < w->ndead; i++)
-        conn_free(w->dead_conns[i]);
-    w->ndead = 0;
     for (int p = 0; p < 2; p++)
         for (int i = 0; i < w->nlinks; i++)
             if (w->links[p][i])
                 backend_destroy(w->links[p][i]);
-    while (w->retry_head) {
-        req *r = w->retry_head;
-        w->retry_head = r->bnext;
-        req_put(w, r);
-    }
     for (backend *b = w->retired, *next; b; b = next) {
         next = b->retired_next;
         backend_destroy(b);
     }
     w->retired = NULL;
+    session_free_all(w);
+    for (int i = 0; i < w->ndead; i++)
+        conn_free(w->dead_conns[i]);
+    w->ndead = 0;
     xfree(w->dead_conns);
     w->dead_conns = NULL;
+    while (w->retry_head) {
+        req *r = w->retry_head;
+        w->retry_head = r->bnext;
+        req_put(w, r);
+    }
     while (w->free_reqs) {
         req *r = w->free_reqs;
         w->free_reqs = r->next;

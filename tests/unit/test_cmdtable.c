@@ -1,0 +1,177 @@
+/* Command table and key extraction: lookups, arity, routing decisions and Redis 7 key specs. */
+#include <errno.h>
+#include <string.h>
+
+#include "proto/cmdtable.h"
+#include "test.h"
+
+/* Split a space-separated command line into argv/lens (test helper; no quoting). */
+typedef struct {
+    char store[1024];
+    const char *argv[64];
+    size_t lens[64];
+    size_t argc;
+} cmdline;
+
+static void split(cmdline *c, const char *line)
+{
+    snprintf(c->store, sizeof(c->store), "%s", line);
+    c->argc = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(c->store, " ", &save); t && c->argc < 64; t = strtok_r(NULL, " ", &save)) {
+        c->argv[c->argc] = t;
+        c->lens[c->argc] = strlen(t);
+        c->argc++;
+    }
+}
+
+/* Keys of a command line as "k1,k2"; "!EINVAL" or "!E2BIG" on errors. */
+static void keys_of(const char *line, char *out, size_t outlen)
+{
+    cmdline c;
+    split(&c, line);
+    const cmd_def *d = cmd_lookup(c.argv[0], c.lens[0]);
+    if (d && d->route == ROUTE_PARENT)
+        d = cmd_lookup_sub(d, c.argv[1], c.lens[1]);
+    if (!d) {
+        snprintf(out, outlen, "!unknown");
+        return;
+    }
+    uint32_t keys[16];
+    int n = cmd_get_keys(d, c.argc, c.argv, c.lens, keys, 16);
+    if (n < 0) {
+        snprintf(out, outlen, "%s", n == -EINVAL ? "!EINVAL" : "!E2BIG");
+        return;
+    }
+    size_t off = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++)
+        off += (size_t)snprintf(out + off, outlen - off, "%s%s", i ? "," : "", c.argv[keys[i]]);
+}
+
+#define ASSERT_KEYS(line, expected)                                                                \
+    do {                                                                                          \
+        char got_[256];                                                                           \
+        keys_of(line, got_, sizeof(got_));                                                        \
+        ASSERT_STR_EQ(got_, expected);                                                            \
+    } while (0)
+
+TEST(cmd_lookup_is_case_insensitive)
+{
+    ASSERT_TRUE(cmd_lookup("GET", 3) != NULL);
+    ASSERT_TRUE(cmd_lookup("get", 3) == cmd_lookup("GeT", 3));
+    ASSERT_TRUE(cmd_lookup("nosuchcommand", 13) == NULL);
+    ASSERT_TRUE(cmd_lookup("", 0) == NULL);
+    ASSERT_TRUE(cmd_lookup("ge", 2) == NULL);
+    const cmd_def *cl = cmd_lookup("cluster", 7);
+    ASSERT_EQ(cl->route, ROUTE_PARENT);
+    const cmd_def *slots = cmd_lookup_sub(cl, "SLOTS", 5);
+    ASSERT_TRUE(slots != NULL);
+    ASSERT_EQ(slots->local, LOCAL_CLUSTER_SLOTS);
+    ASSERT_TRUE(cmd_lookup_sub(cl, "slot", 4) == NULL);
+}
+
+TEST(cmd_every_table_entry_is_consistent)
+{
+    for (size_t i = 0; i < cmd_table_len; i++) {
+        const cmd_def *d = &cmd_table[i];
+        ASSERT_TRUE(cmd_lookup(d->name, strlen(d->name)) == d);
+        ASSERT_TRUE(d->route != ROUTE_LOCAL || d->local != LOCAL_NONE);
+        ASSERT_TRUE((d->route != ROUTE_REFUSED && d->route != ROUTE_LATER) || d->reason);
+        ASSERT_TRUE(d->route != ROUTE_PARENT || d->nsubs > 0);
+        for (uint16_t j = 0; j < d->nsubs; j++) {
+            const cmd_def *s = &d->subs[j];
+            ASSERT_TRUE(cmd_lookup_sub(d, s->sub, strlen(s->sub)) == s);
+            ASSERT_TRUE(s->route != ROUTE_LOCAL || s->local != LOCAL_NONE);
+        }
+    }
+    ASSERT_TRUE(cmd_table_len >= 200);
+}
+
+TEST(cmd_arity)
+{
+    const cmd_def *get = cmd_lookup("get", 3), *mset = cmd_lookup("mset", 4);
+    ASSERT_TRUE(cmd_arity_ok(get, 2));
+    ASSERT_TRUE(!cmd_arity_ok(get, 1));
+    ASSERT_TRUE(!cmd_arity_ok(get, 3));
+    ASSERT_TRUE(!cmd_arity_ok(mset, 2));
+    ASSERT_TRUE(cmd_arity_ok(mset, 3));
+    ASSERT_TRUE(cmd_arity_ok(mset, 5));
+}
+
+TEST(cmd_routes)
+{
+    ASSERT_EQ(cmd_lookup("get", 3)->route, ROUTE_KEYS);
+    ASSERT_EQ(cmd_lookup("mget", 4)->route, ROUTE_SPLIT);
+    ASSERT_EQ(cmd_lookup("mget", 4)->merge, MERGE_MGET);
+    ASSERT_EQ(cmd_lookup("del", 3)->merge, MERGE_SUM);
+    ASSERT_EQ(cmd_lookup("mset", 4)->merge, MERGE_ALL_OK);
+    ASSERT_EQ(cmd_lookup("dbsize", 6)->route, ROUTE_ALL);
+    ASSERT_EQ(cmd_lookup("flushall", 8)->route, ROUTE_ALL);
+    ASSERT_EQ(cmd_lookup("auth", 4)->local, LOCAL_AUTH);
+    ASSERT_TRUE(cmd_lookup("auth", 4)->flags & CMD_F_NOAUTH);
+    ASSERT_TRUE(cmd_lookup("hello", 5)->flags & CMD_F_NOAUTH);
+    ASSERT_TRUE(!(cmd_lookup("get", 3)->flags & CMD_F_NOAUTH));
+    ASSERT_EQ(cmd_lookup("shutdown", 8)->route, ROUTE_REFUSED);
+    ASSERT_EQ(cmd_lookup("blpop", 5)->route, ROUTE_LATER);
+    ASSERT_EQ(cmd_lookup("time", 4)->route, ROUTE_ANY);
+    const cmd_def *cl = cmd_lookup("cluster", 7);
+    ASSERT_EQ(cmd_lookup_sub(cl, "setslot", 7)->route, ROUTE_REFUSED);
+    ASSERT_EQ(cmd_lookup_sub(cl, "countkeysinslot", 15)->route, ROUTE_SLOT_ARG);
+}
+
+TEST(cmd_keys_single_and_ranges)
+{
+    ASSERT_KEYS("get k", "k");
+    ASSERT_KEYS("set k v EX 10", "k");
+    ASSERT_KEYS("mset a 1 b 2 c 3", "a,b,c");
+    ASSERT_KEYS("mget a b c", "a,b,c");
+    ASSERT_KEYS("del a b", "a,b");
+    ASSERT_KEYS("rename a b", "a,b");
+    ASSERT_KEYS("lmove src dst LEFT RIGHT", "src,dst");
+    ASSERT_KEYS("smove src dst m", "src,dst");
+    ASSERT_KEYS("hset h f v f2 v2", "h");
+    ASSERT_KEYS("object encoding k", "k");
+    ASSERT_KEYS("ping", "");
+}
+
+TEST(cmd_keys_numkeys)
+{
+    ASSERT_KEYS("zunionstore dst 2 a b WEIGHTS 1 2", "dst,a,b");
+    ASSERT_KEYS("eval script 2 k1 k2 a1", "k1,k2");
+    ASSERT_KEYS("eval script 0 a1", "");
+    ASSERT_KEYS("lmpop 2 a b LEFT", "a,b");
+    ASSERT_KEYS("sintercard 2 a b LIMIT 1", "a,b");
+    ASSERT_KEYS("zunionstore dst x a", "!EINVAL");
+    ASSERT_KEYS("zunionstore dst -1 a", "!EINVAL");
+    ASSERT_KEYS("eval script 5 k1", "!EINVAL");
+}
+
+TEST(cmd_keys_keyword)
+{
+    ASSERT_KEYS("xread COUNT 2 STREAMS s1 s2 0 0", "s1,s2");
+    ASSERT_KEYS("xreadgroup GROUP g c STREAMS s1 >", "s1");
+    ASSERT_KEYS("georadius g 0 0 10 km STORE dst", "g,dst");
+    ASSERT_KEYS("georadius g 0 0 10 km", "g");
+}
+
+TEST(cmd_keys_too_many)
+{
+    cmdline c;
+    split(&c, "mget a b c d");
+    uint32_t keys[2];
+    const cmd_def *d = cmd_lookup("mget", 4);
+    ASSERT_EQ(cmd_get_keys(d, c.argc, c.argv, c.lens, keys, 2), -E2BIG);
+}
+
+TEST(cmd_block_option)
+{
+    cmdline c;
+    const cmd_def *xread = cmd_lookup("xread", 5);
+    split(&c, "xread BLOCK 0 STREAMS s 0");
+    ASSERT_TRUE(cmd_has_block_option(xread, c.argc, c.argv, c.lens));
+    split(&c, "xread COUNT 1 STREAMS block 0");
+    ASSERT_TRUE(!cmd_has_block_option(xread, c.argc, c.argv, c.lens));
+    split(&c, "get block");
+    ASSERT_TRUE(!cmd_has_block_option(cmd_lookup("get", 3), c.argc, c.argv, c.lens));
+}
