@@ -30,7 +30,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STRATUS  := $(BUILD)/stratus
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all run check deps test-unit test-integration test-node format bench clean
+.PHONY: all run check deps test-unit test-integration test-node format bench commands clean
 
 all: $(STRATUS) $(UNIT)
 
@@ -71,6 +71,10 @@ check: deps all
 
 bench: deps $(STRATUS)
 	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/compare
+
+# Regenerate the command table and docs/commands.md from the committed Redis COMMAND dump.
+commands:
+	$(PYTHON) scripts/gen-commands.py
 
 format:
 	clang-format -i $(shell find src tests/unit -name '*.[ch]')
