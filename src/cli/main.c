@@ -157,14 +157,10 @@ static int cmd_up(int argc, char **argv)
     log_info("endpoint: TLS on %s:%d%s, %d worker thread(s)", cfg.bind, c->port,
              c->plaintext_port >= 0 ? ", plaintext on too" : "", threads);
     print_banner(c, &files);
-    if (supervisor_wait_healthy(c->sup, (int)cfg.start_timeout, err, sizeof(err)) != 0) {
-        fail(err);
-        rc = 1;
-        goto stop;
-    }
-    log_info("cache %s: cluster healthy", c->name);
 
     uint64_t next_full = ev_clock_ms() + 1000;
+    uint64_t healthy_deadline = ev_clock_ms() + (uint64_t)cfg.start_timeout;
+    int healthy = 0;
     for (;;) {
         struct pollfd pfd = {.fd = sfd, .events = POLLIN};
         poll(&pfd, 1, 100);
@@ -181,6 +177,17 @@ static int cmd_up(int argc, char **argv)
         if (full)
             next_full = now + 1000;
         cache_tick(c, full);
+        if (!healthy) {
+            healthy = supervisor_cluster_ok(c->sup);
+            if (healthy) {
+                log_info("cache %s: cluster healthy", c->name);
+            } else if (now > healthy_deadline) {
+                log_error("cache %s: the cluster did not become healthy within %ld ms; see the "
+                          "engine logs under %s/engines",
+                          c->name, cfg.start_timeout, c->dir);
+                goto stop;
+            }
+        }
     }
     log_info("stopping: closing clients, saving and stopping engines");
     rc = 0;

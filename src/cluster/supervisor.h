@@ -43,8 +43,8 @@ supervisor *supervisor_create(const supervisor_config *cfg);
 /* Start every engine (building the cluster on first start) and wait (up to timeout_ms) until
  * each answers and every slot is assigned; cluster_state may still be settling. */
 int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen);
-/* Wait until every engine reports cluster_state:ok. 0 or -1 with err. */
-int supervisor_wait_healthy(supervisor *s, int timeout_ms, char *err, size_t errlen);
+/* Whether every engine runs and reports cluster_state:ok (one round of checks). */
+int supervisor_cluster_ok(supervisor *s);
 /* Reap and restart dead engines; cheap, call often (every ~100 ms). */
 void supervisor_poll(supervisor *s);
 /* Build a fresh topology from the engines (CLUSTER NODES); NULL if no engine answered. */

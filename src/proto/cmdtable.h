@@ -25,7 +25,8 @@ typedef enum {
     MERGE_NONE,
     MERGE_SUM,    /* integers added (DEL, EXISTS, DBSIZE ...) */
     MERGE_MGET,   /* arrays re-ordered into the request's key order */
-    MERGE_ALL_OK  /* +OK when every shard said OK, else the first error */
+    MERGE_ALL_OK, /* +OK when every shard said OK, else the first error */
+    MERGE_INFO    /* INFO: engine figures summed into the endpoint's own INFO text */
 } cmd_merge;
 
 /* Commands the endpoint answers itself. */

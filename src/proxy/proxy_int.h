@@ -46,6 +46,7 @@ struct req {
     uint32_t *key_map;   /* MGET: for key i, (child << 20) | index in child */
     uint32_t nkeys;      /* entries in key_map */
     uint8_t merge;       /* cmd_merge of the parent */
+    uint32_t info_sections; /* MERGE_INFO: INFO_* sections asked for */
     uint8_t flags;       /* REQ_F_* */
     uint8_t target;      /* req_target */
     uint8_t redirects;   /* MOVED/ASK hops so far */
@@ -107,6 +108,7 @@ struct session {
     session *flush_next;     /* worker flush list */
     session *again_next;     /* worker again list */
     int barrier;             /* stop parsing until the queue drains (protocol switch) */
+    int processing;          /* inside session_process_input (no re-entry) */
     session *list_prev, *list_next; /* worker's list of sessions */
     char local_ip[64];       /* address the client connected to */
     int local_port;
@@ -175,6 +177,26 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len);
 void router_deliver_final(worker *w, req *r, const char *data, size_t len);
 
 /* local.c */
+#define INFO_SERVER 0x01u
+#define INFO_CLIENTS 0x02u
+#define INFO_MEMORY 0x04u
+#define INFO_PERSISTENCE 0x08u
+#define INFO_STATS 0x10u
+#define INFO_REPLICATION 0x20u
+#define INFO_CLUSTER 0x40u
+#define INFO_STRATUS 0x80u
+#define INFO_KEYSPACE 0x100u
+
+/* Engine figures summed over the primaries for INFO. */
+typedef struct {
+    int64_t used_memory;
+    int64_t keys;
+    int64_t expires;
+} info_sums;
+
+uint32_t local_info_sections(size_t argc, const char *const *argv, const size_t *lens);
+void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *sums);
+void local_info_add_engine(info_sums *sums, const char *text, size_t len);
 void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char *const *argv,
                    const size_t *lens);
 

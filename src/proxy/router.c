@@ -95,6 +95,19 @@ static void merge_children(worker *w, req *p)
         resp_add_int(&out, sum);
     } else if (p->merge == MERGE_ALL_OK) {
         resp_add_simple(&out, "OK");
+    } else if (p->merge == MERGE_INFO) {
+        info_sums sums = {0, 0, 0};
+        for (uint32_t i = 0; i < p->nchildren; i++) {
+            const buf *rb = &p->children[i]->reply;
+            resp_value *v = NULL;
+            size_t used;
+            if (resp_value_parse(buf_rptr(rb), buf_used(rb), &v, &used) == RESP_DONE &&
+                (v->type == RESP_T_BULK || v->type == RESP_T_VERBATIM))
+                local_info_add_engine(&sums, v->str, v->len);
+            resp_value_free(v);
+        }
+        if (p->s)
+            local_info_build(p->s, &out, p->info_sections, &sums);
     } else if (p->merge == MERGE_MGET) {
         resp_value **vals = xcalloc(p->nchildren, sizeof(*vals));
         int ok = 1;
@@ -453,6 +466,17 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     }
     switch ((cmd_route)d->route) {
     case ROUTE_LOCAL: {
+        if (d->local == LOCAL_INFO) {
+            uint32_t sections = local_info_sections(argc, argv, lens);
+            if (sections & (INFO_MEMORY | INFO_KEYSPACE)) {
+                static const char *const info_argv[] = {"INFO", "memory", "keyspace"};
+                static const size_t info_lens[] = {4, 6, 8};
+                dispatch_all(s, d, 3, info_argv, info_lens, NULL, 0);
+                s->tail->merge = MERGE_INFO;
+                s->tail->info_sections = sections;
+                return;
+            }
+        }
         req *r = new_req(s);
         local_execute(s, r, d, argc, argv, lens);
         return;

@@ -35,6 +35,7 @@ static const resp_limits limits_after_auth = {
     .max_args = 1024 * 1024, .max_bulk = 512u * 1024 * 1024, .max_inline = 64 * 1024};
 
 static void on_readable(conn *c);
+static void process_loop(session *s);
 static void on_writable(conn *c);
 
 static void session_unpause_check(session *s)
@@ -107,6 +108,17 @@ static void queue_local_error(session *s, const char *msg)
 }
 
 void session_process_input(session *s)
+{
+    /* Replies delivered while dispatching (local commands) may clear a barrier or a pause;
+     * the loop below picks that up, so a nested call has nothing to do. */
+    if (s->processing)
+        return;
+    s->processing = 1;
+    process_loop(s);
+    s->processing = 0;
+}
+
+static void process_loop(session *s)
 {
     while (!s->closing && !s->dead && !s->paused && buf_used(&s->in)) {
         if (s->barrier && s->queued > 0)
