@@ -694,3 +694,19 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_report_header(config):
     return f"stratus binary: {STRATUS_BIN}"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Safety net: nothing started under this run's temp dirs may outlive it."""
+    try:
+        base = session.config._tmp_path_factory.getbasetemp()
+    except Exception:  # noqa: BLE001 - private API; the per-test teardown is the real guard
+        return
+    leaked = processes_under(base)
+    for pid in leaked:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if leaked:
+        print(f"\nWARNING: killed {len(leaked)} leaked process(es) under {base}: {leaked}")

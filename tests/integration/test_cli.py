@@ -2,21 +2,34 @@
 
 import os
 import re
+import signal
 import socket
 import subprocess
 
 import pytest
 
-from conftest import STRATUS_BIN, deadline_poll, processes_under
+from conftest import STRATUS_BIN, deadline_poll, encode, keys_in_distinct_slots, processes_under
 
 VERSION_RE = re.compile(r"^stratus (\S+)$")
 
 
-def run(args, tmp_path, env=None, timeout=20):
+def run(args, tmp_path, env=None, timeout=10):
+    """Runs stratus to completion; one that is still running after `timeout` fails the test."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("STRATUS_")}
     full_env.update(env or {})
-    return subprocess.run([STRATUS_BIN] + args, capture_output=True, text=True, timeout=timeout,
-                          cwd=str(tmp_path), env=full_env, stdin=subprocess.DEVNULL)
+    p = subprocess.Popen([STRATUS_BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, cwd=str(tmp_path), env=full_env, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    try:
+        stdout, stderr = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        stdout, stderr = p.communicate()
+        for pid in processes_under(tmp_path):
+            os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"`stratus {' '.join(args)}` still running after {timeout} s "
+                    f"(it should have exited)\nstdout: {stdout[-1500:]}\nstderr: {stderr[-1500:]}")
+    return subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr)
 
 
 def test_help(tmp_path):
@@ -51,7 +64,6 @@ BAD_FLAGS = [
     (["--port", "http"], "--port"),
     (["--plaintext-port", "nope"], "--plaintext-port"),
     (["--threads", "x"], "--threads"),
-    (["--threads", "0"], "--threads"),
     (["--log-level", "loud"], "--log-level"),
     (["--bogus-flag", "1"], "--bogus-flag"),
     (["--shards"], "--shards"),
@@ -158,7 +170,7 @@ def test_port_in_use_fails_clearly_and_cleans_up(tmp_path):
     port = busy.getsockname()[1]
     try:
         out = run(["up", "--data-dir", str(tmp_path / "data"), "--port", str(port)], tmp_path,
-                  timeout=60)
+                  timeout=30)
         assert out.returncode != 0
         assert str(port) in out.stderr, out.stderr[-2000:]
         deadline_poll(lambda: not processes_under(tmp_path), 10,
@@ -177,3 +189,20 @@ def test_version_in_ready_line_matches(stratus_factory, tmp_path):
     inst = stratus_factory("--replicas", "0")
     out = run(["version"], tmp_path)
     assert VERSION_RE.match(out.stdout.strip()).group(1) == inst.version
+
+
+def test_serves_every_slot_right_after_ready(stratus_factory):
+    """The ready block means the cluster is healthy: the first requests already see every write."""
+    inst = stratus_factory("--shards", "2")
+    c = inst.raw_tls()
+    keys = keys_in_distinct_slots(2000, "early")
+    c.send(b"".join(encode("SET", k, k) + encode("GET", k) + encode("MGET", k, "nope", k)
+                    for k in keys))
+    bad = []
+    for k in keys:
+        got = (c.read_reply(), c.read_reply(), c.read_reply())
+        want = ("OK", k.encode(), [k.encode(), None, k.encode()])
+        if got != want and len(bad) < 5:
+            bad.append(f"{k}: got {got!r}")
+    c.close()
+    assert not bad, f"wrong replies right after the ready block: {bad}"
