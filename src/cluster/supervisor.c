@@ -503,6 +503,23 @@ static int build_cluster(supervisor *s, uint64_t deadline, char *err, size_t err
     return 0;
 }
 
+void supervisor_update_availability(supervisor *s, topology *t)
+{
+    for (int i = 0; i < t->nnodes; i++) {
+        topo_node *n = &t->nodes[i];
+        engine *e = NULL;
+        for (int j = 0; j < s->nengines && !e; j++)
+            if (strcmp(s->engines[j].addr, n->addr) == 0)
+                e = &s->engines[j];
+        int ok = e && e->pid > 0 && (!n->primary || cluster_state_ok(s, e));
+        if (atomic_load(&n->available) != ok) {
+            atomic_store(&n->available, ok);
+            log_info("engine %s: %s", e ? e->name : n->addr,
+                     ok ? "serving" : "not serving (requests wait for it)");
+        }
+    }
+}
+
 int supervisor_cluster_ok(supervisor *s)
 {
     for (int i = 0; i < s->nengines; i++)

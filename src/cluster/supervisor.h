@@ -43,6 +43,9 @@ supervisor *supervisor_create(const supervisor_config *cfg);
 /* Start every engine (building the cluster on first start) and wait (up to timeout_ms) until
  * each answers and every slot is assigned; cluster_state may still be settling. */
 int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen);
+/* Mark each node of t available when its process runs and, for a primary, it reports
+ * cluster_state:ok; workers hold requests for unavailable primaries. Control thread only. */
+void supervisor_update_availability(supervisor *s, topology *t);
 /* Whether every engine runs and reports cluster_state:ok (one round of checks). */
 int supervisor_cluster_ok(supervisor *s);
 /* Reap and restart dead engines; cheap, call often (every ~100 ms). */

@@ -4,6 +4,7 @@
 #ifndef STRATUS_TOPOLOGY_H
 #define STRATUS_TOPOLOGY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,8 @@ typedef struct {
     char cluster_addr[48]; /* ip:port the cluster announces (MOVED/ASK name this) */
     int shard;          /* shard index */
     int primary;        /* 1 for the shard's primary */
+    _Atomic int available; /* process up and cluster_state ok; the one field the control
+                            * thread updates in a published snapshot */
 } topo_node;
 
 typedef struct {

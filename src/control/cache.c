@@ -137,6 +137,7 @@ int cache_start(cache *c, char *err, size_t errlen)
         return -1;
     }
     t->version = 1;
+    supervisor_update_availability(c->sup, t);
     publish(c, t);
     cache_tick(c, 1);
     return 0;
@@ -145,6 +146,7 @@ int cache_start(cache *c, char *err, size_t errlen)
 void cache_tick(cache *c, int full)
 {
     supervisor_poll(c->sup);
+    supervisor_update_availability(c->sup, c->topo);
     if (!full && !atomic_exchange(&c->refresh_wanted, 0))
         return;
     topology *t = supervisor_topology(c->sup);
@@ -154,6 +156,7 @@ void cache_tick(cache *c, int full)
             topo_destroy(t);
         } else {
             t->version = (cur ? cur->version : 0) + 1;
+            supervisor_update_availability(c->sup, t);
             log_info("cache %s: topology v%llu: %d shard(s), %d engine(s)", c->name,
                      (unsigned long long)t->version, t->nshards, t->nnodes);
             publish(c, t);

@@ -69,7 +69,7 @@ static void backend_lost(backend *b, const char *why, int timed_out)
         /* A request never fully written cannot have run; a read-only one is safe to repeat. */
         int unsent = r->boff > written;
         if (unsent || ((r->flags & REQ_F_READONLY) && !timed_out)) {
-            worker_retry_later(w, r, unsent ? 0 : RECONNECT_MS);
+            worker_retry_later(w, r);
             continue;
         }
         failed++;
@@ -181,7 +181,7 @@ void backend_send(backend *b, req *r)
 {
     if (ensure_connected(b) != 0) {
         /* The engine is unreachable (restarting?): try again shortly, until the deadline. */
-        worker_retry_later(b->w, r, RECONNECT_MS);
+        worker_retry_later(b->w, r);
         return;
     }
     size_t before = buf_used(&b->out);

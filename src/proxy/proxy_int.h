@@ -30,6 +30,7 @@ typedef enum {
 #define REQ_F_DONE 0x08u      /* reply complete, in reply or merged */
 #define REQ_F_INQUEUE 0x10u   /* on a backend's in-flight list */
 #define REQ_F_RETRY 0x20u     /* on the worker's retry list */
+#define REQ_F_RESEND 0x40u    /* router_send called from the retry queue */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -109,6 +110,7 @@ struct session {
     session *again_next;     /* worker again list */
     int barrier;             /* stop parsing until the queue drains (protocol switch) */
     int processing;          /* inside session_process_input (no re-entry) */
+    uint32_t retrying;       /* requests of this session on the worker's retry queue */
     session *list_prev, *list_next; /* worker's list of sessions */
     char local_ip[64];       /* address the client connected to */
     int local_port;
@@ -129,7 +131,7 @@ struct worker {
     session *flush_sessions;      /* sessions with bytes to write this iteration */
     session *sessions;            /* every live session */
     session *again_sessions;      /* sessions to read again without waiting */
-    req *retry_head;              /* requests waiting to be resent */
+    req *retry_head, *retry_tail; /* requests waiting to be resent, oldest first */
     req *free_reqs;               /* req pool */
     uint32_t nfree_reqs;
     conn **dead_conns;            /* closed this batch, freed in before_sleep */
@@ -146,7 +148,8 @@ void worker_defer_free_conn(worker *w, conn *c);
 const topology *worker_topology(worker *w);
 req *req_get(worker *w);
 void req_put(worker *w, req *r);
-void worker_retry_later(worker *w, req *r, uint64_t delay_ms);
+void worker_retry_later(worker *w, req *r);
+session *req_session(const req *r);
 
 /* session.c */
 void session_accept(worker *w, int fd, int plaintext);
@@ -171,6 +174,7 @@ void backend_write(backend *b);
 void router_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
                      const char *raw, size_t rawlen);
 void router_send(worker *w, req *r);
+void router_resend(worker *w, req *r);
 void router_deliver(worker *w, req *r, const char *data, size_t len);
 void router_fail(worker *w, req *r, const char *fmt, ...) ATTR_PRINTF(3, 4);
 void router_on_error_reply(worker *w, req *r, const char *data, size_t len);

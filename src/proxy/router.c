@@ -13,7 +13,7 @@
 #include "proxy/proxy_int.h"
 
 #define MAX_REDIRECTS 5
-#define RETRY_DELAY_MS 20
+#define RETRY_DELAY_MS 20 /* as worker.c: retries leave the queue in order */
 #define KEYS_STACK 64
 
 /* ---- delivery ---- */
@@ -160,9 +160,25 @@ static backend *link_for(worker *w, const topology *t, int node, int proto)
     return b;
 }
 
+/* Send a request that comes off the retry queue (it keeps its place in the session's order). */
+void router_resend(worker *w, req *r)
+{
+    r->flags |= REQ_F_RESEND;
+    router_send(w, r);
+}
+
 void router_send(worker *w, req *r)
 {
     uint64_t now = ev_now_ms(w->loop);
+    /* While a request of this session waits to be retried, later ones queue behind it, so a
+     * client never sees a later command run before an earlier one (read your writes). */
+    session *owner = req_session(r);
+    int resend = (r->flags & REQ_F_RESEND) != 0;
+    r->flags &= (uint8_t)~REQ_F_RESEND;
+    if (!resend && owner && owner->retrying > 0) {
+        worker_retry_later(w, r);
+        return;
+    }
     const topology *t = worker_topology(w);
     int node = -1;
     if (r->target == TARGET_NODE) {
@@ -179,13 +195,15 @@ void router_send(worker *w, req *r)
         if (shard < (unsigned)t->nshards)
             node = t->shards[shard].primary;
     }
-    if (node < 0) {
+    /* A primary that is restarting or still settling (cluster_state not ok yet) gets nothing:
+     * its requests wait here rather than bounce off CLUSTERDOWN or LOADING. */
+    if (node < 0 || !atomic_load_explicit(&t->nodes[node].available, memory_order_relaxed)) {
         if (now >= r->deadline_ms) {
             router_fail(w, r, "CLUSTERDOWN the cache has no engine serving slot %u right now; "
                               "retry shortly", r->slot);
             return;
         }
-        worker_retry_later(w, r, RETRY_DELAY_MS);
+        worker_retry_later(w, r);
         return;
     }
     if (now >= r->deadline_ms) {
@@ -228,7 +246,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
             r->flags &= (uint8_t)~REQ_F_ASKING;
             atomic_store(&w->cache->refresh_wanted, 1);
         }
-        router_send(w, r);
+        router_resend(w, r);
         return;
     }
     /* TRYAGAIN, LOADING, CLUSTERDOWN, MASTERDOWN: nothing ran; try again until the deadline. */
@@ -237,7 +255,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
             r->target = TARGET_SLOT;
         r->flags &= (uint8_t)~REQ_F_ASKING;
         atomic_store(&w->cache->refresh_wanted, 1);
-        worker_retry_later(w, r, RETRY_DELAY_MS);
+        worker_retry_later(w, r);
         return;
     }
     router_deliver(w, r, data, len);

@@ -20,6 +20,7 @@
 #include "proxy/proxy_int.h"
 
 #define TICK_MS 10
+#define RETRY_DELAY_MS 20
 #define REQ_POOL_MAX 4096
 #define REQ_BUF_KEEP 4096
 
@@ -72,12 +73,26 @@ void req_put(worker *w, req *r)
     w->nfree_reqs++;
 }
 
-void worker_retry_later(worker *w, req *r, uint64_t delay_ms)
+session *req_session(const req *r)
 {
-    r->retry_at_ms = ev_now_ms(w->loop) + delay_ms;
+    return r->parent ? r->parent->s : r->s;
+}
+
+/* One delay for every retry keeps the queue ordered by due time as well as by arrival, so a
+ * session's requests always leave it in the order they entered. */
+void worker_retry_later(worker *w, req *r)
+{
+    r->retry_at_ms = ev_now_ms(w->loop) + RETRY_DELAY_MS;
     r->flags |= REQ_F_RETRY;
-    r->bnext = w->retry_head;
-    w->retry_head = r;
+    r->bnext = NULL;
+    if (w->retry_tail)
+        w->retry_tail->bnext = r;
+    else
+        w->retry_head = r;
+    w->retry_tail = r;
+    session *s = req_session(r);
+    if (s)
+        s->retrying++;
 }
 
 /* ---- flush lists ---- */
@@ -175,26 +190,21 @@ const topology *worker_topology(worker *w)
 
 static void process_retries(worker *w, uint64_t now)
 {
-    req *list = w->retry_head, *keep = NULL;
-    w->retry_head = NULL;
-    while (list) {
-        req *r = list;
-        list = r->bnext;
+    /* Only the requests due now: ones queued again during this pass wait for the next. */
+    req *last = w->retry_tail;
+    while (w->retry_head && w->retry_head->retry_at_ms <= now) {
+        req *r = w->retry_head;
+        w->retry_head = r->bnext;
+        if (!w->retry_head)
+            w->retry_tail = NULL;
         r->bnext = NULL;
-        if (r->retry_at_ms > now) {
-            r->bnext = keep;
-            keep = r;
-            continue;
-        }
         r->flags &= (uint8_t)~REQ_F_RETRY;
-        router_send(w, r);
-    }
-    /* router_send may have queued new retries meanwhile; append the ones kept. */
-    while (keep) {
-        req *r = keep;
-        keep = r->bnext;
-        r->bnext = w->retry_head;
-        w->retry_head = r;
+        session *s = req_session(r);
+        if (s)
+            s->retrying--;
+        router_resend(w, r);
+        if (r == last)
+            break;
     }
 }
 
@@ -307,6 +317,7 @@ static void *worker_main(void *arg)
         w->retry_head = r->bnext;
         req_put(w, r);
     }
+    w->retry_tail = NULL;
     while (w->free_reqs) {
         req *r = w->free_reqs;
         w->free_reqs = r->next;
