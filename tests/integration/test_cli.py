@@ -206,3 +206,20 @@ def test_serves_every_slot_right_after_ready(stratus_factory):
             bad.append(f"{k}: got {got!r}")
     c.close()
     assert not bad, f"wrong replies right after the ready block: {bad}"
+
+
+def test_missing_redis_server_is_one_clear_line(tmp_path, stratus_factory):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    try:
+        stratus_factory(env={"PATH": str(empty)})
+    except Exception as e:  # noqa: BLE001 - StratusStartError carries the log
+        assert "exited with status" in str(e), str(e)
+        assert "apt-get install redis-server" in str(e), str(e)
+        return
+    # It looks outside PATH too (/usr/bin); name a missing engine explicitly instead.
+    with pytest.raises(Exception) as e:
+        stratus_factory("--engine-binary", "/nonexistent/redis-server")
+    msg = str(e.value)
+    assert "exited with status" in msg, msg
+    assert "/nonexistent/redis-server" in msg or "apt-get install redis-server" in msg, msg

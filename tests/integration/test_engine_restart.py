@@ -110,3 +110,28 @@ def test_writes_after_engine_restart_are_kept(stratus):
     keys = keys_in_distinct_slots(100, "after")
     deadline_poll(lambda: r.mset({k: "x" for k in keys}), RECOVERY_S, what="MSET to succeed")
     assert r.mget(keys) == ["x"] * 100
+
+
+def test_frozen_engine_gives_a_reply_not_a_hang(stratus_factory):
+    """A backend that stops answering (SIGSTOP) yields a reply (an error) within a deadline."""
+    inst = stratus_factory("--replicas", "0")
+    r = inst.client(socket_timeout=60)
+    r.set("frozen", "before")
+    (engine,) = inst.engine_pids()
+    os.kill(engine, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        try:
+            reply = r.get("frozen")
+        except redis.ResponseError as e:
+            reply = e
+        except redis.TimeoutError:
+            reply = None
+        took = time.monotonic() - t0
+        print(f"GET with the only engine frozen: {reply!r} after {took * 1000:.0f} ms")
+        assert reply is not None, "no reply within 60 s: the request hung"
+        assert took < 30, f"the reply took {took:.1f} s"
+    finally:
+        os.kill(engine, signal.SIGCONT)
+    deadline_poll(lambda: inst.client(socket_timeout=5).get("frozen") == "before", RECOVERY_S,
+                  what="the endpoint to serve again once the engine resumed (or was replaced)")
