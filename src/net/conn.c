@@ -13,6 +13,8 @@
 #include "common/compiler.h"
 #include "net/sock.h"
 
+#define CONN_HANDSHAKE_MS 10000
+
 static void conn_dispatch(ev_loop *loop, ev_handler *h, uint32_t events)
 {
     (void)loop;
@@ -30,6 +32,7 @@ static conn *conn_new(ev_loop *loop, int fd, const conn_type *type, conn_state s
     c->loop = loop;
     c->state = state;
     c->created_ms = ev_now_ms(loop);
+    c->deadline_ms = c->created_ms + CONN_HANDSHAKE_MS;
     return c;
 }
 

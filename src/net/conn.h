@@ -49,7 +49,9 @@ struct conn {
     void *tls;               /* transport private state (SSL *) */
     uint32_t tls_want;       /* extra interest the transport needs (EV_READ|EV_WRITE) */
     uint32_t tls_flags;      /* transport-private state bits */
-    uint64_t created_ms;     /* for handshake deadlines */
+    int plaintext_on_tls;    /* a plaintext client on the TLS port, handed over as plain TCP */
+    uint64_t created_ms;     /* when it was created */
+    uint64_t deadline_ms;    /* a handshake not finished by then is dropped */
 };
 
 extern const conn_type conn_type_tcp;

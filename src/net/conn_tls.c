@@ -24,8 +24,8 @@
 #include "net/conn.h"
 
 const char tls_plaintext_error[] =
-    "-ERR this endpoint requires TLS: connect with rediss:// (redis-cli --tls, ioredis "
-    "tls: {}, redis-py ssl=True), or use the plaintext port if one is enabled\r\n";
+    "ERR this endpoint requires TLS: connect with rediss:// (redis-cli --tls, ioredis "
+    "tls: {}, redis-py ssl=True), or use the plaintext port if one is enabled";
 
 #define TLS_READ_WANTS_WRITE 1u
 #define TLS_WRITE_WANTS_READ 2u
@@ -348,13 +348,18 @@ static void tls_sniff(conn *c)
         return;
     }
     if (first != 0x16) {
-        /* Best effort: the socket buffer of a fresh connection always has room for one line. */
-        ssize_t w = send(c->h.fd, tls_plaintext_error, sizeof(tls_plaintext_error) - 1,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)w;
-        shutdown(c->h.fd, SHUT_WR);
-        log_debug("tls: plaintext client on the TLS port, told it and closed");
-        tls_fail_handshake(c, -EPROTO);
+        /* A plaintext client: hand it over as plain TCP, marked, so the session answers each
+         * of its commands with an error naming TLS and then closes. One error line alone is
+         * not enough: clients pipeline setup commands (ioredis: CLIENT SETINFO, whose errors
+         * it ignores), and closing while they still write resets the connection before they
+         * read the line. */
+        log_debug("tls: plaintext client on the TLS port");
+        c->type = &conn_type_tcp;
+        c->plaintext_on_tls = 1;
+        c->state = CONN_CONNECTED;
+        c->tls_want = 0;
+        conn_update_interest(c);
+        c->ready_handler(c);
         return;
     }
     c->tls = SSL_new(server_ctx);

@@ -18,7 +18,7 @@ int tls_certs_ensure(const char *dir, tls_files *files, char *err, size_t errlen
 int tls_init(const tls_files *files, char *err, size_t errlen);
 /* Free the server context at shutdown. */
 void tls_deinit(void);
-/* Plaintext line sent to a client that speaks RESP to the TLS port. */
+/* Error (without "-" and CRLF) for each command of a plaintext client on the TLS port. */
 extern const char tls_plaintext_error[];
 
 #endif

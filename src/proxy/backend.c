@@ -57,6 +57,7 @@ static void backend_lost(backend *b, const char *why, int timed_out)
     req *list;
     unlink_all(b, &list);
     int failed = 0;
+    req *again_head = NULL, *again_tail = NULL;
     while (list) {
         req *r = list;
         list = r->bnext;
@@ -69,12 +70,19 @@ static void backend_lost(backend *b, const char *why, int timed_out)
         /* A request never fully written cannot have run; a read-only one is safe to repeat. */
         int unsent = r->boff > written;
         if (unsent || ((r->flags & REQ_F_READONLY) && !timed_out)) {
-            worker_retry_later(w, r);
+            if (again_tail)
+                again_tail->bnext = r;
+            else
+                again_head = r;
+            again_tail = r;
             continue;
         }
         failed++;
         router_fail(w, r, "ERR %s; the command may or may not have been applied", why);
     }
+    /* They were sent before anything now waiting in the retry queue: they go first. */
+    if (again_head)
+        worker_retry_first(w, again_head, again_tail);
     if (failed) {
         atomic_fetch_add_explicit(&w->cache->counters.backend_errors, failed, memory_order_relaxed);
         log_warn("worker %d: engine %s: %s (%d request(s) failed)", w->id, b->addr, why, failed);
@@ -177,13 +185,11 @@ static int ensure_connected(backend *b)
     return 0;
 }
 
-void backend_send(backend *b, req *r)
+int backend_send(backend *b, req *r)
 {
-    if (ensure_connected(b) != 0) {
-        /* The engine is unreachable (restarting?): try again shortly, until the deadline. */
-        worker_retry_later(b->w, r);
-        return;
-    }
+    /* An unreachable engine (restarting?) is the caller's to retry, until the deadline. */
+    if (ensure_connected(b) != 0)
+        return -EAGAIN;
     size_t before = buf_used(&b->out);
     if (r->flags & REQ_F_ASKING) {
         static const char asking[] = "*1\r\n$6\r\nASKING\r\n";
@@ -199,6 +205,7 @@ void backend_send(backend *b, req *r)
     append_req(b, r);
     r->boff = b->queued_bytes;
     worker_flush_backend(b);
+    return 0;
 }
 
 static void backend_write_cb(conn *c)

@@ -30,7 +30,6 @@ typedef enum {
 #define REQ_F_DONE 0x08u      /* reply complete, in reply or merged */
 #define REQ_F_INQUEUE 0x10u   /* on a backend's in-flight list */
 #define REQ_F_RETRY 0x20u     /* on the worker's retry list */
-#define REQ_F_RESEND 0x40u    /* router_send called from the retry queue */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -100,6 +99,9 @@ struct session {
     int paused;              /* reading stopped: too much in flight */
     int again;               /* more input may be buffered in the transport */
     int plaintext_listener;  /* accepted on the plaintext port */
+    int reject_tls;          /* plaintext client on the TLS port: every command gets an error */
+    int reject_prepaid;      /* the error sent at once already answers its first command */
+    uint64_t close_at_ms;    /* reject_tls: close then */
     char *name;              /* CLIENT SETNAME */
     buf in;                  /* unparsed client bytes */
     buf out;                 /* bytes to write to the client */
@@ -111,6 +113,7 @@ struct session {
     int barrier;             /* stop parsing until the queue drains (protocol switch) */
     int processing;          /* inside session_process_input (no re-entry) */
     uint32_t retrying;       /* requests of this session on the worker's retry queue */
+    uint64_t retry_blocked;  /* retry pass in which one of its requests had to keep waiting */
     session *list_prev, *list_next; /* worker's list of sessions */
     char local_ip[64];       /* address the client connected to */
     int local_port;
@@ -132,6 +135,7 @@ struct worker {
     session *sessions;            /* every live session */
     session *again_sessions;      /* sessions to read again without waiting */
     req *retry_head, *retry_tail; /* requests waiting to be resent, oldest first */
+    uint64_t retry_pass;          /* counts passes over the retry queue */
     req *free_reqs;               /* req pool */
     uint32_t nfree_reqs;
     conn **dead_conns;            /* closed this batch, freed in before_sleep */
@@ -149,6 +153,7 @@ const topology *worker_topology(worker *w);
 req *req_get(worker *w);
 void req_put(worker *w, req *r);
 void worker_retry_later(worker *w, req *r);
+void worker_retry_first(worker *w, req *head, req *tail);
 session *req_session(const req *r);
 
 /* session.c */
@@ -164,7 +169,7 @@ void session_write(session *s);
 /* backend.c */
 backend *backend_create(worker *w, const char *addr, int proto);
 void backend_destroy(backend *b);
-void backend_send(backend *b, req *r);
+int backend_send(backend *b, req *r);
 void backend_fail_all(backend *b, const char *why);
 void backend_check_deadline(backend *b, uint64_t now);
 int backend_idle(const backend *b);
@@ -175,6 +180,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
                      const char *raw, size_t rawlen);
 void router_send(worker *w, req *r);
 void router_resend(worker *w, req *r);
+int router_try_send(worker *w, req *r);
 void router_deliver(worker *w, req *r, const char *data, size_t len);
 void router_fail(worker *w, req *r, const char *fmt, ...) ATTR_PRINTF(3, 4);
 void router_on_error_reply(worker *w, req *r, const char *data, size_t len);

@@ -160,25 +160,9 @@ static backend *link_for(worker *w, const topology *t, int node, int proto)
     return b;
 }
 
-/* Send a request that comes off the retry queue (it keeps its place in the session's order). */
-void router_resend(worker *w, req *r)
-{
-    r->flags |= REQ_F_RESEND;
-    router_send(w, r);
-}
-
-void router_send(worker *w, req *r)
+int router_try_send(worker *w, req *r)
 {
     uint64_t now = ev_now_ms(w->loop);
-    /* While a request of this session waits to be retried, later ones queue behind it, so a
-     * client never sees a later command run before an earlier one (read your writes). */
-    session *owner = req_session(r);
-    int resend = (r->flags & REQ_F_RESEND) != 0;
-    r->flags &= (uint8_t)~REQ_F_RESEND;
-    if (!resend && owner && owner->retrying > 0) {
-        worker_retry_later(w, r);
-        return;
-    }
     const topology *t = worker_topology(w);
     int node = -1;
     if (r->target == TARGET_NODE) {
@@ -196,22 +180,35 @@ void router_send(worker *w, req *r)
             node = t->shards[shard].primary;
     }
     /* A primary that is restarting or still settling (cluster_state not ok yet) gets nothing:
-     * its requests wait here rather than bounce off CLUSTERDOWN or LOADING. */
+     * its requests wait rather than bounce off CLUSTERDOWN or LOADING. */
     if (node < 0 || !atomic_load_explicit(&t->nodes[node].available, memory_order_relaxed)) {
-        if (now >= r->deadline_ms) {
-            router_fail(w, r, "CLUSTERDOWN the cache has no engine serving slot %u right now; "
-                              "retry shortly", r->slot);
-            return;
-        }
-        worker_retry_later(w, r);
-        return;
+        if (now < r->deadline_ms)
+            return -EAGAIN;
+        router_fail(w, r, "CLUSTERDOWN the cache has no engine serving slot %u right now; "
+                          "retry shortly", r->slot);
+        return 0;
     }
     if (now >= r->deadline_ms) {
         router_fail(w, r, "ERR engine unavailable for %ld ms; the command was not applied",
                     w->cache->cfg->backend_timeout);
-        return;
+        return 0;
     }
-    backend_send(link_for(w, t, node, r->proto), r);
+    return backend_send(link_for(w, t, node, r->proto), r);
+}
+
+void router_send(worker *w, req *r)
+{
+    /* While a request of this session waits to be retried, later ones queue behind it, so a
+     * client never sees a later command run before an earlier one (read your writes). */
+    session *owner = req_session(r);
+    if ((owner && owner->retrying > 0) || router_try_send(w, r) == -EAGAIN)
+        worker_retry_later(w, r);
+}
+
+void router_resend(worker *w, req *r)
+{
+    if (router_try_send(w, r) == -EAGAIN)
+        worker_retry_later(w, r);
 }
 
 void router_on_error_reply(worker *w, req *r, const char *data, size_t len)

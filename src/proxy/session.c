@@ -19,6 +19,7 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "net/tls.h"
 #include "proxy/proxy_int.h"
 
 #define READ_CHUNK 16384
@@ -28,6 +29,7 @@
 #define QUERY_BUF_MAX ((size_t)1 << 30)
 #define OUT_KEEP 65536
 #define ARGV_STACK 64
+#define REJECT_TLS_GRACE_MS 250
 
 static const resp_limits limits_before_auth = {
     .max_args = 10, .max_bulk = 16384, .max_inline = 16384, .unauthenticated = 1};
@@ -132,6 +134,13 @@ static void process_loop(session *s)
             }
             return;
         }
+        if (rc == RESP_ERR && s->reject_tls) {
+            if (!s->reject_prepaid)
+                queue_local_error(s, tls_plaintext_error);
+            s->closing = 1;
+            buf_consume(&s->in, buf_used(&s->in));
+            return;
+        }
         if (rc == RESP_ERR) {
             char msg[200];
             snprintf(msg, sizeof(msg), "ERR %s", s->parser.err);
@@ -142,7 +151,12 @@ static void process_loop(session *s)
             return;
         }
         size_t argc = s->parser.argc;
-        if (argc > 0) {
+        if (argc > 0 && s->reject_tls) {
+            if (s->reject_prepaid)
+                s->reject_prepaid = 0;
+            else
+                queue_local_error(s, tls_plaintext_error);
+        } else if (argc > 0) {
             const char *stack_argv[ARGV_STACK];
             size_t stack_lens[ARGV_STACK];
             const char **argv = stack_argv;
@@ -217,6 +231,15 @@ static void on_ready(conn *c)
         return;
     }
     conn_local_addr(c, s->local_ip, sizeof(s->local_ip), &s->local_port);
+    if (c->plaintext_on_tls) {
+        /* Answer what it sends for a short while, then close (worker tick). */
+        s->reject_tls = 1;
+        s->close_at_ms = ev_now_ms(s->w->loop) + REJECT_TLS_GRACE_MS;
+        atomic_fetch_add_explicit(&s->cache->counters.rejected_tls, 1, memory_order_relaxed);
+        /* At once, even before a full command arrived: it answers the first one. */
+        queue_local_error(s, tls_plaintext_error);
+        s->reject_prepaid = 1;
+    }
     conn_set_read_handler(c, on_readable);
 }
 

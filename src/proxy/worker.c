@@ -78,8 +78,25 @@ session *req_session(const req *r)
     return r->parent ? r->parent->s : r->s;
 }
 
-/* One delay for every retry keeps the queue ordered by due time as well as by arrival, so a
- * session's requests always leave it in the order they entered. */
+/* Queue r behind everything waiting; process_retries keeps each session's order. */
+void worker_retry_first(worker *w, req *head, req *tail)
+{
+    uint64_t at = ev_now_ms(w->loop) + RETRY_DELAY_MS;
+    for (req *r = head; r; r = r->bnext) {
+        r->retry_at_ms = at;
+        r->flags |= REQ_F_RETRY;
+        session *s = req_session(r);
+        if (s)
+            s->retrying++;
+        if (r == tail)
+            break;
+    }
+    tail->bnext = w->retry_head;
+    if (!w->retry_head)
+        w->retry_tail = tail;
+    w->retry_head = head;
+}
+
 void worker_retry_later(worker *w, req *r)
 {
     r->retry_at_ms = ev_now_ms(w->loop) + RETRY_DELAY_MS;
@@ -188,23 +205,45 @@ const topology *worker_topology(worker *w)
 
 /* ---- loop hooks ---- */
 
+/* One pass over the retry queue. A request is sent when it is due and its target can take it;
+ * once one request of a session has to keep waiting, every later request of that session
+ * keeps waiting behind it, so each session leaves the queue in the order it entered. */
 static void process_retries(worker *w, uint64_t now)
 {
-    /* Only the requests due now: ones queued again during this pass wait for the next. */
-    req *last = w->retry_tail;
-    while (w->retry_head && w->retry_head->retry_at_ms <= now) {
-        req *r = w->retry_head;
-        w->retry_head = r->bnext;
-        if (!w->retry_head)
-            w->retry_tail = NULL;
+    req *list = w->retry_head, *keep_head = NULL, *keep_tail = NULL;
+    w->retry_head = w->retry_tail = NULL;
+    uint64_t pass = ++w->retry_pass;
+    while (list) {
+        req *r = list;
+        list = r->bnext;
         r->bnext = NULL;
-        r->flags &= (uint8_t)~REQ_F_RETRY;
         session *s = req_session(r);
+        int wait = r->retry_at_ms > now || (s && s->retry_blocked == pass);
+        if (!wait) {
+            r->flags &= (uint8_t)~REQ_F_RETRY;
+            if (s)
+                s->retrying--;
+            if (router_try_send(w, r) != -EAGAIN)
+                continue;
+            r->flags |= REQ_F_RETRY;
+            r->retry_at_ms = now + RETRY_DELAY_MS;
+            if (s)
+                s->retrying++;
+        }
         if (s)
-            s->retrying--;
-        router_resend(w, r);
-        if (r == last)
-            break;
+            s->retry_blocked = pass;
+        if (keep_tail)
+            keep_tail->bnext = r;
+        else
+            keep_head = r;
+        keep_tail = r;
+    }
+    /* Requests queued during the pass (none today) stay after the ones kept. */
+    if (keep_head) {
+        keep_tail->bnext = w->retry_head;
+        if (!w->retry_head)
+            w->retry_tail = keep_tail;
+        w->retry_head = keep_head;
     }
 }
 
@@ -221,8 +260,12 @@ static void on_tick(ev_loop *loop, void *data)
     for (session *s = w->sessions, *next; s; s = next) {
         next = s->list_next;
         /* Handshake deadline: a TLS client that never finishes its handshake is dropped. */
-        if (s->c->state == CONN_HANDSHAKE && now - s->c->created_ms > 10000)
+        if (s->c->state == CONN_HANDSHAKE && now > s->c->deadline_ms) {
             session_close(s, "TLS handshake timeout");
+        } else if (s->reject_tls && !s->closing && now > s->close_at_ms) {
+            s->closing = 1;
+            worker_flush_session(s);
+        }
     }
 }
 
