@@ -192,10 +192,15 @@ void session_read(session *s)
             session_close(s, "out of memory for the query buffer");
             return;
         }
-        ssize_t n = conn_read(s->c, s->in.data + s->in.len, s->in.cap - s->in.len);
+        size_t room = s->in.cap - s->in.len;
+        ssize_t n = conn_read(s->c, s->in.data + s->in.len, room);
         if (n > 0) {
             s->in.len += (size_t)n;
             total += (size_t)n;
+            /* A short read drained the socket: epoll (level-triggered) reports more bytes, so
+             * a second read only to collect EAGAIN would be a wasted syscall per event. */
+            if ((size_t)n < room && !conn_has_pending(s->c))
+                break;
             if (total >= READ_BUDGET) {
                 if (conn_has_pending(s->c) && !s->again) {
                     s->again = 1;
