@@ -7,12 +7,16 @@ cd "$(dirname "$0")/.."
 packages=(
     build-essential pkg-config libssl-dev liburcu-dev openssl
     redis-server redis-tools nutcracker
-    python3 python3-redis python3-pytest nodejs npm
+    python3 python3-redis python3-pytest
 )
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Node.js and npm are checked as commands: a machine may carry another build of Node.js (e.g.
+# NodeSource's, which bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "deps: installing ${missing[*]}"
     SUDO=""

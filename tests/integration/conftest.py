@@ -46,6 +46,10 @@ READY_LINE = "Press Ctrl-C to stop."
 _LIVE = []
 
 
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer")
+
+
 class StratusStartError(Exception):
     pass
 
@@ -291,11 +295,24 @@ class Stratus:
                 pass
         return sorted(victims)
 
+    def sanitizer_report(self):
+        """The first sanitizer report in the log (ASan, LSan, UBSan), or "" when there is none."""
+        text = self.log_text()
+        for marker in SANITIZER_MARKERS:
+            at = text.find(marker)
+            if at >= 0:
+                return text[max(0, at - 200):at + 3000]
+        return ""
+
     def teardown(self):
         self.stop()
         leftovers = self.kill_leftovers()
         if self in _LIVE:
             _LIVE.remove(self)
+        # A sanitizer build (make SANITIZER=... check) reports to stderr, i.e. the log: any
+        # report fails the test that ran this instance.
+        report = self.sanitizer_report()
+        assert not report, f"sanitizer report in {self.log_path}:\n{report}"
         return leftovers
 
     # ---- introspection ---------------------------------------------------------------------
