@@ -665,7 +665,6 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
 {
     topology *t = topo_create();
     char masters[MAX_ENGINES][41];
-    int master_first_slot[MAX_ENGINES];
     int nmasters = 0;
     struct {
         char id[41], master[41];
@@ -717,13 +716,11 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
              * node, or a node not yet given slots): it is not a shard. */
             if (first < TOPO_SLOTS && nmasters < TOPO_MAX_SHARDS) {
                 snprintf(masters[nmasters], 41, "%s", fields[0]);
-                master_first_slot[nmasters] = first;
                 nmasters++;
             }
         }
         nrows++;
     }
-    (void)master_first_slot;
     t->nshards = nmasters;
     for (int r = 0; r < nrows; r++) {
         int shard = -1;

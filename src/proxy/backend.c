@@ -323,8 +323,3 @@ void backend_check_deadline(backend *b, uint64_t now)
         backend_lost(b, why, 1);
     }
 }
-
-void backend_fail_all(backend *b, const char *why)
-{
-    backend_lost(b, why, 1);
-}

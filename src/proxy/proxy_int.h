@@ -164,13 +164,13 @@ void session_free_all(worker *w);
 void session_process_input(session *s);
 void session_read(session *s);
 void session_authenticated(session *s);
+req *session_queue_req(session *s);
 void session_write(session *s);
 
 /* backend.c */
 backend *backend_create(worker *w, const char *addr, int proto);
 void backend_destroy(backend *b);
 int backend_send(backend *b, req *r);
-void backend_fail_all(backend *b, const char *why);
 void backend_check_deadline(backend *b, uint64_t now);
 int backend_idle(const backend *b);
 void backend_write(backend *b);

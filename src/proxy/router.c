@@ -260,21 +260,6 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
 
 /* ---- dispatch ---- */
 
-static req *new_req(session *s)
-{
-    req *r = req_get(s->w);
-    r->s = s;
-    r->proto = (uint8_t)s->proto;
-    r->deadline_ms = ev_now_ms(s->w->loop) + (uint64_t)s->cache->cfg->backend_timeout;
-    if (s->tail)
-        s->tail->next = r;
-    else
-        s->head = r;
-    s->tail = r;
-    s->queued++;
-    return r;
-}
-
 static void reply_error(session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
 static void reply_error(session *s, const char *fmt, ...)
 {
@@ -283,7 +268,7 @@ static void reply_error(session *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    req *r = new_req(s);
+    req *r = session_queue_req(s);
     resp_add_error(&r->reply, "%s", msg);
     router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
 }
@@ -358,7 +343,7 @@ static void dispatch_split(session *s, const cmd_def *d, size_t argc, const char
         slots[k] = (uint16_t)keyslot(argv[1 + k * per], lens[1 + k * per]);
         same &= slots[k] == slots[0];
     }
-    req *p = new_req(s);
+    req *p = session_queue_req(s);
     if (same) {
         p->target = TARGET_SLOT;
         p->slot = slots[0];
@@ -428,7 +413,7 @@ static void dispatch_all(session *s, const cmd_def *d, size_t argc, const char *
 {
     worker *w = s->w;
     const topology *t = worker_topology(w);
-    req *p = new_req(s);
+    req *p = session_queue_req(s);
     p->merge = d->merge;
     uint32_t n = (uint32_t)MAX(t->nshards, 1);
     p->children = xcalloc(n, sizeof(req *));
@@ -492,7 +477,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
                 return;
             }
         }
-        req *r = new_req(s);
+        req *r = session_queue_req(s);
         local_execute(s, r, d, argc, argv, lens);
         return;
     }
@@ -509,7 +494,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         dispatch_all(s, d, argc, argv, lens, raw, rawlen);
         return;
     case ROUTE_ANY: {
-        req *r = new_req(s);
+        req *r = session_queue_req(s);
         r->target = TARGET_SHARD;
         r->shard = (uint16_t)(s->id % (uint64_t)MAX(worker_topology(s->w)->nshards, 1));
         r->flags |= (d->flags & CMD_F_READONLY) ? REQ_F_READONLY : 0;
@@ -523,7 +508,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
             reply_error(s, "ERR Invalid or out of range slot");
             return;
         }
-        req *r = new_req(s);
+        req *r = session_queue_req(s);
         r->target = TARGET_SLOT;
         r->slot = (uint16_t)slot;
         r->flags |= REQ_F_READONLY;
@@ -563,7 +548,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     }
     /* No keys found (or arguments that do not parse): any engine gives the right answer or
      * its own exact error. */
-    r = new_req(s);
+    r = session_queue_req(s);
     r->target = TARGET_SLOT;
     r->slot = (uint16_t)slot;
     if (d->flags & CMD_F_READONLY)

@@ -93,17 +93,25 @@ void session_write(session *s)
     session_unpause_check(s);
 }
 
-/* Queue a reply produced by the endpoint itself, in order. */
-static void queue_local_error(session *s, const char *msg)
+req *session_queue_req(session *s)
 {
     req *r = req_get(s->w);
     r->s = s;
+    r->proto = (uint8_t)s->proto;
+    r->deadline_ms = ev_now_ms(s->w->loop) + (uint64_t)s->cache->cfg->backend_timeout;
     if (s->tail)
         s->tail->next = r;
     else
         s->head = r;
     s->tail = r;
     s->queued++;
+    return r;
+}
+
+/* Queue a reply produced by the endpoint itself, in order. */
+static void queue_local_error(session *s, const char *msg)
+{
+    req *r = session_queue_req(s);
     resp_add_error(&r->reply, "%s", msg);
     r->flags |= REQ_F_DONE;
     session_reply_ready(s);
