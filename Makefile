@@ -77,7 +77,7 @@ commands:
 	$(PYTHON) scripts/gen-commands.py
 
 format:
-	clang-format -i $(shell find src tests/unit -name '*.[ch]')
+	clang-format -i $(shell find src tests/unit -name '*.[ch]' ! -name '*_gen.c')
 
 clean:
 	rm -rf build

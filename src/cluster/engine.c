@@ -108,7 +108,8 @@ const resp_value *engine_call(engine_client *c, int timeout_ms, const char *cons
             buf_consume(&c->out, (size_t)w);
             continue;
         }
-        if (w == -1 && (errno == EAGAIN || errno == EINTR) && wait_fd(c->fd, POLLOUT, deadline) == 0)
+        if (w == -1 && (errno == EAGAIN || errno == EINTR) &&
+            wait_fd(c->fd, POLLOUT, deadline) == 0)
             continue;
         snprintf(c->err, sizeof(c->err), "write: %s", w == -1 ? strerror(errno) : "closed");
         drop(c);
@@ -142,7 +143,8 @@ const resp_value *engine_call(engine_client *c, int timeout_ms, const char *cons
                 continue;
             snprintf(c->err, sizeof(c->err), "%s", strerror(-wr));
         } else {
-            snprintf(c->err, sizeof(c->err), "read: %s", r == 0 ? "connection closed" : strerror(errno));
+            snprintf(c->err, sizeof(c->err), "read: %s",
+                     r == 0 ? "connection closed" : strerror(errno));
         }
         drop(c);
         return NULL;

@@ -11,11 +11,11 @@
 
 /* Invariant: fd == -1 when not connected; reply points into in and lives until the next call. */
 typedef struct {
-    int fd;             /* socket */
-    buf in;             /* bytes read */
-    buf out;            /* request being written */
-    resp_value *reply;  /* last reply */
-    char err[160];      /* last error, for logs */
+    int fd;            /* socket */
+    buf in;            /* bytes read */
+    buf out;           /* request being written */
+    resp_value *reply; /* last reply */
+    char err[160];     /* last error, for logs */
 } engine_client;
 
 /* Initialise a disconnected client. */

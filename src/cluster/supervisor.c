@@ -35,18 +35,18 @@ extern char **environ;
 
 /* One engine process. Invariant: pid > 0 exactly while the child runs (not yet reaped). */
 typedef struct {
-    char name[16];        /* "n0", "n1", ... */
-    char dir[4096];       /* engine directory */
-    char addr[112];       /* proxy address: unix socket path or 127.0.0.1:port */
-    int port;             /* client/replication TCP port (loopback) */
-    int bus_port;         /* cluster bus port (loopback) */
-    int shard;            /* shard it was created for */
-    int primary;          /* created as the shard's primary */
-    pid_t pid;            /* running child, 0 if none */
+    char name[16];          /* "n0", "n1", ... */
+    char dir[4096];         /* engine directory */
+    char addr[112];         /* proxy address: unix socket path or 127.0.0.1:port */
+    int port;               /* client/replication TCP port (loopback) */
+    int bus_port;           /* cluster bus port (loopback) */
+    int shard;              /* shard it was created for */
+    int primary;            /* created as the shard's primary */
+    pid_t pid;              /* running child, 0 if none */
     uint64_t next_start_ms; /* restart backoff */
-    int failures;         /* consecutive quick deaths */
-    uint64_t started_ms;  /* last spawn */
-    engine_client cli;    /* control connection */
+    int failures;           /* consecutive quick deaths */
+    uint64_t started_ms;    /* last spawn */
+    engine_client cli;      /* control connection */
 } engine;
 
 struct supervisor {
@@ -220,7 +220,8 @@ static int load_manifest(supervisor *s)
             continue;
         engine *e = &s->engines[s->nengines];
         char role[16];
-        if (sscanf(line, "%15s %d %d %d %15s", e->name, &e->port, &e->bus_port, &e->shard, role) != 5)
+        if (sscanf(line, "%15s %d %d %d %15s", e->name, &e->port, &e->bus_port, &e->shard, role) !=
+            5)
             continue;
         e->primary = strcmp(role, "primary") == 0;
         engine_paths(s, e);
@@ -247,22 +248,22 @@ static int pick_port(int avoid_a, int avoid_b)
 static int render_config(supervisor *s, engine *e)
 {
     char conf[8192];
-    int n = snprintf(conf, sizeof(conf),
-                     "# Rendered by Stratus at every start; edits are overwritten.\n"
-                     "port %d\nbind 127.0.0.1\nprotected-mode no\n"
-                     "%s%s%s"
-                     "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
-                     "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
-                     "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
-                     "requirepass %s\nmasterauth %s\n"
-                     "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
-                     "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
-                     "maxmemory-policy noeviction\ntcp-keepalive 60\n"
-                     "shutdown-on-sigterm default\n",
-                     e->port, e->addr[0] == '/' ? "unixsocket " : "",
-                     e->addr[0] == '/' ? e->addr : "", e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "",
-                     e->dir, e->bus_port, s->node_timeout_ms, s->password,
-                     s->password);
+    int n =
+        snprintf(conf, sizeof(conf),
+                 "# Rendered by Stratus at every start; edits are overwritten.\n"
+                 "port %d\nbind 127.0.0.1\nprotected-mode no\n"
+                 "%s%s%s"
+                 "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
+                 "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
+                 "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
+                 "requirepass %s\nmasterauth %s\n"
+                 "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
+                 "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
+                 "maxmemory-policy noeviction\ntcp-keepalive 60\n"
+                 "shutdown-on-sigterm default\n",
+                 e->port, e->addr[0] == '/' ? "unixsocket " : "", e->addr[0] == '/' ? e->addr : "",
+                 e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
+                 s->node_timeout_ms, s->password, s->password);
     char path[4200];
     snprintf(path, sizeof(path), "%s/redis.conf", e->dir);
     return write_file_atomic(path, conf, (size_t)n, 0600);
@@ -294,8 +295,8 @@ static int spawn_engine(supervisor *s, engine *e)
     sigaddset(&def, SIGHUP);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &def);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                        POSIX_SPAWN_SETSID);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
@@ -374,9 +375,9 @@ static int wait_engines_up(supervisor *s, uint64_t deadline, char *err, size_t e
             int status;
             if (e->pid > 0 && waitpid(e->pid, &status, WNOHANG) == e->pid) {
                 e->pid = 0;
-                snprintf(err, errlen,
-                         "engine %s exited at start (status %d); see %s/engine.log", e->name,
-                         WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status), e->dir);
+                snprintf(err, errlen, "engine %s exited at start (status %d); see %s/engine.log",
+                         e->name, WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status),
+                         e->dir);
                 return -1;
             }
             if (ev_clock_ms() > deadline) {
@@ -680,7 +681,8 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
         p += ll + 1;
         char *save = NULL, *fields[16];
         int nf = 0;
-        for (char *tok = strtok_r(line, " ", &save); tok && nf < 16; tok = strtok_r(NULL, " ", &save))
+        for (char *tok = strtok_r(line, " ", &save); tok && nf < 16;
+             tok = strtok_r(NULL, " ", &save))
             fields[nf++] = tok;
         if (nf < 8 || strstr(fields[2], "handshake") || strstr(fields[2], "noaddr"))
             continue;

@@ -25,7 +25,8 @@ void topo_destroy(topology *t)
 int topo_find_node(const topology *t, const char *addr, size_t len)
 {
     for (int i = 0; i < t->nnodes; i++) {
-        if (strlen(t->nodes[i].cluster_addr) == len && memcmp(t->nodes[i].cluster_addr, addr, len) == 0)
+        if (strlen(t->nodes[i].cluster_addr) == len &&
+            memcmp(t->nodes[i].cluster_addr, addr, len) == 0)
             return i;
     }
     return -1;

@@ -13,28 +13,28 @@
 
 /* One engine process as the proxy reaches it. */
 typedef struct {
-    char id[41];        /* cluster node id */
-    char addr[112];     /* where the proxy connects: unix socket path or 127.0.0.1:port */
+    char id[41];           /* cluster node id */
+    char addr[112];        /* where the proxy connects: unix socket path or 127.0.0.1:port */
     char cluster_addr[48]; /* ip:port the cluster announces (MOVED/ASK name this) */
-    int shard;          /* shard index */
-    int primary;        /* 1 for the shard's primary */
+    int shard;             /* shard index */
+    int primary;           /* 1 for the shard's primary */
     _Atomic int available; /* process up and cluster_state ok; the one field the control
                             * thread updates in a published snapshot */
 } topo_node;
 
 typedef struct {
-    int primary;        /* node index of the primary, -1 if none reachable */
-    int nreplicas;      /* replicas attached */
-    int replicas[8];    /* node indexes */
+    int primary;     /* node index of the primary, -1 if none reachable */
+    int nreplicas;   /* replicas attached */
+    int replicas[8]; /* node indexes */
 } topo_shard;
 
 /* Invariant: every slot_shard entry is < nshards or TOPO_NO_SHARD. */
 typedef struct topology {
-    uint64_t version;               /* strictly increasing per cache */
-    int nshards;                    /* shards with at least one slot or a primary */
-    int nnodes;                     /* entries in nodes */
-    topo_shard shards[64];          /* by shard index */
-    topo_node nodes[192];           /* all engines */
+    uint64_t version;                /* strictly increasing per cache */
+    int nshards;                     /* shards with at least one slot or a primary */
+    int nnodes;                      /* entries in nodes */
+    topo_shard shards[64];           /* by shard index */
+    topo_node nodes[192];            /* all engines */
     uint16_t slot_shard[TOPO_SLOTS]; /* slot -> shard index */
 } topology;
 

@@ -15,31 +15,31 @@
 
 /* Counters workers add to (relaxed atomics) and the control thread reads. */
 typedef struct {
-    _Atomic int64_t connected_clients;  /* sessions open now */
-    _Atomic int64_t total_connections;  /* sessions accepted since start */
-    _Atomic int64_t total_commands;     /* commands received */
-    _Atomic int64_t rejected_tls;       /* plaintext or failed handshakes on the TLS port */
-    _Atomic int64_t backend_errors;     /* replies turned into errors by engine failures */
-    _Atomic int64_t redirects;          /* MOVED/ASK/TRYAGAIN absorbed */
+    _Atomic int64_t connected_clients; /* sessions open now */
+    _Atomic int64_t total_connections; /* sessions accepted since start */
+    _Atomic int64_t total_commands;    /* commands received */
+    _Atomic int64_t rejected_tls;      /* plaintext or failed handshakes on the TLS port */
+    _Atomic int64_t backend_errors;    /* replies turned into errors by engine failures */
+    _Atomic int64_t redirects;         /* MOVED/ASK/TRYAGAIN absorbed */
 } cache_counters;
 
 /* Invariant: topo is never NULL after cache_start; it is replaced, never modified. */
 typedef struct cache {
-    char name[64];             /* "default" */
-    char dir[4200];            /* <data-dir>/caches/<name> */
-    char password[65];         /* default user's password (hex) */
+    char name[64];              /* "default" */
+    char dir[4200];             /* <data-dir>/caches/<name> */
+    char password[65];          /* default user's password (hex) */
     char internal_password[65]; /* engines' requirepass; never shown to clients */
-    char node_id[41];          /* id the endpoint presents in CLUSTER replies */
-    const settings *cfg;       /* service settings */
-    int port;                  /* TLS port actually bound */
-    int plaintext_port;        /* plaintext port actually bound, -1 if off */
-    topology *topo;            /* RCU-published snapshot */
+    char node_id[41];           /* id the endpoint presents in CLUSTER replies */
+    const settings *cfg;        /* service settings */
+    int port;                   /* TLS port actually bound */
+    int plaintext_port;         /* plaintext port actually bound, -1 if off */
+    topology *topo;             /* RCU-published snapshot */
     _Atomic int refresh_wanted; /* a worker saw MOVED: rebuild the topology soon */
-    supervisor *sup;           /* engines */
-    uint64_t started_ms;       /* monotonic start time */
-    cache_counters counters;   /* endpoint counters */
+    supervisor *sup;            /* engines */
+    uint64_t started_ms;        /* monotonic start time */
+    cache_counters counters;    /* endpoint counters */
     pthread_mutex_t stats_lock; /* guards stats */
-    supervisor_stats stats;    /* last engine sample */
+    supervisor_stats stats;     /* last engine sample */
 } cache;
 
 /* Create the cache directory and its secrets (generated at first start, mode 0600). */

@@ -50,7 +50,8 @@ static int set_value(settings *s, const setting_desc *d, const char *v, const ch
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
-    if (errno || end == v || *end != '\0' || !isdigit((unsigned char)v[0]) || x < d->lo || x > d->hi) {
+    if (errno || end == v || *end != '\0' || !isdigit((unsigned char)v[0]) || x < d->lo ||
+        x > d->hi) {
         snprintf(err, errlen, "%s: must be an integer between %ld and %ld%s (got \"%s\")", source,
                  d->lo, d->hi, d->type == SET_PORT_OFF ? ", or off" : "", v);
         return -1;
@@ -162,7 +163,8 @@ int settings_load(settings *s, int argc, char **argv, char *err, size_t errlen)
         return -1;
     }
     if ((s->tls_cert[0] != 0) != (s->tls_key[0] != 0)) {
-        snprintf(err, errlen, "--tls-cert and --tls-key: give both, or neither to use generated ones");
+        snprintf(err, errlen,
+                 "--tls-cert and --tls-key: give both, or neither to use generated ones");
         return -1;
     }
     if (s->data_dir[0] == '\0') {
@@ -180,5 +182,6 @@ void settings_print_help(void)
         printf("  --%-18s %s\n  %-20s default: %s; env %s\n", table[i].name, table[i].help, "",
                table[i].def[0] ? table[i].def : "(none)", env);
     }
-    printf("  --%-18s read settings from FILE (lines: name value); env STRATUS_CONFIG\n", "config FILE");
+    printf("  --%-18s read settings from FILE (lines: name value); env STRATUS_CONFIG\n",
+           "config FILE");
 }

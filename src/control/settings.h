@@ -7,27 +7,28 @@
 #include <stddef.h>
 
 /* X(field, name, type, default, min, max, help) */
-#define SETTINGS_LIST(X)                                                                          \
-    X(data_dir, "data-dir", SET_STR, "./stratus-data", 0, 0,                                      \
-      "directory for engines, certificates and secrets")                                          \
-    X(port, "port", SET_INT, "6379", 0, 65535, "TLS port of the endpoint (0: any free port)")     \
-    X(plaintext_port, "plaintext-port", SET_PORT_OFF, "off", 0, 65535,                            \
-      "plaintext port for local development (off by default; 0: any free port)")                 \
-    X(bind, "bind", SET_STR, "127.0.0.1", 0, 0, "address the endpoint listens on")                \
-    X(shards, "shards", SET_INT, "1", 1, 64, "shards (primaries) of a new cache")                 \
-    X(replicas, "replicas", SET_INT, "1", 0, 2, "replicas per shard of a new cache")              \
-    X(threads, "threads", SET_INT, "0", 0, 64, "worker threads (0: one per core)")                \
-    X(tls_cert, "tls-cert", SET_STR, "", 0, 0, "your server certificate (PEM); default: generated") \
-    X(tls_key, "tls-key", SET_STR, "", 0, 0, "your server private key (PEM)")                     \
-    X(tls_ca, "tls-ca", SET_STR, "", 0, 0, "CA certificate to show clients (PEM)")                \
-    X(engine_binary, "engine-binary", SET_STR, "", 0, 0,                                          \
-      "redis-server or valkey-server to run (default: found on PATH)")                            \
-    X(backend_timeout, "backend-timeout", SET_INT, "5000", 50, 600000,                            \
-      "milliseconds an engine may take to answer before the client gets an error")               \
-    X(node_timeout, "node-timeout", SET_INT, "5000", 500, 600000,                                 \
-      "milliseconds before the cluster considers an engine down")                                \
-    X(start_timeout, "start-timeout", SET_INT, "60000", 1000, 3600000,                            \
-      "milliseconds to wait for the engines at start")                                            \
+#define SETTINGS_LIST(X)                                                                           \
+    X(data_dir, "data-dir", SET_STR, "./stratus-data", 0, 0,                                       \
+      "directory for engines, certificates and secrets")                                           \
+    X(port, "port", SET_INT, "6379", 0, 65535, "TLS port of the endpoint (0: any free port)")      \
+    X(plaintext_port, "plaintext-port", SET_PORT_OFF, "off", 0, 65535,                             \
+      "plaintext port for local development (off by default; 0: any free port)")                   \
+    X(bind, "bind", SET_STR, "127.0.0.1", 0, 0, "address the endpoint listens on")                 \
+    X(shards, "shards", SET_INT, "1", 1, 64, "shards (primaries) of a new cache")                  \
+    X(replicas, "replicas", SET_INT, "1", 0, 2, "replicas per shard of a new cache")               \
+    X(threads, "threads", SET_INT, "0", 0, 64, "worker threads (0: one per core)")                 \
+    X(tls_cert, "tls-cert", SET_STR, "", 0, 0,                                                     \
+      "your server certificate (PEM); default: generated")                                         \
+    X(tls_key, "tls-key", SET_STR, "", 0, 0, "your server private key (PEM)")                      \
+    X(tls_ca, "tls-ca", SET_STR, "", 0, 0, "CA certificate to show clients (PEM)")                 \
+    X(engine_binary, "engine-binary", SET_STR, "", 0, 0,                                           \
+      "redis-server or valkey-server to run (default: found on PATH)")                             \
+    X(backend_timeout, "backend-timeout", SET_INT, "5000", 50, 600000,                             \
+      "milliseconds an engine may take to answer before the client gets an error")                 \
+    X(node_timeout, "node-timeout", SET_INT, "5000", 500, 600000,                                  \
+      "milliseconds before the cluster considers an engine down")                                  \
+    X(start_timeout, "start-timeout", SET_INT, "60000", 1000, 3600000,                             \
+      "milliseconds to wait for the engines at start")                                             \
     X(log_level, "log-level", SET_STR, "info", 0, 0, "debug, info, warn or error")
 
 typedef enum { SET_STR, SET_INT, SET_PORT_OFF } setting_type;

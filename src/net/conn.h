@@ -26,32 +26,32 @@ typedef enum {
 /* Transport operations; every function returns bytes moved, 0 for EOF (read), or -errno with
  * -EAGAIN meaning "try again when the loop says so". */
 typedef struct conn_type {
-    const char *name;                                      /* "tcp", "tls" */
-    ssize_t (*read)(conn *c, void *p, size_t n);           /* read up to n bytes */
-    ssize_t (*write)(conn *c, const void *p, size_t n);    /* write up to n bytes */
-    void (*event)(conn *c, uint32_t events);               /* loop dispatch */
-    void (*handshake)(conn *c);                            /* begin the server handshake */
-    int (*has_pending)(const conn *c);                     /* bytes buffered in the transport */
-    void (*release)(conn *c);                              /* free transport state on close */
+    const char *name;                                   /* "tcp", "tls" */
+    ssize_t (*read)(conn *c, void *p, size_t n);        /* read up to n bytes */
+    ssize_t (*write)(conn *c, const void *p, size_t n); /* write up to n bytes */
+    void (*event)(conn *c, uint32_t events);            /* loop dispatch */
+    void (*handshake)(conn *c);                         /* begin the server handshake */
+    int (*has_pending)(const conn *c);                  /* bytes buffered in the transport */
+    void (*release)(conn *c);                           /* free transport state on close */
 } conn_type;
 
 /* Invariant: h.fd == -1 exactly when state == CONN_CLOSED. */
 struct conn {
-    ev_handler h;            /* loop registration; h.data == this conn */
-    const conn_type *type;   /* transport */
-    ev_loop *loop;           /* owner thread's loop */
-    conn_state state;        /* lifecycle */
-    int err;                 /* last errno-style error, 0 if none */
-    conn_cb read_handler;    /* readable (or EOF/error) */
-    conn_cb write_handler;   /* writable */
-    conn_cb ready_handler;   /* handshake or connect finished (check state/err) */
-    void *data;              /* owner: session or backend link */
-    void *tls;               /* transport private state (SSL *) */
-    uint32_t tls_want;       /* extra interest the transport needs (EV_READ|EV_WRITE) */
-    uint32_t tls_flags;      /* transport-private state bits */
-    int plaintext_on_tls;    /* a plaintext client on the TLS port, handed over as plain TCP */
-    uint64_t created_ms;     /* when it was created */
-    uint64_t deadline_ms;    /* a handshake not finished by then is dropped */
+    ev_handler h;          /* loop registration; h.data == this conn */
+    const conn_type *type; /* transport */
+    ev_loop *loop;         /* owner thread's loop */
+    conn_state state;      /* lifecycle */
+    int err;               /* last errno-style error, 0 if none */
+    conn_cb read_handler;  /* readable (or EOF/error) */
+    conn_cb write_handler; /* writable */
+    conn_cb ready_handler; /* handshake or connect finished (check state/err) */
+    void *data;            /* owner: session or backend link */
+    void *tls;             /* transport private state (SSL *) */
+    uint32_t tls_want;     /* extra interest the transport needs (EV_READ|EV_WRITE) */
+    uint32_t tls_flags;    /* transport-private state bits */
+    int plaintext_on_tls;  /* a plaintext client on the TLS port, handed over as plain TCP */
+    uint64_t created_ms;   /* when it was created */
+    uint64_t deadline_ms;  /* a handshake not finished by then is dropped */
 };
 
 extern const conn_type conn_type_tcp;

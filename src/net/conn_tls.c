@@ -74,10 +74,9 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, long days)
         !X509_gmtime_adj(X509_getm_notAfter(cert), days * 86400L) || !X509_set_pubkey(cert, key))
         goto fail;
     X509_NAME *name = X509_get_subject_name(cert);
-    if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Stratus",
-                                    -1, -1, 0) ||
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
-                                    0))
+    if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"Stratus", -1,
+                                    -1, 0) ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0))
         goto fail;
     X509 *iss = issuer ? issuer : cert;
     if (!X509_set_issuer_name(cert, X509_get_subject_name(iss)))
@@ -107,8 +106,8 @@ static int write_pem(const char *path, X509 *cert, EVP_PKEY *key)
         close(fd);
         return -1;
     }
-    int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-                 : PEM_write_X509(f, cert);
+    int ok =
+        key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) : PEM_write_X509(f, cert);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         ok = 0;
     if (fclose(f) != 0)

@@ -16,10 +16,10 @@ typedef void (*ev_fn)(ev_loop *loop, ev_handler *h, uint32_t events);
 
 /* One registered fd. Embedded in its owner (a conn, a listener); the loop never frees it. */
 struct ev_handler {
-    int fd;          /* watched descriptor */
-    uint32_t mask;   /* EV_READ|EV_WRITE currently requested */
-    ev_fn fn;        /* dispatch target */
-    void *data;      /* owner */
+    int fd;        /* watched descriptor */
+    uint32_t mask; /* EV_READ|EV_WRITE currently requested */
+    ev_fn fn;      /* dispatch target */
+    void *data;    /* owner */
 };
 
 /* Create a loop; tick_ms > 0 calls tick every tick_ms milliseconds. */

@@ -133,8 +133,7 @@ int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const s
             if (ks->a >= ac - first)
                 return -EINVAL;
             long idx = first + ks->a;
-            if (parse_ll(argv[idx], lens[idx], &numkeys) != 0 || numkeys < 0 ||
-                numkeys > ac)
+            if (parse_ll(argv[idx], lens[idx], &numkeys) != 0 || numkeys < 0 || numkeys > ac)
                 return -EINVAL;
             first += ks->b;
             last = first + (long)numkeys - 1;
@@ -157,8 +156,7 @@ int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const s
     return (int)n;
 }
 
-int cmd_has_block_option(const cmd_def *d, size_t argc, const char *const *argv,
-                         const size_t *lens)
+int cmd_has_block_option(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens)
 {
     if (!(d->flags & CMD_F_BLOCKING))
         return 0;

@@ -30,22 +30,23 @@ typedef enum {
 } cmd_merge;
 
 /* Commands the endpoint answers itself. */
-#define CMD_LOCAL_LIST(X)                                                                         \
-    X(NONE) X(PING) X(ECHO) X(AUTH) X(HELLO) X(SELECT) X(QUIT) X(READONLY) X(READWRITE)          \
-    X(INFO) X(CLUSTER_SLOTS) X(CLUSTER_SHARDS) X(CLUSTER_NODES) X(CLUSTER_INFO)                   \
-    X(CLUSTER_MYID) X(CLUSTER_KEYSLOT) X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID)           \
-    X(CLUSTER_REPLICAS)
+#define CMD_LOCAL_LIST(X)                                                                          \
+    X(NONE)                                                                                        \
+    X(PING)                                                                                        \
+    X(ECHO) X(AUTH) X(HELLO) X(SELECT) X(QUIT) X(READONLY) X(READWRITE) X(INFO) X(CLUSTER_SLOTS)   \
+        X(CLUSTER_SHARDS) X(CLUSTER_NODES) X(CLUSTER_INFO) X(CLUSTER_MYID) X(CLUSTER_KEYSLOT)      \
+            X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID) X(CLUSTER_REPLICAS)
 
 #define CMD_LOCAL_ENUM(n) LOCAL_##n,
 typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
 #undef CMD_LOCAL_ENUM
 
-#define CMD_F_WRITE 0x01u     /* may modify data */
-#define CMD_F_READONLY 0x02u  /* never modifies data: safe to retry */
-#define CMD_F_BLOCKING 0x04u  /* may block the connection */
-#define CMD_F_NOAUTH 0x08u    /* allowed before AUTH */
-#define CMD_F_MOVABLE 0x10u   /* key positions depend on arguments */
-#define CMD_F_FAST 0x20u      /* O(1) or O(log n) */
+#define CMD_F_WRITE 0x01u    /* may modify data */
+#define CMD_F_READONLY 0x02u /* never modifies data: safe to retry */
+#define CMD_F_BLOCKING 0x04u /* may block the connection */
+#define CMD_F_NOAUTH 0x08u   /* allowed before AUTH */
+#define CMD_F_MOVABLE 0x10u  /* key positions depend on arguments */
+#define CMD_F_FAST 0x20u     /* O(1) or O(log n) */
 
 /* Where keys are (Redis 7 key specs). */
 typedef enum { KS_BS_INDEX, KS_BS_KEYWORD, KS_BS_UNKNOWN } cmd_ks_begin;
@@ -62,18 +63,18 @@ typedef struct {
 } cmd_keyspec;
 
 typedef struct cmd_def {
-    const char *name;             /* lowercase; subcommands as "parent|sub" */
-    const char *sub;              /* subcommand name alone ("slots"), NULL for top level */
-    int16_t arity;                /* n: exactly n args; -n: at least n (Redis convention) */
-    uint16_t flags;               /* CMD_F_* */
-    uint8_t route;                /* cmd_route */
-    uint8_t merge;                /* cmd_merge */
-    uint8_t local;                /* cmd_local for ROUTE_LOCAL */
-    uint8_t nspecs;               /* entries in specs */
-    const cmd_keyspec *specs;     /* key specs */
-    const char *reason;           /* ROUTE_REFUSED / ROUTE_LATER explanation */
-    const struct cmd_def *subs;   /* subcommands */
-    uint16_t nsubs;               /* entries in subs */
+    const char *name;           /* lowercase; subcommands as "parent|sub" */
+    const char *sub;            /* subcommand name alone ("slots"), NULL for top level */
+    int16_t arity;              /* n: exactly n args; -n: at least n (Redis convention) */
+    uint16_t flags;             /* CMD_F_* */
+    uint8_t route;              /* cmd_route */
+    uint8_t merge;              /* cmd_merge */
+    uint8_t local;              /* cmd_local for ROUTE_LOCAL */
+    uint8_t nspecs;             /* entries in specs */
+    const cmd_keyspec *specs;   /* key specs */
+    const char *reason;         /* ROUTE_REFUSED / ROUTE_LATER explanation */
+    const struct cmd_def *subs; /* subcommands */
+    uint16_t nsubs;             /* entries in subs */
 } cmd_def;
 
 /* The generated table (sorted by name). */

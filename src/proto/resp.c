@@ -363,7 +363,8 @@ static int req_multibulk(resp_req_parser *p, const char *data, size_t len, size_
                 if (c != '$') {
                     char msg[64];
                     /* The byte goes into an error reply: keep it printable. */
-                    char shown = c == '\r' || c == '\n' ? ' ' : (c < 0x20 || c > 0x7e ? '?' : (char)c);
+                    char shown =
+                        c == '\r' || c == '\n' ? ' ' : (c < 0x20 || c > 0x7e ? '?' : (char)c);
                     snprintf(msg, sizeof(msg), "expected '$', got '%c'", shown);
                     return req_fail(p, msg);
                 }
@@ -508,8 +509,21 @@ static int scan_complete(resp_reply_scanner *s)
 static int is_reply_type(unsigned char c)
 {
     switch (c) {
-    case '+': case '-': case ':': case '$': case '*': case '_': case ',': case '#':
-    case '(': case '=': case '!': case '%': case '~': case '>': case '|':
+    case '+':
+    case '-':
+    case ':':
+    case '$':
+    case '*':
+    case '_':
+    case ',':
+    case '#':
+    case '(':
+    case '=':
+    case '!':
+    case '%':
+    case '~':
+    case '>':
+    case '|':
         return 1;
     default:
         return 0;
@@ -650,8 +664,7 @@ static int value_build(const char *data, size_t len, size_t *pos, resp_value *v,
     if (depth > RESP_MAX_DEPTH + 1)
         return -1;
     while (*pos < len && data[*pos] == '|') {
-        if (value_line(data, len, pos, &arg, &alen) != 0 || !reply_parse_ll(arg, alen, &n) ||
-            n < 0)
+        if (value_line(data, len, pos, &arg, &alen) != 0 || !reply_parse_ll(arg, alen, &n) || n < 0)
             return -1;
         for (unsigned long long i = 0; i < 2ull * (unsigned long long)n; i++) {
             resp_value skip;
@@ -672,7 +685,7 @@ static int value_build(const char *data, size_t len, size_t *pos, resp_value *v,
     case '-':
     case ',':
     case '(':
-        v->type = type == '+' ? RESP_T_SIMPLE
+        v->type = type == '+'   ? RESP_T_SIMPLE
                   : type == '-' ? RESP_T_ERROR
                   : type == ',' ? RESP_T_DOUBLE
                                 : RESP_T_BIGNUM;
@@ -731,7 +744,7 @@ static int value_build(const char *data, size_t len, size_t *pos, resp_value *v,
             v->type = RESP_T_NULL;
             break;
         }
-        v->type = type == '*' ? RESP_T_ARRAY
+        v->type = type == '*'   ? RESP_T_ARRAY
                   : type == '%' ? RESP_T_MAP
                   : type == '~' ? RESP_T_SET
                                 : RESP_T_PUSH;

@@ -238,8 +238,8 @@ void backend_write(backend *b)
 
 static int is_redirect_or_retry(const char *p, size_t n)
 {
-    static const char *const prefixes[] = {"-MOVED ", "-ASK ", "-TRYAGAIN", "-LOADING",
-                                           "-CLUSTERDOWN", "-MASTERDOWN"};
+    static const char *const prefixes[] = {"-MOVED ",  "-ASK ",        "-TRYAGAIN",
+                                           "-LOADING", "-CLUSTERDOWN", "-MASTERDOWN"};
     for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
         size_t pl = strlen(prefixes[i]);
         if (n >= pl && memcmp(p, prefixes[i], pl) == 0)
@@ -278,7 +278,8 @@ static void on_backend_readable(conn *c)
             break;
         if (rc == RESP_ERR || !b->head) {
             buf_consume(&b->in, off);
-            backend_lost(b, rc == RESP_ERR ? "protocol error from engine" : "unexpected engine reply", 0);
+            backend_lost(
+                b, rc == RESP_ERR ? "protocol error from engine" : "unexpected engine reply", 0);
             return;
         }
         req *r = b->head;
@@ -292,8 +293,8 @@ static void on_backend_readable(conn *c)
         off += flen;
         if (r->flags & REQ_F_DISCARD) {
             if (frame[0] == '-')
-                log_warn("worker %d: engine %s refused a link setup command: %.*s", w->id,
-                         b->addr, (int)MIN(flen, 120), frame);
+                log_warn("worker %d: engine %s refused a link setup command: %.*s", w->id, b->addr,
+                         (int)MIN(flen, 120), frame);
             req_put(w, r);
             continue;
         }

@@ -119,9 +119,9 @@ static const struct {
     const char *name;
     uint32_t bit;
 } info_names[] = {
-    {"server", INFO_SERVER}, {"clients", INFO_CLIENTS}, {"memory", INFO_MEMORY},
-    {"persistence", INFO_PERSISTENCE}, {"stats", INFO_STATS}, {"replication", INFO_REPLICATION},
-    {"cluster", INFO_CLUSTER}, {"stratus", INFO_STRATUS}, {"keyspace", INFO_KEYSPACE},
+    {"server", INFO_SERVER},           {"clients", INFO_CLIENTS}, {"memory", INFO_MEMORY},
+    {"persistence", INFO_PERSISTENCE}, {"stats", INFO_STATS},     {"replication", INFO_REPLICATION},
+    {"cluster", INFO_CLUSTER},         {"stratus", INFO_STRATUS}, {"keyspace", INFO_KEYSPACE},
 };
 
 uint32_t local_info_sections(size_t argc, const char *const *argv, const size_t *lens)
@@ -183,9 +183,9 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
                     "# Server\r\nredis_version:%s\r\nstratus_version:%s\r\nredis_mode:cluster\r\n"
                     "os:%s %s %s\r\narch_bits:64\r\nprocess_id:%d\r\ntcp_port:%d\r\n"
                     "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n\r\n",
-                    st.engine_version[0] ? st.engine_version : "7.0.0", STRATUS_VERSION,
-                    un.sysname, un.release, un.machine, (int)getpid(), s->local_port,
-                    (unsigned long long)up, (unsigned long long)(up / 86400));
+                    st.engine_version[0] ? st.engine_version : "7.0.0", STRATUS_VERSION, un.sysname,
+                    un.release, un.machine, (int)getpid(), s->local_port, (unsigned long long)up,
+                    (unsigned long long)(up / 86400));
     }
     if (sections & INFO_CLIENTS)
         buf_appendf(&text, "# Clients\r\nconnected_clients:%lld\r\n\r\n",
@@ -201,15 +201,16 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
     if (sections & INFO_PERSISTENCE)
         buf_appendf(&text, "# Persistence\r\nloading:0\r\naof_enabled:1\r\n\r\n");
     if (sections & INFO_STATS)
-        buf_appendf(&text,
-                    "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
-                    "rejected_tls_connections:%lld\r\nengine_errors:%lld\r\n"
-                    "redirections_absorbed:%lld\r\nengine_restarts:%lld\r\n\r\n",
-                    (long long)atomic_load(&c->counters.total_connections),
-                    (long long)atomic_load(&c->counters.total_commands),
-                    (long long)atomic_load(&c->counters.rejected_tls),
-                    (long long)atomic_load(&c->counters.backend_errors),
-                    (long long)atomic_load(&c->counters.redirects), (long long)st.restarts);
+        buf_appendf(
+            &text,
+            "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
+            "rejected_tls_connections:%lld\r\nengine_errors:%lld\r\n"
+            "redirections_absorbed:%lld\r\nengine_restarts:%lld\r\n\r\n",
+            (long long)atomic_load(&c->counters.total_connections),
+            (long long)atomic_load(&c->counters.total_commands),
+            (long long)atomic_load(&c->counters.rejected_tls),
+            (long long)atomic_load(&c->counters.backend_errors),
+            (long long)atomic_load(&c->counters.redirects), (long long)st.restarts);
     if (sections & INFO_REPLICATION)
         buf_appendf(&text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     if (sections & INFO_CLUSTER)

@@ -24,41 +24,41 @@ typedef enum {
     TARGET_NODE   /* a named node (ASK redirection): req->ask_addr */
 } req_target;
 
-#define REQ_F_READONLY 0x01u  /* safe to resend after a lost connection */
-#define REQ_F_DISCARD 0x02u   /* internal (AUTH/HELLO/ASKING on a link): reply dropped */
-#define REQ_F_ASKING 0x04u    /* send ASKING first (one ASK redirection) */
-#define REQ_F_DONE 0x08u      /* reply complete, in reply or merged */
-#define REQ_F_INQUEUE 0x10u   /* on a backend's in-flight list */
-#define REQ_F_RETRY 0x20u     /* on the worker's retry list */
+#define REQ_F_READONLY 0x01u /* safe to resend after a lost connection */
+#define REQ_F_DISCARD 0x02u  /* internal (AUTH/HELLO/ASKING on a link): reply dropped */
+#define REQ_F_ASKING 0x04u   /* send ASKING first (one ASK redirection) */
+#define REQ_F_DONE 0x08u     /* reply complete, in reply or merged */
+#define REQ_F_INQUEUE 0x10u  /* on a backend's in-flight list */
+#define REQ_F_RETRY 0x20u    /* on the worker's retry list */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
  * session is gone: s == NULL, "orphan"); a child req belongs to parent and never to a session
  * queue; a req is on at most one of {a backend's in-flight list, the worker's retry list}. */
 struct req {
-    session *s;          /* owning session; NULL once the client is gone */
-    req *next;           /* session queue */
-    req *bnext;          /* backend in-flight list or worker retry list */
-    req *parent;         /* fan-out parent, or NULL */
-    req **children;      /* fan-out parts (parent only) */
-    uint32_t nchildren;  /* entries in children */
-    uint32_t pending;    /* children still waiting (parent only) */
-    uint32_t *key_map;   /* MGET: for key i, (child << 20) | index in child */
-    uint32_t nkeys;      /* entries in key_map */
-    uint8_t merge;       /* cmd_merge of the parent */
+    session *s;             /* owning session; NULL once the client is gone */
+    req *next;              /* session queue */
+    req *bnext;             /* backend in-flight list or worker retry list */
+    req *parent;            /* fan-out parent, or NULL */
+    req **children;         /* fan-out parts (parent only) */
+    uint32_t nchildren;     /* entries in children */
+    uint32_t pending;       /* children still waiting (parent only) */
+    uint32_t *key_map;      /* MGET: for key i, (child << 20) | index in child */
+    uint32_t nkeys;         /* entries in key_map */
+    uint8_t merge;          /* cmd_merge of the parent */
     uint32_t info_sections; /* MERGE_INFO: INFO_* sections asked for */
-    uint8_t flags;       /* REQ_F_* */
-    uint8_t target;      /* req_target */
-    uint8_t redirects;   /* MOVED/ASK hops so far */
-    uint16_t slot;       /* TARGET_SLOT */
-    uint16_t shard;      /* TARGET_SHARD */
-    char ask_addr[48];   /* TARGET_NODE: cluster address from ASK */
-    uint64_t deadline_ms; /* give up (error reply) after this */
-    uint64_t retry_at_ms; /* retry list: not before */
-    uint8_t proto;       /* protocol of the link it travels on */
-    uint64_t boff;       /* backend: queued_bytes at the end of this request */
-    buf cmd;             /* request bytes, kept for resending */
-    buf reply;           /* reply bytes when they cannot go straight to the client */
+    uint8_t flags;          /* REQ_F_* */
+    uint8_t target;         /* req_target */
+    uint8_t redirects;      /* MOVED/ASK hops so far */
+    uint16_t slot;          /* TARGET_SLOT */
+    uint16_t shard;         /* TARGET_SHARD */
+    char ask_addr[48];      /* TARGET_NODE: cluster address from ASK */
+    uint64_t deadline_ms;   /* give up (error reply) after this */
+    uint64_t retry_at_ms;   /* retry list: not before */
+    uint8_t proto;          /* protocol of the link it travels on */
+    uint64_t boff;          /* backend: queued_bytes at the end of this request */
+    buf cmd;                /* request bytes, kept for resending */
+    buf reply;              /* reply bytes when they cannot go straight to the client */
 };
 
 /* A multiplexed, pipelined connection from one worker to one engine, for one protocol.
@@ -66,21 +66,21 @@ struct req {
  * replies arrive in that order (the engine answers in order). */
 struct backend {
     worker *w;
-    conn *c;                 /* NULL when disconnected */
-    char addr[112];          /* engine address (unix path or host:port) */
-    int proto;               /* 2 or 3 */
-    int connected;           /* connect finished */
-    int dirty;               /* on the worker's flush list */
-    int retired;             /* no longer in the topology: close when idle */
-    backend *flush_next;     /* worker flush list */
-    backend *retired_next;   /* worker retired list */
-    uint64_t queued_bytes;   /* bytes ever appended to out */
-    uint64_t written_bytes;  /* bytes ever written to the socket */
-    buf out;                 /* bytes to write */
-    buf in;                  /* bytes read, reply frames parsed from here */
-    resp_reply_scanner scan; /* frame scanner state */
-    req *head, *tail;        /* in-flight requests */
-    uint32_t inflight;       /* entries in the list */
+    conn *c;                  /* NULL when disconnected */
+    char addr[112];           /* engine address (unix path or host:port) */
+    int proto;                /* 2 or 3 */
+    int connected;            /* connect finished */
+    int dirty;                /* on the worker's flush list */
+    int retired;              /* no longer in the topology: close when idle */
+    backend *flush_next;      /* worker flush list */
+    backend *retired_next;    /* worker retired list */
+    uint64_t queued_bytes;    /* bytes ever appended to out */
+    uint64_t written_bytes;   /* bytes ever written to the socket */
+    buf out;                  /* bytes to write */
+    buf in;                   /* bytes read, reply frames parsed from here */
+    resp_reply_scanner scan;  /* frame scanner state */
+    req *head, *tail;         /* in-flight requests */
+    uint32_t inflight;        /* entries in the list */
     uint64_t next_connect_ms; /* reconnect backoff */
 };
 
@@ -90,32 +90,32 @@ struct session {
     worker *w;
     cache *cache;
     conn *c;
-    uint64_t id;             /* CLIENT ID */
-    int proto;               /* 2 or 3 */
-    int authed;              /* AUTH succeeded (or no password) */
-    int closing;             /* close after flushing out (QUIT, protocol error) */
-    int dead;                /* connection gone; free when the batch ends */
-    int dirty;               /* on the worker's flush list */
-    int paused;              /* reading stopped: too much in flight */
-    int again;               /* more input may be buffered in the transport */
-    int plaintext_listener;  /* accepted on the plaintext port */
-    int reject_tls;          /* plaintext client on the TLS port: every command gets an error */
-    int reject_prepaid;      /* the error sent at once already answers its first command */
-    uint64_t close_at_ms;    /* reject_tls: close then */
-    char *name;              /* CLIENT SETNAME */
-    buf in;                  /* unparsed client bytes */
-    buf out;                 /* bytes to write to the client */
-    resp_req_parser parser;  /* request parser */
-    req *head, *tail;        /* request queue */
-    uint32_t queued;         /* entries in the queue */
-    session *flush_next;     /* worker flush list */
-    session *again_next;     /* worker again list */
-    int barrier;             /* stop parsing until the queue drains (protocol switch) */
-    int processing;          /* inside session_process_input (no re-entry) */
-    uint32_t retrying;       /* requests of this session on the worker's retry queue */
-    uint64_t retry_blocked;  /* retry pass in which one of its requests had to keep waiting */
+    uint64_t id;            /* CLIENT ID */
+    int proto;              /* 2 or 3 */
+    int authed;             /* AUTH succeeded (or no password) */
+    int closing;            /* close after flushing out (QUIT, protocol error) */
+    int dead;               /* connection gone; free when the batch ends */
+    int dirty;              /* on the worker's flush list */
+    int paused;             /* reading stopped: too much in flight */
+    int again;              /* more input may be buffered in the transport */
+    int plaintext_listener; /* accepted on the plaintext port */
+    int reject_tls;         /* plaintext client on the TLS port: every command gets an error */
+    int reject_prepaid;     /* the error sent at once already answers its first command */
+    uint64_t close_at_ms;   /* reject_tls: close then */
+    char *name;             /* CLIENT SETNAME */
+    buf in;                 /* unparsed client bytes */
+    buf out;                /* bytes to write to the client */
+    resp_req_parser parser; /* request parser */
+    req *head, *tail;       /* request queue */
+    uint32_t queued;        /* entries in the queue */
+    session *flush_next;    /* worker flush list */
+    session *again_next;    /* worker again list */
+    int barrier;            /* stop parsing until the queue drains (protocol switch) */
+    int processing;         /* inside session_process_input (no re-entry) */
+    uint32_t retrying;      /* requests of this session on the worker's retry queue */
+    uint64_t retry_blocked; /* retry pass in which one of its requests had to keep waiting */
     session *list_prev, *list_next; /* worker's list of sessions */
-    char local_ip[64];       /* address the client connected to */
+    char local_ip[64];              /* address the client connected to */
     int local_port;
 };
 
@@ -124,23 +124,23 @@ struct worker {
     int id;
     ev_loop *loop;
     cache *cache;
-    ev_handler tls_listener;      /* SO_REUSEPORT socket on the TLS port */
-    ev_handler plain_listener;    /* SO_REUSEPORT socket on the plaintext port, fd -1 if off */
-    uint64_t topo_version;        /* version the link table was built for */
-    int nlinks;                   /* entries per protocol in links */
+    ev_handler tls_listener;           /* SO_REUSEPORT socket on the TLS port */
+    ev_handler plain_listener;         /* SO_REUSEPORT socket on the plaintext port, fd -1 if off */
+    uint64_t topo_version;             /* version the link table was built for */
+    int nlinks;                        /* entries per protocol in links */
     backend *links[2][TOPO_MAX_NODES]; /* by topology node index: [0] RESP2, [1] RESP3 */
-    backend *retired;             /* links dropped from the topology, closing when idle */
-    backend *flush_backends;      /* backends with bytes to write this iteration */
-    session *flush_sessions;      /* sessions with bytes to write this iteration */
-    session *sessions;            /* every live session */
-    session *again_sessions;      /* sessions to read again without waiting */
-    req *retry_head, *retry_tail; /* requests waiting to be resent, oldest first */
-    uint64_t retry_pass;          /* counts passes over the retry queue */
-    req *free_reqs;               /* req pool */
+    backend *retired;                  /* links dropped from the topology, closing when idle */
+    backend *flush_backends;           /* backends with bytes to write this iteration */
+    session *flush_sessions;           /* sessions with bytes to write this iteration */
+    session *sessions;                 /* every live session */
+    session *again_sessions;           /* sessions to read again without waiting */
+    req *retry_head, *retry_tail;      /* requests waiting to be resent, oldest first */
+    uint64_t retry_pass;               /* counts passes over the retry queue */
+    req *free_reqs;                    /* req pool */
     uint32_t nfree_reqs;
-    conn **dead_conns;            /* closed this batch, freed in before_sleep */
+    conn **dead_conns; /* closed this batch, freed in before_sleep */
     int ndead, dead_cap;
-    session *dead_sessions;       /* freed in before_sleep */
+    session *dead_sessions; /* freed in before_sleep */
     uint64_t next_session_id;
     int stopping;
 };

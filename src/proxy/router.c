@@ -184,8 +184,10 @@ int router_try_send(worker *w, req *r)
     if (node < 0 || !atomic_load_explicit(&t->nodes[node].available, memory_order_relaxed)) {
         if (now < r->deadline_ms)
             return -EAGAIN;
-        router_fail(w, r, "CLUSTERDOWN the cache has no engine serving slot %u right now; "
-                          "retry shortly", r->slot);
+        router_fail(w, r,
+                    "CLUSTERDOWN the cache has no engine serving slot %u right now; "
+                    "retry shortly",
+                    r->slot);
         return 0;
     }
     if (now >= r->deadline_ms) {
@@ -288,8 +290,8 @@ static void unknown_command(session *s, size_t argc, const char *const *argv, co
     size_t n = 0;
     args[0] = '\0';
     for (size_t i = 1; i < argc && n < 160; i++)
-        n += (size_t)snprintf(args + n, sizeof(args) - n, "'%.*s' ", (int)MIN(lens[i], 40),
-                              argv[i]);
+        n +=
+            (size_t)snprintf(args + n, sizeof(args) - n, "'%.*s' ", (int)MIN(lens[i], 40), argv[i]);
     reply_error(s, "ERR unknown command '%.*s', with args beginning with: %s",
                 (int)MIN(lens[0], 64), argv[0], args);
 }
@@ -304,8 +306,8 @@ static void crossslot(session *s, const char *const *argv, const size_t *lens, c
         unsigned sl = keyslot(argv[keys[i]], lens[keys[i]]);
         if (i > 0 && sl == first)
             continue;
-        n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s'%.*s' slot %u",
-                              n ? ", " : "", (int)MIN(lens[keys[i]], 40), argv[keys[i]], sl);
+        n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s'%.*s' slot %u", n ? ", " : "",
+                              (int)MIN(lens[keys[i]], 40), argv[keys[i]], sl);
     }
     reply_error(s,
                 "CROSSSLOT Keys in request don't hash to the same slot (%s); give related keys "
@@ -521,8 +523,9 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         break;
     }
     if (cmd_has_block_option(d, argc, argv, lens)) {
-        reply_error(s, "ERR '%s' with BLOCK is not supported by Stratus yet: blocking reads "
-                       "arrive with issue 3; use it without BLOCK",
+        reply_error(s,
+                    "ERR '%s' with BLOCK is not supported by Stratus yet: blocking reads "
+                    "arrive with issue 3; use it without BLOCK",
                     d->name);
         return;
     }

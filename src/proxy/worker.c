@@ -382,7 +382,8 @@ static int listen_all(worker_pool *p, cache *c, char *err, size_t errlen)
         if (fd < 0) {
             snprintf(err, errlen, "--port: cannot listen on %s:%d: %s%s", cfg->bind, tls_port,
                      strerror(-fd),
-                     fd == -EADDRINUSE ? " (choose another port with --port, or stop what uses it)" : "");
+                     fd == -EADDRINUSE ? " (choose another port with --port, or stop what uses it)"
+                                       : "");
             return -1;
         }
         tls_port = sock_port(fd);

@@ -14,43 +14,44 @@ void test_register(const char *name, test_fn fn);
 /* Mark the running test failed; used by the ASSERT macros. */
 void test_fail(const char *file, int line, const char *msg);
 
-#define TEST(name)                                                                                \
-    static void test_##name(void);                                                                \
-    __attribute__((constructor)) static void register_##name(void)                                \
-    {                                                                                             \
-        test_register(#name, test_##name);                                                        \
-    }                                                                                             \
+#define TEST(name)                                                                                 \
+    static void test_##name(void);                                                                 \
+    __attribute__((constructor)) static void register_##name(void)                                 \
+    {                                                                                              \
+        test_register(#name, test_##name);                                                         \
+    }                                                                                              \
     static void test_##name(void)
 
-#define ASSERT_TRUE(c)                                                                            \
-    do {                                                                                          \
-        if (!(c)) {                                                                               \
-            test_fail(__FILE__, __LINE__, "expected true: " #c);                                  \
-            return;                                                                               \
-        }                                                                                         \
+#define ASSERT_TRUE(c)                                                                             \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            test_fail(__FILE__, __LINE__, "expected true: " #c);                                   \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define ASSERT_EQ(a, b)                                                                           \
-    do {                                                                                          \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                     \
-        if (va_ != vb_) {                                                                         \
-            char m_[512];                                                                         \
-            snprintf(m_, sizeof(m_), "%s == %s: %lld != %lld", #a, #b, va_, vb_);                 \
-            test_fail(__FILE__, __LINE__, m_);                                                    \
-            return;                                                                               \
-        }                                                                                         \
+#define ASSERT_EQ(a, b)                                                                            \
+    do {                                                                                           \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
+        if (va_ != vb_) {                                                                          \
+            char m_[512];                                                                          \
+            snprintf(m_, sizeof(m_), "%s == %s: %lld != %lld", #a, #b, va_, vb_);                  \
+            test_fail(__FILE__, __LINE__, m_);                                                     \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define ASSERT_MEM_EQ(a, alen, b, blen)                                                           \
-    do {                                                                                          \
-        size_t la_ = (size_t)(alen), lb_ = (size_t)(blen);                                        \
-        if (la_ != lb_ || memcmp((a), (b), la_) != 0) {                                           \
-            char m_[512];                                                                         \
-            snprintf(m_, sizeof(m_), "%s == %s: \"%.*s\" != \"%.*s\"", #a, #b, (int)MIN_(la_, 200), \
-                     (const char *)(a), (int)MIN_(lb_, 200), (const char *)(b));                  \
-            test_fail(__FILE__, __LINE__, m_);                                                    \
-            return;                                                                               \
-        }                                                                                         \
+#define ASSERT_MEM_EQ(a, alen, b, blen)                                                            \
+    do {                                                                                           \
+        size_t la_ = (size_t)(alen), lb_ = (size_t)(blen);                                         \
+        if (la_ != lb_ || memcmp((a), (b), la_) != 0) {                                            \
+            char m_[512];                                                                          \
+            snprintf(m_, sizeof(m_), "%s == %s: \"%.*s\" != \"%.*s\"", #a, #b,                     \
+                     (int)MIN_(la_, 200), (const char *)(a), (int)MIN_(lb_, 200),                  \
+                     (const char *)(b));                                                           \
+            test_fail(__FILE__, __LINE__, m_);                                                     \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 #define ASSERT_STR_EQ(a, b) ASSERT_MEM_EQ((a), strlen(a), (b), strlen(b))

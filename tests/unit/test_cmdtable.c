@@ -18,7 +18,8 @@ static void split(cmdline *c, const char *line)
     snprintf(c->store, sizeof(c->store), "%s", line);
     c->argc = 0;
     char *save = NULL;
-    for (char *t = strtok_r(c->store, " ", &save); t && c->argc < 64; t = strtok_r(NULL, " ", &save)) {
+    for (char *t = strtok_r(c->store, " ", &save); t && c->argc < 64;
+         t = strtok_r(NULL, " ", &save)) {
         c->argv[c->argc] = t;
         c->lens[c->argc] = strlen(t);
         c->argc++;
@@ -50,10 +51,10 @@ static void keys_of(const char *line, char *out, size_t outlen)
 }
 
 #define ASSERT_KEYS(line, expected)                                                                \
-    do {                                                                                          \
-        char got_[256];                                                                           \
-        keys_of(line, got_, sizeof(got_));                                                        \
-        ASSERT_STR_EQ(got_, expected);                                                            \
+    do {                                                                                           \
+        char got_[256];                                                                            \
+        keys_of(line, got_, sizeof(got_));                                                         \
+        ASSERT_STR_EQ(got_, expected);                                                             \
     } while (0)
 
 TEST(cmd_lookup_is_case_insensitive)

@@ -13,7 +13,10 @@ TEST(keyslot_crc16_vectors)
     ASSERT_EQ(crc16_xmodem("", 0), 0);
     ASSERT_EQ(crc16_xmodem("A", 1), 0x58E5);
     /* Binary keys: NUL and high bytes are hashed like any other byte. */
-    ASSERT_EQ(keyslot("a\0b\xff" "c", 5), 6588);
+    ASSERT_EQ(keyslot("a\0b\xff"
+                      "c",
+                      5),
+              6588);
 }
 
 TEST(keyslot_plain_keys)
@@ -22,8 +25,8 @@ TEST(keyslot_plain_keys)
         const char *key;
         unsigned slot;
     } cases[] = {
-        {"foo", 12182}, {"bar", 5061}, {"123456789", 12739}, {"user1000", 3443},
-        {"k", 7629},    {"", 0},
+        {"foo", 12182},     {"bar", 5061}, {"123456789", 12739},
+        {"user1000", 3443}, {"k", 7629},   {"", 0},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++)
         ASSERT_EQ(keyslot(cases[i].key, strlen(cases[i].key)), cases[i].slot);
@@ -37,20 +40,20 @@ TEST(keyslot_hash_tags)
     } cases[] = {
         {"{user1000}.following", 3443}, /* the tag alone is hashed */
         {"{user1000}.followers", 3443},
-        {"foo{}{bar}", 8363},           /* empty first tag: the whole key */
-        {"foo{{bar}}zap", 4015},        /* tag is "{bar" */
-        {"{bar", 4015},                 /* no closing brace: the whole key */
-        {"foo{bar}{zap}", 5061},        /* only the first tag counts: "bar" */
+        {"foo{}{bar}", 8363},    /* empty first tag: the whole key */
+        {"foo{{bar}}zap", 4015}, /* tag is "{bar" */
+        {"{bar", 4015},          /* no closing brace: the whole key */
+        {"foo{bar}{zap}", 5061}, /* only the first tag counts: "bar" */
         {"hello{world}", 9059},
         {"{}", 15257},
         {"{", 4092},
         {"}", 12090},
         {"a{b", 13340},
-        {"a}b{c}", 7365},               /* a '}' before the '{' is ignored: tag "c" */
+        {"a}b{c}", 7365}, /* a '}' before the '{' is ignored: tag "c" */
         {"{a}", 15495},
         {"x{}", 2608},
         {"{}{x}", 3257},
-        {"{{}}", 4092},                 /* tag is "{" */
+        {"{{}}", 4092}, /* tag is "{" */
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         unsigned got = keyslot(cases[i].key, strlen(cases[i].key));

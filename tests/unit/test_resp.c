@@ -16,35 +16,35 @@
 #define S(lit) (lit), (sizeof(lit) - 1)
 
 /* Assertions for helpers that return 0 (pass) or -1 (fail, already reported). */
-#define CHECK(c)                                                                                  \
-    do {                                                                                          \
-        if (!(c)) {                                                                               \
-            test_fail(__FILE__, __LINE__, "check failed: " #c);                                   \
-            return -1;                                                                            \
-        }                                                                                         \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            test_fail(__FILE__, __LINE__, "check failed: " #c);                                    \
+            return -1;                                                                             \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                            \
-    do {                                                                                          \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                       \
-        if (a_ != b_) {                                                                           \
-            char m_[256];                                                                         \
-            snprintf(m_, sizeof(m_), "%s == %s: %lld != %lld", #a, #b, a_, b_);                   \
-            test_fail(__FILE__, __LINE__, m_);                                                    \
-            return -1;                                                                            \
-        }                                                                                         \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) {                                                                            \
+            char m_[256];                                                                          \
+            snprintf(m_, sizeof(m_), "%s == %s: %lld != %lld", #a, #b, a_, b_);                    \
+            test_fail(__FILE__, __LINE__, m_);                                                     \
+            return -1;                                                                             \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_MEM(a, alen, b, blen)                                                               \
-    do {                                                                                          \
-        size_t la_ = (size_t)(alen), lb_ = (size_t)(blen);                                        \
-        if (la_ != lb_ || memcmp((a), (b), la_) != 0) {                                           \
-            char m_[512];                                                                         \
-            snprintf(m_, sizeof(m_), "\"%.*s\" != \"%.*s\"", (int)MIN(la_, 200), (a),             \
-                     (int)MIN(lb_, 200), (b));                                                    \
-            test_fail(__FILE__, __LINE__, m_);                                                    \
-            return -1;                                                                            \
-        }                                                                                         \
+#define CHECK_MEM(a, alen, b, blen)                                                                \
+    do {                                                                                           \
+        size_t la_ = (size_t)(alen), lb_ = (size_t)(blen);                                         \
+        if (la_ != lb_ || memcmp((a), (b), la_) != 0) {                                            \
+            char m_[512];                                                                          \
+            snprintf(m_, sizeof(m_), "\"%.*s\" != \"%.*s\"", (int)MIN(la_, 200), (a),              \
+                     (int)MIN(lb_, 200), (b));                                                     \
+            test_fail(__FILE__, __LINE__, m_);                                                     \
+            return -1;                                                                             \
+        }                                                                                          \
     } while (0)
 
 static const resp_limits lim_auth = {RESP_LIMIT_ARGS, RESP_LIMIT_BULK, RESP_LIMIT_INLINE, 0};
@@ -140,8 +140,8 @@ static int req_check(const resp_limits *lim, const char *in, size_t n, int want_
 
 /* Deliver in to a caller-style buffer, first `first` bytes then `chunk` bytes at a time, parsing
  * every complete command; transcripts (and "ERR:<message>" on error) are appended to out. */
-static void req_stream(const resp_limits *lim, const char *in, size_t n, size_t first,
-                       size_t chunk, buf *out)
+static void req_stream(const resp_limits *lim, const char *in, size_t n, size_t first, size_t chunk,
+                       buf *out)
 {
     resp_req_parser p;
     buf pending;
@@ -221,9 +221,9 @@ TEST(resp_req_multibulk)
 TEST(resp_req_binary_payloads)
 {
     /* NUL bytes and CRLF inside a payload are data, not framing. */
-    ASSERT_EQ(REQ_OK(&lim_auth, "*2\r\n$3\r\nSET\r\n$6\r\na\0\r\nb\n\r\n", 25,
-                     "M:3:SET|6:a\0\r\nb\n|"),
-              0);
+    ASSERT_EQ(
+        REQ_OK(&lim_auth, "*2\r\n$3\r\nSET\r\n$6\r\na\0\r\nb\n\r\n", 25, "M:3:SET|6:a\0\r\nb\n|"),
+        0);
     ASSERT_EQ(REQ_OK(&lim_auth, "*1\r\n$3\r\n\0\0\0\r\n", 13, "M:3:\0\0\0|"), 0);
     ASSERT_EQ(REQ_OK(&lim_auth, "*1\r\n$2\r\n\r\n\r\n", 12, "M:2:\r\n|"), 0);
 }
@@ -260,16 +260,15 @@ TEST(resp_req_inline)
 TEST(resp_req_inline_quotes)
 {
     ASSERT_EQ(REQ_OK(&lim_auth, "SET \"a b\" 'c d'\n", 16, "I:3:SET|3:a b|3:c d|"), 0);
-    ASSERT_EQ(REQ_OK(&lim_auth, "ECHO \"\\n\\r\\t\\b\\a\\\\\\\"\"\n", 22,
-                     "I:4:ECHO|7:\n\r\t\b\a\\\"|"),
-              0);
-    ASSERT_EQ(REQ_OK(&lim_auth, "ECHO \"a\\x41\\x7a\\xff\\x00\"\n", 25,
-                     "I:4:ECHO|5:aAz\xff\0|"),
+    ASSERT_EQ(
+        REQ_OK(&lim_auth, "ECHO \"\\n\\r\\t\\b\\a\\\\\\\"\"\n", 22, "I:4:ECHO|7:\n\r\t\b\a\\\"|"),
+        0);
+    ASSERT_EQ(REQ_OK(&lim_auth, "ECHO \"a\\x41\\x7a\\xff\\x00\"\n", 25, "I:4:ECHO|5:aAz\xff\0|"),
               0);
     /* \x without two hex digits and unknown escapes give the character itself. */
-    ASSERT_EQ(REQ_OK(&lim_auth, "ECHO \"\\xZZ\" \"a\\qb\" \"\\x4\"\n", 25,
-                     "I:4:ECHO|3:xZZ|3:aqb|2:x4|"),
-              0);
+    ASSERT_EQ(
+        REQ_OK(&lim_auth, "ECHO \"\\xZZ\" \"a\\qb\" \"\\x4\"\n", 25, "I:4:ECHO|3:xZZ|3:aqb|2:x4|"),
+        0);
     /* Single quotes only know \'. */
     ASSERT_EQ(REQ_OK(&lim_auth, "ECHO 'a\\'b' 'a\\nb'\n", 19, "I:4:ECHO|3:a'b|4:a\\nb|"), 0);
     /* A quote may open inside an argument; empty quotes are an empty argument. */
@@ -294,9 +293,18 @@ TEST(resp_req_inline_errors)
 TEST(resp_req_multibulk_count_errors)
 {
     static const char msg[] = "Protocol error: invalid multibulk length";
-    static const char *const bad[] = {"*1x\r\n",   "*\r\n",     "*+1\r\n", "* 1\r\n",  "*1 \r\n",
-                                      "*01\r\n",   "*-0\r\n",   "*-\r\n",  "*0x1\r\n", "*1\rX",
-                                      "*2147483648\r\n", "*99999999999999999999\r\n",
+    static const char *const bad[] = {"*1x\r\n",
+                                      "*\r\n",
+                                      "*+1\r\n",
+                                      "* 1\r\n",
+                                      "*1 \r\n",
+                                      "*01\r\n",
+                                      "*-0\r\n",
+                                      "*-\r\n",
+                                      "*0x1\r\n",
+                                      "*1\rX",
+                                      "*2147483648\r\n",
+                                      "*99999999999999999999\r\n",
                                       "*9223372036854775808\r\n"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++)
         ASSERT_EQ(req_check(&lim_auth, bad[i], strlen(bad[i]), RESP_ERR, 0, S(msg)), 0);
@@ -310,10 +318,12 @@ TEST(resp_req_multibulk_count_errors)
 TEST(resp_req_bulk_header_errors)
 {
     static const char msg[] = "Protocol error: invalid bulk length";
-    static const char *const bad[] = {"*1\r\n$04\r\n", "*1\r\n$-1\r\n",  "*1\r\n$+4\r\n",
-                                      "*1\r\n$4x\r\n", "*1\r\n$\r\n",    "*1\r\n$ 4\r\n",
-                                      "*1\r\n$4\rX",   "*1\r\n$-0\r\n",  "*1\r\n$536870913\r\n",
-                                      "*2\r\n$1\r\na\r\n$99999999999999999999\r\n"};
+    static const char *const bad[] = {
+        "*1\r\n$04\r\n",        "*1\r\n$-1\r\n",
+        "*1\r\n$+4\r\n",        "*1\r\n$4x\r\n",
+        "*1\r\n$\r\n",          "*1\r\n$ 4\r\n",
+        "*1\r\n$4\rX",          "*1\r\n$-0\r\n",
+        "*1\r\n$536870913\r\n", "*2\r\n$1\r\na\r\n$99999999999999999999\r\n"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++)
         ASSERT_EQ(req_check(&lim_auth, bad[i], strlen(bad[i]), RESP_ERR, 0, S(msg)), 0);
 
@@ -326,8 +336,8 @@ TEST(resp_req_bulk_header_errors)
     ASSERT_EQ(REQ_ERR(&lim_auth, "*1\r\n\n", "Protocol error: expected '$', got ' '"), 0);
     ASSERT_EQ(REQ_ERR(&lim_auth, "*1\r\n\0", "Protocol error: expected '$', got '?'"), 0);
     ASSERT_EQ(REQ_ERR(&lim_auth, "*1\r\n\xff", "Protocol error: expected '$', got '?'"), 0);
-    ASSERT_EQ(REQ_ERR(&lim_auth, "*2\r\n$1\r\na\r\n*1\r\n", "Protocol error: expected '$', got '*'"),
-              0);
+    ASSERT_EQ(
+        REQ_ERR(&lim_auth, "*2\r\n$1\r\na\r\n*1\r\n", "Protocol error: expected '$', got '*'"), 0);
 }
 
 TEST(resp_req_bulk_crlf_errors)
@@ -397,14 +407,12 @@ TEST(resp_req_line_limits)
     ASSERT_EQ(REQ_OK(&small, "0123456789abcdef\n", 17, "I:16:0123456789abcdef|"), 0);
     ASSERT_EQ(REQ_ERR(&small, "0123456789abcdefg\n", "Protocol error: too big inline request"), 0);
     /* The CR counts: it is part of the line until the newline is seen. */
-    ASSERT_EQ(REQ_ERR(&small, "0123456789abcdef\r\n", "Protocol error: too big inline request"),
-              0);
-    ASSERT_EQ(REQ_ERR(&small, "*00000000000000001\r\n",
-                      "Protocol error: too big mbulk count string"),
-              0);
-    ASSERT_EQ(REQ_ERR(&small, "*1\r\n$0000000000000004\r\n",
-                      "Protocol error: too big bulk count string"),
-              0);
+    ASSERT_EQ(REQ_ERR(&small, "0123456789abcdef\r\n", "Protocol error: too big inline request"), 0);
+    ASSERT_EQ(
+        REQ_ERR(&small, "*00000000000000001\r\n", "Protocol error: too big mbulk count string"), 0);
+    ASSERT_EQ(
+        REQ_ERR(&small, "*1\r\n$0000000000000004\r\n", "Protocol error: too big bulk count string"),
+        0);
     ASSERT_EQ(REQ_ERR(&small, "*1\r\n$000000000000004\r\n", "Protocol error: invalid bulk length"),
               0);
 }
@@ -419,8 +427,8 @@ TEST(resp_req_auth_limits)
               0);
     ASSERT_EQ(REQ_ERR(&lim_noauth, "*11\r\n", "Protocol error: unauthenticated multibulk length"),
               0);
-    ASSERT_EQ(REQ_ERR(&lim_noauth, "*1\r\n$16385\r\n", "Protocol error: unauthenticated bulk length"),
-              0);
+    ASSERT_EQ(
+        REQ_ERR(&lim_noauth, "*1\r\n$16385\r\n", "Protocol error: unauthenticated bulk length"), 0);
     /* A length bad for everyone stays "invalid". */
     ASSERT_EQ(REQ_ERR(&lim_noauth, "*1\r\n$536870913\r\n", "Protocol error: invalid bulk length"),
               0);
@@ -449,8 +457,9 @@ TEST(resp_req_auth_limits)
 
     /* After AUTH the caller raises the limits between commands. */
     static const char auth[] = "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n";
-    static const char eleven[] = "*11\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n"
-                                 "$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n";
+    static const char eleven[] =
+        "*11\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n"
+        "$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n";
     ASSERT_EQ(resp_req_parse(&p, auth, sizeof(auth) - 1, &consumed), RESP_DONE);
     ASSERT_EQ(p.argc, 2);
     p.limits = lim_auth;
@@ -466,8 +475,7 @@ TEST(resp_req_auth_limits)
     resp_req_parser_init(&p, &lim_auth);
     ASSERT_EQ(resp_req_parse(&p, S("*1\r\n$536870912\r\nabc"), &consumed), RESP_AGAIN);
     resp_req_parser_deinit(&p);
-    ASSERT_EQ(REQ_ERR(&lim_auth, "*1\r\n$536870913\r\n", "Protocol error: invalid bulk length"),
-              0);
+    ASSERT_EQ(REQ_ERR(&lim_auth, "*1\r\n$536870913\r\n", "Protocol error: invalid bulk length"), 0);
 }
 
 TEST(resp_req_pipeline)
@@ -1064,8 +1072,9 @@ TEST(resp_value_partial_and_errors)
     ASSERT_EQ(resp_value_parse(S("=3\r\ntxt\r\n"), &v, &consumed), RESP_ERR);
     ASSERT_EQ(resp_value_parse(S("=5\r\nabcde\r\n"), &v, &consumed), RESP_ERR);
     /* An error deep in a tree frees the partial tree (the runner checks for leaks). */
-    ASSERT_EQ(resp_value_parse(S("*3\r\n*2\r\n:1\r\n:2\r\n%1\r\n+k\r\n:x\r\n:3\r\n"), &v, &consumed),
-              RESP_ERR);
+    ASSERT_EQ(
+        resp_value_parse(S("*3\r\n*2\r\n:1\r\n:2\r\n%1\r\n+k\r\n:x\r\n:3\r\n"), &v, &consumed),
+        RESP_ERR);
     /* Framing errors come from the scanner. */
     ASSERT_EQ(resp_value_parse(S("*1\r\n$3\r\nabcd\r\n"), &v, &consumed), RESP_ERR);
     ASSERT_TRUE(v == NULL);
@@ -1091,10 +1100,10 @@ TEST(resp_writers)
 {
     buf b;
     buf_init(&b);
-#define EXPECT(lit)                                                                               \
-    do {                                                                                          \
-        ASSERT_MEM_EQ(b.data, b.len, lit, sizeof(lit) - 1);                                       \
-        b.len = 0;                                                                                \
+#define EXPECT(lit)                                                                                \
+    do {                                                                                           \
+        ASSERT_MEM_EQ(b.data, b.len, lit, sizeof(lit) - 1);                                        \
+        b.len = 0;                                                                                 \
     } while (0)
     resp_add_simple(&b, "OK");
     EXPECT("+OK\r\n");
@@ -1185,7 +1194,10 @@ typedef struct {
     size_t len;
 } atom;
 
-#define ATOM(lit) {(lit), sizeof(lit) - 1}
+#define ATOM(lit)                                                                                  \
+    {                                                                                              \
+        (lit), sizeof(lit) - 1                                                                     \
+    }
 
 /* Glue 1..max_atoms random atoms into b. */
 static void random_input(uint32_t *rng, const atom *atoms, size_t natoms, size_t max_atoms, buf *b)
@@ -1203,12 +1215,33 @@ TEST(resp_req_random_streams)
     /* Whatever the bytes, the commands and the error found do not depend on how the stream is
      * cut. Small limits make the limit paths reachable. */
     static const atom atoms[] = {
-        ATOM("*"),     ATOM("$"),     ATOM("\r\n"),   ATOM("\r"),       ATOM("\n"),
-        ATOM("1"),     ATOM("2"),     ATOM("0"),      ATOM("-1"),       ATOM("-"),
-        ATOM("10"),    ATOM("a"),     ATOM("SET"),    ATOM(" "),        ATOM("\""),
-        ATOM("'"),     ATOM("\\"),    ATOM("x"),      ATOM("\0"),       ATOM("*2\r\n"),
-        ATOM("$1\r\n"), ATOM("$3\r\nfoo\r\n"), ATOM("*1\r\n$4\r\nPING\r\n"), ATOM("PING\r\n"),
-        ATOM("\\x4"),  ATOM("\t"),    ATOM("00000000"),
+        ATOM("*"),
+        ATOM("$"),
+        ATOM("\r\n"),
+        ATOM("\r"),
+        ATOM("\n"),
+        ATOM("1"),
+        ATOM("2"),
+        ATOM("0"),
+        ATOM("-1"),
+        ATOM("-"),
+        ATOM("10"),
+        ATOM("a"),
+        ATOM("SET"),
+        ATOM(" "),
+        ATOM("\""),
+        ATOM("'"),
+        ATOM("\\"),
+        ATOM("x"),
+        ATOM("\0"),
+        ATOM("*2\r\n"),
+        ATOM("$1\r\n"),
+        ATOM("$3\r\nfoo\r\n"),
+        ATOM("*1\r\n$4\r\nPING\r\n"),
+        ATOM("PING\r\n"),
+        ATOM("\\x4"),
+        ATOM("\t"),
+        ATOM("00000000"),
     };
     const resp_limits lim = {4, 8, 24, 1};
     uint32_t rng = 12345;
@@ -1268,12 +1301,17 @@ TEST(resp_reply_random_streams)
     /* Frame boundaries do not depend on the cut, and the value parser agrees with the scanner
      * on every frame it finds. */
     static const atom atoms[] = {
-        ATOM("*"),  ATOM("%"),   ATOM("|"),    ATOM("~"),     ATOM(">"),     ATOM("$"),
-        ATOM("="),  ATOM("!"),   ATOM("+"),    ATOM("-"),     ATOM(":"),     ATOM("_"),
-        ATOM("#"),  ATOM(","),   ATOM("("),    ATOM("1"),     ATOM("2"),     ATOM("0"),
-        ATOM("-1"), ATOM("t"),   ATOM("\r\n"), ATOM("\r"),    ATOM("\0"),    ATOM("*1\r\n"),
-        ATOM("|1\r\n"), ATOM("%1\r\n"), ATOM(":5\r\n"), ATOM("$1\r\nx\r\n"), ATOM("_\r\n"),
-        ATOM("=5\r\ntxt:a\r\n"), ATOM("$-1\r\n"), ATOM("+OK\r\n"),
+        ATOM("*"),           ATOM("%"),       ATOM("|"),
+        ATOM("~"),           ATOM(">"),       ATOM("$"),
+        ATOM("="),           ATOM("!"),       ATOM("+"),
+        ATOM("-"),           ATOM(":"),       ATOM("_"),
+        ATOM("#"),           ATOM(","),       ATOM("("),
+        ATOM("1"),           ATOM("2"),       ATOM("0"),
+        ATOM("-1"),          ATOM("t"),       ATOM("\r\n"),
+        ATOM("\r"),          ATOM("\0"),      ATOM("*1\r\n"),
+        ATOM("|1\r\n"),      ATOM("%1\r\n"),  ATOM(":5\r\n"),
+        ATOM("$1\r\nx\r\n"), ATOM("_\r\n"),   ATOM("=5\r\ntxt:a\r\n"),
+        ATOM("$-1\r\n"),     ATOM("+OK\r\n"),
     };
     uint32_t rng = 777;
     buf in, whole, cut;
