@@ -27,6 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     # own engines and wants that port for its endpoint.
     if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
         $SUDO systemctl disable --now redis-server || true
+    elif pgrep -f '^/usr/bin/redis-server 127.0.0.1:6379' >/dev/null 2>&1; then
+        $SUDO service redis-server stop >/dev/null 2>&1 || true
     fi
 fi
 

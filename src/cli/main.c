@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,6 +57,31 @@ static int prepare_dir(settings *cfg, char *err, size_t errlen)
         return -1;
     }
     snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", abs);
+    /* One Stratus per data dir: a second one would take the first one's engines for leftovers
+     * of a crash and stop them. The lock lives as long as the process (fd kept open). */
+    char lock[PATH_MAX + 32];
+    snprintf(lock, sizeof(lock), "%s/stratus.lock", cfg->data_dir);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd == -1) {
+        snprintf(err, errlen, "--data-dir: cannot create %s: %s", lock, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        char pid[32] = "?";
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 1] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, errlen,
+                 "--data-dir: %s is in use by another stratus (pid %s); stop it first, or use "
+                 "another --data-dir",
+                 cfg->data_dir, pid);
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, (size_t)n, 0) != n)
+        log_warn("cannot record the pid in %s", lock);
     return 0;
 }
 

@@ -223,3 +223,15 @@ def test_missing_redis_server_is_one_clear_line(tmp_path, stratus_factory):
     msg = str(e.value)
     assert "exited with status" in msg, msg
     assert "/nonexistent/redis-server" in msg or "apt-get install redis-server" in msg, msg
+
+
+def test_second_stratus_on_the_same_data_dir_refuses(stratus_factory, tmp_path):
+    """A second `stratus up` on a data dir in use must not touch the first one's engines."""
+    first = stratus_factory()
+    engines = sorted(first.engine_pids())
+    out = run(["up", "--data-dir", str(first.data_dir), "--port", "0"], tmp_path)
+    assert out.returncode != 0
+    assert "--data-dir" in out.stderr and "in use by another stratus" in out.stderr, out.stderr
+    assert sorted(first.engine_pids()) == engines
+    r = first.client()
+    assert r.set("still:serving", "1") and r.get("still:serving") == "1"
