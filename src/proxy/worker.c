@@ -78,7 +78,8 @@ session *req_session(const req *r)
     return r->parent ? r->parent->s : r->s;
 }
 
-/* Queue r behind everything waiting; process_retries keeps each session's order. */
+/* Put requests (linked by bnext, oldest first) ahead of everything waiting: they were sent to
+ * an engine before anything now in the queue, so they must be retried first. */
 void worker_retry_first(worker *w, req *head, req *tail)
 {
     uint64_t at = ev_now_ms(w->loop) + RETRY_DELAY_MS;
@@ -97,6 +98,7 @@ void worker_retry_first(worker *w, req *head, req *tail)
     w->retry_head = head;
 }
 
+/* Queue r behind everything waiting; process_retries keeps each session's order. */
 void worker_retry_later(worker *w, req *r)
 {
     r->retry_at_ms = ev_now_ms(w->loop) + RETRY_DELAY_MS;
