@@ -21,6 +21,7 @@ typedef struct {
     _Atomic int64_t rejected_tls;      /* plaintext or failed handshakes on the TLS port */
     _Atomic int64_t backend_errors;    /* replies turned into errors by engine failures */
     _Atomic int64_t redirects;         /* MOVED/ASK/TRYAGAIN absorbed */
+    _Atomic int64_t private_links;     /* private engine connections (blocking commands) */
 } cache_counters;
 
 /* Invariant: topo is never NULL after cache_start; it is replaced, never modified. */

@@ -156,10 +156,13 @@ int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const s
     return (int)n;
 }
 
-int cmd_has_block_option(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens)
+int cmd_blocks(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens)
 {
     if (!(d->flags & CMD_F_BLOCKING))
         return 0;
+    /* XREAD and XREADGROUP (keys after STREAMS) block only with a BLOCK option before it. */
+    if (d->nspecs == 0 || d->specs[0].begin != KS_BS_KEYWORD)
+        return 1;
     for (size_t i = 1; i < argc; i++) {
         if (arg_eq(argv[i], lens[i], "streams"))
             break;

@@ -92,9 +92,8 @@ int cmd_arity_ok(const cmd_def *d, size_t argc);
  * -E2BIG when more than max keys. */
 int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens,
                  uint32_t *keys, size_t max);
-/* Whether the command carries a BLOCK option (XREAD, XREADGROUP). */
-int cmd_has_block_option(const cmd_def *d, size_t argc, const char *const *argv,
-                         const size_t *lens);
+/* Whether this invocation may block its connection (BLPOP ..., XREAD/XREADGROUP with BLOCK). */
+int cmd_blocks(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens);
 /* Name of a local handler (for logs and docs). */
 const char *cmd_local_name(cmd_local id);
 

@@ -93,6 +93,16 @@ void backend_destroy(backend *b)
 {
     if (!b)
         return;
+    /* A link written to in this iteration is on the flush list: take it off. */
+    if (b->dirty) {
+        for (backend **pp = &b->w->flush_backends; *pp; pp = &(*pp)->flush_next) {
+            if (*pp == b) {
+                *pp = b->flush_next;
+                break;
+            }
+        }
+        b->dirty = 0;
+    }
     if (b->head)
         backend_lost(b, "shutting down", 1);
     if (b->c) {
@@ -312,11 +322,61 @@ static void on_backend_readable(conn *c)
     }
 }
 
+/* The session's private link to addr (created or re-created as needed); NULL with *limited set
+ * when the cache's limit of private links is reached. */
+backend *backend_private(session *s, const char *addr, int proto, int *limited)
+{
+    *limited = 0;
+    backend *b = s->priv;
+    if (b && b->proto == proto && strcmp(b->addr, addr) == 0)
+        return b;
+    if (b) {
+        backend_destroy_private(b);
+        s->priv = NULL;
+    }
+    cache *c = s->cache;
+    int64_t n = atomic_fetch_add_explicit(&c->counters.private_links, 1, memory_order_relaxed);
+    if (n >= c->cfg->max_blocking_clients) {
+        atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
+        *limited = 1;
+        return NULL;
+    }
+    b = backend_create(s->w, addr, proto);
+    b->owner = s;
+    s->priv = b;
+    return b;
+}
+
+/* Close a private link at once: its requests belong to a session that is gone or moving on,
+ * and closing is what tells the engine to unblock the command without serving it. */
+void backend_destroy_private(backend *b)
+{
+    worker *w = b->w;
+    req *list;
+    unlink_all(b, &list);
+    while (list) {
+        req *r = list;
+        list = r->bnext;
+        r->bnext = NULL;
+        r->flags &= (uint8_t)~REQ_F_INQUEUE;
+        if ((r->flags & REQ_F_DISCARD) || !r->s)
+            req_put(w, r);
+        else
+            router_fail(w, r, "ERR the blocking command was cancelled");
+    }
+    atomic_fetch_sub_explicit(&w->cache->counters.private_links, 1, memory_order_relaxed);
+    b->owner = NULL;
+    backend_destroy(b);
+}
+
 void backend_check_deadline(backend *b, uint64_t now)
 {
     req *r = b->head;
     while (r && (r->flags & REQ_F_DISCARD))
         r = r->bnext;
+    /* A blocking command waits as long as its own timeout says; it has no engine deadline. */
+    if (r && (r->flags & REQ_F_BLOCKING))
+        return;
     if (r && r->deadline_ms && now > r->deadline_ms) {
         char why[128];
         snprintf(why, sizeof(why), "engine did not answer within %ld ms",

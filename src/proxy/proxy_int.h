@@ -30,6 +30,7 @@ typedef enum {
 #define REQ_F_DONE 0x08u     /* reply complete, in reply or merged */
 #define REQ_F_INQUEUE 0x10u  /* on a backend's in-flight list */
 #define REQ_F_RETRY 0x20u    /* on the worker's retry list */
+#define REQ_F_BLOCKING 0x40u /* blocking command: private link, no engine deadline once sent */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -66,6 +67,7 @@ struct req {
  * replies arrive in that order (the engine answers in order). */
 struct backend {
     worker *w;
+    session *owner; /* private link of this session (blocking commands), else NULL */
     conn *c;                  /* NULL when disconnected */
     char addr[112];           /* engine address (unix path or host:port) */
     int proto;                /* 2 or 3 */
@@ -110,7 +112,9 @@ struct session {
     uint32_t queued;        /* entries in the queue */
     session *flush_next;    /* worker flush list */
     session *again_next;    /* worker again list */
-    int barrier;            /* stop parsing until the queue drains (protocol switch) */
+    int barrier;            /* stop parsing until the queue drains (protocol switch, blocking) */
+    req *held;              /* blocking request waiting to become the oldest before it is sent */
+    backend *priv;          /* private link for blocking commands, kept for reuse */
     int processing;         /* inside session_process_input (no re-entry) */
     uint32_t retrying;      /* requests of this session on the worker's retry queue */
     uint64_t retry_blocked; /* retry pass in which one of its requests had to keep waiting */
@@ -172,6 +176,8 @@ backend *backend_create(worker *w, const char *addr, int proto);
 void backend_destroy(backend *b);
 int backend_send(backend *b, req *r);
 void backend_check_deadline(backend *b, uint64_t now);
+backend *backend_private(session *s, const char *addr, int proto, int *limited);
+void backend_destroy_private(backend *b);
 int backend_idle(const backend *b);
 void backend_write(backend *b);
 

@@ -195,6 +195,23 @@ int router_try_send(worker *w, req *r)
                     w->cache->cfg->backend_timeout);
         return 0;
     }
+    if (r->flags & REQ_F_BLOCKING) {
+        /* Blocking commands never share a link: they would hold up everyone behind them. */
+        if (!r->s) {
+            req_put(w, r);
+            return 0;
+        }
+        int limited = 0;
+        backend *b = backend_private(r->s, t->nodes[node].addr, r->proto, &limited);
+        if (!b) {
+            router_fail(w, r,
+                        "ERR too many clients in blocking commands on this cache (limit %ld, "
+                        "--max-blocking-clients); retry later or raise the limit",
+                        w->cache->cfg->max_blocking_clients);
+            return 0;
+        }
+        return backend_send(b, r);
+    }
     return backend_send(link_for(w, t, node, r->proto), r);
 }
 
@@ -522,13 +539,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     case ROUTE_PARENT:
         break;
     }
-    if (cmd_has_block_option(d, argc, argv, lens)) {
-        reply_error(s,
-                    "ERR '%s' with BLOCK is not supported by Stratus yet: blocking reads "
-                    "arrive with issue 3; use it without BLOCK",
-                    d->name);
-        return;
-    }
+    int blocking = cmd_blocks(d, argc, argv, lens);
     uint32_t stack_keys[KEYS_STACK];
     uint32_t *keys = stack_keys;
     size_t maxkeys = KEYS_STACK;
@@ -557,6 +568,16 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     if (d->flags & CMD_F_READONLY)
         r->flags |= REQ_F_READONLY;
     set_cmd(r, argc, argv, lens, raw, rawlen);
+    if (blocking) {
+        /* As on a Redis connection: the command runs after the client's earlier ones, and
+         * nothing after it runs until it returns. */
+        r->flags |= REQ_F_BLOCKING;
+        s->barrier = 1;
+        if (s->head != r) {
+            s->held = r;
+            goto out;
+        }
+    }
     router_send(s->w, r);
 out:
     if (keys != stack_keys)

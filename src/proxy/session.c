@@ -61,6 +61,12 @@ void session_reply_ready(session *s)
         req_put(s->w, r);
     }
     worker_flush_session(s);
+    if (s->held && s->head == s->held) {
+        req *r = s->held;
+        s->held = NULL;
+        router_send(s->w, r);
+        return;
+    }
     if (s->barrier && s->queued == 0) {
         s->barrier = 0;
         session_process_input(s);
@@ -313,6 +319,11 @@ void session_close(session *s, const char *why)
     }
     s->tail = NULL;
     s->queued = 0;
+    s->held = NULL;
+    if (s->priv) {
+        backend_destroy_private(s->priv);
+        s->priv = NULL;
+    }
     if (s->list_prev)
         s->list_prev->list_next = s->list_next;
     else

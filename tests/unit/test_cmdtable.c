@@ -114,7 +114,8 @@ TEST(cmd_routes)
     ASSERT_TRUE(cmd_lookup("hello", 5)->flags & CMD_F_NOAUTH);
     ASSERT_TRUE(!(cmd_lookup("get", 3)->flags & CMD_F_NOAUTH));
     ASSERT_EQ(cmd_lookup("shutdown", 8)->route, ROUTE_REFUSED);
-    ASSERT_EQ(cmd_lookup("blpop", 5)->route, ROUTE_LATER);
+    ASSERT_EQ(cmd_lookup("blpop", 5)->route, ROUTE_KEYS);
+    ASSERT_EQ(cmd_lookup("wait", 4)->route, ROUTE_LATER);
     ASSERT_EQ(cmd_lookup("time", 4)->route, ROUTE_ANY);
     const cmd_def *cl = cmd_lookup("cluster", 7);
     ASSERT_EQ(cmd_lookup_sub(cl, "setslot", 7)->route, ROUTE_REFUSED);
@@ -165,14 +166,16 @@ TEST(cmd_keys_too_many)
     ASSERT_EQ(cmd_get_keys(d, c.argc, c.argv, c.lens, keys, 2), -E2BIG);
 }
 
-TEST(cmd_block_option)
+TEST(cmd_blocks)
 {
     cmdline c;
     const cmd_def *xread = cmd_lookup("xread", 5);
     split(&c, "xread BLOCK 0 STREAMS s 0");
-    ASSERT_TRUE(cmd_has_block_option(xread, c.argc, c.argv, c.lens));
+    ASSERT_TRUE(cmd_blocks(xread, c.argc, c.argv, c.lens));
     split(&c, "xread COUNT 1 STREAMS block 0");
-    ASSERT_TRUE(!cmd_has_block_option(xread, c.argc, c.argv, c.lens));
+    ASSERT_TRUE(!cmd_blocks(xread, c.argc, c.argv, c.lens));
+    split(&c, "blpop q 0");
+    ASSERT_TRUE(cmd_blocks(cmd_lookup("blpop", 5), c.argc, c.argv, c.lens));
     split(&c, "get block");
-    ASSERT_TRUE(!cmd_has_block_option(cmd_lookup("get", 3), c.argc, c.argv, c.lens));
+    ASSERT_TRUE(!cmd_blocks(cmd_lookup("get", 3), c.argc, c.argv, c.lens));
 }

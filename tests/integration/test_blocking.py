@@ -1,0 +1,164 @@
+"""Blocking commands (BLPOP family, BZPOP family, XREAD/XREADGROUP BLOCK) through the endpoint:
+each blocked client has a private engine connection, timeouts are the client's own, a client
+that disconnects while blocked takes nothing with it, and blocked clients never hold up others."""
+
+import threading
+import time
+
+import pytest
+import redis
+
+from conftest import deadline_poll, encode, engine_clients, module_stratus
+
+srv = module_stratus("--shards", "2", "--max-blocking-clients", "40")
+
+
+def _later(delay, fn):
+    t = threading.Timer(delay, fn)
+    t.start()
+    return t
+
+
+@pytest.fixture
+def r(srv):
+    c = srv.client()
+    yield c
+    c.close()
+
+
+def test_blpop_times_out_after_its_own_timeout(r):
+    r.delete("blk:empty")
+    t0 = time.monotonic()
+    assert r.blpop("blk:empty", 0.5) is None
+    took = time.monotonic() - t0
+    assert 0.45 <= took < 1.5, took
+
+
+def test_blpop_is_woken_by_a_push_from_another_client(srv, r):
+    r.delete("blk:q")
+    pusher = srv.client()
+    _later(0.3, lambda: pusher.rpush("blk:q", "job1"))
+    t0 = time.monotonic()
+    assert r.blpop("blk:q", 10) == ("blk:q", "job1")
+    assert 0.2 < time.monotonic() - t0 < 5
+    pusher.close()
+
+
+def test_blocking_family(r):
+    r.delete("{bf}:a", "{bf}:b", "{bf}:z", "{bf}:z2")
+    r.rpush("{bf}:a", "1", "2", "3")
+    assert r.brpop("{bf}:a", 1) == ("{bf}:a", "3")
+    assert r.blmove("{bf}:a", "{bf}:b", 1, "LEFT", "RIGHT") == "1"
+    assert r.brpoplpush("{bf}:a", "{bf}:b", 1) == "2"
+    assert r.lrange("{bf}:b", 0, -1) == ["2", "1"]  # BRPOPLPUSH pushes on the left
+    assert r.execute_command("BLMPOP", 1, 1, "{bf}:b", "LEFT") == ["{bf}:b", ["2"]]
+    r.zadd("{bf}:z", {"x": 1, "y": 2})
+    assert r.bzpopmin("{bf}:z", 1) == ("{bf}:z", "x", 1.0)
+    assert r.bzpopmax("{bf}:z", 1) == ("{bf}:z", "y", 2.0)
+    r.zadd("{bf}:z2", {"m": 5})
+    assert r.execute_command("BZMPOP", 1, 1, "{bf}:z2", "MIN") == ["{bf}:z2", [["m", "5"]]]
+    assert r.blpop("{bf}:none", 0.1) is None
+
+
+def test_blocking_keys_must_share_a_slot(r):
+    with pytest.raises(redis.ResponseError, match="CROSSSLOT"):
+        r.blpop(["blk:one", "blk:two"], 0.1)
+
+
+def test_pipeline_order_around_a_blocking_command(r):
+    """Commands before a blocking one run before it; commands after it run after it returns."""
+    p = r.pipeline(transaction=False)
+    p.delete("blk:p")
+    p.rpush("blk:p", "a")
+    p.blpop("blk:p", 1)
+    p.blpop("blk:p", 0.2)
+    p.rpush("blk:p", "b")
+    p.lrange("blk:p", 0, -1)
+    assert p.execute() == [0, 1, ("blk:p", "a"), None, 1, ["b"]]
+
+
+def test_xreadgroup_block_consumers(srv, r):
+    r.delete("blk:stream")
+    r.xgroup_create("blk:stream", "workers", id="$", mkstream=True)
+    got = []
+
+    def consume(name):
+        c = srv.client()
+        res = c.xreadgroup("workers", name, {"blk:stream": ">"}, count=1, block=5000)
+        got.append(res)
+        c.close()
+
+    threads = [threading.Thread(target=consume, args=(n,)) for n in ("c1", "c2")]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    r.xadd("blk:stream", {"job": "1"})
+    r.xadd("blk:stream", {"job": "2"})
+    for t in threads:
+        t.join(10)
+    jobs = sorted(entry[1]["job"] for res in got for _, entries in res for entry in entries)
+    assert jobs == ["1", "2"], got
+    assert r.xread({"blk:stream": "0"}, block=100)[0][0] == "blk:stream"
+
+
+def test_disconnected_blocked_client_pops_nothing(srv, r):
+    r.delete("blk:gone")
+    victim = srv.raw_tls()
+    victim.send(encode("BLPOP", "blk:gone", "0"))
+    engines = engine_clients(srv.data_dir)
+
+    def blocked():
+        return sum(int(c.info("clients")["blocked_clients"]) for c in engines.values())
+
+    deadline_poll(lambda: blocked() == 1, 10, what="the client to be blocked in an engine")
+    victim.close()
+    deadline_poll(lambda: blocked() == 0, 10, what="the engine to drop the blocked client")
+    r.rpush("blk:gone", "precious")
+    assert r.lrange("blk:gone", 0, -1) == ["precious"]
+
+
+def _swallow(fn):
+    try:
+        fn()
+    except (redis.ConnectionError, redis.TimeoutError, OSError, ValueError):
+        pass
+
+
+def test_blocked_clients_do_not_starve_others(srv, r):
+    blockers = [srv.client() for _ in range(30)]
+    threads = [threading.Thread(target=_swallow, args=(lambda c=c, i=i: c.blpop(f"blk:idle{i}", 3),))
+               for i, c in enumerate(blockers)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    for i in range(200):
+        r.set(f"blk:busy{i}", i)
+        assert r.get(f"blk:busy{i}") == str(i)
+    took = time.monotonic() - t0
+    for t in threads:
+        t.join(10)
+    for c in blockers:
+        c.close()
+    assert took < 3, f"400 commands took {took:.2f} s while 30 clients were blocked"
+
+
+def test_private_connection_limit_gives_a_clear_error(srv):
+    clients = [srv.client() for _ in range(45)]
+    errors = []
+
+    def block(c, i):
+        try:
+            c.blpop(f"blk:lim{i}", 1)
+        except redis.ResponseError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=block, args=(c, i)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    for c in clients:
+        c.close()
+    assert errors, "45 blocked clients with --max-blocking-clients 40 got no error"
+    assert all("--max-blocking-clients" in e for e in errors), errors[:3]
