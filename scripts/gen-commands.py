@@ -47,6 +47,11 @@ POLICY = {
     "command|getkeys": ("ANY", "NONE", None),
     "command|getkeysandflags": ("ANY", "NONE", None),
     "command|help": ("ANY", "NONE", None),
+    "multi": ("LOCAL", "NONE", "MULTI"),
+    "exec": ("LOCAL", "NONE", "EXEC"),
+    "discard": ("LOCAL", "NONE", "DISCARD"),
+    "watch": ("LOCAL", "NONE", "WATCH"),
+    "unwatch": ("LOCAL", "NONE", "UNWATCH"),
     "dbsize": ("ALL", "SUM", None),
     "flushall": ("ALL", "ALL_OK", None),
     "flushdb": ("ALL", "ALL_OK", None),
@@ -97,7 +102,7 @@ REFUSED = {
 # Blocking commands (BLPOP ...) are served on a private engine connection per client (ROUTE_KEYS
 # plus CMD_F_BLOCKING); what remains for issue 3 is listed here.
 LATER = {n: LATER3 for n in [
-    "wait", "multi", "exec", "discard", "watch", "unwatch", "subscribe", "unsubscribe",
+    "wait", "subscribe", "unsubscribe",
     "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "publish", "spublish", "pubsub",
     "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "script", "function",
     "scan", "keys", "randomkey", "config", "slowlog", "latency", "memory", "acl", "client",
@@ -205,6 +210,8 @@ RULES = {
     "KEYS": "supported: keys of one command must share a hash slot (else -CROSSSLOT naming them)",
     "ANY": "supported: answered by any engine (no keys)",
     "LOCAL": "supported: answered by the endpoint",
+    "TXN": "supported: transactions run on the slot's primary; every key of a MULTI block (and "
+           "of WATCH) must share one slot (else -CROSSSLOT, and EXEC aborts)",
     "SPLIT": "supported across slots: split per slot, replies merged in key order",
     "ALL": "supported: sent to every shard, replies merged",
     "SLOT_ARG": "supported: routed to the engine owning the slot given",
@@ -224,7 +231,9 @@ def write_docs(data):
                 add(sc, True)
             return
         shown = name.upper().replace("|", " ")
-        if route in RULES:
+        if name in ("multi", "exec", "discard", "watch", "unwatch"):
+            status, why = "supported", RULES["TXN"]
+        elif route in RULES:
             status, why = "supported", RULES[route]
             if "blocking" in cmd["flags"]:
                 why += "; it blocks on a private engine connection of its own"

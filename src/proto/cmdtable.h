@@ -35,7 +35,7 @@ typedef enum {
     X(PING)                                                                                        \
     X(ECHO) X(AUTH) X(HELLO) X(SELECT) X(QUIT) X(READONLY) X(READWRITE) X(INFO) X(CLUSTER_SLOTS)   \
         X(CLUSTER_SHARDS) X(CLUSTER_NODES) X(CLUSTER_INFO) X(CLUSTER_MYID) X(CLUSTER_KEYSLOT)      \
-            X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID) X(CLUSTER_REPLICAS)
+            X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID) X(CLUSTER_REPLICAS) X(MULTI) X(EXEC) X(DISCARD) X(WATCH) X(UNWATCH)
 
 #define CMD_LOCAL_ENUM(n) LOCAL_##n,
 typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;

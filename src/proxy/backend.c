@@ -210,6 +210,12 @@ int backend_send(backend *b, req *r)
         append_req(b, a);
         before = buf_used(&b->out);
     }
+    /* Replies that come before this request's own (MULTI's OK, each QUEUED) are dropped. */
+    for (uint32_t i = 0; i < r->preamble; i++) {
+        req *p = req_get(b->w);
+        p->flags = REQ_F_DISCARD;
+        append_req(b, p);
+    }
     buf_append(&b->out, buf_rptr(&r->cmd), buf_used(&r->cmd));
     b->queued_bytes += buf_used(&b->out) - before;
     append_req(b, r);

@@ -390,6 +390,11 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
     case LOCAL_CLIENT_ID:
         resp_add_int(b, (long long)s->id);
         break;
+    case LOCAL_MULTI:
+    case LOCAL_EXEC:
+    case LOCAL_DISCARD:
+    case LOCAL_WATCH:
+    case LOCAL_UNWATCH: /* txn.c serves these before a request is made */
     case LOCAL_NONE:
     case LOCAL__COUNT:
         resp_add_error(b, "ERR internal: no local handler for '%s'", d->name);

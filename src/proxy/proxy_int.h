@@ -31,6 +31,7 @@ typedef enum {
 #define REQ_F_INQUEUE 0x10u  /* on a backend's in-flight list */
 #define REQ_F_RETRY 0x20u    /* on the worker's retry list */
 #define REQ_F_BLOCKING 0x40u /* blocking command: private link, no engine deadline once sent */
+#define REQ_F_PINNED 0x80u   /* WATCH in force: sent on the session's private link */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -57,6 +58,7 @@ struct req {
     uint64_t deadline_ms;   /* give up (error reply) after this */
     uint64_t retry_at_ms;   /* retry list: not before */
     uint8_t proto;          /* protocol of the link it travels on */
+    uint32_t preamble;      /* replies to skip before this request's own (MULTI, QUEUED ...) */
     uint64_t boff;          /* backend: queued_bytes at the end of this request */
     buf cmd;                /* request bytes, kept for resending */
     buf reply;              /* reply bytes when they cannot go straight to the client */
@@ -114,7 +116,14 @@ struct session {
     session *again_next;    /* worker again list */
     int barrier;            /* stop parsing until the queue drains (protocol switch, blocking) */
     req *held;              /* blocking request waiting to become the oldest before it is sent */
-    backend *priv;          /* private link for blocking commands, kept for reuse */
+    backend *priv;          /* private link for blocking commands and WATCH, kept for reuse */
+    int multi;              /* inside MULTI: commands are queued here until EXEC */
+    int multi_dirty;        /* a queued command was refused: EXEC aborts */
+    int multi_slot;         /* slot of the transaction's keys, -1 until a keyed command */
+    uint32_t multi_count;   /* commands queued */
+    buf multi_cmds;         /* their bytes */
+    int watching;           /* WATCH in force: commands go to the private link of pin_slot */
+    uint16_t pin_slot;      /* slot of the watched keys */
     int processing;         /* inside session_process_input (no re-entry) */
     uint32_t retrying;      /* requests of this session on the worker's retry queue */
     uint64_t retry_blocked; /* retry pass in which one of its requests had to keep waiting */
@@ -191,6 +200,19 @@ void router_deliver(worker *w, req *r, const char *data, size_t len);
 void router_fail(worker *w, req *r, const char *fmt, ...) ATTR_PRINTF(3, 4);
 void router_on_error_reply(worker *w, req *r, const char *data, size_t len);
 void router_deliver_final(worker *w, req *r, const char *data, size_t len);
+
+/* txn.c */
+int txn_is_control(const cmd_def *d);
+void txn_queue(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+               const size_t *lens, const char *raw, size_t rawlen);
+void txn_execute(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                 const size_t *lens, const char *raw, size_t rawlen);
+void txn_mark_dirty(session *s);
+void txn_reset(session *s);
+void router_queue_or_send(session *s, req *r);
+void router_reply_error(session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
+int router_keys_slot(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                     const size_t *lens, int *slot);
 
 /* local.c */
 #define INFO_SERVER 0x01u

@@ -195,8 +195,9 @@ int router_try_send(worker *w, req *r)
                     w->cache->cfg->backend_timeout);
         return 0;
     }
-    if (r->flags & REQ_F_BLOCKING) {
-        /* Blocking commands never share a link: they would hold up everyone behind them. */
+    if (r->flags & (REQ_F_BLOCKING | REQ_F_PINNED)) {
+        /* Blocking commands never share a link (they would hold up everyone behind them), and
+         * a WATCH lives on one connection: both use the session's private link. */
         if (!r->s) {
             req_put(w, r);
             return 0;
@@ -279,8 +280,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
 
 /* ---- dispatch ---- */
 
-static void reply_error(session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
-static void reply_error(session *s, const char *fmt, ...)
+void router_reply_error(session *s, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -309,7 +309,7 @@ static void unknown_command(session *s, size_t argc, const char *const *argv, co
     for (size_t i = 1; i < argc && n < 160; i++)
         n +=
             (size_t)snprintf(args + n, sizeof(args) - n, "'%.*s' ", (int)MIN(lens[i], 40), argv[i]);
-    reply_error(s, "ERR unknown command '%.*s', with args beginning with: %s",
+    router_reply_error(s, "ERR unknown command '%.*s', with args beginning with: %s",
                 (int)MIN(lens[0], 64), argv[0], args);
 }
 
@@ -326,7 +326,7 @@ static void crossslot(session *s, const char *const *argv, const size_t *lens, c
         n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s'%.*s' slot %u", n ? ", " : "",
                               (int)MIN(lens[keys[i]], 40), argv[keys[i]], sl);
     }
-    reply_error(s,
+    router_reply_error(s,
                 "CROSSSLOT Keys in request don't hash to the same slot (%s); give related keys "
                 "the same hash tag, e.g. {user}:1 and {user}:2",
                 detail);
@@ -353,7 +353,7 @@ static void dispatch_split(session *s, const cmd_def *d, size_t argc, const char
     size_t per = d->merge == MERGE_ALL_OK ? 2 : 1; /* MSET: key value pairs */
     size_t nkeys = (argc - 1) / per;
     if (per == 2 && (argc - 1) % 2 != 0) {
-        reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
+        router_reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
         return;
     }
     uint16_t *slots = xmalloc(nkeys * sizeof(*slots));
@@ -453,6 +453,62 @@ static void dispatch_all(session *s, const cmd_def *d, size_t argc, const char *
         router_send(w, p->children[i]);
 }
 
+void router_queue_or_send(session *s, req *r)
+{
+    /* As on a Redis connection: r runs after the client's earlier commands, and nothing the
+     * client sends after it runs until it returns. */
+    s->barrier = 1;
+    if (s->head != r) {
+        s->held = r;
+        return;
+    }
+    router_send(s->w, r);
+}
+
+int router_keys_slot(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                     const size_t *lens, int *slot)
+{
+    uint32_t stack_keys[KEYS_STACK];
+    uint32_t *keys = stack_keys;
+    int n = cmd_get_keys(d, argc, argv, lens, keys, KEYS_STACK);
+    if (n == -E2BIG) {
+        keys = xmalloc(argc * sizeof(uint32_t));
+        n = cmd_get_keys(d, argc, argv, lens, keys, argc);
+    }
+    if (n < 0)
+        n = 0; /* arguments that do not parse: the engine reports its own error */
+    *slot = n > 0 ? (int)keyslot(argv[keys[0]], lens[keys[0]]) : 0;
+    for (int i = 1; i < n; i++) {
+        if ((int)keyslot(argv[keys[i]], lens[keys[i]]) != *slot) {
+            crossslot(s, argv, lens, keys, n);
+            n = -1;
+            break;
+        }
+    }
+    if (keys != stack_keys)
+        xfree(keys);
+    return n;
+}
+
+/* While WATCH is in force every command goes to the watched slot's engine connection. 0, or
+ * -1 when r was answered with an error. */
+static int pin_to_watch(session *s, req *r, int nkeys, int slot)
+{
+    if (!s->watching)
+        return 0;
+    if (nkeys > 0 && slot != s->pin_slot) {
+        router_fail(s->w, r,
+                    "CROSSSLOT Keys in request don't hash to the slot of the WATCHed keys (slot "
+                    "%u, this command's slot %d); give them the same hash tag, or UNWATCH first",
+                    s->pin_slot, slot);
+        return -1;
+    }
+    r->flags |= REQ_F_PINNED;
+    r->target = TARGET_SLOT;
+    r->slot = s->pin_slot;
+    return 0;
+}
+
 void router_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
                      const char *raw, size_t rawlen)
 {
@@ -460,27 +516,38 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     const cmd_def *d = cmd_lookup(argv[0], lens[0]);
     if (!d) {
         unknown_command(s, argc, argv, lens);
+        txn_mark_dirty(s);
         return;
     }
     if (d->route == ROUTE_PARENT) {
         if (argc < 2) {
-            reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
+            router_reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
             return;
         }
         const cmd_def *sub = cmd_lookup_sub(d, argv[1], lens[1]);
         if (!sub) {
-            reply_error(s, "ERR unknown subcommand '%.*s'. Try %s HELP.", (int)MIN(lens[1], 64),
-                        argv[1], d->name);
+            router_reply_error(s, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                               (int)MIN(lens[1], 64), argv[1], d->name);
+            txn_mark_dirty(s);
             return;
         }
         d = sub;
     }
     if (!cmd_arity_ok(d, argc)) {
-        reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
+        router_reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
+        txn_mark_dirty(s);
         return;
     }
     if (!s->authed && !(d->flags & CMD_F_NOAUTH)) {
-        reply_error(s, "NOAUTH Authentication required.");
+        router_reply_error(s, "NOAUTH Authentication required.");
+        return;
+    }
+    if (s->multi && !txn_is_control(d)) {
+        txn_queue(s, d, argc, argv, lens, raw, rawlen);
+        return;
+    }
+    if (txn_is_control(d)) {
+        txn_execute(s, d, argc, argv, lens, raw, rawlen);
         return;
     }
     switch ((cmd_route)d->route) {
@@ -501,14 +568,17 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         return;
     }
     case ROUTE_REFUSED:
-        reply_error(s, "ERR '%s' is not available on Stratus: %s", d->name, d->reason);
+        router_reply_error(s, "ERR '%s' is not available on Stratus: %s", d->name, d->reason);
         return;
     case ROUTE_LATER:
-        reply_error(s, "ERR '%s' is not supported by Stratus yet: %s", d->name, d->reason);
+        router_reply_error(s, "ERR '%s' is not supported by Stratus yet: %s", d->name, d->reason);
         return;
     case ROUTE_SPLIT:
-        dispatch_split(s, d, argc, argv, lens, raw, rawlen);
-        return;
+        if (!s->watching) {
+            dispatch_split(s, d, argc, argv, lens, raw, rawlen);
+            return;
+        }
+        break; /* one slot only while watching: served as a keyed command below */
     case ROUTE_ALL:
         dispatch_all(s, d, argc, argv, lens, raw, rawlen);
         return;
@@ -518,13 +588,14 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         r->shard = (uint16_t)(s->id % (uint64_t)MAX(worker_topology(s->w)->nshards, 1));
         r->flags |= (d->flags & CMD_F_READONLY) ? REQ_F_READONLY : 0;
         set_cmd(r, argc, argv, lens, raw, rawlen);
+        pin_to_watch(s, r, 0, 0);
         router_send(s->w, r);
         return;
     }
     case ROUTE_SLOT_ARG: {
         int slot = slot_arg(argv[2], lens[2]);
         if (slot < 0) {
-            reply_error(s, "ERR Invalid or out of range slot");
+            router_reply_error(s, "ERR Invalid or out of range slot");
             return;
         }
         req *r = session_queue_req(s);
@@ -568,15 +639,12 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     if (d->flags & CMD_F_READONLY)
         r->flags |= REQ_F_READONLY;
     set_cmd(r, argc, argv, lens, raw, rawlen);
+    if (pin_to_watch(s, r, nkeys, (int)slot) != 0)
+        goto out;
     if (blocking) {
-        /* As on a Redis connection: the command runs after the client's earlier ones, and
-         * nothing after it runs until it returns. */
         r->flags |= REQ_F_BLOCKING;
-        s->barrier = 1;
-        if (s->head != r) {
-            s->held = r;
-            goto out;
-        }
+        router_queue_or_send(s, r);
+        goto out;
     }
     router_send(s->w, r);
 out:

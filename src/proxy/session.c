@@ -268,6 +268,7 @@ void session_accept(worker *w, int fd, int plaintext)
     s->w = w;
     s->cache = w->cache;
     s->proto = 2;
+    s->multi_slot = -1;
     s->id = w->next_session_id;
     w->next_session_id += 64; /* ids stay unique across up to 64 workers */
     s->plaintext_listener = plaintext;
@@ -320,6 +321,7 @@ void session_close(session *s, const char *why)
     s->tail = NULL;
     s->queued = 0;
     s->held = NULL;
+    buf_deinit(&s->multi_cmds);
     if (s->priv) {
         backend_destroy_private(s->priv);
         s->priv = NULL;

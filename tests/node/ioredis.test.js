@@ -102,6 +102,25 @@ describe('ioredis through the stratus endpoint', () => {
       }));
   }
 
+  it('multi().exec() runs atomically on one slot; a cross-slot one is refused', logged(async () => {
+    const client = track(new Redis(srv.url, { tls: { ca: srv.caPem } }));
+    await client.del('{io}:a', '{io}:n');
+    const res = await client.multi().set('{io}:a', 'x').incr('{io}:n').get('{io}:a').exec();
+    assert.deepEqual(res, [[null, 'OK'], [null, 1], [null, 'x']]);
+    await assert.rejects(client.multi().set('{io1}:a', '1').set('{io2}:b', '2').exec(), /EXECABORT/);
+    assert.equal(await client.exists('{io1}:a'), 0);
+  }));
+
+  it('BLPOP waits for a push from another client (queue worker)', logged(async () => {
+    const worker = track(new Redis(srv.url, { tls: { ca: srv.caPem } }));
+    const producer = track(new Redis(srv.url, { tls: { ca: srv.caPem } }));
+    await producer.del('io:jobs');
+    const waiting = worker.blpop('io:jobs', 5);
+    setTimeout(() => producer.rpush('io:jobs', 'job-1'), 200);
+    assert.deepEqual(await waiting, ['io:jobs', 'job-1']);
+    assert.equal(await worker.blpop('io:jobs', 0.2), null);
+  }));
+
   it('plaintext port with redis:// works (local development)', logged(async () => {
     assert.ok(srv.plaintextUrl, 'started with --plaintext-port 0');
     const client = track(new Redis(srv.plaintextUrl));
