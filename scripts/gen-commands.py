@@ -52,6 +52,18 @@ POLICY = {
     "discard": ("LOCAL", "NONE", "DISCARD"),
     "watch": ("LOCAL", "NONE", "WATCH"),
     "unwatch": ("LOCAL", "NONE", "UNWATCH"),
+    "script|load": ("ALL", "FIRST", None),
+    "script|flush": ("ALL", "ALL_OK", None),
+    "script|exists": ("LOCAL", "NONE", "SCRIPT_EXISTS"),
+    "script|help": ("ANY", "NONE", None),
+    "function|load": ("ALL", "FIRST", None),
+    "function|delete": ("ALL", "ALL_OK", None),
+    "function|flush": ("ALL", "ALL_OK", None),
+    "function|restore": ("ALL", "ALL_OK", None),
+    "function|list": ("ANY", "NONE", None),
+    "function|dump": ("ANY", "NONE", None),
+    "function|stats": ("ANY", "NONE", None),
+    "function|help": ("ANY", "NONE", None),
     "dbsize": ("ALL", "SUM", None),
     "flushall": ("ALL", "ALL_OK", None),
     "flushdb": ("ALL", "ALL_OK", None),
@@ -104,7 +116,7 @@ REFUSED = {
 LATER = {n: LATER3 for n in [
     "wait", "subscribe", "unsubscribe",
     "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "publish", "spublish", "pubsub",
-    "eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro", "script", "function",
+    "script", "function",
     "scan", "keys", "randomkey", "config", "slowlog", "latency", "memory", "acl", "client",
     "reset", "lastsave", "role", "object", "readwrite_", "migrate_",
 ]}
@@ -112,6 +124,14 @@ LATER["xread"] = None  # served; only its BLOCK form waits for issue 3 (checked 
 LATER["xreadgroup"] = None
 LATER["object"] = None  # OBJECT subcommands have keys: served
 LATER["memory"] = None
+
+# Stratus's own flags, by command.
+EXTRA_FLAGS = {
+    "eval": ["CMD_F_SCRIPT_BODY"], "eval_ro": ["CMD_F_SCRIPT_BODY"],
+    "script|load": ["CMD_F_SCRIPT_BODY"],
+    "evalsha": ["CMD_F_SCRIPT_SHA"], "evalsha_ro": ["CMD_F_SCRIPT_SHA"],
+    "script|flush": ["CMD_F_SCRIPT_FLUSH"],
+}
 
 FLAG_MAP = {"write": "CMD_F_WRITE", "readonly": "CMD_F_READONLY", "blocking": "CMD_F_BLOCKING",
             "no_auth": "CMD_F_NOAUTH", "movablekeys": "CMD_F_MOVABLE", "fast": "CMD_F_FAST"}
@@ -182,7 +202,8 @@ def main():
         has_keys = nspecs > 0 and any(
             k["begin_search"]["type"] != "unknown" for k in cmd["key_specs"])
         route, merge, local, reason = decide(cmd, has_keys)
-        flags = [FLAG_MAP[f] for f in cmd["flags"] if f in FLAG_MAP] or ["0"]
+        flags = ([FLAG_MAP[f] for f in cmd["flags"] if f in FLAG_MAP]
+                 + EXTRA_FLAGS.get(name, [])) or ["0"]
         subs = "NULL"
         nsubs = 0
         if cmd["subcommands"]:

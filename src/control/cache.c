@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -91,6 +92,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     c->cfg = cfg;
     c->plaintext_port = -1;
     pthread_mutex_init(&c->stats_lock, NULL);
+    pthread_mutex_init(&c->scripts_lock, NULL);
     if (mkdirs(c->dir) != 0) {
         snprintf(err, errlen, "--data-dir: cannot create %s: %s", c->dir, strerror(errno));
         goto fail;
@@ -113,6 +115,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     return c;
 fail:
     pthread_mutex_destroy(&c->stats_lock);
+    pthread_mutex_destroy(&c->scripts_lock);
     xfree(c);
     return NULL;
 }
@@ -188,10 +191,57 @@ void cache_stop(cache *c)
     supervisor_stop(c->sup, 30000);
 }
 
+void cache_script_add(cache *c, const char *sha, const char *body, size_t len)
+{
+    pthread_mutex_lock(&c->scripts_lock);
+    for (size_t i = 0; i < c->nscripts; i++) {
+        if (strcmp(c->scripts[i].sha, sha) == 0) {
+            pthread_mutex_unlock(&c->scripts_lock);
+            return;
+        }
+    }
+    if (c->nscripts == c->scripts_cap) {
+        c->scripts_cap = c->scripts_cap ? c->scripts_cap * 2 : 16;
+        c->scripts = xrealloc(c->scripts, c->scripts_cap * sizeof(*c->scripts));
+    }
+    cache_script *s = &c->scripts[c->nscripts++];
+    snprintf(s->sha, sizeof(s->sha), "%s", sha);
+    s->body = xstrndup(body, len);
+    s->len = len;
+    pthread_mutex_unlock(&c->scripts_lock);
+}
+
+int cache_script_get(cache *c, const char *sha, size_t shalen, buf *out)
+{
+    int rc = -ENOENT;
+    pthread_mutex_lock(&c->scripts_lock);
+    for (size_t i = 0; i < c->nscripts; i++) {
+        if (shalen == 40 && strncasecmp(c->scripts[i].sha, sha, 40) == 0) {
+            buf_append(out, c->scripts[i].body, c->scripts[i].len);
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->scripts_lock);
+    return rc;
+}
+
+void cache_scripts_clear(cache *c)
+{
+    pthread_mutex_lock(&c->scripts_lock);
+    for (size_t i = 0; i < c->nscripts; i++)
+        xfree(c->scripts[i].body);
+    c->nscripts = 0;
+    pthread_mutex_unlock(&c->scripts_lock);
+}
+
 void cache_destroy(cache *c)
 {
     if (!c)
         return;
+    cache_scripts_clear(c);
+    xfree(c->scripts);
+    pthread_mutex_destroy(&c->scripts_lock);
     supervisor_destroy(c->sup);
     topo_destroy(c->topo);
     pthread_mutex_destroy(&c->stats_lock);

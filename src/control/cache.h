@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "cluster/supervisor.h"
+#include "common/buf.h"
 #include "cluster/topology.h"
 #include "control/settings.h"
 
@@ -23,6 +24,13 @@ typedef struct {
     _Atomic int64_t redirects;         /* MOVED/ASK/TRYAGAIN absorbed */
     _Atomic int64_t private_links;     /* private engine connections (blocking commands) */
 } cache_counters;
+
+/* A script body the cache keeps so NOSCRIPT never reaches a client that loaded it. */
+typedef struct cache_script {
+    char sha[41]; /* sha1, lowercase hex */
+    char *body;   /* the script */
+    size_t len;   /* its length */
+} cache_script;
 
 /* Invariant: topo is never NULL after cache_start; it is replaced, never modified. */
 typedef struct cache {
@@ -39,6 +47,9 @@ typedef struct cache {
     supervisor *sup;            /* engines */
     uint64_t started_ms;        /* monotonic start time */
     cache_counters counters;    /* endpoint counters */
+    pthread_mutex_t scripts_lock; /* guards scripts */
+    struct cache_script *scripts; /* Lua scripts clients loaded (SCRIPT LOAD, EVAL), by sha */
+    size_t nscripts, scripts_cap;
     pthread_mutex_t stats_lock; /* guards stats */
     supervisor_stats stats;     /* last engine sample */
 } cache;
@@ -54,6 +65,12 @@ void cache_tick(cache *c, int full);
 const topology *cache_topology(const cache *c);
 /* Copy the latest engine statistics. */
 void cache_get_stats(cache *c, supervisor_stats *out);
+/* Remember a script body under its sha1 (hex); a no-op when known. Thread-safe. */
+void cache_script_add(cache *c, const char *sha, const char *body, size_t len);
+/* Copy the body of script sha into out (appended); 0, or -ENOENT. Thread-safe. */
+int cache_script_get(cache *c, const char *sha, size_t shalen, buf *out);
+/* Forget every script (SCRIPT FLUSH). Thread-safe. */
+void cache_scripts_clear(cache *c);
 /* Stop the engines with a save. */
 void cache_stop(cache *c);
 /* Free the cache (after stop, once no worker runs). */

@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -40,6 +41,14 @@ static void ssl_errstr(char *err, size_t errlen, const char *what)
         ERR_error_string_n(e, msg, sizeof(msg));
     snprintf(err, errlen, "%s: %s", what, msg);
     ERR_clear_error();
+}
+
+void crypto_sha1_hex(const char *p, size_t n, char out[41])
+{
+    unsigned char md[SHA_DIGEST_LENGTH];
+    SHA1((const unsigned char *)p, n, md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 /* ---- certificates ---- */

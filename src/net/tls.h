@@ -18,6 +18,9 @@ int tls_certs_ensure(const char *dir, tls_files *files, char *err, size_t errlen
 int tls_init(const tls_files *files, char *err, size_t errlen);
 /* Free the server context at shutdown. */
 void tls_deinit(void);
+/* SHA-1 of n bytes as 40 lowercase hex digits plus NUL (script ids). OpenSSL is reached only
+ * from conn_tls.c, so its digest lives there too. */
+void crypto_sha1_hex(const char *p, size_t n, char out[41]);
 /* Error (without "-" and CRLF) for each command of a plaintext client on the TLS port. */
 extern const char tls_plaintext_error[];
 

@@ -26,7 +26,8 @@ typedef enum {
     MERGE_SUM,    /* integers added (DEL, EXISTS, DBSIZE ...) */
     MERGE_MGET,   /* arrays re-ordered into the request's key order */
     MERGE_ALL_OK, /* +OK when every shard said OK, else the first error */
-    MERGE_INFO    /* INFO: engine figures summed into the endpoint's own INFO text */
+    MERGE_INFO,   /* INFO: engine figures summed into the endpoint's own INFO text */
+    MERGE_FIRST   /* every shard must succeed; the first shard's reply is the reply */
 } cmd_merge;
 
 /* Commands the endpoint answers itself. */
@@ -35,7 +36,7 @@ typedef enum {
     X(PING)                                                                                        \
     X(ECHO) X(AUTH) X(HELLO) X(SELECT) X(QUIT) X(READONLY) X(READWRITE) X(INFO) X(CLUSTER_SLOTS)   \
         X(CLUSTER_SHARDS) X(CLUSTER_NODES) X(CLUSTER_INFO) X(CLUSTER_MYID) X(CLUSTER_KEYSLOT)      \
-            X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID) X(CLUSTER_REPLICAS) X(MULTI) X(EXEC) X(DISCARD) X(WATCH) X(UNWATCH)
+            X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID) X(CLUSTER_REPLICAS) X(SCRIPT_EXISTS) X(MULTI) X(EXEC) X(DISCARD) X(WATCH) X(UNWATCH)
 
 #define CMD_LOCAL_ENUM(n) LOCAL_##n,
 typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
@@ -47,6 +48,9 @@ typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
 #define CMD_F_NOAUTH 0x08u   /* allowed before AUTH */
 #define CMD_F_MOVABLE 0x10u  /* key positions depend on arguments */
 #define CMD_F_FAST 0x20u     /* O(1) or O(log n) */
+#define CMD_F_SCRIPT_BODY 0x40u  /* carries a Lua script (EVAL: argument 1, SCRIPT LOAD: 2) */
+#define CMD_F_SCRIPT_SHA 0x80u   /* names a script by sha (EVALSHA): NOSCRIPT is repaired */
+#define CMD_F_SCRIPT_FLUSH 0x100u /* forgets every script (SCRIPT FLUSH) */
 
 /* Where keys are (Redis 7 key specs). */
 typedef enum { KS_BS_INDEX, KS_BS_KEYWORD, KS_BS_UNKNOWN } cmd_ks_begin;

@@ -390,6 +390,18 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
     case LOCAL_CLIENT_ID:
         resp_add_int(b, (long long)s->id);
         break;
+    case LOCAL_SCRIPT_EXISTS: {
+        /* The cache's registry is the truth: a script it knows is loaded on demand anywhere. */
+        buf tmp;
+        buf_init(&tmp);
+        resp_add_array(b, argc - 2);
+        for (size_t i = 2; i < argc; i++) {
+            buf_consume(&tmp, buf_used(&tmp));
+            resp_add_int(b, cache_script_get(s->cache, argv[i], lens[i], &tmp) == 0);
+        }
+        buf_deinit(&tmp);
+        break;
+    }
     case LOCAL_MULTI:
     case LOCAL_EXEC:
     case LOCAL_DISCARD:

@@ -59,6 +59,7 @@ struct req {
     uint64_t retry_at_ms;   /* retry list: not before */
     uint8_t proto;          /* protocol of the link it travels on */
     uint32_t preamble;      /* replies to skip before this request's own (MULTI, QUEUED ...) */
+    uint8_t script_sha;     /* EVALSHA: on NOSCRIPT, load the script and retry */
     uint64_t boff;          /* backend: queued_bytes at the end of this request */
     buf cmd;                /* request bytes, kept for resending */
     buf reply;              /* reply bytes when they cannot go straight to the client */

@@ -9,6 +9,7 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "net/tls.h"
 #include "proto/keyslot.h"
 #include "proxy/proxy_int.h"
 
@@ -95,6 +96,9 @@ static void merge_children(worker *w, req *p)
         resp_add_int(&out, sum);
     } else if (p->merge == MERGE_ALL_OK) {
         resp_add_simple(&out, "OK");
+    } else if (p->merge == MERGE_FIRST) {
+        const buf *rb = &p->children[0]->reply;
+        buf_append(&out, buf_rptr(rb), buf_used(rb));
     } else if (p->merge == MERGE_INFO) {
         info_sums sums = {0, 0, 0};
         for (uint32_t i = 0; i < p->nchildren; i++) {
@@ -235,6 +239,37 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
 {
     uint64_t now = ev_now_ms(w->loop);
     atomic_fetch_add_explicit(&w->cache->counters.redirects, 1, memory_order_relaxed);
+    if (len > 9 && memcmp(data, "-NOSCRIPT", 9) == 0) {
+        /* The engine lacks a script this cache was given (another shard ran the EVAL, or the
+         * engine restarted): load it there and run the EVALSHA again, so NOSCRIPT never
+         * reaches a client that loaded the script. */
+        buf body;
+        buf_init(&body);
+        resp_value *v = NULL;
+        size_t used;
+        int known = r->script_sha && r->redirects++ < MAX_REDIRECTS &&
+                    resp_value_parse(buf_rptr(&r->cmd), buf_used(&r->cmd), &v, &used) == RESP_DONE &&
+                    v->type == RESP_T_ARRAY && v->nelem >= 2 &&
+                    cache_script_get(w->cache, v->elem[1].str, v->elem[1].len, &body) == 0;
+        resp_value_free(v);
+        if (!known) {
+            buf_deinit(&body);
+            router_deliver(w, r, data, len);
+            return;
+        }
+        buf cmd;
+        buf_init(&cmd);
+        const char *load[] = {"SCRIPT", "LOAD", buf_rptr(&body)};
+        size_t load_lens[] = {6, 4, buf_used(&body)};
+        resp_add_command(&cmd, 3, load, load_lens);
+        buf_append(&cmd, buf_rptr(&r->cmd), buf_used(&r->cmd));
+        buf_deinit(&r->cmd);
+        r->cmd = cmd;
+        r->preamble++;
+        buf_deinit(&body);
+        router_resend(w, r);
+        return;
+    }
     int moved = len > 7 && memcmp(data, "-MOVED ", 7) == 0;
     int ask = len > 5 && memcmp(data, "-ASK ", 5) == 0;
     if (moved || ask) {
@@ -550,6 +585,14 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         txn_execute(s, d, argc, argv, lens, raw, rawlen);
         return;
     }
+    if (d->flags & CMD_F_SCRIPT_FLUSH)
+        cache_scripts_clear(s->cache);
+    if (d->flags & CMD_F_SCRIPT_BODY) {
+        size_t at = d->sub ? 2 : 1; /* EVAL script ... / SCRIPT LOAD script */
+        char sha[41];
+        crypto_sha1_hex(argv[at], lens[at], sha);
+        cache_script_add(s->cache, sha, argv[at], lens[at]);
+    }
     switch ((cmd_route)d->route) {
     case ROUTE_LOCAL: {
         if (d->local == LOCAL_INFO) {
@@ -639,6 +682,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     if (d->flags & CMD_F_READONLY)
         r->flags |= REQ_F_READONLY;
     set_cmd(r, argc, argv, lens, raw, rawlen);
+    r->script_sha = (d->flags & CMD_F_SCRIPT_SHA) != 0;
     if (pin_to_watch(s, r, nkeys, (int)slot) != 0)
         goto out;
     if (blocking) {
