@@ -64,6 +64,9 @@ POLICY = {
     "function|dump": ("ANY", "NONE", None),
     "function|stats": ("ANY", "NONE", None),
     "function|help": ("ANY", "NONE", None),
+    "keys": ("ALL", "CONCAT", None),
+    "randomkey": ("ALL", "RANDOM", None),
+    "scan": ("LOCAL", "NONE", "SCAN"),
     "dbsize": ("ALL", "SUM", None),
     "flushall": ("ALL", "ALL_OK", None),
     "flushdb": ("ALL", "ALL_OK", None),
@@ -117,7 +120,7 @@ LATER = {n: LATER3 for n in [
     "wait", "subscribe", "unsubscribe",
     "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "publish", "spublish", "pubsub",
     "script", "function",
-    "scan", "keys", "randomkey", "config", "slowlog", "latency", "memory", "acl", "client",
+    "config", "slowlog", "latency", "memory", "acl", "client",
     "reset", "lastsave", "role", "object", "readwrite_", "migrate_",
 ]}
 LATER["xread"] = None  # served; only its BLOCK form waits for issue 3 (checked at run time)
@@ -252,7 +255,10 @@ def write_docs(data):
                 add(sc, True)
             return
         shown = name.upper().replace("|", " ")
-        if name in ("multi", "exec", "discard", "watch", "unwatch"):
+        if name == "scan":
+            status, why = "supported", ("supported: one cursor walks every shard in turn; MATCH, "
+                                        "COUNT and TYPE honoured")
+        elif name in ("multi", "exec", "discard", "watch", "unwatch"):
             status, why = "supported", RULES["TXN"]
         elif route in RULES:
             status, why = "supported", RULES[route]

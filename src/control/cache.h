@@ -34,19 +34,19 @@ typedef struct cache_script {
 
 /* Invariant: topo is never NULL after cache_start; it is replaced, never modified. */
 typedef struct cache {
-    char name[64];              /* "default" */
-    char dir[4200];             /* <data-dir>/caches/<name> */
-    char password[65];          /* default user's password (hex) */
-    char internal_password[65]; /* engines' requirepass; never shown to clients */
-    char node_id[41];           /* id the endpoint presents in CLUSTER replies */
-    const settings *cfg;        /* service settings */
-    int port;                   /* TLS port actually bound */
-    int plaintext_port;         /* plaintext port actually bound, -1 if off */
-    topology *topo;             /* RCU-published snapshot */
-    _Atomic int refresh_wanted; /* a worker saw MOVED: rebuild the topology soon */
-    supervisor *sup;            /* engines */
-    uint64_t started_ms;        /* monotonic start time */
-    cache_counters counters;    /* endpoint counters */
+    char name[64];                /* "default" */
+    char dir[4200];               /* <data-dir>/caches/<name> */
+    char password[65];            /* default user's password (hex) */
+    char internal_password[65];   /* engines' requirepass; never shown to clients */
+    char node_id[41];             /* id the endpoint presents in CLUSTER replies */
+    const settings *cfg;          /* service settings */
+    int port;                     /* TLS port actually bound */
+    int plaintext_port;           /* plaintext port actually bound, -1 if off */
+    topology *topo;               /* RCU-published snapshot */
+    _Atomic int refresh_wanted;   /* a worker saw MOVED: rebuild the topology soon */
+    supervisor *sup;              /* engines */
+    uint64_t started_ms;          /* monotonic start time */
+    cache_counters counters;      /* endpoint counters */
     pthread_mutex_t scripts_lock; /* guards scripts */
     struct cache_script *scripts; /* Lua scripts clients loaded (SCRIPT LOAD, EVAL), by sha */
     size_t nscripts, scripts_cap;

@@ -25,8 +25,8 @@
       "redis-server or valkey-server to run (default: found on PATH)")                             \
     X(backend_timeout, "backend-timeout", SET_INT, "5000", 50, 600000,                             \
       "milliseconds an engine may take to answer before the client gets an error")                 \
-    X(max_blocking_clients, "max-blocking-clients", SET_INT, "10000", 1, 1000000,                 \
-      "clients that may hold a private engine connection for blocking commands")                 \
+    X(max_blocking_clients, "max-blocking-clients", SET_INT, "10000", 1, 1000000,                  \
+      "clients that may hold a private engine connection for blocking commands")                   \
     X(node_timeout, "node-timeout", SET_INT, "5000", 500, 600000,                                  \
       "milliseconds before the cluster considers an engine down")                                  \
     X(start_timeout, "start-timeout", SET_INT, "60000", 1000, 3600000,                             \

@@ -27,29 +27,34 @@ typedef enum {
     MERGE_MGET,   /* arrays re-ordered into the request's key order */
     MERGE_ALL_OK, /* +OK when every shard said OK, else the first error */
     MERGE_INFO,   /* INFO: engine figures summed into the endpoint's own INFO text */
-    MERGE_FIRST   /* every shard must succeed; the first shard's reply is the reply */
+    MERGE_FIRST,  /* every shard must succeed; the first shard's reply is the reply */
+    MERGE_CONCAT, /* arrays concatenated (KEYS) */
+    MERGE_RANDOM, /* a non-nil reply of a shard taken in turn (RANDOMKEY) */
+    MERGE_SCAN    /* one shard's SCAN reply with its cursor made cache-wide */
 } cmd_merge;
 
 /* Commands the endpoint answers itself. */
 #define CMD_LOCAL_LIST(X)                                                                          \
     X(NONE)                                                                                        \
     X(PING)                                                                                        \
-    X(ECHO) X(AUTH) X(HELLO) X(SELECT) X(QUIT) X(READONLY) X(READWRITE) X(INFO) X(CLUSTER_SLOTS)   \
+    X(ECHO)                                                                                        \
+    X(AUTH) X(HELLO) X(SELECT) X(QUIT) X(READONLY) X(READWRITE) X(INFO) X(CLUSTER_SLOTS)           \
         X(CLUSTER_SHARDS) X(CLUSTER_NODES) X(CLUSTER_INFO) X(CLUSTER_MYID) X(CLUSTER_KEYSLOT)      \
-            X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID) X(CLUSTER_REPLICAS) X(SCRIPT_EXISTS) X(MULTI) X(EXEC) X(DISCARD) X(WATCH) X(UNWATCH)
+            X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID) X(CLUSTER_REPLICAS) X(SCRIPT_EXISTS)  \
+                X(SCAN) X(MULTI) X(EXEC) X(DISCARD) X(WATCH) X(UNWATCH)
 
 #define CMD_LOCAL_ENUM(n) LOCAL_##n,
 typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
 #undef CMD_LOCAL_ENUM
 
-#define CMD_F_WRITE 0x01u    /* may modify data */
-#define CMD_F_READONLY 0x02u /* never modifies data: safe to retry */
-#define CMD_F_BLOCKING 0x04u /* may block the connection */
-#define CMD_F_NOAUTH 0x08u   /* allowed before AUTH */
-#define CMD_F_MOVABLE 0x10u  /* key positions depend on arguments */
-#define CMD_F_FAST 0x20u     /* O(1) or O(log n) */
-#define CMD_F_SCRIPT_BODY 0x40u  /* carries a Lua script (EVAL: argument 1, SCRIPT LOAD: 2) */
-#define CMD_F_SCRIPT_SHA 0x80u   /* names a script by sha (EVALSHA): NOSCRIPT is repaired */
+#define CMD_F_WRITE 0x01u         /* may modify data */
+#define CMD_F_READONLY 0x02u      /* never modifies data: safe to retry */
+#define CMD_F_BLOCKING 0x04u      /* may block the connection */
+#define CMD_F_NOAUTH 0x08u        /* allowed before AUTH */
+#define CMD_F_MOVABLE 0x10u       /* key positions depend on arguments */
+#define CMD_F_FAST 0x20u          /* O(1) or O(log n) */
+#define CMD_F_SCRIPT_BODY 0x40u   /* carries a Lua script (EVAL: argument 1, SCRIPT LOAD: 2) */
+#define CMD_F_SCRIPT_SHA 0x80u    /* names a script by sha (EVALSHA): NOSCRIPT is repaired */
 #define CMD_F_SCRIPT_FLUSH 0x100u /* forgets every script (SCRIPT FLUSH) */
 
 /* Where keys are (Redis 7 key specs). */

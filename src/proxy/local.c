@@ -402,6 +402,7 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
         buf_deinit(&tmp);
         break;
     }
+    case LOCAL_SCAN: /* router.c serves it (one shard at a time) */
     case LOCAL_MULTI:
     case LOCAL_EXEC:
     case LOCAL_DISCARD:

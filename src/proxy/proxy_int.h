@@ -70,7 +70,7 @@ struct req {
  * replies arrive in that order (the engine answers in order). */
 struct backend {
     worker *w;
-    session *owner; /* private link of this session (blocking commands), else NULL */
+    session *owner;           /* private link of this session (blocking commands), else NULL */
     conn *c;                  /* NULL when disconnected */
     char addr[112];           /* engine address (unix path or host:port) */
     int proto;                /* 2 or 3 */
@@ -150,6 +150,7 @@ struct worker {
     session *again_sessions;           /* sessions to read again without waiting */
     req *retry_head, *retry_tail;      /* requests waiting to be resent, oldest first */
     uint64_t retry_pass;               /* counts passes over the retry queue */
+    uint32_t rotation;                 /* RANDOMKEY: shard to ask first, in turn */
     req *free_reqs;                    /* req pool */
     uint32_t nfree_reqs;
     conn **dead_conns; /* closed this batch, freed in before_sleep */

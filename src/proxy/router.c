@@ -75,6 +75,70 @@ void router_fail(worker *w, req *r, const char *fmt, ...)
 
 /* ---- merging fan-out replies ---- */
 
+#define SCAN_SHARD_BITS 64u /* cursor = engine cursor * 64 + shard (at most 64 shards) */
+
+/* KEYS (arrays concatenated), RANDOMKEY (a non-nil reply, shards taken in turn) and SCAN (the
+ * one shard's reply, its cursor made cache-wide). */
+static void merge_values(worker *w, req *p, buf *out)
+{
+    resp_value **vals = xcalloc(p->nchildren, sizeof(*vals));
+    int ok = 1;
+    for (uint32_t i = 0; i < p->nchildren && ok; i++) {
+        const buf *rb = &p->children[i]->reply;
+        size_t used;
+        ok = resp_value_parse(buf_rptr(rb), buf_used(rb), &vals[i], &used) == RESP_DONE;
+    }
+    if (ok && p->merge == MERGE_CONCAT) {
+        size_t total = 0;
+        for (uint32_t i = 0; i < p->nchildren && ok; i++) {
+            ok = vals[i]->type == RESP_T_ARRAY || vals[i]->type == RESP_T_SET;
+            total += ok ? vals[i]->nelem : 0;
+        }
+        if (ok) {
+            resp_add_array(out, total);
+            for (uint32_t i = 0; i < p->nchildren; i++)
+                for (size_t j = 0; j < vals[i]->nelem; j++)
+                    buf_append(out, vals[i]->elem[j].raw, vals[i]->elem[j].raw_len);
+        }
+    } else if (ok && p->merge == MERGE_RANDOM) {
+        uint32_t start = w->rotation++ % p->nchildren, i;
+        for (i = 0; i < p->nchildren; i++) {
+            const resp_value *v = vals[(start + i) % p->nchildren];
+            if (v->type != RESP_T_NULL) {
+                buf_append(out, v->raw, v->raw_len);
+                break;
+            }
+        }
+        if (i == p->nchildren)
+            buf_append(out, vals[0]->raw, vals[0]->raw_len);
+    } else if (ok && p->merge == MERGE_SCAN) {
+        const resp_value *v = vals[0];
+        ok = v->type == RESP_T_ARRAY && v->nelem == 2 && v->elem[0].type == RESP_T_BULK;
+        if (ok) {
+            char num[32];
+            snprintf(num, sizeof(num), "%.*s", (int)MIN(v->elem[0].len, 30), v->elem[0].str);
+            unsigned long long ec = strtoull(num, NULL, 10), next = 0;
+            unsigned shard = p->shard;
+            const topology *t = worker_topology(w);
+            if (ec != 0)
+                next = ec * SCAN_SHARD_BITS + shard;
+            else if (shard + 1 < (unsigned)t->nshards)
+                next = shard + 1; /* this shard is done: the next one from its start */
+            snprintf(num, sizeof(num), "%llu", next);
+            resp_add_array(out, 2);
+            resp_add_cstr(out, num);
+            buf_append(out, v->elem[1].raw, v->elem[1].raw_len);
+        }
+    }
+    if (!ok) {
+        buf_consume(out, buf_used(out));
+        resp_add_error(out, "ERR unexpected reply from an engine while merging");
+    }
+    for (uint32_t i = 0; i < p->nchildren; i++)
+        resp_value_free(vals[i]);
+    xfree(vals);
+}
+
 static void merge_children(worker *w, req *p)
 {
     buf out;
@@ -96,6 +160,8 @@ static void merge_children(worker *w, req *p)
         resp_add_int(&out, sum);
     } else if (p->merge == MERGE_ALL_OK) {
         resp_add_simple(&out, "OK");
+    } else if (p->merge == MERGE_CONCAT || p->merge == MERGE_RANDOM || p->merge == MERGE_SCAN) {
+        merge_values(w, p, &out);
     } else if (p->merge == MERGE_FIRST) {
         const buf *rb = &p->children[0]->reply;
         buf_append(&out, buf_rptr(rb), buf_used(rb));
@@ -247,10 +313,11 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         buf_init(&body);
         resp_value *v = NULL;
         size_t used;
-        int known = r->script_sha && r->redirects++ < MAX_REDIRECTS &&
-                    resp_value_parse(buf_rptr(&r->cmd), buf_used(&r->cmd), &v, &used) == RESP_DONE &&
-                    v->type == RESP_T_ARRAY && v->nelem >= 2 &&
-                    cache_script_get(w->cache, v->elem[1].str, v->elem[1].len, &body) == 0;
+        int known =
+            r->script_sha && r->redirects++ < MAX_REDIRECTS &&
+            resp_value_parse(buf_rptr(&r->cmd), buf_used(&r->cmd), &v, &used) == RESP_DONE &&
+            v->type == RESP_T_ARRAY && v->nelem >= 2 &&
+            cache_script_get(w->cache, v->elem[1].str, v->elem[1].len, &body) == 0;
         resp_value_free(v);
         if (!known) {
             buf_deinit(&body);
@@ -345,7 +412,7 @@ static void unknown_command(session *s, size_t argc, const char *const *argv, co
         n +=
             (size_t)snprintf(args + n, sizeof(args) - n, "'%.*s' ", (int)MIN(lens[i], 40), argv[i]);
     router_reply_error(s, "ERR unknown command '%.*s', with args beginning with: %s",
-                (int)MIN(lens[0], 64), argv[0], args);
+                       (int)MIN(lens[0], 64), argv[0], args);
 }
 
 static void crossslot(session *s, const char *const *argv, const size_t *lens, const uint32_t *keys,
@@ -361,10 +428,11 @@ static void crossslot(session *s, const char *const *argv, const size_t *lens, c
         n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s'%.*s' slot %u", n ? ", " : "",
                               (int)MIN(lens[keys[i]], 40), argv[keys[i]], sl);
     }
-    router_reply_error(s,
-                "CROSSSLOT Keys in request don't hash to the same slot (%s); give related keys "
-                "the same hash tag, e.g. {user}:1 and {user}:2",
-                detail);
+    router_reply_error(
+        s,
+        "CROSSSLOT Keys in request don't hash to the same slot (%s); give related keys "
+        "the same hash tag, e.g. {user}:1 and {user}:2",
+        detail);
 }
 
 static int slot_arg(const char *p, size_t n)
@@ -544,6 +612,49 @@ static int pin_to_watch(session *s, req *r, int nkeys, int slot)
     return 0;
 }
 
+/* SCAN: the cursor names a shard and that shard's own cursor; see merge_values. */
+static void dispatch_scan(session *s, size_t argc, const char *const *argv, const size_t *lens)
+{
+    char num[32];
+    char *end;
+    snprintf(num, sizeof(num), "%.*s", (int)MIN(lens[1], 30), argv[1]);
+    errno = 0;
+    unsigned long long cursor = strtoull(num, &end, 10);
+    const topology *t = worker_topology(s->w);
+    if (errno || *end || num[0] == '-' || lens[1] > 30 ||
+        cursor % SCAN_SHARD_BITS >= (unsigned long long)MAX(t->nshards, 1)) {
+        router_reply_error(s, "ERR invalid cursor");
+        return;
+    }
+    char ec[32];
+    snprintf(ec, sizeof(ec), "%llu", cursor / SCAN_SHARD_BITS);
+    const char **sub = xmalloc(argc * sizeof(char *));
+    size_t *sub_lens = xmalloc(argc * sizeof(size_t));
+    for (size_t i = 0; i < argc; i++) {
+        sub[i] = argv[i];
+        sub_lens[i] = lens[i];
+    }
+    sub[1] = ec;
+    sub_lens[1] = strlen(ec);
+    req *p = session_queue_req(s);
+    p->merge = MERGE_SCAN;
+    p->shard = (uint16_t)(cursor % SCAN_SHARD_BITS);
+    p->children = xcalloc(1, sizeof(req *));
+    p->nchildren = p->pending = 1;
+    req *ch = req_get(s->w);
+    ch->parent = p;
+    ch->proto = p->proto;
+    ch->target = TARGET_SHARD;
+    ch->shard = p->shard;
+    ch->deadline_ms = p->deadline_ms;
+    ch->flags |= REQ_F_READONLY;
+    resp_add_command(&ch->cmd, argc, sub, sub_lens);
+    p->children[0] = ch;
+    xfree(sub);
+    xfree(sub_lens);
+    router_send(s->w, ch);
+}
+
 void router_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
                      const char *raw, size_t rawlen)
 {
@@ -595,6 +706,10 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     }
     switch ((cmd_route)d->route) {
     case ROUTE_LOCAL: {
+        if (d->local == LOCAL_SCAN) {
+            dispatch_scan(s, argc, argv, lens);
+            return;
+        }
         if (d->local == LOCAL_INFO) {
             uint32_t sections = local_info_sections(argc, argv, lens);
             if (sections & (INFO_MEMORY | INFO_KEYSPACE)) {
