@@ -67,6 +67,15 @@ POLICY = {
     "keys": ("ALL", "CONCAT", None),
     "randomkey": ("ALL", "RANDOM", None),
     "scan": ("LOCAL", "NONE", "SCAN"),
+    "subscribe": ("LOCAL", "NONE", "SUBSCRIBE"),
+    "psubscribe": ("LOCAL", "NONE", "SUBSCRIBE"),
+    "unsubscribe": ("LOCAL", "NONE", "SUBSCRIBE"),
+    "punsubscribe": ("LOCAL", "NONE", "SUBSCRIBE"),
+    "publish": ("LOCAL", "NONE", "PUBSUB_QUERY"),  # shard 0 holds every subscriber: exact counts
+    "pubsub|channels": ("LOCAL", "NONE", "PUBSUB_QUERY"),
+    "pubsub|numsub": ("LOCAL", "NONE", "PUBSUB_QUERY"),
+    "pubsub|numpat": ("LOCAL", "NONE", "PUBSUB_QUERY"),
+    "pubsub|help": ("ANY", "NONE", None),
     "dbsize": ("ALL", "SUM", None),
     "flushall": ("ALL", "ALL_OK", None),
     "flushdb": ("ALL", "ALL_OK", None),
@@ -114,15 +123,19 @@ REFUSED = {
     "config|resetstat": "statistics are kept by the service",
 }
 
+SHARD_PUBSUB = ("shard channels need a subscription on each shard's engine; planned with "
+                "keyspace notifications (issue 3 of the Stratus tracker). Use SUBSCRIBE/PUBLISH: "
+                "they reach every subscriber whatever the shard")
 # Blocking commands (BLPOP ...) are served on a private engine connection per client (ROUTE_KEYS
 # plus CMD_F_BLOCKING); what remains for issue 3 is listed here.
 LATER = {n: LATER3 for n in [
-    "wait", "subscribe", "unsubscribe",
-    "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "publish", "spublish", "pubsub",
+    "wait",
     "script", "function",
     "config", "slowlog", "latency", "memory", "acl", "client",
     "reset", "lastsave", "role", "object", "readwrite_", "migrate_",
 ]}
+for _n in ("ssubscribe", "sunsubscribe", "spublish", "pubsub|shardchannels", "pubsub|shardnumsub"):
+    LATER[_n] = SHARD_PUBSUB
 LATER["xread"] = None  # served; only its BLOCK form waits for issue 3 (checked at run time)
 LATER["xreadgroup"] = None
 LATER["object"] = None  # OBJECT subcommands have keys: served
@@ -255,7 +268,13 @@ def write_docs(data):
                 add(sc, True)
             return
         shown = name.upper().replace("|", " ")
-        if name == "scan":
+        if name in ("publish", "pubsub|channels", "pubsub|numsub", "pubsub|numpat"):
+            status, why = "supported", ("supported: sent to the engine every subscriber's "
+                                        "connection is on (shard 0's primary), so counts are exact")
+        elif name in ("subscribe", "psubscribe", "unsubscribe", "punsubscribe"):
+            status, why = "supported", ("supported: one engine connection per subscriber; a "
+                                        "PUBLISH from any client reaches it, whatever the shard")
+        elif name == "scan":
             status, why = "supported", ("supported: one cursor walks every shard in turn; MATCH, "
                                         "COUNT and TYPE honoured")
         elif name in ("multi", "exec", "discard", "watch", "unwatch"):

@@ -34,14 +34,38 @@ typedef enum {
 } cmd_merge;
 
 /* Commands the endpoint answers itself. */
-#define CMD_LOCAL_LIST(X)                                                                          \
-    X(NONE)                                                                                        \
-    X(PING)                                                                                        \
-    X(ECHO)                                                                                        \
-    X(AUTH) X(HELLO) X(SELECT) X(QUIT) X(READONLY) X(READWRITE) X(INFO) X(CLUSTER_SLOTS)           \
-        X(CLUSTER_SHARDS) X(CLUSTER_NODES) X(CLUSTER_INFO) X(CLUSTER_MYID) X(CLUSTER_KEYSLOT)      \
-            X(CLIENT_SETNAME) X(CLIENT_GETNAME) X(CLIENT_ID) X(CLUSTER_REPLICAS) X(SCRIPT_EXISTS)  \
-                X(SCAN) X(MULTI) X(EXEC) X(DISCARD) X(WATCH) X(UNWATCH)
+/* clang-format off */
+#define CMD_LOCAL_LIST(X) \
+    X(NONE) \
+    X(PING) \
+    X(ECHO) \
+    X(AUTH) \
+    X(HELLO) \
+    X(SELECT) \
+    X(QUIT) \
+    X(READONLY) \
+    X(READWRITE) \
+    X(INFO) \
+    X(CLUSTER_SLOTS) \
+    X(CLUSTER_SHARDS) \
+    X(CLUSTER_NODES) \
+    X(CLUSTER_INFO) \
+    X(CLUSTER_MYID) \
+    X(CLUSTER_KEYSLOT) \
+    X(CLIENT_SETNAME) \
+    X(CLIENT_GETNAME) \
+    X(CLIENT_ID) \
+    X(CLUSTER_REPLICAS) \
+    X(SCRIPT_EXISTS) \
+    X(SCAN) \
+    X(SUBSCRIBE) \
+    X(PUBSUB_QUERY) \
+    X(MULTI) \
+    X(EXEC) \
+    X(DISCARD) \
+    X(WATCH) \
+    X(UNWATCH)
+/* clang-format on */
 
 #define CMD_LOCAL_ENUM(n) LOCAL_##n,
 typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;

@@ -62,7 +62,7 @@ static void backend_lost(backend *b, const char *why, int timed_out)
         req *r = list;
         list = r->bnext;
         r->bnext = NULL;
-        r->flags &= (uint8_t)~REQ_F_INQUEUE;
+        r->flags &= (uint16_t)~REQ_F_INQUEUE;
         if (r->flags & REQ_F_DISCARD) {
             req_put(w, r);
             continue;
@@ -80,6 +80,10 @@ static void backend_lost(backend *b, const char *why, int timed_out)
         failed++;
         router_fail(w, r, "ERR %s; the command may or may not have been applied", why);
     }
+    /* A subscriber's subscriptions died with the link: it must reconnect and subscribe again,
+     * which closing it tells it (a silent loss of messages would be worse). */
+    if (b->owner && b->owner->subscribed)
+        worker_doom_session(b->owner);
     /* They were sent before anything now waiting in the retry queue: they go first. */
     if (again_head)
         worker_retry_first(w, again_head, again_tail);
@@ -292,6 +296,14 @@ static void on_backend_readable(conn *c)
         int rc = resp_reply_scan(&b->scan, base + off, avail - off, &flen);
         if (rc == RESP_AGAIN)
             break;
+        if (rc == RESP_DONE && !b->head && b->owner && b->passthrough) {
+            /* Pub/sub: confirmations and messages belong to no request; in order, to the
+             * client. */
+            const char *frame = base + off;
+            off += flen;
+            pubsub_passthrough(b->owner, frame, flen);
+            continue;
+        }
         if (rc == RESP_ERR || !b->head) {
             buf_consume(&b->in, off);
             backend_lost(
@@ -304,7 +316,7 @@ static void on_backend_readable(conn *c)
             b->tail = NULL;
         b->inflight--;
         r->bnext = NULL;
-        r->flags &= (uint8_t)~REQ_F_INQUEUE;
+        r->flags &= (uint16_t)~REQ_F_INQUEUE;
         const char *frame = base + off;
         off += flen;
         if (r->flags & REQ_F_DISCARD) {
@@ -336,6 +348,10 @@ backend *backend_private(session *s, const char *addr, int proto, int *limited)
     backend *b = s->priv;
     if (b && b->proto == proto && strcmp(b->addr, addr) == 0)
         return b;
+    if (b && s->subscribed) {
+        *limited = 2; /* its subscriptions live on this link */
+        return NULL;
+    }
     if (b) {
         backend_destroy_private(b);
         s->priv = NULL;
@@ -364,7 +380,7 @@ void backend_destroy_private(backend *b)
         req *r = list;
         list = r->bnext;
         r->bnext = NULL;
-        r->flags &= (uint8_t)~REQ_F_INQUEUE;
+        r->flags &= (uint16_t)~REQ_F_INQUEUE;
         if ((r->flags & REQ_F_DISCARD) || !r->s)
             req_put(w, r);
         else
@@ -373,6 +389,17 @@ void backend_destroy_private(backend *b)
     atomic_fetch_sub_explicit(&w->cache->counters.private_links, 1, memory_order_relaxed);
     b->owner = NULL;
     backend_destroy(b);
+}
+
+int backend_send_passthrough(backend *b, req *r)
+{
+    if (ensure_connected(b) != 0)
+        return -EAGAIN;
+    buf_append(&b->out, buf_rptr(&r->cmd), buf_used(&r->cmd));
+    b->queued_bytes += buf_used(&r->cmd);
+    b->passthrough = 1;
+    worker_flush_backend(b);
+    return 0;
 }
 
 void backend_check_deadline(backend *b, uint64_t now)

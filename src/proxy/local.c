@@ -403,6 +403,8 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
         break;
     }
     case LOCAL_SCAN: /* router.c serves it (one shard at a time) */
+    case LOCAL_SUBSCRIBE:
+    case LOCAL_PUBSUB_QUERY:
     case LOCAL_MULTI:
     case LOCAL_EXEC:
     case LOCAL_DISCARD:

@@ -32,6 +32,8 @@ typedef enum {
 #define REQ_F_RETRY 0x20u    /* on the worker's retry list */
 #define REQ_F_BLOCKING 0x40u /* blocking command: private link, no engine deadline once sent */
 #define REQ_F_PINNED 0x80u   /* WATCH in force: sent on the session's private link */
+#define REQ_F_PUBSUB                                                                               \
+    0x100u /* subscribe family: written to the private link, answered by pass-through */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -49,7 +51,7 @@ struct req {
     uint32_t nkeys;         /* entries in key_map */
     uint8_t merge;          /* cmd_merge of the parent */
     uint32_t info_sections; /* MERGE_INFO: INFO_* sections asked for */
-    uint8_t flags;          /* REQ_F_* */
+    uint16_t flags;         /* REQ_F_* */
     uint8_t target;         /* req_target */
     uint8_t redirects;      /* MOVED/ASK hops so far */
     uint16_t slot;          /* TARGET_SLOT */
@@ -71,6 +73,7 @@ struct req {
 struct backend {
     worker *w;
     session *owner;           /* private link of this session (blocking commands), else NULL */
+    int passthrough;          /* frames with no request waiting go to the owner (pub/sub) */
     conn *c;                  /* NULL when disconnected */
     char addr[112];           /* engine address (unix path or host:port) */
     int proto;                /* 2 or 3 */
@@ -123,6 +126,9 @@ struct session {
     int multi_slot;         /* slot of the transaction's keys, -1 until a keyed command */
     uint32_t multi_count;   /* commands queued */
     buf multi_cmds;         /* their bytes */
+    int subscribed;         /* in a SUBSCRIBE/PSUBSCRIBE: the private link passes frames through */
+    int doomed;             /* to be closed at the end of this loop iteration */
+    session *doom_next;     /* worker doomed list */
     int watching;           /* WATCH in force: commands go to the private link of pin_slot */
     uint16_t pin_slot;      /* slot of the watched keys */
     int processing;         /* inside session_process_input (no re-entry) */
@@ -148,6 +154,7 @@ struct worker {
     session *flush_sessions;           /* sessions with bytes to write this iteration */
     session *sessions;                 /* every live session */
     session *again_sessions;           /* sessions to read again without waiting */
+    session *doomed;                   /* sessions to close in before_sleep */
     req *retry_head, *retry_tail;      /* requests waiting to be resent, oldest first */
     uint64_t retry_pass;               /* counts passes over the retry queue */
     uint32_t rotation;                 /* RANDOMKEY: shard to ask first, in turn */
@@ -202,6 +209,14 @@ void router_deliver(worker *w, req *r, const char *data, size_t len);
 void router_fail(worker *w, req *r, const char *fmt, ...) ATTR_PRINTF(3, 4);
 void router_on_error_reply(worker *w, req *r, const char *data, size_t len);
 void router_deliver_final(worker *w, req *r, const char *data, size_t len);
+
+/* pubsub.c */
+int pubsub_restricted(const session *s, const cmd_def *d);
+void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                    const size_t *lens, const char *raw, size_t rawlen);
+void pubsub_passthrough(session *s, const char *frame, size_t len);
+void worker_doom_session(session *s);
+int backend_send_passthrough(backend *b, req *r);
 
 /* txn.c */
 int txn_is_control(const cmd_def *d);

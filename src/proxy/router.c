@@ -241,7 +241,7 @@ int router_try_send(worker *w, req *r)
             /* The named node is not in our snapshot yet: route by slot after a refresh. */
             atomic_store(&w->cache->refresh_wanted, 1);
             r->target = TARGET_SLOT;
-            r->flags &= (uint8_t)~REQ_F_ASKING;
+            r->flags &= (uint16_t)~REQ_F_ASKING;
         }
     }
     if (node < 0) {
@@ -265,7 +265,7 @@ int router_try_send(worker *w, req *r)
                     w->cache->cfg->backend_timeout);
         return 0;
     }
-    if (r->flags & (REQ_F_BLOCKING | REQ_F_PINNED)) {
+    if (r->flags & (REQ_F_BLOCKING | REQ_F_PINNED | REQ_F_PUBSUB)) {
         /* Blocking commands never share a link (they would hold up everyone behind them), and
          * a WATCH lives on one connection: both use the session's private link. */
         if (!r->s) {
@@ -274,6 +274,12 @@ int router_try_send(worker *w, req *r)
         }
         int limited = 0;
         backend *b = backend_private(r->s, t->nodes[node].addr, r->proto, &limited);
+        if (!b && limited == 2) {
+            router_fail(w, r,
+                        "ERR blocking commands and WATCH on keys of another shard are not "
+                        "available while subscribed; use another connection");
+            return 0;
+        }
         if (!b) {
             router_fail(w, r,
                         "ERR too many clients in blocking commands on this cache (limit %ld, "
@@ -281,7 +287,13 @@ int router_try_send(worker *w, req *r)
                         w->cache->cfg->max_blocking_clients);
             return 0;
         }
-        return backend_send(b, r);
+        if (!(r->flags & REQ_F_PUBSUB))
+            return backend_send(b, r);
+        /* Its answers come by pass-through: the request's own slot is done once it is sent. */
+        int rc = backend_send_passthrough(b, r);
+        if (rc == 0)
+            router_deliver_final(w, r, "", 0);
+        return rc;
     }
     return backend_send(link_for(w, t, node, r->proto), r);
 }
@@ -362,7 +374,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         if (ask)
             r->flags |= REQ_F_ASKING;
         else {
-            r->flags &= (uint8_t)~REQ_F_ASKING;
+            r->flags &= (uint16_t)~REQ_F_ASKING;
             atomic_store(&w->cache->refresh_wanted, 1);
         }
         router_resend(w, r);
@@ -372,7 +384,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
     if (now + RETRY_DELAY_MS < r->deadline_ms) {
         if (r->target == TARGET_NODE)
             r->target = TARGET_SLOT;
-        r->flags &= (uint8_t)~REQ_F_ASKING;
+        r->flags &= (uint16_t)~REQ_F_ASKING;
         atomic_store(&w->cache->refresh_wanted, 1);
         worker_retry_later(w, r);
         return;
@@ -688,6 +700,18 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         router_reply_error(s, "NOAUTH Authentication required.");
         return;
     }
+    if (pubsub_restricted(s, d)) {
+        router_reply_error(
+            s,
+            "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+            "QUIT / RESET are allowed in this context",
+            d->name);
+        return;
+    }
+    if (s->subscribed && s->proto == 2 && d->route == ROUTE_LOCAL && d->local == LOCAL_PING) {
+        pubsub_command(s, d, argc, argv, lens, raw, rawlen); /* the engine's subscribed pong */
+        return;
+    }
     if (s->multi && !txn_is_control(d)) {
         txn_queue(s, d, argc, argv, lens, raw, rawlen);
         return;
@@ -706,6 +730,20 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     }
     switch ((cmd_route)d->route) {
     case ROUTE_LOCAL: {
+        if (d->local == LOCAL_SUBSCRIBE) {
+            pubsub_command(s, d, argc, argv, lens, raw, rawlen);
+            return;
+        }
+        if (d->local == LOCAL_PUBSUB_QUERY) {
+            /* Every subscriber's connection is on shard 0's primary: it knows them all. */
+            req *r = session_queue_req(s);
+            r->target = TARGET_SHARD;
+            r->shard = 0;
+            r->flags |= REQ_F_READONLY;
+            set_cmd(r, argc, argv, lens, raw, rawlen);
+            router_send(s->w, r);
+            return;
+        }
         if (d->local == LOCAL_SCAN) {
             dispatch_scan(s, argc, argv, lens);
             return;

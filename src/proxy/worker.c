@@ -222,7 +222,7 @@ static void process_retries(worker *w, uint64_t now)
         session *s = req_session(r);
         int wait = r->retry_at_ms > now || (s && s->retry_blocked == pass);
         if (!wait) {
-            r->flags &= (uint8_t)~REQ_F_RETRY;
+            r->flags &= (uint16_t)~REQ_F_RETRY;
             if (s)
                 s->retrying--;
             if (router_try_send(w, r) != -EAGAIN)
@@ -271,9 +271,25 @@ static void on_tick(ev_loop *loop, void *data)
     }
 }
 
+void worker_doom_session(session *s)
+{
+    if (s->doomed || s->dead)
+        return;
+    s->doomed = 1;
+    s->doom_next = s->w->doomed;
+    s->w->doomed = s;
+}
+
 static void before_sleep(ev_loop *loop, void *data)
 {
     worker *w = data;
+    /* Sessions condemned while their private link was being read are closed here, where no
+     * link of theirs is in use. */
+    while (w->doomed) {
+        session *s = w->doomed;
+        w->doomed = s->doom_next;
+        session_close(s, "cut off");
+    }
     /* Sessions whose transport still holds decrypted input are read again now. */
     session *again = w->again_sessions;
     w->again_sessions = NULL;
