@@ -31,6 +31,31 @@ enum {
 /* Longest number Redis's string2ll accepts is 20 characters ("-9223372036854775808"). */
 #define LL_MAX_CHARS 20
 
+/* Digits s[i..n) with a sign already read, into *out without overflow; 1, or 0 when a character
+ * is not a digit or the value does not fit. Shared by both parsers below. */
+static int digits_to_ll(const char *s, size_t i, size_t n, int neg, long long *out)
+{
+    unsigned long long v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (ULLONG_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    if (neg) {
+        if (v > (unsigned long long)LLONG_MAX + 1)
+            return 0;
+        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
+    } else {
+        if (v > (unsigned long long)LLONG_MAX)
+            return 0;
+        *out = (long long)v;
+    }
+    return 1;
+}
+
 /* Redis string2ll: optional '-', then digits without a leading zero (except "0" itself), no
  * other characters, and no overflow. */
 static int req_parse_ll(const char *s, size_t n, long long *out)
@@ -51,25 +76,7 @@ static int req_parse_ll(const char *s, size_t n, long long *out)
     }
     if (s[i] < '1' || s[i] > '9')
         return 0;
-    unsigned long long v = 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (ULLONG_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
-    }
-    if (neg) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return 0;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    } else {
-        if (v > (unsigned long long)LLONG_MAX)
-            return 0;
-        *out = (long long)v;
-    }
-    return 1;
+    return digits_to_ll(s, i, n, neg, out);
 }
 
 static int req_fail(resp_req_parser *p, const char *msg)
@@ -448,25 +455,7 @@ static int reply_parse_ll(const char *s, size_t n, long long *out)
     }
     if (i == n)
         return 0;
-    unsigned long long v = 0;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        unsigned d = (unsigned)(s[i] - '0');
-        if (v > (ULLONG_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
-    }
-    if (neg) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return 0;
-        *out = v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(long long)v;
-    } else {
-        if (v > (unsigned long long)LLONG_MAX)
-            return 0;
-        *out = (long long)v;
-    }
-    return 1;
+    return digits_to_ll(s, i, n, neg, out);
 }
 
 static void scan_reset(resp_reply_scanner *s)
