@@ -684,6 +684,14 @@ def module_stratus(*args, **kw):
     return _fixture
 
 
+@pytest.fixture
+def r(srv):
+    """A TLS redis-py client of the test module's `srv` instance, closed after the test."""
+    c = srv.client()
+    yield c
+    c.close()
+
+
 @pytest.fixture(autouse=True)
 def _watchdog():
     """Fails a test that runs longer than TEST_TIMEOUT instead of hanging the whole run."""

@@ -19,13 +19,6 @@ def _later(delay, fn):
     return t
 
 
-@pytest.fixture
-def r(srv):
-    c = srv.client()
-    yield c
-    c.close()
-
-
 def test_blpop_times_out_after_its_own_timeout(r):
     r.delete("blk:empty")
     t0 = time.monotonic()

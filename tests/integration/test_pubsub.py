@@ -5,8 +5,6 @@ growing the endpoint's memory."""
 
 import time
 
-import pytest
-import redis
 
 from conftest import deadline_poll, encode, module_stratus
 

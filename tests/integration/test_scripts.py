@@ -22,13 +22,6 @@ return n
 """
 
 
-@pytest.fixture
-def r(srv):
-    c = srv.client()
-    yield c
-    c.close()
-
-
 def _keys_on_every_shard(bands=8):
     """One key in each eighth of the slot range, so each of 3 shards gets some."""
     keys, seen = [], set()

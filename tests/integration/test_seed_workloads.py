@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 
-import pytest
 
 from conftest import module_stratus
 
@@ -25,13 +24,6 @@ if redis.call('ZCARD', KEYS[1]) < limit then
 end
 return 0
 """
-
-
-@pytest.fixture
-def r(srv):
-    c = srv.client()
-    yield c
-    c.close()
 
 
 def test_session_store(r):

@@ -10,13 +10,6 @@ from conftest import module_stratus
 srv = module_stratus("--shards", "3")
 
 
-@pytest.fixture
-def r(srv):
-    c = srv.client()
-    yield c
-    c.close()
-
-
 def test_multi_exec(r):
     r.delete("{t}:a", "{t}:n")
     p = r.pipeline(transaction=True)
