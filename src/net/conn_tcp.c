@@ -7,9 +7,9 @@
 
 #include "common/compiler.h"
 
-static ssize_t tcp_read(conn *c, void *p, size_t n)
+/* A read/write result in the conn contract: bytes, -EAGAIN to wait, or -errno (kept in c). */
+static ssize_t io_result(conn *c, ssize_t r)
 {
-    ssize_t r = read(c->h.fd, p, n);
     if (r >= 0)
         return r;
     if (errno == EINTR || errno == EWOULDBLOCK)
@@ -18,15 +18,14 @@ static ssize_t tcp_read(conn *c, void *p, size_t n)
     return -errno;
 }
 
+static ssize_t tcp_read(conn *c, void *p, size_t n)
+{
+    return io_result(c, read(c->h.fd, p, n));
+}
+
 static ssize_t tcp_write(conn *c, const void *p, size_t n)
 {
-    ssize_t r = send(c->h.fd, p, n, MSG_NOSIGNAL);
-    if (r >= 0)
-        return r;
-    if (errno == EINTR || errno == EWOULDBLOCK)
-        return -EAGAIN;
-    c->err = -errno;
-    return -errno;
+    return io_result(c, send(c->h.fd, p, n, MSG_NOSIGNAL));
 }
 
 static void tcp_event(conn *c, uint32_t events)
