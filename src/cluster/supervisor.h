@@ -24,11 +24,8 @@ typedef struct {
     int node_timeout_ms;       /* cluster-node-timeout */
 } supervisor_config;
 
-/* Aggregated engine statistics, sampled by supervisor_sample. */
+/* Engine health, sampled by supervisor_sample (INFO figures are summed at request time). */
 typedef struct {
-    int64_t used_memory;     /* bytes, sum over primaries */
-    int64_t keys;            /* keys, sum over primaries */
-    int64_t expires;         /* keys with a TTL, sum over primaries */
     int engines_up;          /* engines answering PING */
     int engines_total;       /* engines supervised */
     int64_t restarts;        /* engine restarts since start */
@@ -52,7 +49,7 @@ int supervisor_cluster_ok(supervisor *s);
 void supervisor_poll(supervisor *s);
 /* Build a fresh topology from the engines (CLUSTER NODES); NULL if no engine answered. */
 topology *supervisor_topology(supervisor *s);
-/* Sample memory and key counts from the primaries. */
+/* Count the engines that answer PING, with restarts and the engine version. */
 void supervisor_sample(supervisor *s, supervisor_stats *out);
 /* Stop every engine with a save (SIGTERM, then SIGKILL after timeout_ms). */
 void supervisor_stop(supervisor *s, int timeout_ms);
