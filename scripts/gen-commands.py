@@ -76,6 +76,25 @@ POLICY = {
     "pubsub|numsub": ("LOCAL", "NONE", "PUBSUB_QUERY"),
     "pubsub|numpat": ("LOCAL", "NONE", "PUBSUB_QUERY"),
     "pubsub|help": ("ANY", "NONE", None),
+    "ssubscribe": ("LOCAL", "NONE", "SUBSCRIBE"),
+    "sunsubscribe": ("LOCAL", "NONE", "SUBSCRIBE"),
+    "pubsub|shardchannels": ("ALL", "CONCAT", None),  # a shard channel lives on one shard
+    "pubsub|shardnumsub": ("ALL", "NUMSUB", None),
+    "config|get": ("LOCAL", "NONE", "CONFIG_GET"),
+    "config|set": ("LOCAL", "NONE", "CONFIG_SET"),
+    "config|help": ("ANY", "NONE", None),
+    "acl|setuser": ("LOCAL", "NONE", "ACL"),
+    "acl|deluser": ("LOCAL", "NONE", "ACL"),
+    "acl|getuser": ("LOCAL", "NONE", "ACL"),
+    "acl|list": ("LOCAL", "NONE", "ACL"),
+    "acl|users": ("LOCAL", "NONE", "ACL"),
+    "acl|whoami": ("LOCAL", "NONE", "ACL"),
+    "acl|genpass": ("LOCAL", "NONE", "ACL"),
+    "acl|dryrun": ("LOCAL", "NONE", "ACL"),
+    "acl|log": ("LOCAL", "NONE", "ACL"),
+    "acl|cat": ("LOCAL", "NONE", "ACL"),
+    "acl|help": ("ANY", "NONE", None),
+    "wait": ("LOCAL", "NONE", "WAIT"),
     "dbsize": ("ALL", "SUM", None),
     "flushall": ("ALL", "ALL_OK", None),
     "flushdb": ("ALL", "ALL_OK", None),
@@ -121,11 +140,11 @@ REFUSED = {
     "cluster|links": "engine internals are not exposed; the endpoint is one node",
     "config|rewrite": "engine configuration files are rendered by Stratus",
     "config|resetstat": "statistics are kept by the service",
+    "acl|save": "ACL users are saved by the service at once, durably (in <data-dir>/stratus.db)",
+    "acl|load": "ACL users are saved by the service at once, durably (in <data-dir>/stratus.db); "
+                "there is no ACL file to load",
 }
 
-SHARD_PUBSUB = ("shard channels need a subscription on each shard's engine; planned with "
-                "keyspace notifications (issue 3 of the Stratus tracker). Use SUBSCRIBE/PUBLISH: "
-                "they reach every subscriber whatever the shard")
 # Blocking commands (BLPOP ...) are served on a private engine connection per client (ROUTE_KEYS
 # plus CMD_F_BLOCKING); what remains for issue 3 is listed here.
 LATER = {n: LATER3 for n in [
@@ -134,8 +153,6 @@ LATER = {n: LATER3 for n in [
     "config", "slowlog", "latency", "memory", "acl", "client",
     "reset", "lastsave", "role", "object", "readwrite_", "migrate_",
 ]}
-for _n in ("ssubscribe", "sunsubscribe", "spublish", "pubsub|shardchannels", "pubsub|shardnumsub"):
-    LATER[_n] = SHARD_PUBSUB
 LATER["xread"] = None  # served; only its BLOCK form waits for issue 3 (checked at run time)
 LATER["xreadgroup"] = None
 LATER["object"] = None  # OBJECT subcommands have keys: served
@@ -151,6 +168,32 @@ EXTRA_FLAGS = {
 
 FLAG_MAP = {"write": "CMD_F_WRITE", "readonly": "CMD_F_READONLY", "blocking": "CMD_F_BLOCKING",
             "no_auth": "CMD_F_NOAUTH", "movablekeys": "CMD_F_MOVABLE", "fast": "CMD_F_FAST"}
+
+
+# ACL categories, in the order of their bits in cmd_def.acl (Redis 7.0's list).
+ACL_CATEGORIES = ["keyspace", "read", "write", "set", "sortedset", "list", "hash", "string",
+                  "bitmap", "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow",
+                  "blocking", "dangerous", "connection", "transaction", "scripting"]
+
+
+def acl_bits(cmd):
+    bits = 0
+    for c in cmd["acl"]:
+        bits |= 1 << ACL_CATEGORIES.index(c.lstrip("@"))
+    return bits
+
+
+def ks_access(ks):
+    """What ACL key permissions a key spec needs: read for access, write for insert/delete/
+    update (Redis's rule for %R~ and %W~ patterns)."""
+    acc = []
+    if "not_key" in ks["flags"]:
+        return "KS_ACC_NOTKEY"
+    if "access" in ks["flags"]:
+        acc.append("KS_ACC_READ")
+    if any(f in ks["flags"] for f in ("insert", "delete", "update")):
+        acc.append("KS_ACC_WRITE")
+    return " | ".join(acc) or "0"
 
 
 def c_str(s):
@@ -194,7 +237,8 @@ def emit_specs(out, cname, cmd):
             f = ("KS_FK_KEYNUM", fk["keynumidx"], fk["firstkey"], fk["keystep"])
         else:
             f = ("KS_FK_UNKNOWN", 0, 0, 0)
-        specs.append("{%s, %s, %d, %s, %d, %d, %d}" % (b[0], f[0], b[1], c_str(b[2]), f[1], f[2], f[3]))
+        specs.append("{%s, %s, %d, %s, %d, %d, %d, %s}" % (b[0], f[0], b[1], c_str(b[2]), f[1], f[2],
+                                                          f[3], ks_access(ks)))
     if specs:
         out.append("static const cmd_keyspec ks_%s[] = {%s};" % (cname, ", ".join(specs)))
     return len(specs)
@@ -210,6 +254,7 @@ def main():
            " * (%s) and the routing policy in that script. Do not edit. */" % data["source"],
            '#include "proto/cmdtable.h"', "", "#include <stddef.h>", ""]
     defs = []
+    next_id = [0]
 
     def entry(cmd, is_sub):
         name = cmd["name"]
@@ -228,15 +273,21 @@ def main():
             subs = "subs_" + cname
             nsubs = len(sub_entries)
         sub = name.split("|")[1] if is_sub else None
-        return "{%s, %s, %d, %s, ROUTE_%s, MERGE_%s, LOCAL_%s, %d, %s, %s, %s, %d}" % (
+        cid = next_id[0]
+        next_id[0] += 1
+        return "{%s, %s, %d, %s, ROUTE_%s, MERGE_%s, LOCAL_%s, %d, %s, %s, %s, %d, %d, 0x%xu}" % (
             c_str(name), c_str(sub), cmd["arity"], " | ".join(flags), route, merge,
-            local or "NONE", nspecs, ("ks_" + cname) if nspecs else "NULL", c_str(reason), subs, nsubs)
+            local or "NONE", nspecs, ("ks_" + cname) if nspecs else "NULL", c_str(reason), subs, nsubs,
+            cid, acl_bits(cmd))
 
     for cmd in data["commands"]:
         defs.append(entry(cmd, False))
     out.append("")
     out.append("const cmd_def cmd_table[] = {\n    %s,\n};" % ",\n    ".join(defs))
     out.append("const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);")
+    out.append("const size_t cmd_ids = %d;" % next_id[0])
+    out.append("const char *const cmd_acl_categories[] = {%s};" % ", ".join(c_str(c) for c in ACL_CATEGORIES))
+    out.append("const size_t cmd_acl_ncategories = %d;" % len(ACL_CATEGORIES))
     target = os.path.join(ROOT, "src", "proto", "cmdtable_gen.c")
     open(target, "w").write("\n".join(out) + "\n")
     print("wrote %s (%d commands)" % (os.path.relpath(target, ROOT), len(defs)), file=sys.stderr)
@@ -274,6 +325,33 @@ def write_docs(data):
         elif name in ("subscribe", "psubscribe", "unsubscribe", "punsubscribe"):
             status, why = "supported", ("supported: one engine connection per subscriber; a "
                                         "PUBLISH from any client reaches it, whatever the shard")
+        elif name in ("ssubscribe", "sunsubscribe"):
+            status, why = "supported", ("supported: the channels of one command must share a slot "
+                                        "(else -CROSSSLOT); the subscription is made on the engine "
+                                        "owning that slot, so SPUBLISH from any client reaches it")
+        elif name == "spublish":
+            status, why = "supported", "supported: routed to the engine owning the channel's slot"
+        elif name in ("pubsub|shardchannels", "pubsub|shardnumsub"):
+            status, why = "supported", ("supported: every shard asked; a shard channel lives on one "
+                                        "shard, so the merged answer is exact")
+        elif name.startswith("config|") and route == "LOCAL":
+            status, why = "supported", (
+                "supported: CONFIG SET accepts an allow-list of engine settings (notify-keyspace-"
+                "events, maxmemory-policy, slowlog-*, encodings ...), applies it to every engine "
+                "(replicas and engines started later too) and keeps it across restarts; CONFIG GET "
+                "shows only those settings and maxmemory/appendonly/save" if name == "config|set" else
+                "supported: shows the settable engine settings (plus maxmemory, appendonly, save); "
+                "engine paths, ports and secrets are never shown")
+        elif name.startswith("acl|") and route == "LOCAL":
+            status, why = "supported", ("supported: ACL users belong to the cache, are enforced by "
+                                        "the endpoint on every shard and thread and are kept "
+                                        "durably; selectors are refused" if name != "acl|log" else
+                                        "supported: returns an empty log (denials are not recorded "
+                                        "yet)")
+        elif name == "wait":
+            status, why = "supported", ("supported: waits on every shard this connection wrote to "
+                                        "since its last satisfied WAIT and answers the smallest "
+                                        "replica count")
         elif name == "scan":
             status, why = "supported", ("supported: one cursor walks every shard in turn; MATCH, "
                                         "COUNT and TYPE honoured")

@@ -163,8 +163,11 @@ static int cmd_up(int argc, char **argv)
         threads = 1;
     int rc = 1;
     worker_pool *pool = NULL;
-    cache *c = cache_create("default", &cfg, engine_bin, err, sizeof(err));
-    if (!c) {
+    char db[4200];
+    snprintf(db, sizeof(db), "%s/stratus.db", cfg.data_dir);
+    store *st = store_open(db, err, sizeof(err));
+    cache *c = st ? cache_create("default", &cfg, engine_bin, err, sizeof(err)) : NULL;
+    if (!c || cache_attach_store(c, st, err, sizeof(err)) != 0) {
         fail(err);
         goto out;
     }
@@ -228,6 +231,7 @@ stop:
 out:
     worker_pool_stop(pool);
     cache_destroy(c);
+    store_close(st);
     tls_deinit();
     close(sfd);
     if (rc == 0)

@@ -57,6 +57,7 @@ struct supervisor {
     int shards, replicas, node_timeout_ms;
     int nengines;
     engine engines[MAX_ENGINES];
+    char *overrides; /* "name value\n" lines clients set (CONFIG SET), rendered last */
     int64_t restarts;
     char version[32];
 };
@@ -169,6 +170,7 @@ void supervisor_destroy(supervisor *s)
     xfree(s->dir);
     xfree(s->binary);
     xfree(s->password);
+    xfree(s->overrides);
     xfree(s);
 }
 
@@ -264,6 +266,13 @@ static int render_config(supervisor *s, engine *e)
                  e->port, e->addr[0] == '/' ? "unixsocket " : "", e->addr[0] == '/' ? e->addr : "",
                  e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
                  s->node_timeout_ms, s->password, s->password);
+    if (s->overrides && n > 0 && (size_t)n < sizeof(conf))
+        n += snprintf(conf + n, sizeof(conf) - (size_t)n, "# Set by clients (CONFIG SET):\n%s",
+                      s->overrides);
+    if (n < 0 || (size_t)n >= sizeof(conf)) {
+        log_error("engine %s: rendered configuration too long", e->name);
+        return -ENAMETOOLONG;
+    }
     char path[4200];
     snprintf(path, sizeof(path), "%s/redis.conf", e->dir);
     return write_file_atomic(path, conf, (size_t)n, 0600);
@@ -339,6 +348,37 @@ static int reply_ok(const resp_value *v)
 }
 
 /* Find "field:" in an INFO-like text; copies the value. */
+void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
+                              const char *const *values)
+{
+    buf text;
+    buf_init(&text);
+    for (size_t i = 0; i < n; i++) {
+        /* Values come from CONFIG SET, already accepted by an engine; quote them for the file. */
+        buf_appendf(&text, "%s \"", names[i]);
+        for (const char *v = values[i]; *v; v++) {
+            if (*v == '"' || *v == '\\')
+                buf_append(&text, "\\", 1);
+            buf_append(&text, v, 1);
+        }
+        buf_appendf(&text, "\"\n");
+    }
+    xfree(s->overrides);
+    s->overrides = n ? xstrndup(buf_rptr(&text), buf_used(&text)) : NULL;
+    buf_deinit(&text);
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid <= 0)
+            continue; /* it will read them from its rendered file when it starts */
+        for (size_t j = 0; j < n; j++) {
+            const resp_value *v = ECALL(s, e, "CONFIG", "SET", names[j], values[j]);
+            if (!reply_ok(v))
+                log_warn("engine %s: CONFIG SET %s failed: %s", e->name, names[j],
+                         v ? v->str : e->cli.err);
+        }
+    }
+}
+
 static int info_field(const resp_value *v, const char *field, char *out, size_t n)
 {
     if (!v || (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM))

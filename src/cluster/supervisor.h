@@ -51,6 +51,10 @@ void supervisor_poll(supervisor *s);
 topology *supervisor_topology(supervisor *s);
 /* Count the engines that answer PING, with restarts and the engine version. */
 void supervisor_sample(supervisor *s, supervisor_stats *out);
+/* Engine settings clients changed (CONFIG SET): applied now to every running engine, and
+ * rendered into the configuration of every engine started later (restarts, new shards). */
+void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
+                              const char *const *values);
 /* Stop every engine with a save (SIGTERM, then SIGKILL after timeout_ms). */
 void supervisor_stop(supervisor *s, int timeout_ms);
 /* Free the supervisor (after stop). */

@@ -83,6 +83,16 @@ static int mkdirs(const char *path)
     return mkdir(tmp, 0700) == -1 && errno != EEXIST ? -1 : 0;
 }
 
+/* The cache's admin user: every permission, the cache password. Clients cannot change it. */
+static acl_user *default_user(const cache *c)
+{
+    acl_user *u = acl_user_create_superuser("default");
+    char rule[80], err[128];
+    snprintf(rule, sizeof(rule), ">%s", c->password);
+    acl_user_apply(u, rule, strlen(rule), err, sizeof(err));
+    return u;
+}
+
 cache *cache_create(const char *name, const settings *cfg, const char *engine_binary, char *err,
                     size_t errlen)
 {
@@ -93,6 +103,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     c->plaintext_port = -1;
     pthread_mutex_init(&c->stats_lock, NULL);
     pthread_mutex_init(&c->scripts_lock, NULL);
+    pthread_mutex_init(&c->state_lock, NULL);
     if (mkdirs(c->dir) != 0) {
         snprintf(err, errlen, "--data-dir: cannot create %s: %s", c->dir, strerror(errno));
         goto fail;
@@ -102,6 +113,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                     32, err, errlen) != 0 ||
         secret_file(c->dir, "node-id", c->node_id, sizeof(c->node_id), 20, err, errlen) != 0)
         goto fail;
+    c->acl = acl_table_with(acl_table_create(), default_user(c));
     supervisor_config sc = {
         .cache_name = c->name,
         .dir = c->dir,
@@ -116,6 +128,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
 fail:
     pthread_mutex_destroy(&c->stats_lock);
     pthread_mutex_destroy(&c->scripts_lock);
+    pthread_mutex_destroy(&c->state_lock);
     xfree(c);
     return NULL;
 }
@@ -146,8 +159,11 @@ int cache_start(cache *c, char *err, size_t errlen)
     return 0;
 }
 
+static void persist_state(cache *c);
+
 void cache_tick(cache *c, int full)
 {
+    persist_state(c);
     supervisor_poll(c->sup);
     supervisor_update_availability(c->sup, c->topo);
     if (!full && !atomic_exchange(&c->refresh_wanted, 0))
@@ -188,6 +204,7 @@ void cache_get_stats(cache *c, supervisor_stats *out)
 
 void cache_stop(cache *c)
 {
+    persist_state(c);
     supervisor_stop(c->sup, 30000);
 }
 
@@ -209,6 +226,9 @@ void cache_script_add(cache *c, const char *sha, const char *body, size_t len)
     s->body = xstrndup(body, len);
     s->len = len;
     pthread_mutex_unlock(&c->scripts_lock);
+    pthread_mutex_lock(&c->state_lock);
+    c->scripts_dirty = 1;
+    pthread_mutex_unlock(&c->state_lock);
 }
 
 int cache_script_get(cache *c, const char *sha, size_t shalen, buf *out)
@@ -233,6 +253,281 @@ void cache_scripts_clear(cache *c)
         xfree(c->scripts[i].body);
     c->nscripts = 0;
     pthread_mutex_unlock(&c->scripts_lock);
+    pthread_mutex_lock(&c->state_lock);
+    c->scripts_dirty = 1;
+    pthread_mutex_unlock(&c->state_lock);
+}
+
+/* ---- CONFIG SET overrides ---- */
+
+/* Engine settings clients may change: behaviour and tuning of the data, never where it lives,
+ * how much memory it gets (the service's limits), persistence or security. */
+static const char *const config_allowed[] = {
+    "notify-keyspace-events",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "maxmemory-eviction-tenacity",
+    "lfu-log-factor",
+    "lfu-decay-time",
+    "lua-time-limit",
+    "busy-reply-threshold",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "latency-monitor-threshold",
+    "latency-tracking",
+    "latency-tracking-info-percentiles",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
+    "list-max-listpack-size",
+    "list-max-ziplist-size",
+    "list-compress-depth",
+    "set-max-intset-entries",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "zset-max-ziplist-entries",
+    "zset-max-ziplist-value",
+    "hll-sparse-max-bytes",
+    "stream-node-max-bytes",
+    "stream-node-max-entries",
+    "active-expire-effort",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "activedefrag",
+};
+
+int cache_config_allowed(const char *name, size_t len)
+{
+    for (size_t i = 0; i < ARRAY_LEN(config_allowed); i++)
+        if (strlen(config_allowed[i]) == len && strncasecmp(config_allowed[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+static char allowed_text[1400];
+
+static void build_allowed_text(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_LEN(config_allowed); i++)
+        n += (size_t)snprintf(allowed_text + n, sizeof(allowed_text) - n, "%s%s", i ? ", " : "",
+                              config_allowed[i]);
+}
+
+const char *cache_config_allowed_text(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build_allowed_text);
+    return allowed_text;
+}
+
+void cache_config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    char lname[64];
+    snprintf(lname, sizeof(lname), "%.*s", (int)MIN(nlen, sizeof(lname) - 1), name);
+    for (char *p = lname; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    pthread_mutex_lock(&c->state_lock);
+    size_t i;
+    for (i = 0; i < c->noverrides; i++)
+        if (strcmp(c->overrides[i].name, lname) == 0)
+            break;
+    if (i == c->noverrides) {
+        c->overrides = xrealloc(c->overrides, (c->noverrides + 1) * sizeof(*c->overrides));
+        snprintf(c->overrides[i].name, sizeof(c->overrides[i].name), "%s", lname);
+        c->overrides[i].value = NULL;
+        c->noverrides++;
+    }
+    xfree(c->overrides[i].value);
+    c->overrides[i].value = xstrndup(value, vlen);
+    c->overrides_dirty = 1;
+    pthread_mutex_unlock(&c->state_lock);
+}
+
+/* ---- ACL users ---- */
+
+const acl_table *cache_acl(const cache *c)
+{
+    return rcu_dereference(c->acl);
+}
+
+/* Publish t (state_lock held); the old table is freed after a grace period. */
+static void publish_acl(cache *c, acl_table *t)
+{
+    acl_table *old = rcu_xchg_pointer(&c->acl, t);
+    c->retired = xrealloc(c->retired, (c->nretired + 1) * sizeof(*c->retired));
+    c->retired[c->nretired++] = old;
+    c->users_dirty = 1;
+}
+
+static int is_default(const char *name, size_t len)
+{
+    return len == 7 && memcmp(name, "default", 7) == 0;
+}
+
+int cache_acl_setuser(cache *c, const char *name, size_t nlen, size_t nrules,
+                      const char *const *rules, const size_t *lens, char *err, size_t errlen)
+{
+    if (is_default(name, nlen)) {
+        snprintf(err, errlen,
+                 "ERR the 'default' user is the cache's admin user and is managed by Stratus "
+                 "(its password is in %s/password); create another user with ACL SETUSER",
+                 c->dir);
+        return -EINVAL;
+    }
+    if (nlen == 0 || memchr(name, ' ', nlen) || memchr(name, '\n', nlen)) {
+        snprintf(err, errlen, "ERR Usernames can't contain spaces or null characters");
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&c->state_lock);
+    const acl_user *cur = acl_table_find(c->acl, name, nlen);
+    acl_user *u = cur ? acl_user_dup(cur) : acl_user_create(name, nlen);
+    for (size_t i = 0; i < nrules; i++) {
+        char why[200];
+        if (acl_user_apply(u, rules[i], lens[i], why, sizeof(why)) != 0) {
+            pthread_mutex_unlock(&c->state_lock);
+            acl_user_destroy(u);
+            snprintf(err, errlen, "ERR Error in ACL SETUSER modifier '%.*s': %s",
+                     (int)MIN(lens[i], 64), rules[i], why);
+            return -EINVAL;
+        }
+    }
+    publish_acl(c, acl_table_with(c->acl, u));
+    pthread_mutex_unlock(&c->state_lock);
+    return 0;
+}
+
+int cache_acl_deluser(cache *c, size_t n, const char *const *names, const size_t *lens, char *err,
+                      size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (is_default(names[i], lens[i])) {
+            snprintf(err, errlen, "ERR The 'default' user cannot be removed");
+            return -EINVAL;
+        }
+    }
+    int removed = 0;
+    pthread_mutex_lock(&c->state_lock);
+    for (size_t i = 0; i < n; i++) {
+        if (!acl_table_find(c->acl, names[i], lens[i]))
+            continue;
+        publish_acl(c, acl_table_without(c->acl, names[i], lens[i]));
+        removed++;
+    }
+    pthread_mutex_unlock(&c->state_lock);
+    return removed;
+}
+
+/* ---- durable state ---- */
+
+static void load_override(void *arg, const char *name, const char *value, size_t vlen)
+{
+    cache_config_record(arg, name, strlen(name), value, vlen);
+}
+
+static void load_user(void *arg, const char *name, const char *value, size_t vlen)
+{
+    cache *c = arg;
+    char *text = xstrndup(value, vlen);
+    char err[256];
+    acl_user *u = acl_user_create(name, strlen(name));
+    if (acl_user_apply_text(u, text, err, sizeof(err)) != 0) {
+        log_error("cache %s: stored ACL user %s has a rule Stratus cannot read (%s); it is left "
+                  "out",
+                  c->name, name, err);
+        acl_user_destroy(u);
+    } else {
+        acl_table *t = acl_table_with(c->acl, u);
+        acl_table_destroy(c->acl);
+        c->acl = t;
+    }
+    xfree(text);
+}
+
+static void load_script(void *arg, const char *name, const char *value, size_t vlen)
+{
+    cache_script_add(arg, name, value, vlen);
+}
+
+int cache_attach_store(cache *c, store *st, char *err, size_t errlen)
+{
+    c->store = st;
+    if (store_each(st, c->name, "config", load_override, c) != 0 ||
+        store_each(st, c->name, "user", load_user, c) != 0 ||
+        store_each(st, c->name, "script", load_script, c) != 0) {
+        snprintf(err, errlen, "cannot read the state of cache %s from the store", c->name);
+        return -1;
+    }
+    pthread_mutex_lock(&c->state_lock);
+    c->users_dirty = c->scripts_dirty = 0;
+    pthread_mutex_unlock(&c->state_lock);
+    return 0;
+}
+
+/* Control thread: write what clients changed to the store, apply CONFIG SET values to every
+ * engine (replicas too, and the rendered file of any engine started later), and free replaced
+ * user tables once no worker can hold them. */
+static void persist_state(cache *c)
+{
+    pthread_mutex_lock(&c->state_lock);
+    int ov = c->overrides_dirty, us = c->users_dirty, sc = c->scripts_dirty;
+    c->overrides_dirty = c->users_dirty = c->scripts_dirty = 0;
+    size_t n = ov ? c->noverrides : 0;
+    const char **names = n ? xmalloc(n * sizeof(char *)) : NULL;
+    const char **values = n ? xmalloc(n * sizeof(char *)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        names[i] = xstrdup(c->overrides[i].name);
+        values[i] = xstrdup(c->overrides[i].value);
+    }
+    acl_table **retired = c->retired;
+    size_t nretired = c->nretired;
+    c->retired = NULL;
+    c->nretired = 0;
+    pthread_mutex_unlock(&c->state_lock);
+    if (ov) {
+        supervisor_set_overrides(c->sup, n, names, values);
+        for (size_t i = 0; i < n && c->store; i++)
+            store_put(c->store, c->name, "config", names[i], values[i], strlen(values[i]));
+        for (size_t i = 0; i < n; i++) {
+            xfree((char *)names[i]);
+            xfree((char *)values[i]);
+        }
+        xfree(names);
+        xfree(values);
+    }
+    if (nretired) {
+        synchronize_rcu();
+        for (size_t i = 0; i < nretired; i++)
+            acl_table_destroy(retired[i]);
+        xfree(retired);
+    }
+    if (us && c->store) {
+        const acl_table *t = c->acl; /* only this thread frees tables */
+        store_clear(c->store, c->name, "user");
+        buf text;
+        buf_init(&text);
+        for (size_t i = 0; i < t->n; i++) {
+            if (strcmp(t->users[i]->name, "default") == 0)
+                continue;
+            buf_consume(&text, buf_used(&text));
+            acl_user_describe(t->users[i], &text);
+            store_put(c->store, c->name, "user", t->users[i]->name, buf_rptr(&text),
+                      buf_used(&text));
+        }
+        buf_deinit(&text);
+    }
+    if (sc && c->store) {
+        store_clear(c->store, c->name, "script");
+        pthread_mutex_lock(&c->scripts_lock);
+        for (size_t i = 0; i < c->nscripts; i++)
+            store_put(c->store, c->name, "script", c->scripts[i].sha, c->scripts[i].body,
+                      c->scripts[i].len);
+        pthread_mutex_unlock(&c->scripts_lock);
+    }
 }
 
 void cache_destroy(cache *c)
@@ -242,6 +537,14 @@ void cache_destroy(cache *c)
     cache_scripts_clear(c);
     xfree(c->scripts);
     pthread_mutex_destroy(&c->scripts_lock);
+    for (size_t i = 0; i < c->noverrides; i++)
+        xfree(c->overrides[i].value);
+    xfree(c->overrides);
+    for (size_t i = 0; i < c->nretired; i++)
+        acl_table_destroy(c->retired[i]);
+    xfree(c->retired);
+    acl_table_destroy(c->acl);
+    pthread_mutex_destroy(&c->state_lock);
     supervisor_destroy(c->sup);
     topo_destroy(c->topo);
     pthread_mutex_destroy(&c->stats_lock);

@@ -12,7 +12,9 @@
 #include "cluster/supervisor.h"
 #include "common/buf.h"
 #include "cluster/topology.h"
+#include "control/acl.h"
 #include "control/settings.h"
+#include "control/store.h"
 
 /* Counters workers add to (relaxed atomics) and the control thread reads. */
 typedef struct {
@@ -32,7 +34,14 @@ typedef struct cache_script {
     size_t len;   /* its length */
 } cache_script;
 
-/* Invariant: topo is never NULL after cache_start; it is replaced, never modified. */
+/* An engine setting a client changed with CONFIG SET (allow-listed). */
+typedef struct {
+    char name[64];
+    char *value;
+} cache_override;
+
+/* Invariant: topo is never NULL after cache_start; it is replaced, never modified. acl is never
+ * NULL after cache_create; it too is replaced, never modified (changes under state_lock). */
 typedef struct cache {
     char name[64];                /* "default" */
     char dir[4200];               /* <data-dir>/caches/<name> */
@@ -52,7 +61,36 @@ typedef struct cache {
     size_t nscripts, scripts_cap;
     pthread_mutex_t stats_lock; /* guards stats */
     supervisor_stats stats;     /* last engine sample */
+    store *store;               /* durable state (control thread only), NULL: in memory only */
+    pthread_mutex_t state_lock; /* guards overrides, acl changes, retired and the dirty flags */
+    cache_override *overrides;  /* CONFIG SET values in force, by name */
+    size_t noverrides;
+    int overrides_dirty; /* overrides changed: persist and apply to every engine */
+    int users_dirty;     /* ACL users changed: persist */
+    int scripts_dirty;   /* a script was added or the scripts flushed: persist */
+    acl_table *acl;      /* RCU-published users */
+    acl_table **retired; /* replaced tables, freed by the control thread after a grace
+                            period */
+    size_t nretired;
 } cache;
+
+/* CONFIG SET allow-list: whether name may be set by clients. */
+int cache_config_allowed(const char *name, size_t len);
+/* The allow-list, comma-separated, for error messages. */
+const char *cache_config_allowed_text(void);
+/* Record CONFIG SET name value (already accepted by every primary). Thread-safe. */
+void cache_config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen);
+/* The users table (inside an RCU read-side section). */
+const acl_table *cache_acl(const cache *c);
+/* ACL SETUSER: create or change user name with rules; 0, or -EINVAL with Redis's message (the
+ * table is unchanged). Thread-safe. */
+int cache_acl_setuser(cache *c, const char *name, size_t nlen, size_t nrules,
+                      const char *const *rules, const size_t *lens, char *err, size_t errlen);
+/* ACL DELUSER: remove the named users; the count removed, or -EINVAL (default). Thread-safe. */
+int cache_acl_deluser(cache *c, size_t n, const char *const *names, const size_t *lens, char *err,
+                      size_t errlen);
+/* Open the durable store and load what clients changed before (before cache_start). */
+int cache_attach_store(cache *c, store *st, char *err, size_t errlen);
 
 /* Create the cache directory and its secrets (generated at first start, mode 0600). */
 cache *cache_create(const char *name, const settings *cfg, const char *engine_binary, char *err,

@@ -51,6 +51,14 @@ void crypto_sha1_hex(const char *p, size_t n, char out[41])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+void crypto_sha256_hex(const char *p, size_t n, char out[65])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)p, n, md);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 /* ---- certificates ---- */
 
 static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)

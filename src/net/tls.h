@@ -21,6 +21,8 @@ void tls_deinit(void);
 /* SHA-1 of n bytes as 40 lowercase hex digits plus NUL (script ids). OpenSSL is reached only
  * from conn_tls.c, so its digest lives there too. */
 void crypto_sha1_hex(const char *p, size_t n, char out[41]);
+/* SHA-256 of n bytes as 64 lowercase hex digits and a NUL (ACL password hashes, as Redis). */
+void crypto_sha256_hex(const char *p, size_t n, char out[65]);
 /* Error (without "-" and CRLF) for each command of a plaintext client on the TLS port. */
 extern const char tls_plaintext_error[];
 

@@ -94,6 +94,12 @@ static int parse_ll(const char *s, size_t n, long long *out)
 int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens,
                  uint32_t *keys, size_t max)
 {
+    return cmd_get_keys_access(d, argc, argv, lens, keys, NULL, max);
+}
+
+int cmd_get_keys_access(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens,
+                        uint32_t *keys, uint8_t *access, size_t max)
+{
     size_t n = 0;
     long ac = (long)argc;
     for (uint8_t s = 0; s < d->nspecs; s++) {
@@ -150,6 +156,8 @@ int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const s
             }
             if (n >= max)
                 return -E2BIG;
+            if (access)
+                access[n] = ks->access;
             keys[n++] = (uint32_t)i;
         }
     }

@@ -23,14 +23,17 @@ typedef enum {
 /* How the replies of a ROUTE_SPLIT/ROUTE_ALL command are merged. */
 typedef enum {
     MERGE_NONE,
-    MERGE_SUM,    /* integers added (DEL, EXISTS, DBSIZE ...) */
-    MERGE_MGET,   /* arrays re-ordered into the request's key order */
-    MERGE_ALL_OK, /* +OK when every shard said OK, else the first error */
-    MERGE_INFO,   /* INFO: engine figures summed into the endpoint's own INFO text */
-    MERGE_FIRST,  /* every shard must succeed; the first shard's reply is the reply */
-    MERGE_CONCAT, /* arrays concatenated (KEYS) */
-    MERGE_RANDOM, /* a non-nil reply of a shard taken in turn (RANDOMKEY) */
-    MERGE_SCAN    /* one shard's SCAN reply with its cursor made cache-wide */
+    MERGE_SUM,        /* integers added (DEL, EXISTS, DBSIZE ...) */
+    MERGE_MGET,       /* arrays re-ordered into the request's key order */
+    MERGE_ALL_OK,     /* +OK when every shard said OK, else the first error */
+    MERGE_INFO,       /* INFO: engine figures summed into the endpoint's own INFO text */
+    MERGE_FIRST,      /* every shard must succeed; the first shard's reply is the reply */
+    MERGE_CONCAT,     /* arrays concatenated (KEYS) */
+    MERGE_RANDOM,     /* a non-nil reply of a shard taken in turn (RANDOMKEY) */
+    MERGE_SCAN,       /* one shard's SCAN reply with its cursor made cache-wide */
+    MERGE_NUMSUB,     /* [name, count ...] with counts added per name (PUBSUB SHARDNUMSUB) */
+    MERGE_CONFIG_GET, /* one engine's CONFIG GET with only the settings clients may see */
+    MERGE_CONFIG_SET  /* +OK from every primary, then the values are kept for the cache */
 } cmd_merge;
 
 /* Commands the endpoint answers itself. */
@@ -64,7 +67,11 @@ typedef enum {
     X(EXEC) \
     X(DISCARD) \
     X(WATCH) \
-    X(UNWATCH)
+    X(UNWATCH) \
+    X(CONFIG_GET) \
+    X(CONFIG_SET) \
+    X(ACL) \
+    X(WAIT)
 /* clang-format on */
 
 #define CMD_LOCAL_ENUM(n) LOCAL_##n,
@@ -93,7 +100,12 @@ typedef struct {
     int16_t a;           /* RANGE: lastkey (relative, -1 = end); KEYNUM: keynumidx */
     int16_t b;           /* RANGE: keystep; KEYNUM: firstkey */
     int16_t c;           /* RANGE: limit; KEYNUM: keystep */
+    uint8_t access;      /* KS_ACC_*: ACL key permissions its keys need */
 } cmd_keyspec;
+
+#define KS_ACC_READ 0x01u   /* the command reads the key's value (ACL %R~) */
+#define KS_ACC_WRITE 0x02u  /* the command inserts, deletes or updates (ACL %W~) */
+#define KS_ACC_NOTKEY 0x04u /* a name routed like a key that is not one (shard channels) */
 
 typedef struct cmd_def {
     const char *name;           /* lowercase; subcommands as "parent|sub" */
@@ -108,11 +120,18 @@ typedef struct cmd_def {
     const char *reason;         /* ROUTE_REFUSED / ROUTE_LATER explanation */
     const struct cmd_def *subs; /* subcommands */
     uint16_t nsubs;             /* entries in subs */
+    uint16_t id;                /* dense index over commands and subcommands (< cmd_ids) */
+    uint32_t acl;               /* ACL categories: bit i is cmd_acl_categories[i] */
 } cmd_def;
 
 /* The generated table (sorted by name). */
 extern const cmd_def cmd_table[];
 extern const size_t cmd_table_len;
+/* Number of command ids (commands plus subcommands). */
+extern const size_t cmd_ids;
+/* ACL category names without '@', by bit. */
+extern const char *const cmd_acl_categories[];
+extern const size_t cmd_acl_ncategories;
 
 /* Find a command by name, case-insensitively; NULL if unknown. */
 const cmd_def *cmd_lookup(const char *name, size_t len);
@@ -125,6 +144,9 @@ int cmd_arity_ok(const cmd_def *d, size_t argc);
  * -E2BIG when more than max keys. */
 int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens,
                  uint32_t *keys, size_t max);
+/* As cmd_get_keys, also filling access[i] with the KS_ACC_* needs of key i (for ACL checks). */
+int cmd_get_keys_access(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens,
+                        uint32_t *keys, uint8_t *access, size_t max);
 /* Whether this invocation may block its connection (BLPOP ..., XREAD/XREADGROUP with BLOCK). */
 int cmd_blocks(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens);
 /* Name of a local handler (for logs and docs). */

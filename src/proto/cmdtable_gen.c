@@ -5,595 +5,598 @@
 #include <stddef.h>
 
 static const cmd_def subs_acl[] = {
-    {"acl|cat", "cat", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|deluser", "deluser", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|dryrun", "dryrun", -4, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|genpass", "genpass", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|getuser", "getuser", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|list", "list", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|load", "load", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|log", "log", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|save", "save", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|setuser", "setuser", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|users", "users", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"acl|whoami", "whoami", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"acl|cat", "cat", -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 0, 0x8000u},
+    {"acl|deluser", "deluser", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 1, 0x2a000u},
+    {"acl|dryrun", "dryrun", -4, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 2, 0x2a000u},
+    {"acl|genpass", "genpass", -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 3, 0x8000u},
+    {"acl|getuser", "getuser", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 4, 0x2a000u},
+    {"acl|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 5, 0x8000u},
+    {"acl|list", "list", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 6, 0x2a000u},
+    {"acl|load", "load", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "ACL users are saved by the service at once, durably (in <data-dir>/stratus.db); there is no ACL file to load", NULL, 0, 7, 0x2a000u},
+    {"acl|log", "log", -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 8, 0x2a000u},
+    {"acl|save", "save", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "ACL users are saved by the service at once, durably (in <data-dir>/stratus.db)", NULL, 0, 9, 0x2a000u},
+    {"acl|setuser", "setuser", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 10, 0x2a000u},
+    {"acl|users", "users", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 11, 0x2a000u},
+    {"acl|whoami", "whoami", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_ACL, 0, NULL, NULL, NULL, 0, 12, 0x8000u},
 };
-static const cmd_keyspec ks_append[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_bitcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_bitfield[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_bitfield_ro[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_bitop[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 3, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_bitpos[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_blmove[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_blmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_blpop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0}};
-static const cmd_keyspec ks_brpop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0}};
-static const cmd_keyspec ks_brpoplpush[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_bzmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_bzpopmax[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0}};
-static const cmd_keyspec ks_bzpopmin[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0}};
+static const cmd_keyspec ks_append[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_bitcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_bitfield[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_bitfield_ro[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_bitop[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 3, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_bitpos[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_blmove[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_blmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_blpop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_brpop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_brpoplpush[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_bzmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_bzpopmax[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_bzpopmin[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
 static const cmd_def subs_client[] = {
-    {"client|caching", "caching", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|getname", "getname", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_GETNAME, 0, NULL, NULL, NULL, 0},
-    {"client|getredir", "getredir", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|id", "id", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_ID, 0, NULL, NULL, NULL, 0},
-    {"client|info", "info", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|kill", "kill", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|list", "list", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|no-evict", "no-evict", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|pause", "pause", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|reply", "reply", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|setname", "setname", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_SETNAME, 0, NULL, NULL, NULL, 0},
-    {"client|tracking", "tracking", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|trackinginfo", "trackinginfo", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|unblock", "unblock", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|unpause", "unpause", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"client|caching", "caching", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 32, 0x48000u},
+    {"client|getname", "getname", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_GETNAME, 0, NULL, NULL, NULL, 0, 33, 0x48000u},
+    {"client|getredir", "getredir", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 34, 0x48000u},
+    {"client|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 35, 0x48000u},
+    {"client|id", "id", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_ID, 0, NULL, NULL, NULL, 0, 36, 0x48000u},
+    {"client|info", "info", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 37, 0x48000u},
+    {"client|kill", "kill", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 38, 0x6a000u},
+    {"client|list", "list", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 39, 0x6a000u},
+    {"client|no-evict", "no-evict", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 40, 0x6a000u},
+    {"client|pause", "pause", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 41, 0x6a000u},
+    {"client|reply", "reply", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 42, 0x48000u},
+    {"client|setname", "setname", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_SETNAME, 0, NULL, NULL, NULL, 0, 43, 0x48000u},
+    {"client|tracking", "tracking", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 44, 0x48000u},
+    {"client|trackinginfo", "trackinginfo", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 45, 0x48000u},
+    {"client|unblock", "unblock", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 46, 0x6a000u},
+    {"client|unpause", "unpause", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 47, 0x6a000u},
 };
 static const cmd_def subs_cluster[] = {
-    {"cluster|addslots", "addslots", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|addslotsrange", "addslotsrange", -4, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|bumpepoch", "bumpepoch", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|count-failure-reports", "count-failure-reports", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engine internals are not exposed; the endpoint is one node", NULL, 0},
-    {"cluster|countkeysinslot", "countkeysinslot", 3, 0, ROUTE_SLOT_ARG, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"cluster|delslots", "delslots", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|delslotsrange", "delslotsrange", -4, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|failover", "failover", -2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "failover is managed by Stratus", NULL, 0},
-    {"cluster|flushslots", "flushslots", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|forget", "forget", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|getkeysinslot", "getkeysinslot", 4, 0, ROUTE_SLOT_ARG, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"cluster|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"cluster|info", "info", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_INFO, 0, NULL, NULL, NULL, 0},
-    {"cluster|keyslot", "keyslot", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_KEYSLOT, 0, NULL, NULL, NULL, 0},
-    {"cluster|links", "links", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engine internals are not exposed; the endpoint is one node", NULL, 0},
-    {"cluster|meet", "meet", -4, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|myid", "myid", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_MYID, 0, NULL, NULL, NULL, 0},
-    {"cluster|nodes", "nodes", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_NODES, 0, NULL, NULL, NULL, 0},
-    {"cluster|replicas", "replicas", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_REPLICAS, 0, NULL, NULL, NULL, 0},
-    {"cluster|replicate", "replicate", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|reset", "reset", -2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|saveconfig", "saveconfig", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|set-config-epoch", "set-config-epoch", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|setslot", "setslot", -4, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
-    {"cluster|shards", "shards", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_SHARDS, 0, NULL, NULL, NULL, 0},
-    {"cluster|slaves", "slaves", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_REPLICAS, 0, NULL, NULL, NULL, 0},
-    {"cluster|slots", "slots", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_SLOTS, 0, NULL, NULL, NULL, 0},
+    {"cluster|addslots", "addslots", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 49, 0x2a000u},
+    {"cluster|addslotsrange", "addslotsrange", -4, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 50, 0x2a000u},
+    {"cluster|bumpepoch", "bumpepoch", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 51, 0x2a000u},
+    {"cluster|count-failure-reports", "count-failure-reports", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engine internals are not exposed; the endpoint is one node", NULL, 0, 52, 0x2a000u},
+    {"cluster|countkeysinslot", "countkeysinslot", 3, 0, ROUTE_SLOT_ARG, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 53, 0x8000u},
+    {"cluster|delslots", "delslots", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 54, 0x2a000u},
+    {"cluster|delslotsrange", "delslotsrange", -4, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 55, 0x2a000u},
+    {"cluster|failover", "failover", -2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "failover is managed by Stratus", NULL, 0, 56, 0x2a000u},
+    {"cluster|flushslots", "flushslots", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 57, 0x2a000u},
+    {"cluster|forget", "forget", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 58, 0x2a000u},
+    {"cluster|getkeysinslot", "getkeysinslot", 4, 0, ROUTE_SLOT_ARG, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 59, 0x8000u},
+    {"cluster|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 60, 0x8000u},
+    {"cluster|info", "info", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_INFO, 0, NULL, NULL, NULL, 0, 61, 0x8000u},
+    {"cluster|keyslot", "keyslot", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_KEYSLOT, 0, NULL, NULL, NULL, 0, 62, 0x8000u},
+    {"cluster|links", "links", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engine internals are not exposed; the endpoint is one node", NULL, 0, 63, 0x8000u},
+    {"cluster|meet", "meet", -4, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 64, 0x2a000u},
+    {"cluster|myid", "myid", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_MYID, 0, NULL, NULL, NULL, 0, 65, 0x8000u},
+    {"cluster|nodes", "nodes", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_NODES, 0, NULL, NULL, NULL, 0, 66, 0x8000u},
+    {"cluster|replicas", "replicas", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_REPLICAS, 0, NULL, NULL, NULL, 0, 67, 0x2a000u},
+    {"cluster|replicate", "replicate", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 68, 0x2a000u},
+    {"cluster|reset", "reset", -2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 69, 0x2a000u},
+    {"cluster|saveconfig", "saveconfig", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 70, 0x2a000u},
+    {"cluster|set-config-epoch", "set-config-epoch", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 71, 0x2a000u},
+    {"cluster|setslot", "setslot", -4, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 72, 0x2a000u},
+    {"cluster|shards", "shards", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_SHARDS, 0, NULL, NULL, NULL, 0, 73, 0x8000u},
+    {"cluster|slaves", "slaves", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_REPLICAS, 0, NULL, NULL, NULL, 0, 74, 0x2a000u},
+    {"cluster|slots", "slots", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_SLOTS, 0, NULL, NULL, NULL, 0, 75, 0x8000u},
 };
 static const cmd_def subs_command[] = {
-    {"command|count", "count", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"command|docs", "docs", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"command|getkeys", "getkeys", -4, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"command|getkeysandflags", "getkeysandflags", -4, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"command|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"command|info", "info", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"command|list", "list", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"command|count", "count", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 77, 0x48000u},
+    {"command|docs", "docs", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 78, 0x48000u},
+    {"command|getkeys", "getkeys", -4, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 79, 0x48000u},
+    {"command|getkeysandflags", "getkeysandflags", -4, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 80, 0x48000u},
+    {"command|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 81, 0x48000u},
+    {"command|info", "info", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 82, 0x48000u},
+    {"command|list", "list", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 83, 0x48000u},
 };
 static const cmd_def subs_config[] = {
-    {"config|get", "get", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"config|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"config|resetstat", "resetstat", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "statistics are kept by the service", NULL, 0},
-    {"config|rewrite", "rewrite", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engine configuration files are rendered by Stratus", NULL, 0},
-    {"config|set", "set", -4, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"config|get", "get", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CONFIG_GET, 0, NULL, NULL, NULL, 0, 85, 0x2a000u},
+    {"config|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 86, 0x8000u},
+    {"config|resetstat", "resetstat", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "statistics are kept by the service", NULL, 0, 87, 0x2a000u},
+    {"config|rewrite", "rewrite", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engine configuration files are rendered by Stratus", NULL, 0, 88, 0x2a000u},
+    {"config|set", "set", -4, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CONFIG_SET, 0, NULL, NULL, NULL, 0, 89, 0x2a000u},
 };
-static const cmd_keyspec ks_copy[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_decr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_decrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_del[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_dump[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_eval[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_eval_ro[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_evalsha[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_evalsha_ro[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_exists[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_expire[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_expireat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_expiretime[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_fcall[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_fcall_ro[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
+static const cmd_keyspec ks_copy[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_decr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_decrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_del[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_dump[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_eval[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_eval_ro[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ}};
+static const cmd_keyspec ks_evalsha[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_evalsha_ro[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ}};
+static const cmd_keyspec ks_exists[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, 0}};
+static const cmd_keyspec ks_expire[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_expireat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_expiretime[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_fcall[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_fcall_ro[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ}};
 static const cmd_def subs_function[] = {
-    {"function|delete", "delete", 3, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"function|dump", "dump", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"function|flush", "flush", -2, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"function|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"function|kill", "kill", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"function|list", "list", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"function|load", "load", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_FIRST, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"function|restore", "restore", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"function|stats", "stats", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"function|delete", "delete", 3, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 114, 0x108004u},
+    {"function|dump", "dump", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 115, 0x108000u},
+    {"function|flush", "flush", -2, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 116, 0x108004u},
+    {"function|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 117, 0x108000u},
+    {"function|kill", "kill", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 118, 0x108000u},
+    {"function|list", "list", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 119, 0x108000u},
+    {"function|load", "load", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_FIRST, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 120, 0x108004u},
+    {"function|restore", "restore", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 121, 0x108004u},
+    {"function|stats", "stats", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 122, 0x108000u},
 };
-static const cmd_keyspec ks_geoadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_geodist[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_geohash[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_geopos[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_georadius[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_KEYWORD, KS_FK_RANGE, 6, "STORE", 0, 1, 0}, {KS_BS_KEYWORD, KS_FK_RANGE, 6, "STOREDIST", 0, 1, 0}};
-static const cmd_keyspec ks_georadius_ro[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_georadiusbymember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_KEYWORD, KS_FK_RANGE, 5, "STORE", 0, 1, 0}, {KS_BS_KEYWORD, KS_FK_RANGE, 5, "STOREDIST", 0, 1, 0}};
-static const cmd_keyspec ks_georadiusbymember_ro[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_geosearch[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_geosearchstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_get[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_getbit[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_getdel[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_getex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_getrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_getset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hdel[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hexists[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hget[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hgetall[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hincrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hincrbyfloat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hkeys[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hmget[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hmset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hrandfield[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hscan[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hsetnx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hstrlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_hvals[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_incr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_incrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_incrbyfloat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
+static const cmd_keyspec ks_geoadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_geodist[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_geohash[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_geopos[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_georadius[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}, {KS_BS_KEYWORD, KS_FK_RANGE, 6, "STORE", 0, 1, 0, KS_ACC_WRITE}, {KS_BS_KEYWORD, KS_FK_RANGE, 6, "STOREDIST", 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_georadius_ro[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_georadiusbymember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}, {KS_BS_KEYWORD, KS_FK_RANGE, 5, "STORE", 0, 1, 0, KS_ACC_WRITE}, {KS_BS_KEYWORD, KS_FK_RANGE, 5, "STOREDIST", 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_georadiusbymember_ro[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_geosearch[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_geosearchstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_get[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_getbit[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_getdel[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_getex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_getrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_getset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_hdel[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_hexists[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_hget[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_hgetall[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_hincrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_hincrbyfloat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_hkeys[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_hlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_hmget[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_hmset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_hrandfield[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_hscan[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_hset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_hsetnx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_hstrlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_hvals[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_incr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_incrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_incrbyfloat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
 static const cmd_def subs_latency[] = {
-    {"latency|doctor", "doctor", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|graph", "graph", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|histogram", "histogram", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|history", "history", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|latest", "latest", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|reset", "reset", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"latency|doctor", "doctor", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 163, 0x2a000u},
+    {"latency|graph", "graph", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 164, 0x2a000u},
+    {"latency|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 165, 0x8000u},
+    {"latency|histogram", "histogram", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 166, 0x2a000u},
+    {"latency|history", "history", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 167, 0x2a000u},
+    {"latency|latest", "latest", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 168, 0x2a000u},
+    {"latency|reset", "reset", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 169, 0x2a000u},
 };
-static const cmd_keyspec ks_lcs[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 1, 1, 0}};
-static const cmd_keyspec ks_lindex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_linsert[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_llen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_lmove[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_lmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_lpop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_lpos[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_lpush[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_lpushx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_lrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_lrem[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_lset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_ltrim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_memory__usage[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
+static const cmd_keyspec ks_lcs[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_lindex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_linsert[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_llen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_lmove[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_lmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_lpop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_lpos[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_lpush[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_lpushx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_lrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_lrem[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_lset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_ltrim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_memory__usage[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, 0}};
 static const cmd_def subs_memory[] = {
-    {"memory|doctor", "doctor", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"memory|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"memory|malloc-stats", "malloc-stats", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"memory|purge", "purge", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"memory|stats", "stats", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"memory|usage", "usage", -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_memory__usage, NULL, NULL, 0},
+    {"memory|doctor", "doctor", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 186, 0x8000u},
+    {"memory|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 187, 0x8000u},
+    {"memory|malloc-stats", "malloc-stats", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 188, 0x8000u},
+    {"memory|purge", "purge", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 189, 0x8000u},
+    {"memory|stats", "stats", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 190, 0x8000u},
+    {"memory|usage", "usage", -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_memory__usage, NULL, NULL, 0, 191, 0x8002u},
 };
-static const cmd_keyspec ks_mget[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_migrate[] = {{KS_BS_INDEX, KS_FK_RANGE, 3, NULL, 0, 1, 0}, {KS_BS_KEYWORD, KS_FK_RANGE, -2, "KEYS", -1, 1, 0}};
+static const cmd_keyspec ks_mget[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_migrate[] = {{KS_BS_INDEX, KS_FK_RANGE, 3, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}, {KS_BS_KEYWORD, KS_FK_RANGE, -2, "KEYS", -1, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
 static const cmd_def subs_module[] = {
-    {"module|help", "help", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0},
-    {"module|list", "list", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0},
-    {"module|load", "load", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0},
-    {"module|loadex", "loadex", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0},
-    {"module|unload", "unload", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0},
+    {"module|help", "help", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0, 195, 0x8000u},
+    {"module|list", "list", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0, 196, 0x2a000u},
+    {"module|load", "load", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0, 197, 0x2a000u},
+    {"module|loadex", "loadex", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0, 198, 0x2a000u},
+    {"module|unload", "unload", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", NULL, 0, 199, 0x2a000u},
 };
-static const cmd_keyspec ks_move[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_mset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 2, 0}};
-static const cmd_keyspec ks_msetnx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 2, 0}};
-static const cmd_keyspec ks_object__encoding[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_object__freq[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_object__idletime[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_object__refcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
+static const cmd_keyspec ks_move[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_mset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 2, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_msetnx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 2, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_object__encoding[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_object__freq[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_object__idletime[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_object__refcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, 0}};
 static const cmd_def subs_object[] = {
-    {"object|encoding", "encoding", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__encoding, NULL, NULL, 0},
-    {"object|freq", "freq", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__freq, NULL, NULL, 0},
-    {"object|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"object|idletime", "idletime", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__idletime, NULL, NULL, 0},
-    {"object|refcount", "refcount", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__refcount, NULL, NULL, 0},
+    {"object|encoding", "encoding", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__encoding, NULL, NULL, 0, 206, 0x8003u},
+    {"object|freq", "freq", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__freq, NULL, NULL, 0, 207, 0x8003u},
+    {"object|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 208, 0x8001u},
+    {"object|idletime", "idletime", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__idletime, NULL, NULL, 0, 209, 0x8003u},
+    {"object|refcount", "refcount", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__refcount, NULL, NULL, 0, 210, 0x8003u},
 };
-static const cmd_keyspec ks_persist[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_pexpire[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_pexpireat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_pexpiretime[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_pfadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_pfcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_pfdebug[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_pfmerge[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_psetex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_pttl[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
+static const cmd_keyspec ks_persist[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_pexpire[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_pexpireat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_pexpiretime[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_pfadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_pfcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_pfdebug[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_pfmerge[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_psetex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_pttl[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
 static const cmd_def subs_pubsub[] = {
-    {"pubsub|channels", "channels", -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBSUB_QUERY, 0, NULL, NULL, NULL, 0},
-    {"pubsub|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"pubsub|numpat", "numpat", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBSUB_QUERY, 0, NULL, NULL, NULL, 0},
-    {"pubsub|numsub", "numsub", -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBSUB_QUERY, 0, NULL, NULL, NULL, 0},
-    {"pubsub|shardchannels", "shardchannels", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "shard channels need a subscription on each shard's engine; planned with keyspace notifications (issue 3 of the Stratus tracker). Use SUBSCRIBE/PUBLISH: they reach every subscriber whatever the shard", NULL, 0},
-    {"pubsub|shardnumsub", "shardnumsub", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "shard channels need a subscription on each shard's engine; planned with keyspace notifications (issue 3 of the Stratus tracker). Use SUBSCRIBE/PUBLISH: they reach every subscriber whatever the shard", NULL, 0},
+    {"pubsub|channels", "channels", -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBSUB_QUERY, 0, NULL, NULL, NULL, 0, 227, 0x9000u},
+    {"pubsub|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 228, 0x8000u},
+    {"pubsub|numpat", "numpat", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBSUB_QUERY, 0, NULL, NULL, NULL, 0, 229, 0x9000u},
+    {"pubsub|numsub", "numsub", -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBSUB_QUERY, 0, NULL, NULL, NULL, 0, 230, 0x9000u},
+    {"pubsub|shardchannels", "shardchannels", -2, 0, ROUTE_ALL, MERGE_CONCAT, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 231, 0x9000u},
+    {"pubsub|shardnumsub", "shardnumsub", -2, 0, ROUTE_ALL, MERGE_NUMSUB, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 232, 0x9000u},
 };
-static const cmd_keyspec ks_rename[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_renamenx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_restore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_restore_asking[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_rpop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_rpoplpush[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_rpush[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_rpushx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_sadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_scard[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
+static const cmd_keyspec ks_rename[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_renamenx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_restore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_restore_asking[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_rpop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_rpoplpush[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_rpush[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_rpushx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_sadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_scard[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
 static const cmd_def subs_script[] = {
-    {"script|debug", "debug", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"script|exists", "exists", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SCRIPT_EXISTS, 0, NULL, NULL, NULL, 0},
-    {"script|flush", "flush", -2, CMD_F_SCRIPT_FLUSH, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"script|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"script|kill", "kill", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"script|load", "load", 3, CMD_F_SCRIPT_BODY, ROUTE_ALL, MERGE_FIRST, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"script|debug", "debug", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 255, 0x108000u},
+    {"script|exists", "exists", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SCRIPT_EXISTS, 0, NULL, NULL, NULL, 0, 256, 0x108000u},
+    {"script|flush", "flush", -2, CMD_F_SCRIPT_FLUSH, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 257, 0x108000u},
+    {"script|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 258, 0x108000u},
+    {"script|kill", "kill", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 259, 0x108000u},
+    {"script|load", "load", 3, CMD_F_SCRIPT_BODY, ROUTE_ALL, MERGE_FIRST, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 260, 0x108000u},
 };
-static const cmd_keyspec ks_sdiff[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_sdiffstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_set[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_setbit[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_setex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_setnx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_setrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_sinter[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_sintercard[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_sinterstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_sismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
+static const cmd_keyspec ks_sdiff[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_sdiffstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_set[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_setbit[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_setex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_setnx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_setrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_sinter[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_sintercard[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1, KS_ACC_READ}};
+static const cmd_keyspec ks_sinterstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_sismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
 static const cmd_def subs_slowlog[] = {
-    {"slowlog|get", "get", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"slowlog|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"slowlog|len", "len", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"slowlog|reset", "reset", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"slowlog|get", "get", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 276, 0x2a000u},
+    {"slowlog|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 277, 0x8000u},
+    {"slowlog|len", "len", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 278, 0x2a000u},
+    {"slowlog|reset", "reset", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 279, 0x2a000u},
 };
-static const cmd_keyspec ks_smembers[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_smismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_smove[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_sort[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_UNKNOWN, KS_FK_UNKNOWN, 0, NULL, 0, 0, 0}, {KS_BS_UNKNOWN, KS_FK_UNKNOWN, 0, NULL, 0, 0, 0}};
-static const cmd_keyspec ks_sort_ro[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_UNKNOWN, KS_FK_UNKNOWN, 0, NULL, 0, 0, 0}};
-static const cmd_keyspec ks_spop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_spublish[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_srandmember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_srem[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_sscan[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_ssubscribe[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_strlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_substr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_sunion[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_sunionstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_sunsubscribe[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_touch[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_ttl[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_type[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_unlink[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_watch[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
-static const cmd_keyspec ks_xack[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xautoclaim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xclaim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xdel[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xgroup__create[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xgroup__createconsumer[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xgroup__delconsumer[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xgroup__destroy[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xgroup__setid[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
+static const cmd_keyspec ks_smembers[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_smismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_smove[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_sort[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}, {KS_BS_UNKNOWN, KS_FK_UNKNOWN, 0, NULL, 0, 0, 0, KS_ACC_READ}, {KS_BS_UNKNOWN, KS_FK_UNKNOWN, 0, NULL, 0, 0, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_sort_ro[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}, {KS_BS_UNKNOWN, KS_FK_UNKNOWN, 0, NULL, 0, 0, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_spop[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_spublish[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_NOTKEY}};
+static const cmd_keyspec ks_srandmember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_srem[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_sscan[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_ssubscribe[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_NOTKEY}};
+static const cmd_keyspec ks_strlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_substr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_sunion[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_sunionstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_sunsubscribe[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_NOTKEY}};
+static const cmd_keyspec ks_touch[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, 0}};
+static const cmd_keyspec ks_ttl[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_type[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_unlink[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_watch[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, 0}};
+static const cmd_keyspec ks_xack[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xautoclaim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xclaim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xdel[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xgroup__create[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xgroup__createconsumer[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xgroup__delconsumer[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xgroup__destroy[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xgroup__setid[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
 static const cmd_def subs_xgroup[] = {
-    {"xgroup|create", "create", -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__create, NULL, NULL, 0},
-    {"xgroup|createconsumer", "createconsumer", 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__createconsumer, NULL, NULL, 0},
-    {"xgroup|delconsumer", "delconsumer", 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__delconsumer, NULL, NULL, 0},
-    {"xgroup|destroy", "destroy", 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__destroy, NULL, NULL, 0},
-    {"xgroup|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"xgroup|setid", "setid", -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__setid, NULL, NULL, 0},
+    {"xgroup|create", "create", -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__create, NULL, NULL, 0, 314, 0x8804u},
+    {"xgroup|createconsumer", "createconsumer", 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__createconsumer, NULL, NULL, 0, 315, 0x8804u},
+    {"xgroup|delconsumer", "delconsumer", 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__delconsumer, NULL, NULL, 0, 316, 0x8804u},
+    {"xgroup|destroy", "destroy", 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__destroy, NULL, NULL, 0, 317, 0x8804u},
+    {"xgroup|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 318, 0x8800u},
+    {"xgroup|setid", "setid", -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__setid, NULL, NULL, 0, 319, 0x8804u},
 };
-static const cmd_keyspec ks_xinfo__consumers[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xinfo__groups[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xinfo__stream[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
+static const cmd_keyspec ks_xinfo__consumers[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_xinfo__groups[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_xinfo__stream[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_READ}};
 static const cmd_def subs_xinfo[] = {
-    {"xinfo|consumers", "consumers", 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__consumers, NULL, NULL, 0},
-    {"xinfo|groups", "groups", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__groups, NULL, NULL, 0},
-    {"xinfo|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"xinfo|stream", "stream", -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__stream, NULL, NULL, 0},
+    {"xinfo|consumers", "consumers", 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__consumers, NULL, NULL, 0, 321, 0x8802u},
+    {"xinfo|groups", "groups", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__groups, NULL, NULL, 0, 322, 0x8802u},
+    {"xinfo|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 323, 0x8800u},
+    {"xinfo|stream", "stream", -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__stream, NULL, NULL, 0, 324, 0x8802u},
 };
-static const cmd_keyspec ks_xlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xpending[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xread[] = {{KS_BS_KEYWORD, KS_FK_RANGE, 1, "STREAMS", -1, 1, 2}};
-static const cmd_keyspec ks_xreadgroup[] = {{KS_BS_KEYWORD, KS_FK_RANGE, 4, "STREAMS", -1, 1, 2}};
-static const cmd_keyspec ks_xrevrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xsetid[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_xtrim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zcard[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zdiff[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_zdiffstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_zincrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zinter[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_zintercard[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_zinterstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_zlexcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_zmscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zpopmax[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zpopmin[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrandmember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrangebylex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrangebyscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrangestore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrank[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrem[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zremrangebylex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zremrangebyrank[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zremrangebyscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrevrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrevrangebylex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrevrangebyscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zrevrank[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zscan[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
-static const cmd_keyspec ks_zunion[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1}};
-static const cmd_keyspec ks_zunionstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1}};
+static const cmd_keyspec ks_xlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_xpending[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_xrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_xread[] = {{KS_BS_KEYWORD, KS_FK_RANGE, 1, "STREAMS", -1, 1, 2, KS_ACC_READ}};
+static const cmd_keyspec ks_xreadgroup[] = {{KS_BS_KEYWORD, KS_FK_RANGE, 4, "STREAMS", -1, 1, 2, KS_ACC_READ}};
+static const cmd_keyspec ks_xrevrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_xsetid[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_xtrim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_zadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_zcard[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
+static const cmd_keyspec ks_zcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zdiff[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1, KS_ACC_READ}};
+static const cmd_keyspec ks_zdiffstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ}};
+static const cmd_keyspec ks_zincrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_zinter[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1, KS_ACC_READ}};
+static const cmd_keyspec ks_zintercard[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1, KS_ACC_READ}};
+static const cmd_keyspec ks_zinterstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ}};
+static const cmd_keyspec ks_zlexcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_zmscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zpopmax[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_zpopmin[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
+static const cmd_keyspec ks_zrandmember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zrangebylex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zrangebyscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zrangestore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zrank[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zrem[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_zremrangebylex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_zremrangebyrank[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_zremrangebyscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
+static const cmd_keyspec ks_zrevrange[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zrevrangebylex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zrevrangebyscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zrevrank[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zscan[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zscore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
+static const cmd_keyspec ks_zunion[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL, 0, 1, 1, KS_ACC_READ}};
+static const cmd_keyspec ks_zunionstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 1, 1, KS_ACC_READ}};
 
 const cmd_def cmd_table[] = {
-    {"acl", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_acl, 13},
-    {"append", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_append, NULL, NULL, 0},
-    {"asking", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"auth", NULL, -2, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_AUTH, 0, NULL, NULL, NULL, 0},
-    {"bgrewriteaof", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "persistence is managed by the service", NULL, 0},
-    {"bgsave", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "snapshots belong to the service; their data is saved on stop and kept in --data-dir", NULL, 0},
-    {"bitcount", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitcount, NULL, NULL, 0},
-    {"bitfield", NULL, -2, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitfield, NULL, NULL, 0},
-    {"bitfield_ro", NULL, -2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitfield_ro, NULL, NULL, 0},
-    {"bitop", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_bitop, NULL, NULL, 0},
-    {"bitpos", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitpos, NULL, NULL, 0},
-    {"blmove", NULL, 6, CMD_F_WRITE | CMD_F_BLOCKING, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_blmove, NULL, NULL, 0},
-    {"blmpop", NULL, -5, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_blmpop, NULL, NULL, 0},
-    {"blpop", NULL, -3, CMD_F_WRITE | CMD_F_BLOCKING, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_blpop, NULL, NULL, 0},
-    {"brpop", NULL, -3, CMD_F_WRITE | CMD_F_BLOCKING, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_brpop, NULL, NULL, 0},
-    {"brpoplpush", NULL, 4, CMD_F_WRITE | CMD_F_BLOCKING, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_brpoplpush, NULL, NULL, 0},
-    {"bzmpop", NULL, -5, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bzmpop, NULL, NULL, 0},
-    {"bzpopmax", NULL, -3, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bzpopmax, NULL, NULL, 0},
-    {"bzpopmin", NULL, -3, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bzpopmin, NULL, NULL, 0},
-    {"client", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_client, 16},
-    {"cluster", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_cluster, 27},
-    {"command", NULL, -1, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_command, 7},
-    {"config", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_config, 5},
-    {"copy", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_copy, NULL, NULL, 0},
-    {"dbsize", NULL, 1, CMD_F_READONLY | CMD_F_FAST, ROUTE_ALL, MERGE_SUM, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"debug", NULL, -2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "DEBUG can crash or stall an engine; it is not exposed by the service", NULL, 0},
-    {"decr", NULL, 2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_decr, NULL, NULL, 0},
-    {"decrby", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_decrby, NULL, NULL, 0},
-    {"del", NULL, -2, CMD_F_WRITE, ROUTE_SPLIT, MERGE_SUM, LOCAL_NONE, 1, ks_del, NULL, NULL, 0},
-    {"discard", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_DISCARD, 0, NULL, NULL, NULL, 0},
-    {"dump", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_dump, NULL, NULL, 0},
-    {"echo", NULL, 2, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_ECHO, 0, NULL, NULL, NULL, 0},
-    {"eval", NULL, -3, CMD_F_MOVABLE | CMD_F_SCRIPT_BODY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_eval, NULL, NULL, 0},
-    {"eval_ro", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE | CMD_F_SCRIPT_BODY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_eval_ro, NULL, NULL, 0},
-    {"evalsha", NULL, -3, CMD_F_MOVABLE | CMD_F_SCRIPT_SHA, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_evalsha, NULL, NULL, 0},
-    {"evalsha_ro", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE | CMD_F_SCRIPT_SHA, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_evalsha_ro, NULL, NULL, 0},
-    {"exec", NULL, 1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_EXEC, 0, NULL, NULL, NULL, 0},
-    {"exists", NULL, -2, CMD_F_READONLY | CMD_F_FAST, ROUTE_SPLIT, MERGE_SUM, LOCAL_NONE, 1, ks_exists, NULL, NULL, 0},
-    {"expire", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_expire, NULL, NULL, 0},
-    {"expireat", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_expireat, NULL, NULL, 0},
-    {"expiretime", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_expiretime, NULL, NULL, 0},
-    {"failover", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "failover is managed by Stratus", NULL, 0},
-    {"fcall", NULL, -3, CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_fcall, NULL, NULL, 0},
-    {"fcall_ro", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_fcall_ro, NULL, NULL, 0},
-    {"flushall", NULL, -1, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"flushdb", NULL, -1, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"function", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_function, 9},
-    {"geoadd", NULL, -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geoadd, NULL, NULL, 0},
-    {"geodist", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geodist, NULL, NULL, 0},
-    {"geohash", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geohash, NULL, NULL, 0},
-    {"geopos", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geopos, NULL, NULL, 0},
-    {"georadius", NULL, -6, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 3, ks_georadius, NULL, NULL, 0},
-    {"georadius_ro", NULL, -6, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_georadius_ro, NULL, NULL, 0},
-    {"georadiusbymember", NULL, -5, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 3, ks_georadiusbymember, NULL, NULL, 0},
-    {"georadiusbymember_ro", NULL, -5, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_georadiusbymember_ro, NULL, NULL, 0},
-    {"geosearch", NULL, -7, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geosearch, NULL, NULL, 0},
-    {"geosearchstore", NULL, -8, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_geosearchstore, NULL, NULL, 0},
-    {"get", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_get, NULL, NULL, 0},
-    {"getbit", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getbit, NULL, NULL, 0},
-    {"getdel", NULL, 2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getdel, NULL, NULL, 0},
-    {"getex", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getex, NULL, NULL, 0},
-    {"getrange", NULL, 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getrange, NULL, NULL, 0},
-    {"getset", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getset, NULL, NULL, 0},
-    {"hdel", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hdel, NULL, NULL, 0},
-    {"hello", NULL, -1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_HELLO, 0, NULL, NULL, NULL, 0},
-    {"hexists", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hexists, NULL, NULL, 0},
-    {"hget", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hget, NULL, NULL, 0},
-    {"hgetall", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hgetall, NULL, NULL, 0},
-    {"hincrby", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hincrby, NULL, NULL, 0},
-    {"hincrbyfloat", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hincrbyfloat, NULL, NULL, 0},
-    {"hkeys", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hkeys, NULL, NULL, 0},
-    {"hlen", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hlen, NULL, NULL, 0},
-    {"hmget", NULL, -3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hmget, NULL, NULL, 0},
-    {"hmset", NULL, -4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hmset, NULL, NULL, 0},
-    {"hrandfield", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hrandfield, NULL, NULL, 0},
-    {"hscan", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hscan, NULL, NULL, 0},
-    {"hset", NULL, -4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hset, NULL, NULL, 0},
-    {"hsetnx", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hsetnx, NULL, NULL, 0},
-    {"hstrlen", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hstrlen, NULL, NULL, 0},
-    {"hvals", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hvals, NULL, NULL, 0},
-    {"incr", NULL, 2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incr, NULL, NULL, 0},
-    {"incrby", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incrby, NULL, NULL, 0},
-    {"incrbyfloat", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incrbyfloat, NULL, NULL, 0},
-    {"info", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_INFO, 0, NULL, NULL, NULL, 0},
-    {"keys", NULL, 2, CMD_F_READONLY, ROUTE_ALL, MERGE_CONCAT, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"lastsave", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_latency, 7},
-    {"lcs", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lcs, NULL, NULL, 0},
-    {"lindex", NULL, 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lindex, NULL, NULL, 0},
-    {"linsert", NULL, 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_linsert, NULL, NULL, 0},
-    {"llen", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_llen, NULL, NULL, 0},
-    {"lmove", NULL, 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_lmove, NULL, NULL, 0},
-    {"lmpop", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lmpop, NULL, NULL, 0},
-    {"lolwut", NULL, -1, CMD_F_READONLY | CMD_F_FAST, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"lpop", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lpop, NULL, NULL, 0},
-    {"lpos", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lpos, NULL, NULL, 0},
-    {"lpush", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lpush, NULL, NULL, 0},
-    {"lpushx", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lpushx, NULL, NULL, 0},
-    {"lrange", NULL, 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lrange, NULL, NULL, 0},
-    {"lrem", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lrem, NULL, NULL, 0},
-    {"lset", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lset, NULL, NULL, 0},
-    {"ltrim", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_ltrim, NULL, NULL, 0},
-    {"memory", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_memory, 6},
-    {"mget", NULL, -2, CMD_F_READONLY | CMD_F_FAST, ROUTE_SPLIT, MERGE_MGET, LOCAL_NONE, 1, ks_mget, NULL, NULL, 0},
-    {"migrate", NULL, -6, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 2, ks_migrate, "keys move between shards only by Stratus's own resharding; use DUMP/RESTORE to copy a key", NULL, 0},
-    {"module", NULL, -2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", subs_module, 5},
-    {"monitor", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "MONITOR would expose every client's traffic; use the endpoint's logs and metrics", NULL, 0},
-    {"move", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_move, NULL, NULL, 0},
-    {"mset", NULL, -3, CMD_F_WRITE, ROUTE_SPLIT, MERGE_ALL_OK, LOCAL_NONE, 1, ks_mset, NULL, NULL, 0},
-    {"msetnx", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_msetnx, NULL, NULL, 0},
-    {"multi", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_MULTI, 0, NULL, NULL, NULL, 0},
-    {"object", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_object, 5},
-    {"persist", NULL, 2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_persist, NULL, NULL, 0},
-    {"pexpire", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pexpire, NULL, NULL, 0},
-    {"pexpireat", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pexpireat, NULL, NULL, 0},
-    {"pexpiretime", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pexpiretime, NULL, NULL, 0},
-    {"pfadd", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfadd, NULL, NULL, 0},
-    {"pfcount", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfcount, NULL, NULL, 0},
-    {"pfdebug", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfdebug, NULL, NULL, 0},
-    {"pfmerge", NULL, -2, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_pfmerge, NULL, NULL, 0},
-    {"pfselftest", NULL, 1, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"ping", NULL, -1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_PING, 0, NULL, NULL, NULL, 0},
-    {"psetex", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_psetex, NULL, NULL, 0},
-    {"psubscribe", NULL, -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0},
-    {"psync", NULL, -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication streams are internal to the service", NULL, 0},
-    {"pttl", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pttl, NULL, NULL, 0},
-    {"publish", NULL, 3, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBSUB_QUERY, 0, NULL, NULL, NULL, 0},
-    {"pubsub", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_pubsub, 6},
-    {"punsubscribe", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0},
-    {"quit", NULL, -1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_QUIT, 0, NULL, NULL, NULL, 0},
-    {"randomkey", NULL, 1, CMD_F_READONLY, ROUTE_ALL, MERGE_RANDOM, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"readonly", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_READONLY, 0, NULL, NULL, NULL, 0},
-    {"readwrite", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_READWRITE, 0, NULL, NULL, NULL, 0},
-    {"rename", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_rename, NULL, NULL, 0},
-    {"renamenx", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_renamenx, NULL, NULL, 0},
-    {"replconf", NULL, -1, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"replicaof", NULL, 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication is managed by Stratus (--replicas); it cannot be changed by a client", NULL, 0},
-    {"reset", NULL, 1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"restore", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_restore, NULL, NULL, 0},
-    {"restore-asking", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_restore_asking, NULL, NULL, 0},
-    {"role", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"rpop", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpop, NULL, NULL, 0},
-    {"rpoplpush", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_rpoplpush, NULL, NULL, 0},
-    {"rpush", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpush, NULL, NULL, 0},
-    {"rpushx", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpushx, NULL, NULL, 0},
-    {"sadd", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sadd, NULL, NULL, 0},
-    {"save", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "snapshots belong to the service; their data is saved on stop and kept in --data-dir", NULL, 0},
-    {"scan", NULL, -2, CMD_F_READONLY, ROUTE_LOCAL, MERGE_NONE, LOCAL_SCAN, 0, NULL, NULL, NULL, 0},
-    {"scard", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_scard, NULL, NULL, 0},
-    {"script", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_script, 6},
-    {"sdiff", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sdiff, NULL, NULL, 0},
-    {"sdiffstore", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sdiffstore, NULL, NULL, 0},
-    {"select", NULL, 2, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_SELECT, 0, NULL, NULL, NULL, 0},
-    {"set", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_set, NULL, NULL, 0},
-    {"setbit", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setbit, NULL, NULL, 0},
-    {"setex", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setex, NULL, NULL, 0},
-    {"setnx", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setnx, NULL, NULL, 0},
-    {"setrange", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setrange, NULL, NULL, 0},
-    {"shutdown", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engines are run by Stratus: stop the service with Ctrl-C or `stratus` instead", NULL, 0},
-    {"sinter", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sinter, NULL, NULL, 0},
-    {"sintercard", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sintercard, NULL, NULL, 0},
-    {"sinterstore", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sinterstore, NULL, NULL, 0},
-    {"sismember", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sismember, NULL, NULL, 0},
-    {"slaveof", NULL, 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication is managed by Stratus (--replicas); it cannot be changed by a client", NULL, 0},
-    {"slowlog", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_slowlog, 4},
-    {"smembers", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_smembers, NULL, NULL, 0},
-    {"smismember", NULL, -3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_smismember, NULL, NULL, 0},
-    {"smove", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_smove, NULL, NULL, 0},
-    {"sort", NULL, -2, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 3, ks_sort, NULL, NULL, 0},
-    {"sort_ro", NULL, -2, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sort_ro, NULL, NULL, 0},
-    {"spop", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_spop, NULL, NULL, 0},
-    {"spublish", NULL, 3, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 1, ks_spublish, "shard channels need a subscription on each shard's engine; planned with keyspace notifications (issue 3 of the Stratus tracker). Use SUBSCRIBE/PUBLISH: they reach every subscriber whatever the shard", NULL, 0},
-    {"srandmember", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_srandmember, NULL, NULL, 0},
-    {"srem", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_srem, NULL, NULL, 0},
-    {"sscan", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sscan, NULL, NULL, 0},
-    {"ssubscribe", NULL, -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 1, ks_ssubscribe, "shard channels need a subscription on each shard's engine; planned with keyspace notifications (issue 3 of the Stratus tracker). Use SUBSCRIBE/PUBLISH: they reach every subscriber whatever the shard", NULL, 0},
-    {"strlen", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_strlen, NULL, NULL, 0},
-    {"subscribe", NULL, -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0},
-    {"substr", NULL, 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_substr, NULL, NULL, 0},
-    {"sunion", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sunion, NULL, NULL, 0},
-    {"sunionstore", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sunionstore, NULL, NULL, 0},
-    {"sunsubscribe", NULL, -1, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 1, ks_sunsubscribe, "shard channels need a subscription on each shard's engine; planned with keyspace notifications (issue 3 of the Stratus tracker). Use SUBSCRIBE/PUBLISH: they reach every subscriber whatever the shard", NULL, 0},
-    {"swapdb", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "a cache has one database (0), as in Redis Cluster", NULL, 0},
-    {"sync", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication streams are internal to the service", NULL, 0},
-    {"time", NULL, 1, CMD_F_FAST, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"touch", NULL, -2, CMD_F_READONLY | CMD_F_FAST, ROUTE_SPLIT, MERGE_SUM, LOCAL_NONE, 1, ks_touch, NULL, NULL, 0},
-    {"ttl", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_ttl, NULL, NULL, 0},
-    {"type", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_type, NULL, NULL, 0},
-    {"unlink", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_SPLIT, MERGE_SUM, LOCAL_NONE, 1, ks_unlink, NULL, NULL, 0},
-    {"unsubscribe", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0},
-    {"unwatch", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_UNWATCH, 0, NULL, NULL, NULL, 0},
-    {"wait", NULL, 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"watch", NULL, -2, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_WATCH, 1, ks_watch, NULL, NULL, 0},
-    {"xack", NULL, -4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xack, NULL, NULL, 0},
-    {"xadd", NULL, -5, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xadd, NULL, NULL, 0},
-    {"xautoclaim", NULL, -6, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xautoclaim, NULL, NULL, 0},
-    {"xclaim", NULL, -6, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xclaim, NULL, NULL, 0},
-    {"xdel", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xdel, NULL, NULL, 0},
-    {"xgroup", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_xgroup, 6},
-    {"xinfo", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_xinfo, 4},
-    {"xlen", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xlen, NULL, NULL, 0},
-    {"xpending", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xpending, NULL, NULL, 0},
-    {"xrange", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xrange, NULL, NULL, 0},
-    {"xread", NULL, -4, CMD_F_READONLY | CMD_F_BLOCKING | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xread, NULL, NULL, 0},
-    {"xreadgroup", NULL, -7, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xreadgroup, NULL, NULL, 0},
-    {"xrevrange", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xrevrange, NULL, NULL, 0},
-    {"xsetid", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xsetid, NULL, NULL, 0},
-    {"xtrim", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xtrim, NULL, NULL, 0},
-    {"zadd", NULL, -4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zadd, NULL, NULL, 0},
-    {"zcard", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zcard, NULL, NULL, 0},
-    {"zcount", NULL, 4, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zcount, NULL, NULL, 0},
-    {"zdiff", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zdiff, NULL, NULL, 0},
-    {"zdiffstore", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_zdiffstore, NULL, NULL, 0},
-    {"zincrby", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zincrby, NULL, NULL, 0},
-    {"zinter", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zinter, NULL, NULL, 0},
-    {"zintercard", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zintercard, NULL, NULL, 0},
-    {"zinterstore", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_zinterstore, NULL, NULL, 0},
-    {"zlexcount", NULL, 4, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zlexcount, NULL, NULL, 0},
-    {"zmpop", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zmpop, NULL, NULL, 0},
-    {"zmscore", NULL, -3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zmscore, NULL, NULL, 0},
-    {"zpopmax", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zpopmax, NULL, NULL, 0},
-    {"zpopmin", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zpopmin, NULL, NULL, 0},
-    {"zrandmember", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrandmember, NULL, NULL, 0},
-    {"zrange", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrange, NULL, NULL, 0},
-    {"zrangebylex", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrangebylex, NULL, NULL, 0},
-    {"zrangebyscore", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrangebyscore, NULL, NULL, 0},
-    {"zrangestore", NULL, -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_zrangestore, NULL, NULL, 0},
-    {"zrank", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrank, NULL, NULL, 0},
-    {"zrem", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrem, NULL, NULL, 0},
-    {"zremrangebylex", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zremrangebylex, NULL, NULL, 0},
-    {"zremrangebyrank", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zremrangebyrank, NULL, NULL, 0},
-    {"zremrangebyscore", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zremrangebyscore, NULL, NULL, 0},
-    {"zrevrange", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrevrange, NULL, NULL, 0},
-    {"zrevrangebylex", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrevrangebylex, NULL, NULL, 0},
-    {"zrevrangebyscore", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrevrangebyscore, NULL, NULL, 0},
-    {"zrevrank", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrevrank, NULL, NULL, 0},
-    {"zscan", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zscan, NULL, NULL, 0},
-    {"zscore", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zscore, NULL, NULL, 0},
-    {"zunion", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zunion, NULL, NULL, 0},
-    {"zunionstore", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_zunionstore, NULL, NULL, 0},
+    {"acl", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_acl, 13, 13, 0x8000u},
+    {"append", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_append, NULL, NULL, 0, 14, 0x4084u},
+    {"asking", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 15, 0x44000u},
+    {"auth", NULL, -2, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_AUTH, 0, NULL, NULL, NULL, 0, 16, 0x44000u},
+    {"bgrewriteaof", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "persistence is managed by the service", NULL, 0, 17, 0x2a000u},
+    {"bgsave", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "snapshots belong to the service; their data is saved on stop and kept in --data-dir", NULL, 0, 18, 0x2a000u},
+    {"bitcount", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitcount, NULL, NULL, 0, 19, 0x8102u},
+    {"bitfield", NULL, -2, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitfield, NULL, NULL, 0, 20, 0x8104u},
+    {"bitfield_ro", NULL, -2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitfield_ro, NULL, NULL, 0, 21, 0x4102u},
+    {"bitop", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_bitop, NULL, NULL, 0, 22, 0x8104u},
+    {"bitpos", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitpos, NULL, NULL, 0, 23, 0x8102u},
+    {"blmove", NULL, 6, CMD_F_WRITE | CMD_F_BLOCKING, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_blmove, NULL, NULL, 0, 24, 0x18024u},
+    {"blmpop", NULL, -5, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_blmpop, NULL, NULL, 0, 25, 0x18024u},
+    {"blpop", NULL, -3, CMD_F_WRITE | CMD_F_BLOCKING, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_blpop, NULL, NULL, 0, 26, 0x18024u},
+    {"brpop", NULL, -3, CMD_F_WRITE | CMD_F_BLOCKING, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_brpop, NULL, NULL, 0, 27, 0x18024u},
+    {"brpoplpush", NULL, 4, CMD_F_WRITE | CMD_F_BLOCKING, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_brpoplpush, NULL, NULL, 0, 28, 0x18024u},
+    {"bzmpop", NULL, -5, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bzmpop, NULL, NULL, 0, 29, 0x18014u},
+    {"bzpopmax", NULL, -3, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bzpopmax, NULL, NULL, 0, 30, 0x14014u},
+    {"bzpopmin", NULL, -3, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bzpopmin, NULL, NULL, 0, 31, 0x14014u},
+    {"client", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_client, 16, 48, 0x8000u},
+    {"cluster", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_cluster, 27, 76, 0x8000u},
+    {"command", NULL, -1, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_command, 7, 84, 0x48000u},
+    {"config", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_config, 5, 90, 0x8000u},
+    {"copy", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_copy, NULL, NULL, 0, 91, 0x8005u},
+    {"dbsize", NULL, 1, CMD_F_READONLY | CMD_F_FAST, ROUTE_ALL, MERGE_SUM, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 92, 0x4003u},
+    {"debug", NULL, -2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "DEBUG can crash or stall an engine; it is not exposed by the service", NULL, 0, 93, 0x2a000u},
+    {"decr", NULL, 2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_decr, NULL, NULL, 0, 94, 0x4084u},
+    {"decrby", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_decrby, NULL, NULL, 0, 95, 0x4084u},
+    {"del", NULL, -2, CMD_F_WRITE, ROUTE_SPLIT, MERGE_SUM, LOCAL_NONE, 1, ks_del, NULL, NULL, 0, 96, 0x8005u},
+    {"discard", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_DISCARD, 0, NULL, NULL, NULL, 0, 97, 0x84000u},
+    {"dump", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_dump, NULL, NULL, 0, 98, 0x8003u},
+    {"echo", NULL, 2, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_ECHO, 0, NULL, NULL, NULL, 0, 99, 0x44000u},
+    {"eval", NULL, -3, CMD_F_MOVABLE | CMD_F_SCRIPT_BODY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_eval, NULL, NULL, 0, 100, 0x108000u},
+    {"eval_ro", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE | CMD_F_SCRIPT_BODY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_eval_ro, NULL, NULL, 0, 101, 0x108000u},
+    {"evalsha", NULL, -3, CMD_F_MOVABLE | CMD_F_SCRIPT_SHA, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_evalsha, NULL, NULL, 0, 102, 0x108000u},
+    {"evalsha_ro", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE | CMD_F_SCRIPT_SHA, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_evalsha_ro, NULL, NULL, 0, 103, 0x108000u},
+    {"exec", NULL, 1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_EXEC, 0, NULL, NULL, NULL, 0, 104, 0x88000u},
+    {"exists", NULL, -2, CMD_F_READONLY | CMD_F_FAST, ROUTE_SPLIT, MERGE_SUM, LOCAL_NONE, 1, ks_exists, NULL, NULL, 0, 105, 0x4003u},
+    {"expire", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_expire, NULL, NULL, 0, 106, 0x4005u},
+    {"expireat", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_expireat, NULL, NULL, 0, 107, 0x4005u},
+    {"expiretime", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_expiretime, NULL, NULL, 0, 108, 0x4003u},
+    {"failover", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "failover is managed by Stratus", NULL, 0, 109, 0x2a000u},
+    {"fcall", NULL, -3, CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_fcall, NULL, NULL, 0, 110, 0x108000u},
+    {"fcall_ro", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_fcall_ro, NULL, NULL, 0, 111, 0x108000u},
+    {"flushall", NULL, -1, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 112, 0x28005u},
+    {"flushdb", NULL, -1, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 113, 0x28005u},
+    {"function", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_function, 9, 123, 0x8000u},
+    {"geoadd", NULL, -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geoadd, NULL, NULL, 0, 124, 0x8404u},
+    {"geodist", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geodist, NULL, NULL, 0, 125, 0x8402u},
+    {"geohash", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geohash, NULL, NULL, 0, 126, 0x8402u},
+    {"geopos", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geopos, NULL, NULL, 0, 127, 0x8402u},
+    {"georadius", NULL, -6, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 3, ks_georadius, NULL, NULL, 0, 128, 0x8404u},
+    {"georadius_ro", NULL, -6, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_georadius_ro, NULL, NULL, 0, 129, 0x8402u},
+    {"georadiusbymember", NULL, -5, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 3, ks_georadiusbymember, NULL, NULL, 0, 130, 0x8404u},
+    {"georadiusbymember_ro", NULL, -5, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_georadiusbymember_ro, NULL, NULL, 0, 131, 0x8402u},
+    {"geosearch", NULL, -7, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_geosearch, NULL, NULL, 0, 132, 0x8402u},
+    {"geosearchstore", NULL, -8, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_geosearchstore, NULL, NULL, 0, 133, 0x8404u},
+    {"get", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_get, NULL, NULL, 0, 134, 0x4082u},
+    {"getbit", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getbit, NULL, NULL, 0, 135, 0x4102u},
+    {"getdel", NULL, 2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getdel, NULL, NULL, 0, 136, 0x4084u},
+    {"getex", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getex, NULL, NULL, 0, 137, 0x4084u},
+    {"getrange", NULL, 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getrange, NULL, NULL, 0, 138, 0x8082u},
+    {"getset", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_getset, NULL, NULL, 0, 139, 0x4084u},
+    {"hdel", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hdel, NULL, NULL, 0, 140, 0x4044u},
+    {"hello", NULL, -1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_HELLO, 0, NULL, NULL, NULL, 0, 141, 0x44000u},
+    {"hexists", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hexists, NULL, NULL, 0, 142, 0x4042u},
+    {"hget", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hget, NULL, NULL, 0, 143, 0x4042u},
+    {"hgetall", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hgetall, NULL, NULL, 0, 144, 0x8042u},
+    {"hincrby", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hincrby, NULL, NULL, 0, 145, 0x4044u},
+    {"hincrbyfloat", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hincrbyfloat, NULL, NULL, 0, 146, 0x4044u},
+    {"hkeys", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hkeys, NULL, NULL, 0, 147, 0x8042u},
+    {"hlen", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hlen, NULL, NULL, 0, 148, 0x4042u},
+    {"hmget", NULL, -3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hmget, NULL, NULL, 0, 149, 0x4042u},
+    {"hmset", NULL, -4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hmset, NULL, NULL, 0, 150, 0x4044u},
+    {"hrandfield", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hrandfield, NULL, NULL, 0, 151, 0x8042u},
+    {"hscan", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hscan, NULL, NULL, 0, 152, 0x8042u},
+    {"hset", NULL, -4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hset, NULL, NULL, 0, 153, 0x4044u},
+    {"hsetnx", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hsetnx, NULL, NULL, 0, 154, 0x4044u},
+    {"hstrlen", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hstrlen, NULL, NULL, 0, 155, 0x4042u},
+    {"hvals", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_hvals, NULL, NULL, 0, 156, 0x8042u},
+    {"incr", NULL, 2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incr, NULL, NULL, 0, 157, 0x4084u},
+    {"incrby", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incrby, NULL, NULL, 0, 158, 0x4084u},
+    {"incrbyfloat", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incrbyfloat, NULL, NULL, 0, 159, 0x4084u},
+    {"info", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_INFO, 0, NULL, NULL, NULL, 0, 160, 0x28000u},
+    {"keys", NULL, 2, CMD_F_READONLY, ROUTE_ALL, MERGE_CONCAT, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 161, 0x28003u},
+    {"lastsave", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 162, 0x26000u},
+    {"latency", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_latency, 7, 170, 0x8000u},
+    {"lcs", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lcs, NULL, NULL, 0, 171, 0x8082u},
+    {"lindex", NULL, 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lindex, NULL, NULL, 0, 172, 0x8022u},
+    {"linsert", NULL, 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_linsert, NULL, NULL, 0, 173, 0x8024u},
+    {"llen", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_llen, NULL, NULL, 0, 174, 0x4022u},
+    {"lmove", NULL, 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_lmove, NULL, NULL, 0, 175, 0x8024u},
+    {"lmpop", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lmpop, NULL, NULL, 0, 176, 0x8024u},
+    {"lolwut", NULL, -1, CMD_F_READONLY | CMD_F_FAST, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 177, 0x4002u},
+    {"lpop", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lpop, NULL, NULL, 0, 178, 0x4024u},
+    {"lpos", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lpos, NULL, NULL, 0, 179, 0x8022u},
+    {"lpush", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lpush, NULL, NULL, 0, 180, 0x4024u},
+    {"lpushx", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lpushx, NULL, NULL, 0, 181, 0x4024u},
+    {"lrange", NULL, 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lrange, NULL, NULL, 0, 182, 0x8022u},
+    {"lrem", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lrem, NULL, NULL, 0, 183, 0x8024u},
+    {"lset", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lset, NULL, NULL, 0, 184, 0x8024u},
+    {"ltrim", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_ltrim, NULL, NULL, 0, 185, 0x8024u},
+    {"memory", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_memory, 6, 192, 0x8000u},
+    {"mget", NULL, -2, CMD_F_READONLY | CMD_F_FAST, ROUTE_SPLIT, MERGE_MGET, LOCAL_NONE, 1, ks_mget, NULL, NULL, 0, 193, 0x4082u},
+    {"migrate", NULL, -6, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 2, ks_migrate, "keys move between shards only by Stratus's own resharding; use DUMP/RESTORE to copy a key", NULL, 0, 194, 0x28005u},
+    {"module", NULL, -2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "modules cannot be loaded into managed engines", subs_module, 5, 200, 0x8000u},
+    {"monitor", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "MONITOR would expose every client's traffic; use the endpoint's logs and metrics", NULL, 0, 201, 0x2a000u},
+    {"move", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_move, NULL, NULL, 0, 202, 0x4005u},
+    {"mset", NULL, -3, CMD_F_WRITE, ROUTE_SPLIT, MERGE_ALL_OK, LOCAL_NONE, 1, ks_mset, NULL, NULL, 0, 203, 0x8084u},
+    {"msetnx", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_msetnx, NULL, NULL, 0, 204, 0x8084u},
+    {"multi", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_MULTI, 0, NULL, NULL, NULL, 0, 205, 0x84000u},
+    {"object", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_object, 5, 211, 0x8000u},
+    {"persist", NULL, 2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_persist, NULL, NULL, 0, 212, 0x4005u},
+    {"pexpire", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pexpire, NULL, NULL, 0, 213, 0x4005u},
+    {"pexpireat", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pexpireat, NULL, NULL, 0, 214, 0x4005u},
+    {"pexpiretime", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pexpiretime, NULL, NULL, 0, 215, 0x4003u},
+    {"pfadd", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfadd, NULL, NULL, 0, 216, 0x4204u},
+    {"pfcount", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfcount, NULL, NULL, 0, 217, 0x8202u},
+    {"pfdebug", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfdebug, NULL, NULL, 0, 218, 0x2a204u},
+    {"pfmerge", NULL, -2, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_pfmerge, NULL, NULL, 0, 219, 0x8204u},
+    {"pfselftest", NULL, 1, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 220, 0x2a200u},
+    {"ping", NULL, -1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_PING, 0, NULL, NULL, NULL, 0, 221, 0x44000u},
+    {"psetex", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_psetex, NULL, NULL, 0, 222, 0x8084u},
+    {"psubscribe", NULL, -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0, 223, 0x9000u},
+    {"psync", NULL, -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication streams are internal to the service", NULL, 0, 224, 0x2a000u},
+    {"pttl", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pttl, NULL, NULL, 0, 225, 0x4003u},
+    {"publish", NULL, 3, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBSUB_QUERY, 0, NULL, NULL, NULL, 0, 226, 0x5000u},
+    {"pubsub", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_pubsub, 6, 233, 0x8000u},
+    {"punsubscribe", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0, 234, 0x9000u},
+    {"quit", NULL, -1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_QUIT, 0, NULL, NULL, NULL, 0, 235, 0x44000u},
+    {"randomkey", NULL, 1, CMD_F_READONLY, ROUTE_ALL, MERGE_RANDOM, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 236, 0x8003u},
+    {"readonly", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_READONLY, 0, NULL, NULL, NULL, 0, 237, 0x44000u},
+    {"readwrite", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_READWRITE, 0, NULL, NULL, NULL, 0, 238, 0x44000u},
+    {"rename", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_rename, NULL, NULL, 0, 239, 0x8005u},
+    {"renamenx", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_renamenx, NULL, NULL, 0, 240, 0x4005u},
+    {"replconf", NULL, -1, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 241, 0x2a000u},
+    {"replicaof", NULL, 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication is managed by Stratus (--replicas); it cannot be changed by a client", NULL, 0, 242, 0x2a000u},
+    {"reset", NULL, 1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 243, 0x44000u},
+    {"restore", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_restore, NULL, NULL, 0, 244, 0x28005u},
+    {"restore-asking", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_restore_asking, NULL, NULL, 0, 245, 0x28005u},
+    {"role", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 246, 0x26000u},
+    {"rpop", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpop, NULL, NULL, 0, 247, 0x4024u},
+    {"rpoplpush", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_rpoplpush, NULL, NULL, 0, 248, 0x8024u},
+    {"rpush", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpush, NULL, NULL, 0, 249, 0x4024u},
+    {"rpushx", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpushx, NULL, NULL, 0, 250, 0x4024u},
+    {"sadd", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sadd, NULL, NULL, 0, 251, 0x400cu},
+    {"save", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "snapshots belong to the service; their data is saved on stop and kept in --data-dir", NULL, 0, 252, 0x2a000u},
+    {"scan", NULL, -2, CMD_F_READONLY, ROUTE_LOCAL, MERGE_NONE, LOCAL_SCAN, 0, NULL, NULL, NULL, 0, 253, 0x8003u},
+    {"scard", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_scard, NULL, NULL, 0, 254, 0x400au},
+    {"script", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_script, 6, 261, 0x8000u},
+    {"sdiff", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sdiff, NULL, NULL, 0, 262, 0x800au},
+    {"sdiffstore", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sdiffstore, NULL, NULL, 0, 263, 0x800cu},
+    {"select", NULL, 2, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_SELECT, 0, NULL, NULL, NULL, 0, 264, 0x44000u},
+    {"set", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_set, NULL, NULL, 0, 265, 0x8084u},
+    {"setbit", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setbit, NULL, NULL, 0, 266, 0x8104u},
+    {"setex", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setex, NULL, NULL, 0, 267, 0x8084u},
+    {"setnx", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setnx, NULL, NULL, 0, 268, 0x4084u},
+    {"setrange", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setrange, NULL, NULL, 0, 269, 0x8084u},
+    {"shutdown", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engines are run by Stratus: stop the service with Ctrl-C or `stratus` instead", NULL, 0, 270, 0x2a000u},
+    {"sinter", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sinter, NULL, NULL, 0, 271, 0x800au},
+    {"sintercard", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sintercard, NULL, NULL, 0, 272, 0x800au},
+    {"sinterstore", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sinterstore, NULL, NULL, 0, 273, 0x800cu},
+    {"sismember", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sismember, NULL, NULL, 0, 274, 0x400au},
+    {"slaveof", NULL, 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication is managed by Stratus (--replicas); it cannot be changed by a client", NULL, 0, 275, 0x2a000u},
+    {"slowlog", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_slowlog, 4, 280, 0x8000u},
+    {"smembers", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_smembers, NULL, NULL, 0, 281, 0x800au},
+    {"smismember", NULL, -3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_smismember, NULL, NULL, 0, 282, 0x400au},
+    {"smove", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_smove, NULL, NULL, 0, 283, 0x400cu},
+    {"sort", NULL, -2, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 3, ks_sort, NULL, NULL, 0, 284, 0x2803cu},
+    {"sort_ro", NULL, -2, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sort_ro, NULL, NULL, 0, 285, 0x2803au},
+    {"spop", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_spop, NULL, NULL, 0, 286, 0x400cu},
+    {"spublish", NULL, 3, CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_spublish, NULL, NULL, 0, 287, 0x5000u},
+    {"srandmember", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_srandmember, NULL, NULL, 0, 288, 0x800au},
+    {"srem", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_srem, NULL, NULL, 0, 289, 0x400cu},
+    {"sscan", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sscan, NULL, NULL, 0, 290, 0x800au},
+    {"ssubscribe", NULL, -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 1, ks_ssubscribe, NULL, NULL, 0, 291, 0x9000u},
+    {"strlen", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_strlen, NULL, NULL, 0, 292, 0x4082u},
+    {"subscribe", NULL, -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0, 293, 0x9000u},
+    {"substr", NULL, 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_substr, NULL, NULL, 0, 294, 0x8082u},
+    {"sunion", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sunion, NULL, NULL, 0, 295, 0x800au},
+    {"sunionstore", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sunionstore, NULL, NULL, 0, 296, 0x800cu},
+    {"sunsubscribe", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 1, ks_sunsubscribe, NULL, NULL, 0, 297, 0x9000u},
+    {"swapdb", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "a cache has one database (0), as in Redis Cluster", NULL, 0, 298, 0x24005u},
+    {"sync", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication streams are internal to the service", NULL, 0, 299, 0x2a000u},
+    {"time", NULL, 1, CMD_F_FAST, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 300, 0x4000u},
+    {"touch", NULL, -2, CMD_F_READONLY | CMD_F_FAST, ROUTE_SPLIT, MERGE_SUM, LOCAL_NONE, 1, ks_touch, NULL, NULL, 0, 301, 0x4003u},
+    {"ttl", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_ttl, NULL, NULL, 0, 302, 0x4003u},
+    {"type", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_type, NULL, NULL, 0, 303, 0x4003u},
+    {"unlink", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_SPLIT, MERGE_SUM, LOCAL_NONE, 1, ks_unlink, NULL, NULL, 0, 304, 0x4005u},
+    {"unsubscribe", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0, 305, 0x9000u},
+    {"unwatch", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_UNWATCH, 0, NULL, NULL, NULL, 0, 306, 0x84000u},
+    {"wait", NULL, 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_WAIT, 0, NULL, NULL, NULL, 0, 307, 0x48000u},
+    {"watch", NULL, -2, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_WATCH, 1, ks_watch, NULL, NULL, 0, 308, 0x84000u},
+    {"xack", NULL, -4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xack, NULL, NULL, 0, 309, 0x4804u},
+    {"xadd", NULL, -5, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xadd, NULL, NULL, 0, 310, 0x4804u},
+    {"xautoclaim", NULL, -6, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xautoclaim, NULL, NULL, 0, 311, 0x4804u},
+    {"xclaim", NULL, -6, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xclaim, NULL, NULL, 0, 312, 0x4804u},
+    {"xdel", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xdel, NULL, NULL, 0, 313, 0x4804u},
+    {"xgroup", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_xgroup, 6, 320, 0x8000u},
+    {"xinfo", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_xinfo, 4, 325, 0x8000u},
+    {"xlen", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xlen, NULL, NULL, 0, 326, 0x4802u},
+    {"xpending", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xpending, NULL, NULL, 0, 327, 0x8802u},
+    {"xrange", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xrange, NULL, NULL, 0, 328, 0x8802u},
+    {"xread", NULL, -4, CMD_F_READONLY | CMD_F_BLOCKING | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xread, NULL, NULL, 0, 329, 0x18802u},
+    {"xreadgroup", NULL, -7, CMD_F_WRITE | CMD_F_BLOCKING | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xreadgroup, NULL, NULL, 0, 330, 0x18804u},
+    {"xrevrange", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xrevrange, NULL, NULL, 0, 331, 0x8802u},
+    {"xsetid", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xsetid, NULL, NULL, 0, 332, 0x4804u},
+    {"xtrim", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xtrim, NULL, NULL, 0, 333, 0x8804u},
+    {"zadd", NULL, -4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zadd, NULL, NULL, 0, 334, 0x4014u},
+    {"zcard", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zcard, NULL, NULL, 0, 335, 0x4012u},
+    {"zcount", NULL, 4, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zcount, NULL, NULL, 0, 336, 0x4012u},
+    {"zdiff", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zdiff, NULL, NULL, 0, 337, 0x8012u},
+    {"zdiffstore", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_zdiffstore, NULL, NULL, 0, 338, 0x8014u},
+    {"zincrby", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zincrby, NULL, NULL, 0, 339, 0x4014u},
+    {"zinter", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zinter, NULL, NULL, 0, 340, 0x8012u},
+    {"zintercard", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zintercard, NULL, NULL, 0, 341, 0x8012u},
+    {"zinterstore", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_zinterstore, NULL, NULL, 0, 342, 0x8014u},
+    {"zlexcount", NULL, 4, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zlexcount, NULL, NULL, 0, 343, 0x4012u},
+    {"zmpop", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zmpop, NULL, NULL, 0, 344, 0x8014u},
+    {"zmscore", NULL, -3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zmscore, NULL, NULL, 0, 345, 0x4012u},
+    {"zpopmax", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zpopmax, NULL, NULL, 0, 346, 0x4014u},
+    {"zpopmin", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zpopmin, NULL, NULL, 0, 347, 0x4014u},
+    {"zrandmember", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrandmember, NULL, NULL, 0, 348, 0x8012u},
+    {"zrange", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrange, NULL, NULL, 0, 349, 0x8012u},
+    {"zrangebylex", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrangebylex, NULL, NULL, 0, 350, 0x8012u},
+    {"zrangebyscore", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrangebyscore, NULL, NULL, 0, 351, 0x8012u},
+    {"zrangestore", NULL, -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_zrangestore, NULL, NULL, 0, 352, 0x8014u},
+    {"zrank", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrank, NULL, NULL, 0, 353, 0x4012u},
+    {"zrem", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrem, NULL, NULL, 0, 354, 0x4014u},
+    {"zremrangebylex", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zremrangebylex, NULL, NULL, 0, 355, 0x8014u},
+    {"zremrangebyrank", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zremrangebyrank, NULL, NULL, 0, 356, 0x8014u},
+    {"zremrangebyscore", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zremrangebyscore, NULL, NULL, 0, 357, 0x8014u},
+    {"zrevrange", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrevrange, NULL, NULL, 0, 358, 0x8012u},
+    {"zrevrangebylex", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrevrangebylex, NULL, NULL, 0, 359, 0x8012u},
+    {"zrevrangebyscore", NULL, -4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrevrangebyscore, NULL, NULL, 0, 360, 0x8012u},
+    {"zrevrank", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zrevrank, NULL, NULL, 0, 361, 0x4012u},
+    {"zscan", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zscan, NULL, NULL, 0, 362, 0x8012u},
+    {"zscore", NULL, 3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zscore, NULL, NULL, 0, 363, 0x4012u},
+    {"zunion", NULL, -3, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_zunion, NULL, NULL, 0, 364, 0x8012u},
+    {"zunionstore", NULL, -4, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_zunionstore, NULL, NULL, 0, 365, 0x8014u},
 };
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
+const size_t cmd_ids = 366;
+const char *const cmd_acl_categories[] = {"keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap", "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous", "connection", "transaction", "scripting"};
+const size_t cmd_acl_ncategories = 21;

@@ -301,7 +301,7 @@ static void on_backend_readable(conn *c)
              * client. */
             const char *frame = base + off;
             off += flen;
-            pubsub_passthrough(b->owner, frame, flen);
+            pubsub_passthrough(b, frame, flen);
             continue;
         }
         if (rc == RESP_ERR || !b->head) {
@@ -348,7 +348,7 @@ backend *backend_private(session *s, const char *addr, int proto, int *limited)
     backend *b = s->priv;
     if (b && b->proto == proto && strcmp(b->addr, addr) == 0)
         return b;
-    if (b && s->subscribed) {
+    if (b && b->passthrough) {
         *limited = 2; /* its subscriptions live on this link */
         return NULL;
     }

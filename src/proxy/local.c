@@ -20,22 +20,9 @@ static int arg_is(const char *a, size_t n, const char *word)
     return strlen(word) == n && strncasecmp(a, word, n) == 0;
 }
 
-/* Constant-time comparison, so a wrong password's timing tells nothing about the right one. */
-static int secret_eq(const char *given, size_t n, const char *secret)
-{
-    size_t sl = strlen(secret);
-    unsigned char diff = (unsigned char)(n != sl);
-    for (size_t i = 0; i < sl; i++)
-        diff |= (unsigned char)(secret[i] ^ (i < n ? given[i] : 0));
-    return diff == 0;
-}
-
 static int check_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen)
 {
-    if (!arg_is(user, ulen, "default") || !secret_eq(pass, plen, s->cache->password))
-        return 0;
-    session_authenticated(s);
-    return 1;
+    return admin_auth(s, user, ulen, pass, plen);
 }
 
 static const char wrongpass[] = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -410,6 +397,10 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
     case LOCAL_DISCARD:
     case LOCAL_WATCH:
     case LOCAL_UNWATCH: /* txn.c serves these before a request is made */
+    case LOCAL_CONFIG_GET:
+    case LOCAL_CONFIG_SET:
+    case LOCAL_ACL: /* admin.c */
+    case LOCAL_WAIT:
     case LOCAL_NONE:
     case LOCAL__COUNT:
         resp_add_error(b, "ERR internal: no local handler for '%s'", d->name);

@@ -34,6 +34,8 @@ typedef enum {
 #define REQ_F_PINNED 0x80u   /* WATCH in force: sent on the session's private link */
 #define REQ_F_PUBSUB                                                                               \
     0x100u /* subscribe family: written to the private link, answered by pass-through */
+#define REQ_F_WAIT 0x200u /* WAIT: visits the shards the session wrote to, one by one */
+#define REQ_F_SSUB 0x400u /* SSUBSCRIBE: its link holds shard channels */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -63,6 +65,13 @@ struct req {
     uint32_t preamble;      /* replies to skip before this request's own (MULTI, QUEUED ...) */
     uint8_t script_sha;     /* EVALSHA: on NOSCRIPT, load the script and retry */
     uint64_t boff;          /* backend: queued_bytes at the end of this request */
+    uint64_t wait_mask;     /* WAIT: shards still to visit */
+    uint64_t wait_until;    /* WAIT: deadline (monotonic ms), 0 for none */
+    long long wait_min;     /* WAIT: fewest replicas acknowledging so far */
+    long long wait_target;  /* WAIT: numreplicas asked for */
+    char wait_num[24];      /* WAIT: numreplicas as sent */
+    uint64_t pubsub_also;   /* subscribe family: shards to write it to besides its target */
+    uint8_t wait_bump;      /* WAIT: make the link's last write current first */
     buf cmd;                /* request bytes, kept for resending */
     buf reply;              /* reply bytes when they cannot go straight to the client */
 };
@@ -74,6 +83,9 @@ struct backend {
     worker *w;
     session *owner;           /* private link of this session (blocking commands), else NULL */
     int passthrough;          /* frames with no request waiting go to the owner (pub/sub) */
+    int filtered;             /* pass-through of a non-home shard: only its own events pass */
+    int had_ssub;             /* SSUBSCRIBE was sent on it (SUNSUBSCRIBE with no channel) */
+    long long ssub_count;     /* shard channels subscribed on it, as the engine last said */
     conn *c;                  /* NULL when disconnected */
     char addr[112];           /* engine address (unix path or host:port) */
     int proto;                /* 2 or 3 */
@@ -111,6 +123,9 @@ struct session {
     int reject_prepaid;     /* the error sent at once already answers its first command */
     uint64_t close_at_ms;   /* reject_tls: close then */
     char *name;             /* CLIENT SETNAME */
+    char *user_name;        /* ACL user it authenticated as (NULL before AUTH) */
+    const acl_user *user;   /* that user in the table of version acl_version */
+    uint64_t acl_version;   /* users table version user points into */
     buf in;                 /* unparsed client bytes */
     buf out;                /* bytes to write to the client */
     resp_req_parser parser; /* request parser */
@@ -127,8 +142,11 @@ struct session {
     uint32_t multi_count;   /* commands queued */
     buf multi_cmds;         /* their bytes */
     int subscribed;         /* in a SUBSCRIBE/PSUBSCRIBE: the private link passes frames through */
+    long long sub_count;    /* channels and patterns, as the home engine last said */
+    backend **sublinks;     /* pass-through links to shards other than 0, by shard (lazy) */
     int doomed;             /* to be closed at the end of this loop iteration */
     session *doom_next;     /* worker doomed list */
+    uint64_t wrote_shards;  /* shards written to since the last satisfied WAIT */
     int watching;           /* WATCH in force: commands go to the private link of pin_slot */
     uint16_t pin_slot;      /* slot of the watched keys */
     int processing;         /* inside session_process_input (no re-entry) */
@@ -185,7 +203,7 @@ void session_close(session *s, const char *why);
 void session_free_all(worker *w);
 void session_process_input(session *s);
 void session_read(session *s);
-void session_authenticated(session *s);
+void session_authenticated(session *s, const acl_user *u, uint64_t version);
 req *session_queue_req(session *s);
 void session_write(session *s);
 
@@ -214,7 +232,9 @@ void router_deliver_final(worker *w, req *r, const char *data, size_t len);
 int pubsub_restricted(const session *s, const cmd_def *d);
 void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                     const size_t *lens, const char *raw, size_t rawlen);
-void pubsub_passthrough(session *s, const char *frame, size_t len);
+void pubsub_passthrough(backend *b, const char *frame, size_t len);
+int pubsub_send(worker *w, req *r, const topology *t, int node);
+void pubsub_release(session *s);
 void worker_doom_session(session *s);
 int backend_send_passthrough(backend *b, req *r);
 
@@ -228,8 +248,26 @@ void txn_mark_dirty(session *s);
 void txn_reset(session *s);
 void router_queue_or_send(session *s, req *r);
 void router_reply_error(session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
+req *router_fan_out(session *s, size_t argc, const char *const *argv, const size_t *lens,
+                    uint8_t merge, int one_shard);
 int router_keys_slot(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                      const size_t *lens, int *slot);
+
+/* admin.c */
+int admin_acl_guard(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                    const size_t *lens);
+void admin_config_get(session *s, size_t argc, const char *const *argv, const size_t *lens);
+void admin_config_set(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                      const size_t *lens);
+void admin_config_record(worker *w, req *p);
+void admin_config_filter(int proto, const char *data, size_t len, buf *out);
+void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+               const size_t *lens);
+int admin_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen);
+
+/* wait.c */
+void wait_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens);
+int wait_continue(worker *w, req *r, const char *data, size_t len);
 
 /* local.c */
 #define INFO_SERVER 0x01u

@@ -1,19 +1,40 @@
-/* Pub/Sub: SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE through the one endpoint.
+/* Pub/Sub through the one endpoint: SUBSCRIBE/PSUBSCRIBE/UNSUBSCRIBE/PUNSUBSCRIBE, shard
+ * channels (SSUBSCRIBE/SUNSUBSCRIBE) and keyspace notifications from every shard.
  *
- * Redis Cluster broadcasts every PUBLISH to every node over its bus, so a subscriber needs one
- * engine connection, whatever the channel: its session's private link to shard 0's primary.
- * Subscribe-family commands (and PING from a RESP2 subscriber) are written to that link without
- * a reply slot, and the link runs in pass-through: every frame the engine sends (confirmations,
- * messages, pongs) goes straight to the client in the order the engine sent it. A subscriber
- * that does not read is cut off past an output-buffer limit instead of growing the endpoint. */
+ * Redis Cluster broadcasts every PUBLISH to every node over its bus, so one engine connection
+ * hears every channel: the session's private link to shard 0's primary (its "home" link).
+ * Two things are local to a shard instead: shard channels (SPUBLISH reaches the nodes of the
+ * channel's slot only) and keyspace notifications (an engine reports its own keys). For those,
+ * a subscriber also gets a link to each other shard that matters:
+ *   - SSUBSCRIBE goes to the link of the shard owning the channel's slot;
+ *   - a SUBSCRIBE/PSUBSCRIBE that can match __keyspace@.../__keyevent@... goes to every shard.
+ * Links run in pass-through: frames go to the client in the order the engine sent them. The
+ * home link forwards everything; the others forward only what is theirs alone (keyspace and
+ * keyevent messages, shard messages and shard confirmations), so a broadcast message or a
+ * confirmation is never seen twice. A subscriber that does not read is cut off past an
+ * output-buffer limit instead of growing the endpoint. */
 #define ALLOC_ROOM ROOM_PROXY
 #include <string.h>
 #include <strings.h>
 
+#include "common/alloc.h"
 #include "common/log.h"
+#include "proto/keyslot.h"
 #include "proxy/proxy_int.h"
 
 #define PUBSUB_OUT_LIMIT ((size_t)32 * 1024 * 1024)
+
+enum { PS_SUB, PS_PSUB, PS_UNSUB, PS_PUNSUB, PS_SSUB, PS_SUNSUB };
+
+static int ps_kind(const cmd_def *d)
+{
+    static const char *const names[] = {"subscribe",    "psubscribe", "unsubscribe",
+                                        "punsubscribe", "ssubscribe", "sunsubscribe"};
+    for (int i = 0; i < (int)ARRAY_LEN(names); i++)
+        if (strcmp(d->name, names[i]) == 0)
+            return i;
+    return -1;
+}
 
 int pubsub_restricted(const session *s, const cmd_def *d)
 {
@@ -24,9 +45,102 @@ int pubsub_restricted(const session *s, const cmd_def *d)
              (d->local == LOCAL_SUBSCRIBE || d->local == LOCAL_PING || d->local == LOCAL_QUIT));
 }
 
+static const char *const keyspace_prefixes[] = {"__keyspace@", "__keyevent@"};
+
+/* Whether a channel (or pattern) can name keyspace notifications, which every shard sends for
+ * its own keys. */
+static int may_be_keyspace(const char *a, size_t n, int pattern)
+{
+    size_t lit = n;
+    if (pattern)
+        for (lit = 0; lit < n && !strchr("*?[\\", a[lit]); lit++)
+            ;
+    for (size_t i = 0; i < ARRAY_LEN(keyspace_prefixes); i++) {
+        size_t pl = strlen(keyspace_prefixes[i]);
+        size_t m = MIN(lit, pl);
+        if (memcmp(a, keyspace_prefixes[i], m) == 0 && (lit < pl ? pattern : 1))
+            return 1;
+    }
+    return 0;
+}
+
+/* The session's pass-through link to shard (created on first use); NULL when the cache's limit
+ * of private links is reached. Shard 0's is the home link, s->priv. */
+static backend *pubsub_link(session *s, unsigned shard, const char *addr, int proto, int *limited)
+{
+    *limited = 0;
+    if (shard == 0)
+        return backend_private(s, addr, proto, limited);
+    if (!s->sublinks)
+        s->sublinks = xcalloc(TOPO_MAX_SHARDS, sizeof(backend *));
+    backend *b = s->sublinks[shard];
+    if (b)
+        return b;
+    cache *c = s->cache;
+    int64_t n = atomic_fetch_add_explicit(&c->counters.private_links, 1, memory_order_relaxed);
+    if (n >= c->cfg->max_blocking_clients) {
+        atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
+        *limited = 1;
+        return NULL;
+    }
+    b = backend_create(s->w, addr, proto);
+    b->owner = s;
+    b->passthrough = 1;
+    b->filtered = 1;
+    s->sublinks[shard] = b;
+    return b;
+}
+
+void pubsub_release(session *s)
+{
+    if (!s->sublinks)
+        return;
+    for (unsigned i = 0; i < TOPO_MAX_SHARDS; i++)
+        if (s->sublinks[i])
+            backend_destroy_private(s->sublinks[i]);
+    xfree(s->sublinks);
+    s->sublinks = NULL;
+}
+
 void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                     const size_t *lens, const char *raw, size_t rawlen)
 {
+    const topology *t = worker_topology(s->w);
+    int kind = ps_kind(d);
+    uint64_t also = 0, all = 0;
+    unsigned target = 0;
+    for (int i = 1; i < t->nshards && i < 64; i++)
+        all |= 1ull << i;
+    if (kind == PS_SSUB || (kind == PS_SUNSUB && argc > 1)) {
+        int slot;
+        if (router_keys_slot(s, d, argc, argv, lens, &slot) < 0)
+            return; /* CROSSSLOT, as Redis Cluster answers */
+        target = t->slot_shard[slot] < t->nshards ? t->slot_shard[slot] : 0;
+        if (kind == PS_SUNSUB && target && !(s->sublinks && s->sublinks[target]))
+            target = 0; /* never subscribed there: the home engine answers for it */
+    } else if (kind == PS_SUNSUB) {
+        /* Every link holding shard channels answers for its own. */
+        int first = -1;
+        for (int i = 0; i < t->nshards && i < 64; i++) {
+            backend *b = i == 0 ? s->priv : (s->sublinks ? s->sublinks[i] : NULL);
+            if (b && b->had_ssub) {
+                if (first < 0)
+                    first = i;
+                else
+                    also |= 1ull << i;
+                b->had_ssub = 0;
+            }
+        }
+        target = first < 0 ? 0 : (unsigned)first;
+    } else if (kind == PS_SUB || kind == PS_PSUB) {
+        for (size_t i = 1; i < argc && !also; i++)
+            if (may_be_keyspace(argv[i], lens[i], kind == PS_PSUB))
+                also = all;
+    } else if (s->sublinks) {
+        for (int i = 1; i < t->nshards && i < 64; i++)
+            if (s->sublinks[i])
+                also |= 1ull << i; /* they may hold keyspace subscriptions */
+    }
     req *r = session_queue_req(s);
     if (raw)
         buf_append(&r->cmd, raw, rawlen);
@@ -34,34 +148,129 @@ void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const
         resp_add_command(&r->cmd, argc, argv, lens);
     r->flags |= REQ_F_PUBSUB;
     r->target = TARGET_SHARD;
-    r->shard = 0;
-    if (d->local == LOCAL_SUBSCRIBE &&
-        (strcasecmp(d->name, "subscribe") == 0 || strcasecmp(d->name, "psubscribe") == 0))
+    r->shard = (uint16_t)target;
+    r->pubsub_also = also & ~(1ull << target);
+    if (kind == PS_SUB || kind == PS_PSUB || kind == PS_SSUB)
         s->subscribed = 1;
+    if (kind == PS_SSUB)
+        r->flags |= REQ_F_SSUB;
     router_queue_or_send(s, r);
 }
 
-/* Whether frame is an (p)unsubscribe confirmation saying no subscription is left. */
-static int last_unsubscribe(const char *frame, size_t len)
+int pubsub_send(worker *w, req *r, const topology *t, int node)
 {
-    static const char *const heads[] = {
-        "*3\r\n$11\r\nunsubscribe\r\n", ">3\r\n$11\r\nunsubscribe\r\n",
-        "*3\r\n$12\r\npunsubscribe\r\n", ">3\r\n$12\r\npunsubscribe\r\n"};
-    int match = 0;
-    for (size_t i = 0; i < ARRAY_LEN(heads) && !match; i++)
-        match = len > strlen(heads[i]) && memcmp(frame, heads[i], strlen(heads[i])) == 0;
-    if (!match)
+    session *s = r->s;
+    if (!s) {
+        req_put(w, r);
         return 0;
-    return len >= 6 && memcmp(frame + len - 6, "\r\n:0\r\n", 6) == 0; /* count 0 */
+    }
+    int limited = 0;
+    unsigned shard = (unsigned)t->nodes[node].shard;
+    backend *b = pubsub_link(s, shard, t->nodes[node].addr, r->proto, &limited);
+    if (!b) {
+        router_fail(w, r,
+                    limited == 2
+                        ? "ERR subscribing is not available while a blocking command or WATCH "
+                          "holds this connection; use another connection"
+                        : "ERR too many clients in blocking commands or subscriptions on this "
+                          "cache (--max-blocking-clients); retry later or raise the limit");
+        return 0;
+    }
+    int rc = backend_send_passthrough(b, r);
+    if (rc != 0)
+        return rc;
+    if (r->flags & REQ_F_SSUB)
+        b->had_ssub = 1;
+    for (unsigned k = 0; k < (unsigned)t->nshards && k < 64; k++) {
+        if (!(r->pubsub_also & (1ull << k)) || t->shards[k].primary < 0)
+            continue;
+        const topo_node *n = &t->nodes[t->shards[k].primary];
+        backend *o = pubsub_link(s, k, n->addr, r->proto, &limited);
+        if (!o || backend_send_passthrough(o, r) != 0)
+            log_warn("session %llu: cannot subscribe on shard %u; its keyspace events will be "
+                     "missing",
+                     (unsigned long long)s->id, k);
+    }
+    /* Its answers come by pass-through: the request's own slot is done once it is sent. */
+    router_deliver_final(w, r, "", 0);
+    return 0;
 }
 
-void pubsub_passthrough(session *s, const char *frame, size_t len)
+/* The frame's kind (first element) and, for messages, the channel; 0 if not a pub/sub frame. */
+static int frame_parts(const char *f, size_t len, const char **kind, size_t *klen,
+                       const char **chan, size_t *clen, long long *count)
 {
+    resp_value *v = NULL;
+    size_t used;
+    int ok = resp_value_parse(f, len, &v, &used) == RESP_DONE &&
+             (v->type == RESP_T_ARRAY || v->type == RESP_T_PUSH) && v->nelem >= 2 &&
+             v->elem[0].type == RESP_T_BULK;
+    if (ok) {
+        *kind = v->elem[0].str; /* points into f, which outlives v */
+        *klen = v->elem[0].len;
+        /* pmessage: pattern, channel, payload; the others: channel first. */
+        const resp_value *c = (v->nelem == 4) ? &v->elem[2] : &v->elem[1];
+        *chan = c->type == RESP_T_BULK ? c->str : "";
+        *clen = c->type == RESP_T_BULK ? c->len : 0;
+        const resp_value *last = &v->elem[v->nelem - 1];
+        *count = last->type == RESP_T_INTEGER ? last->integer : -1;
+    }
+    resp_value_free(v);
+    return ok;
+}
+
+static int kind_is(const char *k, size_t n, const char *w)
+{
+    return strlen(w) == n && memcmp(k, w, n) == 0;
+}
+
+static int ssub_total(const session *s)
+{
+    long long n = s->priv ? s->priv->ssub_count : 0;
+    for (unsigned i = 1; s->sublinks && i < TOPO_MAX_SHARDS; i++)
+        if (s->sublinks[i])
+            n += s->sublinks[i]->ssub_count;
+    return n > 0;
+}
+
+void pubsub_passthrough(backend *b, const char *frame, size_t len)
+{
+    session *s = b->owner;
     if (s->dead)
+        return;
+    const char *kind = "", *chan = "";
+    size_t klen = 0, clen = 0;
+    long long count = -1;
+    int parsed = frame_parts(frame, len, &kind, &klen, &chan, &clen, &count);
+    int forward = 1, unsub = 0;
+    if (parsed) {
+        int message = kind_is(kind, klen, "message") || kind_is(kind, klen, "pmessage");
+        int regular_conf = kind_is(kind, klen, "subscribe") || kind_is(kind, klen, "psubscribe") ||
+                           kind_is(kind, klen, "unsubscribe") ||
+                           kind_is(kind, klen, "punsubscribe");
+        int shard_conf = kind_is(kind, klen, "ssubscribe") || kind_is(kind, klen, "sunsubscribe");
+        if (b->filtered) {
+            if (message) {
+                forward = 0;
+                for (size_t i = 0; i < ARRAY_LEN(keyspace_prefixes) && !forward; i++)
+                    forward = clen > strlen(keyspace_prefixes[i]) &&
+                              memcmp(chan, keyspace_prefixes[i], strlen(keyspace_prefixes[i])) == 0;
+            } else if (regular_conf || kind_is(kind, klen, "pong")) {
+                forward = 0; /* the home link answers for these */
+            }
+        } else if (regular_conf) {
+            s->sub_count = count;
+        }
+        if (shard_conf)
+            b->ssub_count = count;
+        unsub = kind_is(kind, klen, "unsubscribe") || kind_is(kind, klen, "punsubscribe") ||
+                kind_is(kind, klen, "sunsubscribe");
+    }
+    if (!forward)
         return;
     buf_append(&s->out, frame, len);
     worker_flush_session(s);
-    if (last_unsubscribe(frame, len))
+    if (unsub && s->sub_count <= 0 && !ssub_total(s))
         s->subscribed = 0;
     if (buf_used(&s->out) > PUBSUB_OUT_LIMIT) {
         log_warn("session %llu: subscriber not reading, over %zu MB of messages waiting; "

@@ -48,6 +48,8 @@ void router_deliver_final(worker *w, req *r, const char *data, size_t len)
 
 void router_deliver(worker *w, req *r, const char *data, size_t len)
 {
+    if (unlikely(r->flags & REQ_F_WAIT) && wait_continue(w, r, data, len))
+        return;
     if (r->parent) {
         req *p = r->parent;
         buf_append(&r->reply, data, len);
@@ -139,6 +141,36 @@ static void merge_values(worker *w, req *p, buf *out)
     xfree(vals);
 }
 
+/* PUBSUB SHARDNUMSUB: every shard answers [channel, count ...] in the same order; a shard
+ * channel lives on one shard, so the counts add up exactly. */
+static void merge_numsub(req *p, buf *out)
+{
+    resp_value **vals = xcalloc(p->nchildren, sizeof(*vals));
+    int ok = 1;
+    for (uint32_t i = 0; i < p->nchildren && ok; i++) {
+        const buf *rb = &p->children[i]->reply;
+        size_t used;
+        ok = resp_value_parse(buf_rptr(rb), buf_used(rb), &vals[i], &used) == RESP_DONE &&
+             (vals[i]->type == RESP_T_ARRAY || vals[i]->type == RESP_T_MAP) &&
+             vals[i]->nelem == vals[0]->nelem;
+    }
+    if (ok) {
+        resp_add_map(out, vals[0]->nelem / 2, p->proto);
+        for (size_t j = 0; j + 1 < vals[0]->nelem; j += 2) {
+            long long sum = 0;
+            for (uint32_t i = 0; i < p->nchildren; i++)
+                sum += vals[i]->elem[j + 1].integer;
+            buf_append(out, vals[0]->elem[j].raw, vals[0]->elem[j].raw_len);
+            resp_add_int(out, sum);
+        }
+    } else {
+        resp_add_error(out, "ERR unexpected reply from an engine while merging");
+    }
+    for (uint32_t i = 0; i < p->nchildren; i++)
+        resp_value_free(vals[i]);
+    xfree(vals);
+}
+
 static void merge_children(worker *w, req *p)
 {
     buf out;
@@ -165,6 +197,14 @@ static void merge_children(worker *w, req *p)
     } else if (p->merge == MERGE_FIRST) {
         const buf *rb = &p->children[0]->reply;
         buf_append(&out, buf_rptr(rb), buf_used(rb));
+    } else if (p->merge == MERGE_CONFIG_SET) {
+        admin_config_record(w, p);
+        resp_add_simple(&out, "OK");
+    } else if (p->merge == MERGE_CONFIG_GET) {
+        const buf *rb = &p->children[0]->reply;
+        admin_config_filter(p->proto, buf_rptr(rb), buf_used(rb), &out);
+    } else if (p->merge == MERGE_NUMSUB) {
+        merge_numsub(p, &out);
     } else if (p->merge == MERGE_INFO) {
         info_sums sums = {0, 0, 0};
         for (uint32_t i = 0; i < p->nchildren; i++) {
@@ -249,6 +289,11 @@ int router_try_send(worker *w, req *r)
         if (shard < (unsigned)t->nshards)
             node = t->shards[shard].primary;
     }
+    if (node >= 0 && !(r->flags & REQ_F_READONLY)) {
+        session *owner = req_session(r);
+        if (owner && t->nodes[node].shard < 64)
+            owner->wrote_shards |= 1ull << t->nodes[node].shard; /* for WAIT */
+    }
     /* A primary that is restarting or still settling (cluster_state not ok yet) gets nothing:
      * its requests wait rather than bounce off CLUSTERDOWN or LOADING. */
     if (node < 0 || !atomic_load_explicit(&t->nodes[node].available, memory_order_relaxed)) {
@@ -265,7 +310,9 @@ int router_try_send(worker *w, req *r)
                     w->cache->cfg->backend_timeout);
         return 0;
     }
-    if (r->flags & (REQ_F_BLOCKING | REQ_F_PINNED | REQ_F_PUBSUB)) {
+    if (r->flags & REQ_F_PUBSUB)
+        return pubsub_send(w, r, t, node);
+    if (r->flags & (REQ_F_BLOCKING | REQ_F_PINNED)) {
         /* Blocking commands never share a link (they would hold up everyone behind them), and
          * a WATCH lives on one connection: both use the session's private link. */
         if (!r->s) {
@@ -287,13 +334,7 @@ int router_try_send(worker *w, req *r)
                         w->cache->cfg->max_blocking_clients);
             return 0;
         }
-        if (!(r->flags & REQ_F_PUBSUB))
-            return backend_send(b, r);
-        /* Its answers come by pass-through: the request's own slot is done once it is sent. */
-        int rc = backend_send_passthrough(b, r);
-        if (rc == 0)
-            router_deliver_final(w, r, "", 0);
-        return rc;
+        return backend_send(b, r);
     }
     return backend_send(link_for(w, t, node, r->proto), r);
 }
@@ -568,6 +609,31 @@ static void dispatch_all(session *s, const cmd_def *d, size_t argc, const char *
         router_send(w, p->children[i]);
 }
 
+req *router_fan_out(session *s, size_t argc, const char *const *argv, const size_t *lens,
+                    uint8_t merge, int one_shard)
+{
+    worker *w = s->w;
+    const topology *t = worker_topology(w);
+    req *p = session_queue_req(s);
+    p->merge = merge;
+    uint32_t n = one_shard ? 1 : (uint32_t)MAX(t->nshards, 1);
+    p->children = xcalloc(n, sizeof(req *));
+    p->nchildren = p->pending = n;
+    for (uint32_t i = 0; i < n; i++) {
+        req *ch = req_get(w);
+        ch->parent = p;
+        ch->proto = p->proto;
+        ch->target = TARGET_SHARD;
+        ch->shard = (uint16_t)(one_shard ? s->id % (uint64_t)MAX(t->nshards, 1) : i);
+        ch->deadline_ms = p->deadline_ms;
+        resp_add_command(&ch->cmd, argc, argv, lens);
+        p->children[i] = ch;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        router_send(w, p->children[i]);
+    return p;
+}
+
 void router_queue_or_send(session *s, req *r)
 {
     /* As on a Redis connection: r runs after the client's earlier commands, and nothing the
@@ -700,6 +766,8 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         router_reply_error(s, "NOAUTH Authentication required.");
         return;
     }
+    if (admin_acl_guard(s, d, argc, argv, lens) != 0)
+        return;
     if (pubsub_restricted(s, d)) {
         router_reply_error(
             s,
@@ -746,6 +814,22 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         }
         if (d->local == LOCAL_SCAN) {
             dispatch_scan(s, argc, argv, lens);
+            return;
+        }
+        if (d->local == LOCAL_CONFIG_GET) {
+            admin_config_get(s, argc, argv, lens);
+            return;
+        }
+        if (d->local == LOCAL_CONFIG_SET) {
+            admin_config_set(s, d, argc, argv, lens);
+            return;
+        }
+        if (d->local == LOCAL_ACL) {
+            admin_acl(s, d, argc, argv, lens);
+            return;
+        }
+        if (d->local == LOCAL_WAIT) {
+            wait_dispatch(s, argc, argv, lens);
             return;
         }
         if (d->local == LOCAL_INFO) {

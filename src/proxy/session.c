@@ -285,9 +285,13 @@ void session_accept(worker *w, int fd, int plaintext)
     conn_accept(s->c, on_ready);
 }
 
-void session_authenticated(session *s)
+void session_authenticated(session *s, const acl_user *u, uint64_t version)
 {
     s->authed = 1;
+    xfree(s->user_name);
+    s->user_name = xstrdup(u->name);
+    s->user = u;
+    s->acl_version = version;
     s->parser.limits = limits_after_auth;
 }
 
@@ -322,6 +326,7 @@ void session_close(session *s, const char *why)
     s->queued = 0;
     s->held = NULL;
     buf_deinit(&s->multi_cmds);
+    pubsub_release(s);
     if (s->priv) {
         backend_destroy_private(s->priv);
         s->priv = NULL;
@@ -348,6 +353,7 @@ void session_free_all(worker *w)
         buf_deinit(&s->in);
         buf_deinit(&s->out);
         xfree(s->name);
+        xfree(s->user_name);
         xfree(s);
     }
 }

@@ -115,7 +115,9 @@ TEST(cmd_routes)
     ASSERT_TRUE(!(cmd_lookup("get", 3)->flags & CMD_F_NOAUTH));
     ASSERT_EQ(cmd_lookup("shutdown", 8)->route, ROUTE_REFUSED);
     ASSERT_EQ(cmd_lookup("blpop", 5)->route, ROUTE_KEYS);
-    ASSERT_EQ(cmd_lookup("wait", 4)->route, ROUTE_LATER);
+    ASSERT_EQ(cmd_lookup("wait", 4)->local, LOCAL_WAIT);
+    ASSERT_EQ(cmd_lookup_sub(cmd_lookup("config", 6), "set", 3)->local, LOCAL_CONFIG_SET);
+    ASSERT_EQ(cmd_lookup_sub(cmd_lookup("pubsub", 6), "shardnumsub", 11)->merge, MERGE_NUMSUB);
     ASSERT_EQ(cmd_lookup("time", 4)->route, ROUTE_ANY);
     const cmd_def *cl = cmd_lookup("cluster", 7);
     ASSERT_EQ(cmd_lookup_sub(cl, "setslot", 7)->route, ROUTE_REFUSED);

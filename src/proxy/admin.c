@@ -1,0 +1,358 @@
+/* Server commands the endpoint owns for the whole cache: ACL users (AUTH, the permission check
+ * before every command, ACL SETUSER/DELUSER/GETUSER/LIST/USERS/WHOAMI/CAT/GENPASS/DRYRUN/LOG)
+ * and CONFIG GET/SET for an allow-list of engine settings applied to every shard. */
+#define ALLOC_ROOM ROOM_PROXY
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "common/alloc.h"
+#include "proxy/proxy_int.h"
+
+static int arg_is(const char *a, size_t n, const char *word)
+{
+    return strlen(word) == n && strncasecmp(a, word, n) == 0;
+}
+
+/* ---- AUTH and the permission check ---- */
+
+int admin_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen)
+{
+    const acl_table *t = cache_acl(s->cache);
+    const acl_user *u = acl_table_find(t, user, ulen);
+    if (!u || !u->enabled || !acl_user_password_ok(u, pass, plen))
+        return 0;
+    session_authenticated(s, u, t->version);
+    return 1;
+}
+
+int admin_acl_guard(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                    const size_t *lens)
+{
+    if (!s->authed || (d->flags & CMD_F_NOAUTH))
+        return 0;
+    const acl_table *t = cache_acl(s->cache);
+    if (unlikely(t->version != s->acl_version)) {
+        /* The users changed: find ours again in the new table (the old one may be freed once
+         * this thread passes its next quiescent state). */
+        const acl_user *u = acl_table_find(t, s->user_name, strlen(s->user_name));
+        if (!u) {
+            router_reply_error(s, "ERR the user this connection authenticated as was deleted "
+                                  "(ACL DELUSER); the connection is closed");
+            s->closing = 1;
+            return -1;
+        }
+        s->user = u;
+        s->acl_version = t->version;
+    }
+    if (likely(s->user->unrestricted))
+        return 0;
+    acl_verdict v = acl_check(s->user, d, argc, argv, lens);
+    if (v == ACL_OK)
+        return 0;
+    char msg[200];
+    acl_deny_message(v, d, msg, sizeof(msg));
+    router_reply_error(s, "%s", msg);
+    txn_mark_dirty(s);
+    return -1;
+}
+
+/* ---- CONFIG GET / SET ---- */
+
+/* Settings clients may read but not change (what libraries commonly check at start). */
+static const char *const config_readable[] = {"maxmemory", "appendonly", "save"};
+
+static int config_visible(const char *name, size_t len)
+{
+    if (cache_config_allowed(name, len))
+        return 1;
+    for (size_t i = 0; i < ARRAY_LEN(config_readable); i++)
+        if (arg_is(name, len, config_readable[i]))
+            return 1;
+    return 0;
+}
+
+void admin_config_get(session *s, size_t argc, const char *const *argv, const size_t *lens)
+{
+    req *p = router_fan_out(s, argc, argv, lens, MERGE_CONFIG_GET, 1);
+    (void)p;
+}
+
+/* CONFIG GET's reply with only the visible settings: engine paths, ports and secrets never leave
+ * the endpoint. */
+void admin_config_filter(int proto, const char *data, size_t len, buf *out)
+{
+    resp_value *v = NULL;
+    size_t used;
+    if (resp_value_parse(data, len, &v, &used) != RESP_DONE ||
+        (v->type != RESP_T_ARRAY && v->type != RESP_T_MAP) || v->nelem % 2) {
+        buf_append(out, data, len);
+        resp_value_free(v);
+        return;
+    }
+    size_t keep = 0;
+    for (size_t i = 0; i + 1 < v->nelem; i += 2)
+        keep += config_visible(v->elem[i].str, v->elem[i].len);
+    resp_add_map(out, keep, proto);
+    for (size_t i = 0; i + 1 < v->nelem; i += 2) {
+        if (!config_visible(v->elem[i].str, v->elem[i].len))
+            continue;
+        buf_append(out, v->elem[i].raw, v->elem[i].raw_len);
+        buf_append(out, v->elem[i + 1].raw, v->elem[i + 1].raw_len);
+    }
+    resp_value_free(v);
+}
+
+void admin_config_set(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                      const size_t *lens)
+{
+    if (argc < 4 || (argc - 2) % 2) {
+        router_reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
+        return;
+    }
+    for (size_t i = 2; i < argc; i += 2) {
+        if (!cache_config_allowed(argv[i], lens[i])) {
+            router_reply_error(
+                s,
+                "ERR CONFIG SET '%.*s' is not available on Stratus: engine memory, persistence, "
+                "networking and security are managed by the service. Settable: %s",
+                (int)MIN(lens[i], 64), argv[i], cache_config_allowed_text());
+            return;
+        }
+    }
+    router_fan_out(s, argc, argv, lens, MERGE_CONFIG_SET, 0);
+}
+
+void admin_config_record(worker *w, req *p)
+{
+    /* Every primary accepted it: the cache keeps the values, persists them, and the control
+     * thread applies them to replicas and to engines started later. */
+    const buf *cmd = &p->children[0]->cmd;
+    resp_value *v = NULL;
+    size_t used;
+    if (resp_value_parse(buf_rptr(cmd), buf_used(cmd), &v, &used) == RESP_DONE &&
+        v->type == RESP_T_ARRAY) {
+        for (size_t i = 2; i + 1 < v->nelem; i += 2)
+            cache_config_record(w->cache, v->elem[i].str, v->elem[i].len, v->elem[i + 1].str,
+                                v->elem[i + 1].len);
+    }
+    resp_value_free(v);
+}
+
+/* ---- ACL ---- */
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp((*(const acl_user *const *)a)->name, (*(const acl_user *const *)b)->name);
+}
+
+/* The users sorted by name (as Redis lists them); the array is the caller's to free. */
+static const acl_user **sorted_users(const acl_table *t)
+{
+    const acl_user **u = xmalloc((t->n + 1) * sizeof(*u));
+    for (size_t i = 0; i < t->n; i++)
+        u[i] = t->users[i];
+    qsort(u, t->n, sizeof(*u), cmp_names);
+    return u;
+}
+
+static void getuser(session *s, buf *b, const acl_user *u)
+{
+    resp_add_map(b, 6, s->proto);
+    resp_add_cstr(b, "flags");
+    resp_add_set(b, 1 + (size_t)u->nopass + 1, s->proto);
+    resp_add_cstr(b, u->enabled ? "on" : "off");
+    if (u->nopass)
+        resp_add_cstr(b, "nopass");
+    resp_add_cstr(b, u->sanitize ? "sanitize-payload" : "skip-sanitize-payload");
+    resp_add_cstr(b, "passwords");
+    resp_add_array(b, u->npass);
+    for (size_t i = 0; i < u->npass; i++)
+        resp_add_cstr(b, u->pass[i]);
+    resp_add_cstr(b, "commands");
+    resp_add_bulk(b, buf_rptr(&u->cmd_rules), buf_used(&u->cmd_rules));
+    buf keys;
+    buf_init(&keys);
+    if (u->allkeys)
+        buf_appendf(&keys, "~*");
+    for (size_t i = 0; i < u->nkeys; i++) {
+        uint8_t p = u->keys[i].perm;
+        buf_appendf(&keys, "%s%s~%s", buf_used(&keys) ? " " : "",
+                    p == (KS_ACC_READ | KS_ACC_WRITE) ? ""
+                    : p == KS_ACC_READ                ? "%R"
+                                                      : "%W",
+                    u->keys[i].pattern);
+    }
+    resp_add_cstr(b, "keys");
+    resp_add_bulk(b, buf_rptr(&keys), buf_used(&keys));
+    buf_consume(&keys, buf_used(&keys));
+    if (u->allchannels)
+        buf_appendf(&keys, "&*");
+    for (size_t i = 0; i < u->nchannels; i++)
+        buf_appendf(&keys, "%s&%s", buf_used(&keys) ? " " : "", u->channels[i]);
+    resp_add_cstr(b, "channels");
+    resp_add_bulk(b, buf_rptr(&keys), buf_used(&keys));
+    buf_deinit(&keys);
+    resp_add_cstr(b, "selectors");
+    resp_add_array(b, 0);
+}
+
+static void acl_cat(session *s, buf *b, size_t argc, const char *const *argv, const size_t *lens)
+{
+    if (argc == 2) {
+        resp_add_array(b, cmd_acl_ncategories);
+        for (size_t i = 0; i < cmd_acl_ncategories; i++)
+            resp_add_cstr(b, cmd_acl_categories[i]);
+        return;
+    }
+    int cat = -1;
+    for (size_t i = 0; i < cmd_acl_ncategories; i++)
+        if (arg_is(argv[2], lens[2], cmd_acl_categories[i]))
+            cat = (int)i;
+    if (cat < 0) {
+        resp_add_error(b, "ERR Unknown category '%.*s'", (int)MIN(lens[2], 64), argv[2]);
+        return;
+    }
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            resp_add_array(b, n);
+        for (size_t i = 0; i < cmd_table_len; i++) {
+            const cmd_def *d = &cmd_table[i];
+            if ((d->acl >> cat) & 1u) {
+                if (pass)
+                    resp_add_cstr(b, d->name);
+                else
+                    n++;
+            }
+            for (uint16_t j = 0; j < d->nsubs; j++) {
+                if (!((d->subs[j].acl >> cat) & 1u))
+                    continue;
+                if (pass)
+                    resp_add_cstr(b, d->subs[j].name);
+                else
+                    n++;
+            }
+        }
+    }
+    (void)s;
+}
+
+static void dryrun(session *s, buf *b, size_t argc, const char *const *argv, const size_t *lens)
+{
+    const acl_user *u = acl_table_find(cache_acl(s->cache), argv[2], lens[2]);
+    if (!u) {
+        resp_add_error(b, "ERR User '%.*s' not found", (int)MIN(lens[2], 64), argv[2]);
+        return;
+    }
+    const cmd_def *d = cmd_lookup(argv[3], lens[3]);
+    if (d && d->nsubs && argc > 4)
+        d = cmd_lookup_sub(d, argv[4], lens[4]);
+    if (!d) {
+        resp_add_error(b, "ERR Command '%.*s' not found", (int)MIN(lens[3], 64), argv[3]);
+        return;
+    }
+    if (!cmd_arity_ok(d, argc - 3)) {
+        resp_add_error(b, "ERR wrong number of arguments for '%s' command", d->name);
+        return;
+    }
+    acl_verdict v = acl_check(u, d, argc - 3, argv + 3, lens + 3);
+    if (v == ACL_OK) {
+        resp_add_simple(b, "OK");
+        return;
+    }
+    char msg[200];
+    acl_deny_message(v, d, msg, sizeof(msg));
+    /* DRYRUN answers with the reason as text: "This user has no permissions ..." */
+    const char *text = msg + strlen("NOPERM ");
+    char cap[200];
+    snprintf(cap, sizeof(cap), "%c%s", text[0] - 32, text + 1);
+    resp_add_cstr(b, cap);
+}
+
+void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+               const size_t *lens)
+{
+    req *r = session_queue_req(s);
+    buf *b = &r->reply;
+    char err[512];
+    const char *sub = d->sub;
+    if (!strcmp(sub, "setuser")) {
+        if (cache_acl_setuser(s->cache, argv[2], lens[2], argc - 3, argv + 3, lens + 3, err,
+                              sizeof(err)) != 0)
+            resp_add_error(b, "%s", err);
+        else
+            resp_add_simple(b, "OK");
+    } else if (!strcmp(sub, "deluser")) {
+        int n = cache_acl_deluser(s->cache, argc - 2, argv + 2, lens + 2, err, sizeof(err));
+        if (n < 0)
+            resp_add_error(b, "%s", err);
+        else
+            resp_add_int(b, n);
+    } else if (!strcmp(sub, "getuser")) {
+        const acl_user *u = acl_table_find(cache_acl(s->cache), argv[2], lens[2]);
+        if (u)
+            getuser(s, b, u);
+        else
+            resp_add_null(b, s->proto);
+    } else if (!strcmp(sub, "list") || !strcmp(sub, "users")) {
+        const acl_table *t = cache_acl(s->cache);
+        const acl_user **u = sorted_users(t);
+        resp_add_array(b, t->n);
+        buf line;
+        buf_init(&line);
+        for (size_t i = 0; i < t->n; i++) {
+            if (sub[0] == 'u') {
+                resp_add_cstr(b, u[i]->name);
+                continue;
+            }
+            buf_consume(&line, buf_used(&line));
+            buf_appendf(&line, "user %s ", u[i]->name);
+            acl_user_describe(u[i], &line);
+            resp_add_bulk(b, buf_rptr(&line), buf_used(&line));
+        }
+        buf_deinit(&line);
+        xfree(u);
+    } else if (!strcmp(sub, "whoami")) {
+        resp_add_cstr(b, s->user_name ? s->user_name : "default");
+    } else if (!strcmp(sub, "cat")) {
+        acl_cat(s, b, argc, argv, lens);
+    } else if (!strcmp(sub, "genpass")) {
+        long bits = 256;
+        if (argc == 3) {
+            char num[24], *end;
+            snprintf(num, sizeof(num), "%.*s", (int)MIN(lens[2], 20), argv[2]);
+            bits = strtol(num, &end, 10);
+            if (*end || bits <= 0 || bits > 4096) {
+                resp_add_error(b, "ERR ACL GENPASS argument must be the number of bits for the "
+                                  "output password, a positive number up to 4096");
+                goto done;
+            }
+        }
+        size_t chars = (size_t)(bits + 3) / 4;
+        unsigned char raw[512];
+        char hex[1025];
+        if (getrandom(raw, (chars + 1) / 2, 0) != (ssize_t)((chars + 1) / 2)) {
+            resp_add_error(b, "ERR cannot read random bytes");
+            goto done;
+        }
+        for (size_t i = 0; i < (chars + 1) / 2; i++)
+            snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+        resp_add_bulk(b, hex, chars);
+    } else if (!strcmp(sub, "dryrun")) {
+        dryrun(s, b, argc, argv, lens);
+    } else if (!strcmp(sub, "log")) {
+        /* Denied commands are not logged yet; an empty log is the honest answer. */
+        if (argc == 3 && arg_is(argv[2], lens[2], "reset"))
+            resp_add_simple(b, "OK");
+        else
+            resp_add_array(b, 0);
+    } else {
+        resp_add_error(b, "ERR internal: no ACL handler for '%s'", d->name);
+    }
+done:
+    router_deliver_final(s->w, r, buf_rptr(b), buf_used(b));
+}
