@@ -684,6 +684,25 @@ def module_stratus(*args, **kw):
     return _fixture
 
 
+def module_stratus_each_size(*args, sizes=("1", "3"), **kw):
+    """A module-scoped instance per cache size: every test of the module runs on a cache of 1
+    and of 3 shards (`srv = module_stratus_each_size("--replicas", "0")`)."""
+
+    @pytest.fixture(scope="module", params=sizes, ids=[f"{n}-shard" for n in sizes])
+    def _fixture(request, tmp_path_factory):
+        inst = Stratus(tmp_path_factory.mktemp("stratus"), args=("--shards", request.param) + args,
+                       **kw)
+        try:
+            inst.start()
+        except Exception:
+            inst.teardown()
+            raise
+        yield inst
+        inst.teardown()
+
+    return _fixture
+
+
 @pytest.fixture
 def r(srv):
     """A TLS redis-py client of the test module's `srv` instance, closed after the test."""

@@ -8,18 +8,9 @@ import time
 import pytest
 import redis
 
-from conftest import Stratus, deadline_poll, keys_in_distinct_slots
+from conftest import deadline_poll, keys_in_distinct_slots, module_stratus_each_size
 
-@pytest.fixture(scope="module", params=["1", "3"], ids=["1-shard", "3-shards"])
-def srv(request, tmp_path_factory):
-    inst = Stratus(tmp_path_factory.mktemp("stratus"), args=("--shards", request.param))
-    try:
-        inst.start()
-    except Exception:
-        inst.teardown()
-        raise
-    yield inst
-    inst.teardown()
+srv = module_stratus_each_size()
 
 
 def user_client(srv, user, password, **kw):

@@ -8,9 +8,9 @@ import time
 import pytest
 import redis
 
-from conftest import deadline_poll, encode, engine_clients, module_stratus
+from conftest import deadline_poll, encode, engine_clients, module_stratus_each_size
 
-srv = module_stratus("--shards", "2", "--max-blocking-clients", "40")
+srv = module_stratus_each_size("--max-blocking-clients", "40")
 
 
 def _later(delay, fn):

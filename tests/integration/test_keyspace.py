@@ -4,9 +4,9 @@ shard in turn (MATCH, COUNT and TYPE honoured), RANDOMKEY finds a key wherever i
 import pytest
 import redis
 
-from conftest import module_stratus
+from conftest import module_stratus_each_size
 
-srv = module_stratus("--shards", "3", "--replicas", "0")
+srv = module_stratus_each_size("--replicas", "0")
 
 
 @pytest.fixture(scope="module")

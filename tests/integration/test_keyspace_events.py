@@ -8,21 +8,12 @@ import time
 
 import pytest
 
-from conftest import Stratus, deadline_poll, engine_clients, key_slot
+from conftest import deadline_poll, engine_clients, key_slot, module_stratus_each_size
 
 KEYS = [f"user:{i}" for i in range(24)]  # many slots: every shard owns some
 
 
-@pytest.fixture(scope="module", params=["1", "3"], ids=["1-shard", "3-shards"])
-def srv(request, tmp_path_factory):
-    inst = Stratus(tmp_path_factory.mktemp("stratus"), args=("--shards", request.param))
-    try:
-        inst.start()
-    except Exception:
-        inst.teardown()
-        raise
-    yield inst
-    inst.teardown()
+srv = module_stratus_each_size()
 
 
 def _drain(ps, want, timeout=10):

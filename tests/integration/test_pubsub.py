@@ -6,9 +6,9 @@ growing the endpoint's memory."""
 import time
 
 
-from conftest import deadline_poll, encode, module_stratus
+from conftest import deadline_poll, encode, module_stratus_each_size
 
-srv = module_stratus("--shards", "3", "--replicas", "0")
+srv = module_stratus_each_size("--replicas", "0")
 
 CHANNELS = [f"news:{i}" for i in range(12)]  # spread over many slots, so over every shard
 

@@ -10,9 +10,9 @@ import signal
 import pytest
 import redis
 
-from conftest import deadline_poll, key_slot, module_stratus
+from conftest import deadline_poll, key_slot, module_stratus_each_size
 
-srv = module_stratus("--shards", "3", "--replicas", "0")
+srv = module_stratus_each_size("--replicas", "0")
 
 INCR_BY = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 LIMITER = """

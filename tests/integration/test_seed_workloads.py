@@ -8,9 +8,9 @@ import time
 import uuid
 
 
-from conftest import module_stratus
+from conftest import module_stratus_each_size
 
-srv = module_stratus("--shards", "3")
+srv = module_stratus_each_size()
 
 SLIDING_WINDOW = """
 local now = tonumber(ARGV[1])

@@ -5,9 +5,9 @@ client's write, and every key of a transaction must share one slot (Redis Cluste
 import pytest
 import redis
 
-from conftest import module_stratus
+from conftest import module_stratus_each_size
 
-srv = module_stratus("--shards", "3")
+srv = module_stratus_each_size()
 
 
 def test_multi_exec(r):
