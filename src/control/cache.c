@@ -113,7 +113,9 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                     32, err, errlen) != 0 ||
         secret_file(c->dir, "node-id", c->node_id, sizeof(c->node_id), 20, err, errlen) != 0)
         goto fail;
-    c->acl = acl_table_with(acl_table_create(), default_user(c));
+    acl_table *empty = acl_table_create();
+    c->acl = acl_table_with(empty, default_user(c));
+    acl_table_destroy(empty);
     supervisor_config sc = {
         .cache_name = c->name,
         .dir = c->dir,
