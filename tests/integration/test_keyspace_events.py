@@ -142,8 +142,10 @@ def test_shard_and_regular_subscriptions_on_one_connection(srv, r):
     both are gone."""
     c = srv.raw_tls()
     c.send(b"*2\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n*2\r\n$10\r\nSSUBSCRIBE\r\n$7\r\nshard:z\r\n")
-    assert c.read_reply() == [b"subscribe", b"a", 1]
-    assert c.read_reply() == [b"ssubscribe", b"shard:z", 1]
+    # The two confirmations come from different engines when shard:z is not on shard 0: their
+    # order is not fixed (documented in docs/architecture.md).
+    first_two = [c.read_reply(), c.read_reply()]
+    assert sorted(first_two) == [[b"ssubscribe", b"shard:z", 1], [b"subscribe", b"a", 1]]
     c.send(b"*2\r\n$11\r\nUNSUBSCRIBE\r\n$1\r\na\r\n")
     assert c.read_reply() == [b"unsubscribe", b"a", 0]
     assert r.execute_command("SPUBLISH", "shard:z", "still here") == 1
