@@ -34,6 +34,9 @@ typedef enum {
 #define REQ_F_PINNED 0x80u   /* WATCH in force: sent on the session's private link */
 #define REQ_F_PUBSUB                                                                               \
     0x100u /* subscribe family: written to the private link, answered by pass-through */
+#define REQ_F_OWN_MULTI                                                                            \
+    0x200u /* a MULTI batch of the endpoint's own: a command refused while queueing is the         \
+              reply, not EXECABORT */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -61,6 +64,8 @@ struct req {
     uint64_t retry_at_ms;   /* retry list: not before */
     uint8_t proto;          /* protocol of the link it travels on */
     uint32_t preamble;      /* replies to skip before this request's own (MULTI, QUEUED ...) */
+    req *preamble_of;       /* placeholder of a skipped reply: its request, which keeps the
+                               first error among them in its reply buffer */
     uint8_t script_sha;     /* EVALSHA: on NOSCRIPT, load the script and retry */
     uint64_t boff;          /* backend: queued_bytes at the end of this request */
     buf cmd;                /* request bytes, kept for resending */
