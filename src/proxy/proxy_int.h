@@ -50,8 +50,10 @@ struct req {
     req **children;         /* fan-out parts (parent only) */
     uint32_t nchildren;     /* entries in children */
     uint32_t pending;       /* children still waiting (parent only) */
-    uint32_t *key_map;      /* MGET: for key i, (child << 20) | index in child */
-    uint32_t nkeys;         /* entries in key_map */
+    uint32_t *key_map;      /* MGET: for key i, (child << 20) | index in child; MERGE_GATHER
+                               phase 1: argument index of the first key, then of each foreign key */
+    uint32_t nkeys;         /* entries in key_map; MERGE_GATHER phase 2: RESTOREs in the batch */
+    uint8_t gather_phase;   /* MERGE_GATHER: 1 while the DUMPs run, 2 while the command runs */
     uint8_t merge;          /* cmd_merge of the parent */
     uint32_t info_sections; /* MERGE_INFO: INFO_* sections asked for */
     uint16_t flags;         /* REQ_F_* */
@@ -123,7 +125,7 @@ struct session {
     uint32_t queued;        /* entries in the queue */
     session *flush_next;    /* worker flush list */
     session *again_next;    /* worker again list */
-    int barrier;            /* stop parsing until the queue drains (protocol switch, blocking) */
+    int barrier;            /* stop parsing until the queue drains (HELLO, blocking; gather.c) */
     req *held;              /* blocking request waiting to become the oldest before it is sent */
     backend *priv;          /* private link for blocking commands and WATCH, kept for reuse */
     int multi;              /* inside MULTI: commands are queued here until EXEC */
@@ -163,6 +165,7 @@ struct worker {
     req *retry_head, *retry_tail;      /* requests waiting to be resent, oldest first */
     uint64_t retry_pass;               /* counts passes over the retry queue */
     uint32_t rotation;                 /* RANDOMKEY: shard to ask first, in turn */
+    uint64_t gather_seq;               /* cross-slot reads started: names their temporary keys */
     req *free_reqs;                    /* req pool */
     uint32_t nfree_reqs;
     conn **dead_conns; /* closed this batch, freed in before_sleep */
@@ -235,6 +238,11 @@ void router_queue_or_send(session *s, req *r);
 void router_reply_error(session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
 int router_keys_slot(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                      const size_t *lens, int *slot);
+
+/* gather.c */
+void gather_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
+                     const char *raw, size_t rawlen, const uint32_t *keys, int nkeys);
+void gather_merge(worker *w, req *p);
 
 /* local.c */
 #define INFO_SERVER 0x01u

@@ -2,6 +2,7 @@
 primaries behind the endpoint's back, the way live resharding does it (IMPORTING/MIGRATING,
 MIGRATE, SETSLOT NODE); clients keep reading and writing and never see a redirection."""
 
+import pytest
 import redis
 
 from conftest import engine_clients, key_slot, module_stratus
@@ -130,3 +131,49 @@ def test_transaction_follows_a_moved_slot(srv):
         assert p.execute() == [1, 1]
 
     assert _absorbs_a_move(srv, key, run), "no MOVED absorbed: the resend was not exercised"
+
+
+def test_gathered_read_follows_a_moved_slot(srv):
+    """The batch of a cross-slot read is resent to the new owner of the first key's slot."""
+    r = srv.client()
+    first = "{gmv}:a"
+    other = _other_slot_key(first)
+    r.delete(first, other)
+    r.sadd(first, "x", "y")
+    r.sadd(other, "y", "z")
+
+    def run(attempt):
+        assert r.sinter([first, other]) == {"y"}
+
+    assert _absorbs_a_move(srv, first, run), "no MOVED absorbed: the resend was not exercised"
+    assert list(r.scan_iter(match="*__stratus_tmp*")) == []
+
+
+def test_gathered_read_while_its_slot_migrates_gets_tryagain(srv):
+    """Mid-migration, Redis Cluster refuses a multi-key command with a key missing on either
+    side (TRYAGAIN); the batch of a cross-slot read is such a command, so after its retries the
+    client gets TRYAGAIN, and the read works again once the slot has moved."""
+    r = srv.client()
+    first = "{gmig}:a"
+    other = _other_slot_key(first)
+    r.delete(first, other)
+    r.sadd(first, "x", "y")
+    r.sadd(other, "y", "z")
+    engines = engine_clients(srv.data_dir)
+    slot = key_slot(first)
+    src_name = _serving(engines, first)
+    dst_name = next(n for n in engines if n != src_name)
+    src, dst = engines[src_name], engines[dst_name]
+    src_id, dst_id = src.execute_command("CLUSTER MYID"), dst.execute_command("CLUSTER MYID")
+    dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src_id)
+    src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst_id)
+    dst_port = int(dst.config_get("port")["port"])
+    password = src.connection_pool.connection_kwargs["password"]
+    src.execute_command("MIGRATE", "127.0.0.1", dst_port, first, 0, 5000, "AUTH", password)
+    with pytest.raises(redis.ResponseError) as e:
+        r.sinter([first, other])
+    assert str(e.value).startswith("TRYAGAIN"), e.value
+    dst.execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+    src.execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+    assert r.sinter([first, other]) == {"y"}
+    assert list(r.scan_iter(match="*__stratus_tmp*")) == []
