@@ -165,6 +165,12 @@ EXTRA_FLAGS = {
     "evalsha": ["CMD_F_SCRIPT_SHA"], "evalsha_ro": ["CMD_F_SCRIPT_SHA"],
     "script|flush": ["CMD_F_SCRIPT_FLUSH"],
 }
+# Read-only multi-key commands served across slots, exactly: the keys on other slots are copied
+# into the first key's slot for the one command (src/proxy/gather.c).
+GATHER = ("sinter", "sunion", "sdiff", "sintercard", "zunion", "zinter", "zdiff", "zintercard",
+          "pfcount", "lcs")
+for _n in GATHER:
+    EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_GATHER")
 
 FLAG_MAP = {"write": "CMD_F_WRITE", "readonly": "CMD_F_READONLY", "blocking": "CMD_F_BLOCKING",
             "no_auth": "CMD_F_NOAUTH", "movablekeys": "CMD_F_MOVABLE", "fast": "CMD_F_FAST"}
@@ -303,6 +309,8 @@ RULES = {
     "SPLIT": "supported across slots: split per slot, replies merged in key order",
     "ALL": "supported: sent to every shard, replies merged",
     "SLOT_ARG": "supported: routed to the engine owning the slot given",
+    "GATHER": "supported across slots: exact (Redis's own reply); keys on other slots are copied "
+              "into the first key's slot for the one command (see Cross-slot reads above)",
 }
 
 
@@ -357,6 +365,8 @@ def write_docs(data):
                                         "COUNT and TYPE honoured")
         elif name in ("multi", "exec", "discard", "watch", "unwatch"):
             status, why = "supported", RULES["TXN"]
+        elif name in GATHER:
+            status, why = "supported", RULES["GATHER"]
         elif route in RULES:
             status, why = "supported", RULES[route]
             if "blocking" in cmd["flags"]:
@@ -390,6 +400,28 @@ def write_docs(data):
         "- A cache has one database: `SELECT 0` is accepted, any other index is an error.",
         "- `MOVED`, `ASK`, `TRYAGAIN`, `LOADING` and `CLUSTERDOWN` from the engines are absorbed by the",
         "  endpoint (retried within `--backend-timeout`), never shown to clients.",
+        "",
+        "## Cross-slot reads",
+        "",
+        "`SINTER`, `SUNION`, `SDIFF`, `SINTERCARD`, `ZUNION`, `ZINTER`, `ZDIFF`, `ZINTERCARD`,",
+        "`PFCOUNT` and `LCS` also work when their keys are on different slots, with Redis's own",
+        "reply (options such as `WITHSCORES`, `WEIGHTS`, `AGGREGATE`, `LIMIT`, `LEN`, `IDX` included):",
+        "the endpoint copies each key of another slot (`DUMP`) and has the first key's primary run",
+        "`MULTI`, a `RESTORE` of each copy under a temporary name in the first key's slot, the",
+        "command on those names, an `UNLINK` of them, `EXEC`. Limits:",
+        "",
+        "- The result is consistent per shard, not a snapshot across shards (as for cross-slot `MGET`).",
+        "- Each foreign value travels through the endpoint and is held in memory twice for the",
+        "  command (its dump, then its copy on the first key's engine): fine for the sets and sorted",
+        "  sets these commands are used with, costly for values of hundreds of megabytes.",
+        "- The copies are writes on the first key's engine: with keyspace notifications enabled, their",
+        "  `restore` and `del` events are visible under names containing `__stratus_tmp:`, and they",
+        "  reach that engine's AOF and replicas. The copies exist only inside the `MULTI`, so no",
+        "  client ever reads them and none is left behind.",
+        "- Inside `MULTI` and while `WATCH` is in force, the keys must share one slot (`-CROSSSLOT`),",
+        "  as must the keys of every other multi-key command (the `*STORE` variants, `SMOVE`, `RENAME` ...).",
+        "",
+        "## Every command",
         "",
         "| command | status | rule or reason |",
         "|---|---|---|",

@@ -25,6 +25,7 @@ typedef struct {
     _Atomic int64_t backend_errors;    /* replies turned into errors by engine failures */
     _Atomic int64_t redirects;         /* MOVED/ASK/TRYAGAIN absorbed */
     _Atomic int64_t private_links;     /* private engine connections (blocking commands) */
+    _Atomic int64_t cross_slot_reads;  /* reads served across slots by gathering their keys */
 } cache_counters;
 
 /* A script body the cache keeps so NOSCRIPT never reaches a client that loaded it. */

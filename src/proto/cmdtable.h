@@ -33,7 +33,8 @@ typedef enum {
     MERGE_SCAN,       /* one shard's SCAN reply with its cursor made cache-wide */
     MERGE_NUMSUB,     /* [name, count ...] with counts added per name (PUBSUB SHARDNUMSUB) */
     MERGE_CONFIG_GET, /* one engine's CONFIG GET with only the settings clients may see */
-    MERGE_CONFIG_SET  /* +OK from every primary, then the values are kept for the cache */
+    MERGE_CONFIG_SET, /* +OK from every primary, then the values are kept for the cache */
+    MERGE_GATHER      /* cross-slot read: foreign keys copied in, the command run on one shard */
 } cmd_merge;
 
 /* Commands the endpoint answers itself. */
@@ -87,6 +88,7 @@ typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
 #define CMD_F_SCRIPT_BODY 0x40u   /* carries a Lua script (EVAL: argument 1, SCRIPT LOAD: 2) */
 #define CMD_F_SCRIPT_SHA 0x80u    /* names a script by sha (EVALSHA): NOSCRIPT is repaired */
 #define CMD_F_SCRIPT_FLUSH 0x100u /* forgets every script (SCRIPT FLUSH) */
+#define CMD_F_GATHER 0x200u       /* read-only multi-key: served across slots (proxy/gather.c) */
 
 /* Where keys are (Redis 7 key specs). */
 typedef enum { KS_BS_INDEX, KS_BS_KEYWORD, KS_BS_UNKNOWN } cmd_ks_begin;

@@ -4,6 +4,8 @@
 #define ALLOC_ROOM ROOM_PROTO
 #include "proto/keyslot.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/compiler.h"
@@ -41,17 +43,51 @@ uint16_t crc16_xmodem(const char *p, size_t n)
     return crc;
 }
 
-unsigned keyslot(const char *key, size_t len)
+const char *keyslot_hashed(const char *key, size_t len, size_t *n)
 {
-    if (len == 0)
-        return 0;
-    const char *open = memchr(key, '{', len);
+    const char *open = len ? memchr(key, '{', len) : NULL;
     if (open) {
         size_t start = (size_t)(open - key) + 1;
         const char *close = memchr(key + start, '}', len - start);
         /* An empty tag "{}" does not count: the whole key is hashed. */
-        if (close && close != key + start)
-            return crc16_xmodem(key + start, (size_t)(close - key) - start) & (KEYSLOT_COUNT - 1);
+        if (close && close != key + start) {
+            *n = (size_t)(close - key) - start;
+            return key + start;
+        }
     }
-    return crc16_xmodem(key, len) & (KEYSLOT_COUNT - 1);
+    *n = len;
+    return key;
+}
+
+unsigned keyslot(const char *key, size_t len)
+{
+    size_t n;
+    const char *p = keyslot_hashed(key, len, &n);
+    return crc16_xmodem(p, n) & (KEYSLOT_COUNT - 1);
+}
+
+static uint32_t slot_numbers[KEYSLOT_COUNT];
+static pthread_once_t slot_numbers_once = PTHREAD_ONCE_INIT;
+
+/* Every slot is reached by a number below 110,000 (checked by a unit test), so this ends. */
+static void build_slot_numbers(void)
+{
+    uint32_t left = KEYSLOT_COUNT;
+    for (uint32_t i = 0; i < KEYSLOT_COUNT; i++)
+        slot_numbers[i] = UINT32_MAX;
+    for (uint32_t v = 0; left > 0; v++) {
+        char text[16];
+        int n = snprintf(text, sizeof(text), "%u", v);
+        unsigned slot = keyslot(text, (size_t)n);
+        if (slot_numbers[slot] == UINT32_MAX) {
+            slot_numbers[slot] = v;
+            left--;
+        }
+    }
+}
+
+uint32_t keyslot_number(unsigned slot)
+{
+    pthread_once(&slot_numbers_once, build_slot_numbers);
+    return slot_numbers[slot & (KEYSLOT_COUNT - 1)];
 }

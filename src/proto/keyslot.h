@@ -13,5 +13,9 @@
 uint16_t crc16_xmodem(const char *p, size_t n);
 /* Hash slot of a key: the CRC of its first non-empty {tag} if any, else of the whole key. */
 unsigned keyslot(const char *key, size_t len);
+/* The bytes keyslot hashes: the first non-empty {tag}'s content, else the whole key (*n bytes). */
+const char *keyslot_hashed(const char *key, size_t len, size_t *n);
+/* The smallest number whose decimal text hashes to slot (a short hash tag for any slot). */
+uint32_t keyslot_number(unsigned slot);
 
 #endif

@@ -218,6 +218,7 @@ int backend_send(backend *b, req *r)
     for (uint32_t i = 0; i < r->preamble; i++) {
         req *p = req_get(b->w);
         p->flags = REQ_F_DISCARD;
+        p->preamble_of = r; /* answered just before r, so r is still in flight then */
         append_req(b, p);
     }
     buf_append(&b->out, buf_rptr(&r->cmd), buf_used(&r->cmd));
@@ -266,6 +267,26 @@ static int is_redirect_or_retry(const char *p, size_t n)
             return 1;
     }
     return 0;
+}
+
+/* r's frame arrives after one of its preamble's commands was refused (its error is in r->reply).
+ * When that aborted a MULTI batch (EXECABORT), nothing ran: a redirection or a transient refusal
+ * sends the whole batch again, and a batch of the endpoint's own gets the refusal itself as its
+ * reply. 1 when r was dealt with, 0 to handle frame as usual. */
+static int preamble_refused(worker *w, req *r, const char *frame, size_t flen)
+{
+    buf err = r->reply;
+    buf_init(&r->reply);
+    int aborted = flen >= 10 && memcmp(frame, "-EXECABORT", 10) == 0;
+    int done = 1;
+    if (aborted && is_redirect_or_retry(buf_rptr(&err), buf_used(&err)))
+        router_on_error_reply(w, r, buf_rptr(&err), buf_used(&err));
+    else if (aborted && (r->flags & REQ_F_OWN_MULTI))
+        router_deliver(w, r, buf_rptr(&err), buf_used(&err));
+    else
+        done = 0;
+    buf_deinit(&err);
+    return done;
 }
 
 static void on_backend_readable(conn *c)
@@ -320,12 +341,17 @@ static void on_backend_readable(conn *c)
         const char *frame = base + off;
         off += flen;
         if (r->flags & REQ_F_DISCARD) {
-            if (frame[0] == '-')
+            /* A preamble's error is kept in its request's (still empty) reply buffer. */
+            if (frame[0] == '-' && r->preamble_of && !buf_used(&r->preamble_of->reply))
+                buf_append(&r->preamble_of->reply, frame, flen);
+            else if (frame[0] == '-' && !r->preamble_of)
                 log_warn("worker %d: engine %s refused a link setup command: %.*s", w->id, b->addr,
                          (int)MIN(flen, 120), frame);
             req_put(w, r);
             continue;
         }
+        if (buf_used(&r->reply) && preamble_refused(w, r, frame, flen))
+            continue;
         if (frame[0] == '-' && is_redirect_or_retry(frame, flen))
             router_on_error_reply(w, r, frame, flen);
         else

@@ -192,12 +192,13 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
             &text,
             "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
             "rejected_tls_connections:%lld\r\nengine_errors:%lld\r\n"
-            "redirections_absorbed:%lld\r\nengine_restarts:%lld\r\n\r\n",
+            "redirections_absorbed:%lld\r\ncross_slot_reads:%lld\r\nengine_restarts:%lld\r\n\r\n",
             (long long)atomic_load(&c->counters.total_connections),
             (long long)atomic_load(&c->counters.total_commands),
             (long long)atomic_load(&c->counters.rejected_tls),
             (long long)atomic_load(&c->counters.backend_errors),
-            (long long)atomic_load(&c->counters.redirects), (long long)st.restarts);
+            (long long)atomic_load(&c->counters.redirects),
+            (long long)atomic_load(&c->counters.cross_slot_reads), (long long)st.restarts);
     if (sections & INFO_REPLICATION)
         buf_appendf(&text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     if (sections & INFO_CLUSTER)

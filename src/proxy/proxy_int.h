@@ -36,6 +36,9 @@ typedef enum {
     0x100u /* subscribe family: written to the private link, answered by pass-through */
 #define REQ_F_WAIT 0x200u /* WAIT: visits the shards the session wrote to, one by one */
 #define REQ_F_SSUB 0x400u /* SSUBSCRIBE: its link holds shard channels */
+#define REQ_F_OWN_MULTI                                                                            \
+    0x800u /* a MULTI batch of the endpoint's own: a command refused while queueing is the         \
+              reply, not EXECABORT */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -49,8 +52,10 @@ struct req {
     req **children;         /* fan-out parts (parent only) */
     uint32_t nchildren;     /* entries in children */
     uint32_t pending;       /* children still waiting (parent only) */
-    uint32_t *key_map;      /* MGET: for key i, (child << 20) | index in child */
-    uint32_t nkeys;         /* entries in key_map */
+    uint32_t *key_map;      /* MGET: for key i, (child << 20) | index in child; MERGE_GATHER
+                               phase 1: argument index of the first key, then of each foreign key */
+    uint32_t nkeys;         /* entries in key_map; MERGE_GATHER phase 2: RESTOREs in the batch */
+    uint8_t gather_phase;   /* MERGE_GATHER: 1 while the DUMPs run, 2 while the command runs */
     uint8_t merge;          /* cmd_merge of the parent */
     uint32_t info_sections; /* MERGE_INFO: INFO_* sections asked for */
     uint16_t flags;         /* REQ_F_* */
@@ -63,6 +68,8 @@ struct req {
     uint64_t retry_at_ms;   /* retry list: not before */
     uint8_t proto;          /* protocol of the link it travels on */
     uint32_t preamble;      /* replies to skip before this request's own (MULTI, QUEUED ...) */
+    req *preamble_of;       /* placeholder of a skipped reply: its request, which keeps the
+                               first error among them in its reply buffer */
     uint8_t script_sha;     /* EVALSHA: on NOSCRIPT, load the script and retry */
     uint64_t boff;          /* backend: queued_bytes at the end of this request */
     uint64_t wait_mask;     /* WAIT: shards still to visit */
@@ -133,7 +140,7 @@ struct session {
     uint32_t queued;        /* entries in the queue */
     session *flush_next;    /* worker flush list */
     session *again_next;    /* worker again list */
-    int barrier;            /* stop parsing until the queue drains (protocol switch, blocking) */
+    int barrier;            /* stop parsing until the queue drains (HELLO, blocking; gather.c) */
     req *held;              /* blocking request waiting to become the oldest before it is sent */
     backend *priv;          /* private link for blocking commands and WATCH, kept for reuse */
     int multi;              /* inside MULTI: commands are queued here until EXEC */
@@ -176,6 +183,7 @@ struct worker {
     req *retry_head, *retry_tail;      /* requests waiting to be resent, oldest first */
     uint64_t retry_pass;               /* counts passes over the retry queue */
     uint32_t rotation;                 /* RANDOMKEY: shard to ask first, in turn */
+    uint64_t gather_seq;               /* cross-slot reads started: names their temporary keys */
     req *free_reqs;                    /* req pool */
     uint32_t nfree_reqs;
     conn **dead_conns; /* closed this batch, freed in before_sleep */
@@ -268,6 +276,10 @@ int admin_auth(session *s, const char *user, size_t ulen, const char *pass, size
 /* wait.c */
 void wait_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens);
 int wait_continue(worker *w, req *r, const char *data, size_t len);
+/* gather.c */
+void gather_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
+                     const char *raw, size_t rawlen, const uint32_t *keys, int nkeys);
+void gather_merge(worker *w, req *p);
 
 /* local.c */
 #define INFO_SERVER 0x01u

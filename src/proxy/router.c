@@ -173,6 +173,10 @@ static void merge_numsub(req *p, buf *out)
 
 static void merge_children(worker *w, req *p)
 {
+    if (p->merge == MERGE_GATHER) {
+        gather_merge(w, p); /* a cross-slot read: its phases are gather.c's */
+        return;
+    }
     buf out;
     buf_init(&out);
     /* Any shard's error is the command's error, as a single node would report it. */
@@ -906,7 +910,12 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         slot = keyslot(argv[keys[0]], lens[keys[0]]);
         for (int i = 1; i < nkeys; i++) {
             if (keyslot(argv[keys[i]], lens[keys[i]]) != slot) {
-                crossslot(s, argv, lens, keys, nkeys);
+                /* Read-only set/sorted-set/HLL/LCS commands are served across slots, except
+                 * while WATCH pins the session to one slot (MULTI never gets here). */
+                if ((d->flags & CMD_F_GATHER) && !s->watching)
+                    gather_dispatch(s, argc, argv, lens, raw, rawlen, keys, nkeys);
+                else
+                    crossslot(s, argv, lens, keys, nkeys);
                 goto out;
             }
         }

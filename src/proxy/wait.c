@@ -11,7 +11,6 @@
 #define ALLOC_ROOM ROOM_PROXY
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,26 +20,6 @@
 #include "proxy/proxy_int.h"
 
 #define WAIT_KEY "__stratus_wait:{%u}"
-
-static uint32_t slot_tag[TOPO_SLOTS];
-static pthread_once_t tags_once = PTHREAD_ONCE_INIT;
-
-/* For each slot, a number whose decimal form hashes to it (the tag of the internal key). */
-static void build_tags(void)
-{
-    uint32_t left = TOPO_SLOTS;
-    static uint8_t seen[TOPO_SLOTS];
-    for (uint32_t n = 0; left > 0; n++) {
-        char d[16];
-        int len = snprintf(d, sizeof(d), "%u", n);
-        unsigned slot = keyslot(d, (size_t)len);
-        if (!seen[slot]) {
-            seen[slot] = 1;
-            slot_tag[slot] = n;
-            left--;
-        }
-    }
-}
 
 /* Rebuild r's command for shard: the bump transaction, then WAIT with the time left. */
 static int wait_build(worker *w, req *r, unsigned shard)
@@ -52,9 +31,8 @@ static int wait_build(worker *w, req *r, unsigned shard)
             slot = i;
     if (slot < 0)
         return -ENOENT;
-    pthread_once(&tags_once, build_tags);
     char key[64], tmo[24];
-    snprintf(key, sizeof(key), WAIT_KEY, slot_tag[slot]);
+    snprintf(key, sizeof(key), WAIT_KEY, keyslot_number((unsigned)slot));
     uint64_t now = ev_now_ms(w->loop);
     long long left = 0;
     if (r->wait_until) /* 0: wait for ever, as Redis's timeout 0 */

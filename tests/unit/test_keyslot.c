@@ -83,3 +83,25 @@ TEST(keyslot_length_bounded)
         ASSERT_TRUE(keyslot(k, (size_t)n) < KEYSLOT_COUNT);
     }
 }
+
+TEST(keyslot_hashed_part)
+{
+    size_t n;
+    const char *p = keyslot_hashed("x{user}y", 8, &n);
+    ASSERT_MEM_EQ(p, n, "user", 4);
+    p = keyslot_hashed("x{}{user}", 9, &n);
+    ASSERT_MEM_EQ(p, n, "x{}{user}", 9);
+    p = keyslot_hashed("", 0, &n);
+    ASSERT_EQ(n, 0);
+}
+
+TEST(keyslot_number_reaches_every_slot)
+{
+    /* A "{<number>}" tag exists for every slot, so temporary keys can be placed in any slot. */
+    for (unsigned slot = 0; slot < KEYSLOT_COUNT; slot++) {
+        char text[16];
+        int n = snprintf(text, sizeof(text), "%u", keyslot_number(slot));
+        ASSERT_EQ(keyslot(text, (size_t)n), slot);
+    }
+    ASSERT_TRUE(keyslot_number(0) < 110000);
+}
