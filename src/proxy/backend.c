@@ -417,12 +417,12 @@ void backend_destroy_private(backend *b)
     backend_destroy(b);
 }
 
-int backend_send_passthrough(backend *b, req *r)
+int backend_send_passthrough(backend *b, const char *data, size_t len)
 {
     if (ensure_connected(b) != 0)
         return -EAGAIN;
-    buf_append(&b->out, buf_rptr(&r->cmd), buf_used(&r->cmd));
-    b->queued_bytes += buf_used(&r->cmd);
+    buf_append(&b->out, data, len);
+    b->queued_bytes += len;
     b->passthrough = 1;
     worker_flush_backend(b);
     return 0;

@@ -150,6 +150,9 @@ struct session {
     buf multi_cmds;         /* their bytes */
     int subscribed;         /* in a SUBSCRIBE/PSUBSCRIBE: the private link passes frames through */
     long long sub_count;    /* channels and patterns, as the home engine last said */
+    uint32_t ps_pending;    /* other shards' links still to confirm a subscription change */
+    buf ps_hold_home;       /* home link frames held until then (confirmations first) */
+    buf ps_hold_other;      /* other links' frames held until then */
     backend **sublinks;     /* pass-through links to shards other than 0, by shard (lazy) */
     int doomed;             /* to be closed at the end of this loop iteration */
     session *doom_next;     /* worker doomed list */
@@ -244,7 +247,7 @@ void pubsub_passthrough(backend *b, const char *frame, size_t len);
 int pubsub_send(worker *w, req *r, const topology *t, int node);
 void pubsub_release(session *s);
 void worker_doom_session(session *s);
-int backend_send_passthrough(backend *b, req *r);
+int backend_send_passthrough(backend *b, const char *data, size_t len);
 
 /* txn.c */
 int txn_is_control(const cmd_def *d);

@@ -11,8 +11,12 @@
  * Links run in pass-through: frames go to the client in the order the engine sent them. The
  * home link forwards everything; the others forward only what is theirs alone (keyspace and
  * keyevent messages, shard messages and shard confirmations), so a broadcast message or a
- * confirmation is never seen twice. A subscriber that does not read is cut off past an
- * output-buffer limit instead of growing the endpoint. */
+ * confirmation is never seen twice. A change written to other shards' links is followed there by
+ * a sentinel PING; the home link's confirmations are held until every sentinel is back, so a
+ * client told "subscribed" hears every shard from then on, and one told "unsubscribed" hears no
+ * more. Shard-channel counts are summed over the links, as one node would count them. A
+ * subscriber that does not read is cut off past an output-buffer limit instead of growing the
+ * endpoint. */
 #define ALLOC_ROOM ROOM_PROXY
 #include <string.h>
 #include <strings.h>
@@ -23,6 +27,9 @@
 #include "proxy/proxy_int.h"
 
 #define PUBSUB_OUT_LIMIT ((size_t)32 * 1024 * 1024)
+#define SYNC_TOKEN "__stratus_sync"
+static const char sync_ping[] = "*2\r\n$4\r\nPING\r\n$14\r\n" SYNC_TOKEN "\r\n";
+static const char sync_tail[] = "$14\r\n" SYNC_TOKEN "\r\n";
 
 enum { PS_SUB, PS_PSUB, PS_UNSUB, PS_PUNSUB, PS_SSUB, PS_SUNSUB };
 
@@ -176,7 +183,7 @@ int pubsub_send(worker *w, req *r, const topology *t, int node)
                           "cache (--max-blocking-clients); retry later or raise the limit");
         return 0;
     }
-    int rc = backend_send_passthrough(b, r);
+    int rc = backend_send_passthrough(b, buf_rptr(&r->cmd), buf_used(&r->cmd));
     if (rc != 0)
         return rc;
     if (r->flags & REQ_F_SSUB)
@@ -186,7 +193,10 @@ int pubsub_send(worker *w, req *r, const topology *t, int node)
             continue;
         const topo_node *n = &t->nodes[t->shards[k].primary];
         backend *o = pubsub_link(s, k, n->addr, r->proto, &limited);
-        if (!o || backend_send_passthrough(o, r) != 0)
+        if (o && backend_send_passthrough(o, buf_rptr(&r->cmd), buf_used(&r->cmd)) == 0 &&
+            backend_send_passthrough(o, sync_ping, sizeof(sync_ping) - 1) == 0)
+            s->ps_pending++;
+        else
             log_warn("session %llu: cannot subscribe on shard %u; its keyspace events will be "
                      "missing",
                      (unsigned long long)s->id, k);
@@ -224,13 +234,36 @@ static int kind_is(const char *k, size_t n, const char *w)
     return strlen(w) == n && memcmp(k, w, n) == 0;
 }
 
-static int ssub_total(const session *s)
+static long long ssub_total(const session *s)
 {
     long long n = s->priv ? s->priv->ssub_count : 0;
     for (unsigned i = 1; s->sublinks && i < TOPO_MAX_SHARDS; i++)
         if (s->sublinks[i])
             n += s->sublinks[i]->ssub_count;
-    return n > 0;
+    return n;
+}
+
+/* Append frame with its last element (the count) replaced by count. */
+static void append_with_count(buf *out, const char *f, size_t len, long long count)
+{
+    size_t i = len >= 2 ? len - 2 : 0; /* before the final CRLF */
+    while (i > 0 && f[i - 1] != ':')
+        i--;
+    if (i == 0) {
+        buf_append(out, f, len);
+        return;
+    }
+    buf_append(out, f, i);
+    buf_appendf(out, "%lld\r\n", count);
+}
+
+static void release_held(session *s)
+{
+    buf_append(&s->out, buf_rptr(&s->ps_hold_home), buf_used(&s->ps_hold_home));
+    buf_append(&s->out, buf_rptr(&s->ps_hold_other), buf_used(&s->ps_hold_other));
+    buf_deinit(&s->ps_hold_home);
+    buf_deinit(&s->ps_hold_other);
+    worker_flush_session(s);
 }
 
 void pubsub_passthrough(backend *b, const char *frame, size_t len)
@@ -238,11 +271,18 @@ void pubsub_passthrough(backend *b, const char *frame, size_t len)
     session *s = b->owner;
     if (s->dead)
         return;
+    if (b->filtered && len >= sizeof(sync_tail) - 1 &&
+        memcmp(frame + len - (sizeof(sync_tail) - 1), sync_tail, sizeof(sync_tail) - 1) == 0) {
+        /* That shard has applied the change: once all have, what was held goes out. */
+        if (s->ps_pending > 0 && --s->ps_pending == 0)
+            release_held(s);
+        return;
+    }
     const char *kind = "", *chan = "";
     size_t klen = 0, clen = 0;
     long long count = -1;
     int parsed = frame_parts(frame, len, &kind, &klen, &chan, &clen, &count);
-    int forward = 1, unsub = 0;
+    int forward = 1, unsub = 0, rewrite = 0;
     if (parsed) {
         int message = kind_is(kind, klen, "message") || kind_is(kind, klen, "pmessage");
         int regular_conf = kind_is(kind, klen, "subscribe") || kind_is(kind, klen, "psubscribe") ||
@@ -261,18 +301,28 @@ void pubsub_passthrough(backend *b, const char *frame, size_t len)
         } else if (regular_conf) {
             s->sub_count = count;
         }
-        if (shard_conf)
+        if (shard_conf) {
             b->ssub_count = count;
+            count = ssub_total(s); /* one node counts every shard channel of the client */
+        }
+        rewrite = shard_conf;
         unsub = kind_is(kind, klen, "unsubscribe") || kind_is(kind, klen, "punsubscribe") ||
                 kind_is(kind, klen, "sunsubscribe");
     }
     if (!forward)
         return;
-    buf_append(&s->out, frame, len);
+    buf *out = &s->out;
+    if (s->ps_pending > 0)
+        out = b->filtered ? &s->ps_hold_other : &s->ps_hold_home;
+    if (rewrite)
+        append_with_count(out, frame, len, count);
+    else
+        buf_append(out, frame, len);
     worker_flush_session(s);
-    if (unsub && s->sub_count <= 0 && !ssub_total(s))
+    if (unsub && s->sub_count <= 0 && ssub_total(s) <= 0)
         s->subscribed = 0;
-    if (buf_used(&s->out) > PUBSUB_OUT_LIMIT) {
+    if (buf_used(&s->out) + buf_used(&s->ps_hold_home) + buf_used(&s->ps_hold_other) >
+        PUBSUB_OUT_LIMIT) {
         log_warn("session %llu: subscriber not reading, over %zu MB of messages waiting; "
                  "disconnecting it",
                  (unsigned long long)s->id, PUBSUB_OUT_LIMIT >> 20);

@@ -354,6 +354,8 @@ void session_free_all(worker *w)
         buf_deinit(&s->out);
         xfree(s->name);
         xfree(s->user_name);
+        buf_deinit(&s->ps_hold_home);
+        buf_deinit(&s->ps_hold_other);
         xfree(s);
     }
 }
