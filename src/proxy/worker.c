@@ -374,9 +374,12 @@ static void *worker_main(void *arg)
     xfree(w->dead_conns);
     w->dead_conns = NULL;
     while (w->retry_head) {
+        /* Failing it (rather than freeing it) completes a fan-out parent too, which frees it. */
         req *r = w->retry_head;
         w->retry_head = r->bnext;
-        req_put(w, r);
+        r->bnext = NULL;
+        r->flags &= (uint16_t)~REQ_F_RETRY;
+        router_fail(w, r, "ERR the endpoint is shutting down");
     }
     w->retry_tail = NULL;
     while (w->free_reqs) {
