@@ -54,6 +54,7 @@ struct supervisor {
     char *dir;
     char *binary;
     char *password;
+    char *proxy_password;
     int shards, replicas, node_timeout_ms;
     int nengines;
     engine engines[MAX_ENGINES];
@@ -152,6 +153,7 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->dir = xstrdup(cfg->dir);
     s->binary = xstrdup(cfg->engine_binary);
     s->password = xstrdup(cfg->password);
+    s->proxy_password = xstrdup(cfg->proxy_password ? cfg->proxy_password : cfg->password);
     s->shards = cfg->shards;
     s->replicas = cfg->replicas;
     s->node_timeout_ms = cfg->node_timeout_ms > 0 ? cfg->node_timeout_ms : 5000;
@@ -170,6 +172,7 @@ void supervisor_destroy(supervisor *s)
     xfree(s->dir);
     xfree(s->binary);
     xfree(s->password);
+    xfree(s->proxy_password);
     xfree(s->overrides);
     xfree(s);
 }
@@ -247,6 +250,17 @@ static int pick_port(int avoid_a, int avoid_b)
     return -1;
 }
 
+/* The endpoint's links use this engine user. Commands that scripts may call and that would
+ * change the cluster, move data off the cache or load code are denied to it, so a client's
+ * EVAL cannot do what the endpoint refuses to forward (CLUSTER SETSLOT, MIGRATE ...); the
+ * read-only CLUSTER subcommands the endpoint forwards stay allowed. Commands marked noscript
+ * need no rule: the endpoint never forwards the dangerous ones and scripts cannot call them. */
+static const char proxy_user_rules[] =
+    "on ~* &* +@all -cluster +cluster|countkeysinslot +cluster|getkeysinslot +cluster|keyslot "
+    "+cluster|info +cluster|myid +cluster|nodes +cluster|slots +cluster|shards +cluster|help "
+    "-migrate -module -swapdb -pfdebug -debug -shutdown -replicaof -slaveof -failover -sync "
+    "-psync -monitor -save -bgsave -bgrewriteaof";
+
 static int render_config(supervisor *s, engine *e)
 {
     char conf[8192];
@@ -262,10 +276,12 @@ static int render_config(supervisor *s, engine *e)
                  "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
                  "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
                  "maxmemory-policy noeviction\ntcp-keepalive 60\n"
-                 "shutdown-on-sigterm default\n",
+                 "shutdown-on-sigterm default\n"
+                 "user stratus-proxy %s >%s\n",
                  e->port, e->addr[0] == '/' ? "unixsocket " : "", e->addr[0] == '/' ? e->addr : "",
                  e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
-                 s->node_timeout_ms, s->password, s->password);
+                 s->node_timeout_ms, s->password, s->password, proxy_user_rules,
+                 s->proxy_password);
     if (s->overrides && n > 0 && (size_t)n < sizeof(conf))
         n += snprintf(conf + n, sizeof(conf) - (size_t)n, "# Set by clients (CONFIG SET):\n%s",
                       s->overrides);

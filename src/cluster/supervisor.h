@@ -19,6 +19,7 @@ typedef struct {
     const char *dir;           /* <data-dir>/caches/<name>: engines live under it */
     const char *engine_binary; /* absolute path of redis-server / valkey-server */
     const char *password;      /* internal password (requirepass/masterauth) */
+    const char *proxy_password; /* password of the engines' "stratus-proxy" user */
     int shards;                /* shards to create on first start */
     int replicas;              /* replicas per shard */
     int node_timeout_ms;       /* cluster-node-timeout */

@@ -111,6 +111,8 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     if (secret_file(c->dir, "password", c->password, sizeof(c->password), 24, err, errlen) != 0 ||
         secret_file(c->dir, "internal-password", c->internal_password, sizeof(c->internal_password),
                     32, err, errlen) != 0 ||
+        secret_file(c->dir, "proxy-password", c->proxy_password, sizeof(c->proxy_password), 32,
+                    err, errlen) != 0 ||
         secret_file(c->dir, "node-id", c->node_id, sizeof(c->node_id), 20, err, errlen) != 0)
         goto fail;
     acl_table *empty = acl_table_create();
@@ -121,6 +123,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .dir = c->dir,
         .engine_binary = engine_binary,
         .password = c->internal_password,
+        .proxy_password = c->proxy_password,
         .shards = (int)cfg->shards,
         .replicas = (int)cfg->replicas,
         .node_timeout_ms = (int)cfg->node_timeout,

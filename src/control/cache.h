@@ -48,6 +48,7 @@ typedef struct cache {
     char dir[4200];               /* <data-dir>/caches/<name> */
     char password[65];            /* default user's password (hex) */
     char internal_password[65];   /* engines' requirepass; never shown to clients */
+    char proxy_password[65];      /* engines' "stratus-proxy" user (the endpoint's links) */
     char node_id[41];             /* id the endpoint presents in CLUSTER replies */
     const settings *cfg;          /* service settings */
     int port;                     /* TLS port actually bound */

@@ -170,8 +170,8 @@ static int ensure_connected(backend *b)
         return -EAGAIN;
     int err = 0;
     /* AUTH (and HELLO 3) go first; they are queued before the connect completes. */
-    const char *auth[] = {"AUTH", w->cache->internal_password};
-    queue_internal(b, auth, 2);
+    const char *auth[] = {"AUTH", "stratus-proxy", w->cache->proxy_password};
+    queue_internal(b, auth, 3);
     if (b->proto == 3) {
         const char *hello[] = {"HELLO", "3"};
         queue_internal(b, hello, 2);

@@ -405,7 +405,8 @@ def engine_clients(data_dir):
         user = conf.get("masteruser")
         for words in acl_users:
             secrets_ = [w[1:] for w in words[1:] if w.startswith(">")]
-            if "on" in words and secrets_ and "+@all" in words:
+            if "on" in words and secrets_ and "+@all" in words and not any(
+                    w.startswith("-") for w in words):
                 user, password = words[0], secrets_[0]
                 break
         kw = dict(password=password, username=user, socket_timeout=IO_TIMEOUT, decode_responses=True)

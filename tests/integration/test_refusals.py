@@ -55,3 +55,20 @@ def test_refused_with_its_reason(r, cmd, why):
     assert "is not available on Stratus" in msg, msg
     assert why.replace("\\|", "|") in msg, (msg, why)
     assert r.ping()
+
+
+@pytest.mark.parametrize("call", [
+    "redis.call('CLUSTER', 'SETSLOT', '1', 'STABLE')",
+    "redis.call('CLUSTER', 'FORGET', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa')",
+    "redis.call('CLUSTER', 'MEET', '127.0.0.1', '1')",
+    "redis.call('MIGRATE', '127.0.0.1', '1', 'k', '0', '100')",
+    "redis.call('SWAPDB', '0', '1')",
+    "redis.call('PFDEBUG', 'GETREG', 'k')",
+])
+def test_scripts_cannot_reach_what_is_refused(r, call):
+    """The engines' user for the endpoint's links denies what a script could otherwise call."""
+    r.set("k", "v")
+    with pytest.raises(redis.exceptions.ResponseError, match="can't run this command"):
+        r.eval(f"return {call}", 0)
+    assert r.eval("return redis.call('GET', KEYS[1])", 1, "k") == "v"
+    assert r.execute_command("CLUSTER", "COUNTKEYSINSLOT", "0") >= 0
