@@ -259,7 +259,7 @@ static int render_config(supervisor *s, engine *e)
                  "requirepass %s\nmasterauth %s\n"
                  "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
                  "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
-                 "maxmemory-policy noeviction\ntcp-keepalive 60\n"
+                 "maxmemory-policy noeviction\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
                  "shutdown-on-sigterm default\n",
                  e->port, e->addr[0] == '/' ? "unixsocket " : "", e->addr[0] == '/' ? e->addr : "",
                  e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
