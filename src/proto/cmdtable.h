@@ -28,6 +28,18 @@ typedef enum {
     MERGE_ALL_OK, /* +OK when every shard said OK, else the first error */
     MERGE_INFO,   /* INFO: engine figures summed into the endpoint's own INFO text */
     MERGE_FIRST,  /* every shard must succeed; the first shard's reply is the reply */
+
+    /* Server commands, merged by proxy/diag.c (MERGE_MAX, MERGE_KILL: router.c). */
+    MERGE_MAX,               /* the largest integer (LASTSAVE) */
+    MERGE_KILL,              /* SCRIPT/FUNCTION KILL: OK if any shard killed, else NOTBUSY */
+    MERGE_SLOWLOG,           /* SLOWLOG GET: entries of every shard, newest first, first n */
+    MERGE_LATENCY_LATEST,    /* union of events: latest sample, highest maximum */
+    MERGE_LATENCY_HISTORY,   /* samples of every shard by time, the highest per second */
+    MERGE_LATENCY_HISTOGRAM, /* calls and cumulative buckets added per command */
+    MERGE_LATENCY_RESET,     /* distinct events reset (shards run LATEST and RESET atomically) */
+    MERGE_LATENCY_DOCTOR,    /* the endpoint's report from every shard's LATEST */
+    MERGE_MEMORY_STATS,      /* figures summed, ratios recomputed from the sums */
+
     MERGE_CONCAT, /* arrays concatenated (KEYS) */
     MERGE_RANDOM, /* a non-nil reply of a shard taken in turn (RANDOMKEY) */
     MERGE_SCAN    /* one shard's SCAN reply with its cursor made cache-wide */
@@ -55,6 +67,17 @@ typedef enum {
     X(CLIENT_SETNAME) \
     X(CLIENT_GETNAME) \
     X(CLIENT_ID) \
+    X(CLIENT_LIST) \
+    X(CLIENT_INFO) \
+    X(CLIENT_KILL) \
+    X(CLIENT_UNBLOCK) \
+    X(CLIENT_REPLY) \
+    X(CLIENT_NO_EVICT) \
+    X(CLIENT_TRACKINGINFO) \
+    X(CLIENT_GETREDIR) \
+    X(RESET) \
+    X(ROLE) \
+    X(ASKING) \
     X(CLUSTER_REPLICAS) \
     X(SCRIPT_EXISTS) \
     X(SCAN) \
@@ -80,6 +103,7 @@ typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
 #define CMD_F_SCRIPT_BODY 0x40u   /* carries a Lua script (EVAL: argument 1, SCRIPT LOAD: 2) */
 #define CMD_F_SCRIPT_SHA 0x80u    /* names a script by sha (EVALSHA): NOSCRIPT is repaired */
 #define CMD_F_SCRIPT_FLUSH 0x100u /* forgets every script (SCRIPT FLUSH) */
+#define CMD_F_OOB 0x200u          /* must not wait behind a running script: own engine link */
 
 /* Where keys are (Redis 7 key specs). */
 typedef enum { KS_BS_INDEX, KS_BS_KEYWORD, KS_BS_UNKNOWN } cmd_ks_begin;

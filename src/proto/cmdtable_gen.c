@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 static const cmd_def subs_acl[] = {
-    {"acl|cat", "cat", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"acl|cat", "cat", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"acl|deluser", "deluser", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
     {"acl|dryrun", "dryrun", -4, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
     {"acl|genpass", "genpass", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
@@ -34,22 +34,22 @@ static const cmd_keyspec ks_bzmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 
 static const cmd_keyspec ks_bzpopmax[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0}};
 static const cmd_keyspec ks_bzpopmin[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0}};
 static const cmd_def subs_client[] = {
-    {"client|caching", "caching", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"client|caching", "caching", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "client-side caching is not served: invalidation messages would have to come from every shard's engine and be routed to the client that read each key, which the endpoint's shared engine connections cannot do yet; use TTLs or pub/sub for invalidation", NULL, 0},
     {"client|getname", "getname", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_GETNAME, 0, NULL, NULL, NULL, 0},
-    {"client|getredir", "getredir", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"client|getredir", "getredir", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_GETREDIR, 0, NULL, NULL, NULL, 0},
+    {"client|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"client|id", "id", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_ID, 0, NULL, NULL, NULL, 0},
-    {"client|info", "info", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|kill", "kill", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|list", "list", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|no-evict", "no-evict", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|pause", "pause", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|reply", "reply", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"client|info", "info", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_INFO, 0, NULL, NULL, NULL, 0},
+    {"client|kill", "kill", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_KILL, 0, NULL, NULL, NULL, 0},
+    {"client|list", "list", -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_LIST, 0, NULL, NULL, NULL, 0},
+    {"client|no-evict", "no-evict", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_NO_EVICT, 0, NULL, NULL, NULL, 0},
+    {"client|pause", "pause", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "pausing would stop every client of the cache, and the service manages its engines itself; use your application's own throttling", NULL, 0},
+    {"client|reply", "reply", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_REPLY, 0, NULL, NULL, NULL, 0},
     {"client|setname", "setname", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_SETNAME, 0, NULL, NULL, NULL, 0},
-    {"client|tracking", "tracking", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|trackinginfo", "trackinginfo", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|unblock", "unblock", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"client|unpause", "unpause", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"client|tracking", "tracking", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "client-side caching is not served: invalidation messages would have to come from every shard's engine and be routed to the client that read each key, which the endpoint's shared engine connections cannot do yet; use TTLs or pub/sub for invalidation", NULL, 0},
+    {"client|trackinginfo", "trackinginfo", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_TRACKINGINFO, 0, NULL, NULL, NULL, 0},
+    {"client|unblock", "unblock", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_UNBLOCK, 0, NULL, NULL, NULL, 0},
+    {"client|unpause", "unpause", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "CLIENT PAUSE is not available, so nothing is ever paused", NULL, 0},
 };
 static const cmd_def subs_cluster[] = {
     {"cluster|addslots", "addslots", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
@@ -63,7 +63,7 @@ static const cmd_def subs_cluster[] = {
     {"cluster|flushslots", "flushslots", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
     {"cluster|forget", "forget", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0},
     {"cluster|getkeysinslot", "getkeysinslot", 4, 0, ROUTE_SLOT_ARG, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"cluster|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
+    {"cluster|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"cluster|info", "info", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_INFO, 0, NULL, NULL, NULL, 0},
     {"cluster|keyslot", "keyslot", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_KEYSLOT, 0, NULL, NULL, NULL, 0},
     {"cluster|links", "links", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engine internals are not exposed; the endpoint is one node", NULL, 0},
@@ -116,7 +116,7 @@ static const cmd_def subs_function[] = {
     {"function|dump", "dump", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"function|flush", "flush", -2, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"function|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"function|kill", "kill", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"function|kill", "kill", 2, CMD_F_OOB, ROUTE_ALL, MERGE_KILL, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"function|list", "list", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"function|load", "load", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_FIRST, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"function|restore", "restore", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
@@ -158,13 +158,13 @@ static const cmd_keyspec ks_incr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 
 static const cmd_keyspec ks_incrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
 static const cmd_keyspec ks_incrbyfloat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
 static const cmd_def subs_latency[] = {
-    {"latency|doctor", "doctor", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|graph", "graph", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|histogram", "histogram", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|history", "history", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|latest", "latest", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"latency|reset", "reset", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"latency|doctor", "doctor", 2, 0, ROUTE_ALL, MERGE_LATENCY_DOCTOR, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"latency|graph", "graph", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the ASCII graph is drawn per engine; use LATENCY HISTORY <event>, which merges every shard's samples, and plot it", NULL, 0},
+    {"latency|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"latency|histogram", "histogram", -2, 0, ROUTE_ALL, MERGE_LATENCY_HISTOGRAM, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"latency|history", "history", 3, 0, ROUTE_ALL, MERGE_LATENCY_HISTORY, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"latency|latest", "latest", 2, 0, ROUTE_ALL, MERGE_LATENCY_LATEST, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"latency|reset", "reset", -2, 0, ROUTE_ALL, MERGE_LATENCY_RESET, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
 };
 static const cmd_keyspec ks_lcs[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 1, 1, 0}};
 static const cmd_keyspec ks_lindex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
@@ -182,11 +182,11 @@ static const cmd_keyspec ks_lset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 
 static const cmd_keyspec ks_ltrim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
 static const cmd_keyspec ks_memory__usage[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
 static const cmd_def subs_memory[] = {
-    {"memory|doctor", "doctor", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"memory|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"memory|malloc-stats", "malloc-stats", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"memory|purge", "purge", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
-    {"memory|stats", "stats", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
+    {"memory|doctor", "doctor", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "its advice describes one engine process's allocator, and a cache is several processes; use MEMORY STATS (summed over every shard) or INFO memory", NULL, 0},
+    {"memory|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"memory|malloc-stats", "malloc-stats", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the allocator report describes one engine process's allocator, and a cache is several processes; use MEMORY STATS (summed over every shard) or INFO memory", NULL, 0},
+    {"memory|purge", "purge", 2, 0, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"memory|stats", "stats", 2, 0, ROUTE_ALL, MERGE_MEMORY_STATS, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"memory|usage", "usage", -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_memory__usage, NULL, NULL, 0},
 };
 static const cmd_keyspec ks_mget[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
@@ -208,7 +208,7 @@ static const cmd_keyspec ks_object__refcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, 
 static const cmd_def subs_object[] = {
     {"object|encoding", "encoding", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__encoding, NULL, NULL, 0},
     {"object|freq", "freq", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__freq, NULL, NULL, 0},
-    {"object|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
+    {"object|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"object|idletime", "idletime", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__idletime, NULL, NULL, 0},
     {"object|refcount", "refcount", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__refcount, NULL, NULL, 0},
 };
@@ -241,11 +241,11 @@ static const cmd_keyspec ks_rpushx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1
 static const cmd_keyspec ks_sadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
 static const cmd_keyspec ks_scard[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
 static const cmd_def subs_script[] = {
-    {"script|debug", "debug", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"script|debug", "debug", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the Lua debugger needs a dedicated engine connection in a special mode; debug scripts against a local redis-server (redis-cli --ldb)", NULL, 0},
     {"script|exists", "exists", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SCRIPT_EXISTS, 0, NULL, NULL, NULL, 0},
     {"script|flush", "flush", -2, CMD_F_SCRIPT_FLUSH, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"script|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"script|kill", "kill", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"script|kill", "kill", 2, CMD_F_OOB, ROUTE_ALL, MERGE_KILL, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"script|load", "load", 3, CMD_F_SCRIPT_BODY, ROUTE_ALL, MERGE_FIRST, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
 };
 static const cmd_keyspec ks_sdiff[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0}};
@@ -260,10 +260,10 @@ static const cmd_keyspec ks_sintercard[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL,
 static const cmd_keyspec ks_sinterstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0}};
 static const cmd_keyspec ks_sismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
 static const cmd_def subs_slowlog[] = {
-    {"slowlog|get", "get", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"slowlog|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"slowlog|len", "len", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
-    {"slowlog|reset", "reset", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"slowlog|get", "get", -2, 0, ROUTE_ALL, MERGE_SLOWLOG, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"slowlog|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"slowlog|len", "len", 2, 0, ROUTE_ALL, MERGE_SUM, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
+    {"slowlog|reset", "reset", 2, 0, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
 };
 static const cmd_keyspec ks_smembers[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
 static const cmd_keyspec ks_smismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
@@ -301,7 +301,7 @@ static const cmd_def subs_xgroup[] = {
     {"xgroup|createconsumer", "createconsumer", 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__createconsumer, NULL, NULL, 0},
     {"xgroup|delconsumer", "delconsumer", 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__delconsumer, NULL, NULL, 0},
     {"xgroup|destroy", "destroy", 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__destroy, NULL, NULL, 0},
-    {"xgroup|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
+    {"xgroup|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"xgroup|setid", "setid", -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__setid, NULL, NULL, 0},
 };
 static const cmd_keyspec ks_xinfo__consumers[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0}};
@@ -310,7 +310,7 @@ static const cmd_keyspec ks_xinfo__stream[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NUL
 static const cmd_def subs_xinfo[] = {
     {"xinfo|consumers", "consumers", 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__consumers, NULL, NULL, 0},
     {"xinfo|groups", "groups", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__groups, NULL, NULL, 0},
-    {"xinfo|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
+    {"xinfo|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"xinfo|stream", "stream", -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__stream, NULL, NULL, 0},
 };
 static const cmd_keyspec ks_xlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0}};
@@ -357,7 +357,7 @@ static const cmd_keyspec ks_zunionstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL,
 const cmd_def cmd_table[] = {
     {"acl", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_acl, 13},
     {"append", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_append, NULL, NULL, 0},
-    {"asking", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
+    {"asking", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_ASKING, 0, NULL, NULL, NULL, 0},
     {"auth", NULL, -2, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_AUTH, 0, NULL, NULL, NULL, 0},
     {"bgrewriteaof", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "persistence is managed by the service", NULL, 0},
     {"bgsave", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "snapshots belong to the service; their data is saved on stop and kept in --data-dir", NULL, 0},
@@ -440,7 +440,7 @@ const cmd_def cmd_table[] = {
     {"incrbyfloat", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incrbyfloat, NULL, NULL, 0},
     {"info", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_INFO, 0, NULL, NULL, NULL, 0},
     {"keys", NULL, 2, CMD_F_READONLY, ROUTE_ALL, MERGE_CONCAT, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
-    {"lastsave", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"lastsave", NULL, 1, CMD_F_FAST, ROUTE_ALL, MERGE_MAX, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"latency", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_latency, 7},
     {"lcs", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lcs, NULL, NULL, 0},
     {"lindex", NULL, 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lindex, NULL, NULL, 0},
@@ -475,7 +475,7 @@ const cmd_def cmd_table[] = {
     {"pfcount", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfcount, NULL, NULL, 0},
     {"pfdebug", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfdebug, NULL, NULL, 0},
     {"pfmerge", NULL, -2, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_pfmerge, NULL, NULL, 0},
-    {"pfselftest", NULL, 1, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
+    {"pfselftest", NULL, 1, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0},
     {"ping", NULL, -1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_PING, 0, NULL, NULL, NULL, 0},
     {"psetex", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_psetex, NULL, NULL, 0},
     {"psubscribe", NULL, -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0},
@@ -490,12 +490,12 @@ const cmd_def cmd_table[] = {
     {"readwrite", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_READWRITE, 0, NULL, NULL, NULL, 0},
     {"rename", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_rename, NULL, NULL, 0},
     {"renamenx", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_renamenx, NULL, NULL, 0},
-    {"replconf", NULL, -1, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0},
+    {"replconf", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication is internal to the service", NULL, 0},
     {"replicaof", NULL, 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication is managed by Stratus (--replicas); it cannot be changed by a client", NULL, 0},
-    {"reset", NULL, 1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"reset", NULL, 1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_RESET, 0, NULL, NULL, NULL, 0},
     {"restore", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_restore, NULL, NULL, 0},
     {"restore-asking", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_restore_asking, NULL, NULL, 0},
-    {"role", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0},
+    {"role", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_ROLE, 0, NULL, NULL, NULL, 0},
     {"rpop", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpop, NULL, NULL, 0},
     {"rpoplpush", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_rpoplpush, NULL, NULL, 0},
     {"rpush", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpush, NULL, NULL, 0},

@@ -7,6 +7,7 @@
  * messages, pongs) goes straight to the client in the order the engine sent it. A subscriber
  * that does not read is cut off past an output-buffer limit instead of growing the endpoint. */
 #define ALLOC_ROOM ROOM_PROXY
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -55,14 +56,46 @@ static int last_unsubscribe(const char *frame, size_t len)
     return len >= 6 && memcmp(frame + len - 6, "\r\n:0\r\n", 6) == 0; /* count 0 */
 }
 
+/* Keep CLIENT LIST's sub= and psub= exact: every (un)subscribe confirmation ends with the
+ * client's total of channels and patterns, so its change is what this confirmation did. */
+static void count_subscriptions(session *s, const char *frame, size_t len)
+{
+    static const struct {
+        const char *head;
+        int pattern;
+    } kinds[] = {{"3\r\n$9\r\nsubscribe\r\n", 0},
+                 {"3\r\n$11\r\nunsubscribe\r\n", 0},
+                 {"3\r\n$10\r\npsubscribe\r\n", 1},
+                 {"3\r\n$12\r\npunsubscribe\r\n", 1}};
+    if (len < 8 || (frame[0] != '*' && frame[0] != '>') || frame[len - 2] != '\r')
+        return;
+    for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
+        size_t hl = strlen(kinds[i].head);
+        if (len <= hl + 1 || memcmp(frame + 1, kinds[i].head, hl) != 0)
+            continue;
+        const char *p = frame + len - 2; /* the count: ":<n>\r\n" ends the frame */
+        while (p > frame && p[-1] != ':')
+            p--;
+        long total = strtol(p, NULL, 10);
+        int *field = kinds[i].pattern ? &s->npsub : &s->nsub;
+        *field = MAX(0, *field + (int)(total - (s->nsub + s->npsub)));
+        return;
+    }
+}
+
 void pubsub_passthrough(session *s, const char *frame, size_t len)
 {
     if (s->dead)
         return;
-    buf_append(&s->out, frame, len);
-    worker_flush_session(s);
-    if (last_unsubscribe(frame, len))
+    count_subscriptions(s, frame, len);
+    if (!s->reply_off) {
+        buf_append(&s->out, frame, len);
+        worker_flush_session(s);
+    }
+    if (last_unsubscribe(frame, len)) {
         s->subscribed = 0;
+        s->nsub = s->npsub = 0;
+    }
     if (buf_used(&s->out) > PUBSUB_OUT_LIMIT) {
         log_warn("session %llu: subscriber not reading, over %zu MB of messages waiting; "
                  "disconnecting it",
