@@ -369,7 +369,9 @@ backend *backend_private(session *s, const char *addr, int proto, int *limited)
         return NULL;
     }
     if (b) {
-        backend_destroy_private(b);
+        /* Often reached from this very link's read callback (its reply let the session's next
+         * blocking command go out): the link is closed in before_sleep, not here. */
+        backend_drop_private(b);
         s->priv = NULL;
     }
     cache *c = s->cache;
@@ -402,15 +404,18 @@ void backend_destroy_private(backend *b)
         else
             router_fail(w, r, "ERR the blocking command was cancelled");
     }
-    atomic_fetch_sub_explicit(&w->cache->counters.private_links, 1, memory_order_relaxed);
+    if (!b->dropped) /* a dropped link left the count when it was dropped */
+        atomic_fetch_sub_explicit(&w->cache->counters.private_links, 1, memory_order_relaxed);
     b->owner = NULL;
     backend_destroy(b);
 }
 
-/* Let go of a session's private link at a moment its own read callback may be running (RESET
- * after a reply it delivered): it stops passing anything on now and is closed in before_sleep. */
+/* Let go of a session's private link at a moment its own read callback may be running (RESET,
+ * or a blocking command for another shard, right after a reply of this link): it stops passing
+ * anything on now and is closed in before_sleep. */
 void backend_drop_private(backend *b)
 {
+    atomic_fetch_sub_explicit(&b->w->cache->counters.private_links, 1, memory_order_relaxed);
     b->owner = NULL;
     b->passthrough = 0;
     b->dropped = 1;
