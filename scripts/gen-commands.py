@@ -183,7 +183,7 @@ DOC_NOTES = {
     "client|kill": "supported: any client of the endpoint, every filter of Redis 7.0",
     "client|unblock": "supported: the engine running the blocked command unblocks it",
     "client|reply": "supported: the endpoint suppresses the replies",
-    "client|no-evict": "supported: recorded (the engines' own clients are the endpoint's links)",
+    "client|no-evict": "supported: recorded and shown (flag e); the endpoint never evicts clients",
     "client|getredir": "supported: -1, client tracking is never on",
     "client|trackinginfo": "supported: tracking off, client tracking is never on",
     "reset": "supported: as Redis 7.0; a subscriber's engine connection is closed",
