@@ -185,10 +185,10 @@ struct worker {
     int ndead, dead_cap;
     session *dead_sessions; /* freed in before_sleep */
     uint64_t next_session_id;
-    int stopping;
-    backend *dropped_links;     /* private links let go of; destroyed in before_sleep */
-    worker *peers;              /* every worker of the pool (peers[i].id == i) */
-    int npeers;                 /* entries in peers */
+    _Atomic int stopping;   /* set by the control thread, read on wake (other workers wake too) */
+    backend *dropped_links; /* private links let go of; destroyed in before_sleep */
+    worker *peers;          /* every worker of the pool (peers[i].id == i) */
+    int npeers;             /* entries in peers */
     pthread_mutex_t inbox_lock; /* guards inbox, the one structure other workers write */
     worker_msg *inbox;          /* messages from other workers (clients.c), wake to read */
 };

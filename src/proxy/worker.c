@@ -347,7 +347,7 @@ static void on_wake(ev_loop *loop, void *data)
 {
     worker *w = data;
     clients_inbox(w);
-    if (w->stopping)
+    if (atomic_load_explicit(&w->stopping, memory_order_relaxed))
         ev_stop(loop);
 }
 
@@ -514,7 +514,7 @@ void worker_pool_stop(worker_pool *p)
     if (!p)
         return;
     for (int i = 0; i < p->running; i++) {
-        p->workers[i].stopping = 1;
+        atomic_store_explicit(&p->workers[i].stopping, 1, memory_order_relaxed);
         ev_wake(p->workers[i].loop);
     }
     for (int i = 0; i < p->running; i++)
