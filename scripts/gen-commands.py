@@ -145,6 +145,86 @@ REFUSED = {
                 "there is no ACL file to load",
 }
 
+# Connection and server commands (docs/architecture.md, "Connection and server commands"): the
+# endpoint answers for its own clients, and engine diagnostics are merged over every shard.
+SERVER_POLICY = {
+    "client|list": ("LOCAL", "NONE", "CLIENT_LIST"),
+    "client|info": ("LOCAL", "NONE", "CLIENT_INFO"),
+    "client|kill": ("LOCAL", "NONE", "CLIENT_KILL"),
+    "client|unblock": ("LOCAL", "NONE", "CLIENT_UNBLOCK"),
+    "client|reply": ("LOCAL", "NONE", "CLIENT_REPLY"),
+    "client|no-evict": ("LOCAL", "NONE", "CLIENT_NO_EVICT"),
+    "client|trackinginfo": ("LOCAL", "NONE", "CLIENT_TRACKINGINFO"),
+    "client|getredir": ("LOCAL", "NONE", "CLIENT_GETREDIR"),
+    "reset": ("LOCAL", "NONE", "RESET"),
+    "role": ("LOCAL", "NONE", "ROLE"),
+    "asking": ("LOCAL", "NONE", "ASKING"),
+    "lastsave": ("ALL", "MAX", None),
+    "slowlog|get": ("ALL", "SLOWLOG", None),
+    "slowlog|len": ("ALL", "SUM", None),
+    "slowlog|reset": ("ALL", "ALL_OK", None),
+    "latency|latest": ("ALL", "LATENCY_LATEST", None),
+    "latency|history": ("ALL", "LATENCY_HISTORY", None),
+    "latency|histogram": ("ALL", "LATENCY_HISTOGRAM", None),
+    "latency|reset": ("ALL", "LATENCY_RESET", None),
+    "latency|doctor": ("ALL", "LATENCY_DOCTOR", None),
+    "memory|stats": ("ALL", "MEMORY_STATS", None),
+    "memory|purge": ("ALL", "ALL_OK", None),
+    "script|kill": ("ALL", "KILL", None),
+    "function|kill": ("ALL", "KILL", None),
+    "pfselftest": ("ANY", "NONE", None),
+}
+for _n in ("client", "slowlog", "latency", "memory", "object", "xgroup", "xinfo", "cluster"):
+    SERVER_POLICY[_n + "|help"] = ("ANY", "NONE", None)  # the engine's own help text
+_PER_ENGINE = ("describes one engine process's allocator, and a cache is several processes; use "
+               "MEMORY STATS (summed over every shard) or INFO memory")
+_TRACKING = ("client-side caching is not served: invalidation messages would have to come "
+                      "from every shard's engine and be routed to the client that read each key, "
+                      "which the endpoint's shared engine connections cannot do yet; use TTLs or "
+                      "pub/sub for invalidation")
+SERVER_REFUSED = {
+    "client|caching": _TRACKING,
+    "client|tracking": _TRACKING,
+    "client|pause": "pausing would stop every client of the cache, and the service manages its "
+                    "engines itself; use your application's own throttling",
+    "client|unpause": "CLIENT PAUSE is not available, so nothing is ever paused",
+    "script|debug": "the Lua debugger needs a dedicated engine connection in a special mode; debug "
+                    "scripts against a local redis-server (redis-cli --ldb)",
+    "replconf": "replication is internal to the service",
+    "latency|graph": "the ASCII graph is drawn per engine; use LATENCY HISTORY <event>, which merges "
+                     "every shard's samples, and plot it",
+    "memory|doctor": "its advice " + _PER_ENGINE,
+    "memory|malloc-stats": "the allocator report " + _PER_ENGINE,
+}
+POLICY.update(SERVER_POLICY)
+REFUSED.update(SERVER_REFUSED)
+# Rows of docs/commands.md that say more than their route's generic rule.
+DOC_NOTES = {
+    "client|list": "supported: every client of the endpoint (all worker threads), Redis's fields",
+    "client|kill": "supported: any client of the endpoint, every filter of Redis 7.0",
+    "client|unblock": "supported: the engine running the blocked command unblocks it",
+    "client|reply": "supported: the endpoint suppresses the replies",
+    "client|no-evict": "supported: recorded and shown (flag e); the endpoint never evicts clients",
+    "client|getredir": "supported: -1, client tracking is never on",
+    "client|trackinginfo": "supported: tracking off, client tracking is never on",
+    "reset": "supported: as Redis 7.0; a subscriber's engine connection is closed",
+    "role": "supported: the endpoint is one master without replicas",
+    "asking": "supported: +OK (the endpoint owns every slot)",
+    "lastsave": "supported: the latest save of any shard",
+    "slowlog|get": "supported: every shard's entries, newest first; client fields are the engine's "
+                   "view (the endpoint's link)",
+    "slowlog|len": "supported: summed over every shard",
+    "latency|latest": "supported: every shard's events; per event the latest sample and the "
+                      "highest maximum",
+    "latency|history": "supported: every shard's samples by time (the highest of one second)",
+    "latency|histogram": "supported: every shard's calls and cumulative buckets added up",
+    "latency|reset": "supported: every shard; counts distinct events",
+    "latency|doctor": "supported: the endpoint's own short report of every shard's events",
+    "memory|stats": "supported: figures summed over every shard, ratios recomputed from the sums",
+    "script|kill": "supported: every shard; NOTBUSY when no shard runs a script",
+    "function|kill": "supported: every shard; NOTBUSY when no shard runs a function",
+}
+
 # Blocking commands (BLPOP ...) are served on a private engine connection per client (ROUTE_KEYS
 # plus CMD_F_BLOCKING); what remains for issue 3 is listed here.
 LATER = {n: LATER3 for n in [
@@ -171,6 +251,8 @@ GATHER = ("sinter", "sunion", "sdiff", "sintercard", "zunion", "zinter", "zdiff"
           "pfcount", "lcs")
 for _n in GATHER:
     EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_GATHER")
+
+EXTRA_FLAGS.update({"script|kill": ["CMD_F_OOB"], "function|kill": ["CMD_F_OOB"]})
 
 FLAG_MAP = {"write": "CMD_F_WRITE", "readonly": "CMD_F_READONLY", "blocking": "CMD_F_BLOCKING",
             "no_auth": "CMD_F_NOAUTH", "movablekeys": "CMD_F_MOVABLE", "fast": "CMD_F_FAST"}
@@ -327,7 +409,9 @@ def write_docs(data):
                 add(sc, True)
             return
         shown = name.upper().replace("|", " ")
-        if name in ("publish", "pubsub|channels", "pubsub|numsub", "pubsub|numpat"):
+        if name in DOC_NOTES and route not in ("REFUSED", "LATER"):
+            status, why = "supported", DOC_NOTES[name]
+        elif name in ("publish", "pubsub|channels", "pubsub|numsub", "pubsub|numpat"):
             status, why = "supported", ("supported: sent to the engine every subscriber's "
                                         "connection is on (shard 0's primary), so counts are exact")
         elif name in ("subscribe", "psubscribe", "unsubscribe", "punsubscribe"):

@@ -275,13 +275,12 @@ static int render_config(supervisor *s, engine *e)
                  "requirepass %s\nmasterauth %s\n"
                  "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
                  "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
-                 "maxmemory-policy noeviction\ntcp-keepalive 60\n"
+                 "maxmemory-policy noeviction\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
                  "shutdown-on-sigterm default\n"
                  "user stratus-proxy %s >%s\n",
                  e->port, e->addr[0] == '/' ? "unixsocket " : "", e->addr[0] == '/' ? e->addr : "",
                  e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
-                 s->node_timeout_ms, s->password, s->password, proxy_user_rules,
-                 s->proxy_password);
+                 s->node_timeout_ms, s->password, s->password, proxy_user_rules, s->proxy_password);
     if (s->overrides && n > 0 && (size_t)n < sizeof(conf))
         n += snprintf(conf + n, sizeof(conf) - (size_t)n, "# Set by clients (CONFIG SET):\n%s",
                       s->overrides);

@@ -15,14 +15,14 @@ typedef struct supervisor supervisor;
 
 /* What the supervisor needs to know about its cache. */
 typedef struct {
-    const char *cache_name;    /* for logs */
-    const char *dir;           /* <data-dir>/caches/<name>: engines live under it */
-    const char *engine_binary; /* absolute path of redis-server / valkey-server */
-    const char *password;      /* internal password (requirepass/masterauth) */
+    const char *cache_name;     /* for logs */
+    const char *dir;            /* <data-dir>/caches/<name>: engines live under it */
+    const char *engine_binary;  /* absolute path of redis-server / valkey-server */
+    const char *password;       /* internal password (requirepass/masterauth) */
     const char *proxy_password; /* password of the engines' "stratus-proxy" user */
-    int shards;                /* shards to create on first start */
-    int replicas;              /* replicas per shard */
-    int node_timeout_ms;       /* cluster-node-timeout */
+    int shards;                 /* shards to create on first start */
+    int replicas;               /* replicas per shard */
+    int node_timeout_ms;        /* cluster-node-timeout */
 } supervisor_config;
 
 /* Engine health, sampled by supervisor_sample (INFO figures are summed at request time). */

@@ -111,8 +111,8 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     if (secret_file(c->dir, "password", c->password, sizeof(c->password), 24, err, errlen) != 0 ||
         secret_file(c->dir, "internal-password", c->internal_password, sizeof(c->internal_password),
                     32, err, errlen) != 0 ||
-        secret_file(c->dir, "proxy-password", c->proxy_password, sizeof(c->proxy_password), 32,
-                    err, errlen) != 0 ||
+        secret_file(c->dir, "proxy-password", c->proxy_password, sizeof(c->proxy_password), 32, err,
+                    errlen) != 0 ||
         secret_file(c->dir, "node-id", c->node_id, sizeof(c->node_id), 20, err, errlen) != 0)
         goto fail;
     acl_table *empty = acl_table_create();

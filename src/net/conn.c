@@ -146,23 +146,40 @@ void conn_free(conn *c)
     xfree(c);
 }
 
-int conn_local_addr(const conn *c, char *ip, size_t iplen, int *port)
+static void format_sockaddr(const struct sockaddr_storage *ss, char *ip, size_t iplen, int *port)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    if (c->h.fd < 0 || getsockname(c->h.fd, (struct sockaddr *)&ss, &sl) == -1)
-        return -errno;
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
         inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
         *port = ntohs(s4->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
         inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen);
         *port = ntohs(s6->sin6_port);
     } else {
         snprintf(ip, iplen, "127.0.0.1");
         *port = 0;
     }
+}
+
+int conn_local_addr(const conn *c, char *ip, size_t iplen, int *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (c->h.fd < 0 || getsockname(c->h.fd, (struct sockaddr *)&ss, &sl) == -1)
+        return -errno;
+    format_sockaddr(&ss, ip, iplen, port);
+    return 0;
+}
+
+int conn_peer_addr(const conn *c, char *ip, size_t iplen, int *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (c->h.fd < 0)
+        return -EBADF;
+    if (getpeername(c->h.fd, (struct sockaddr *)&ss, &sl) == -1)
+        return -errno;
+    format_sockaddr(&ss, ip, iplen, port);
     return 0;
 }

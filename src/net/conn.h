@@ -84,5 +84,7 @@ void conn_free(conn *c);
 void conn_update_interest(conn *c);
 /* Local address the client connected to, as "ip" and port; 0 or -errno. */
 int conn_local_addr(const conn *c, char *ip, size_t iplen, int *port);
+/* Address of the peer, as "ip" and port; 0 or -errno. */
+int conn_peer_addr(const conn *c, char *ip, size_t iplen, int *port);
 
 #endif

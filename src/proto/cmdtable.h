@@ -34,7 +34,18 @@ typedef enum {
     MERGE_NUMSUB,     /* [name, count ...] with counts added per name (PUBSUB SHARDNUMSUB) */
     MERGE_CONFIG_GET, /* one engine's CONFIG GET with only the settings clients may see */
     MERGE_CONFIG_SET, /* +OK from every primary, then the values are kept for the cache */
-    MERGE_GATHER      /* cross-slot read: foreign keys copied in, the command run on one shard */
+    MERGE_GATHER,     /* cross-slot read: foreign keys copied in, the command run on one shard */
+
+    /* Server commands, merged by proxy/diag.c (MERGE_MAX, MERGE_KILL: router.c). */
+    MERGE_MAX,               /* the largest integer (LASTSAVE) */
+    MERGE_KILL,              /* SCRIPT/FUNCTION KILL: OK if any shard killed, else NOTBUSY */
+    MERGE_SLOWLOG,           /* SLOWLOG GET: entries of every shard, newest first, first n */
+    MERGE_LATENCY_LATEST,    /* union of events: latest sample, highest maximum */
+    MERGE_LATENCY_HISTORY,   /* samples of every shard by time, the highest per second */
+    MERGE_LATENCY_HISTOGRAM, /* calls and cumulative buckets added per command */
+    MERGE_LATENCY_RESET,     /* distinct events reset (shards run LATEST and RESET atomically) */
+    MERGE_LATENCY_DOCTOR,    /* the endpoint's report from every shard's LATEST */
+    MERGE_MEMORY_STATS       /* figures summed, ratios recomputed from the sums */
 } cmd_merge;
 
 /* Commands the endpoint answers itself. */
@@ -59,6 +70,17 @@ typedef enum {
     X(CLIENT_SETNAME) \
     X(CLIENT_GETNAME) \
     X(CLIENT_ID) \
+    X(CLIENT_LIST) \
+    X(CLIENT_INFO) \
+    X(CLIENT_KILL) \
+    X(CLIENT_UNBLOCK) \
+    X(CLIENT_REPLY) \
+    X(CLIENT_NO_EVICT) \
+    X(CLIENT_TRACKINGINFO) \
+    X(CLIENT_GETREDIR) \
+    X(RESET) \
+    X(ROLE) \
+    X(ASKING) \
     X(CLUSTER_REPLICAS) \
     X(SCRIPT_EXISTS) \
     X(SCAN) \
@@ -89,6 +111,7 @@ typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
 #define CMD_F_SCRIPT_SHA 0x80u    /* names a script by sha (EVALSHA): NOSCRIPT is repaired */
 #define CMD_F_SCRIPT_FLUSH 0x100u /* forgets every script (SCRIPT FLUSH) */
 #define CMD_F_GATHER 0x200u       /* read-only multi-key: served across slots (proxy/gather.c) */
+#define CMD_F_OOB 0x400u          /* must not wait behind a running script: own engine link */
 
 /* Where keys are (Redis 7 key specs). */
 typedef enum { KS_BS_INDEX, KS_BS_KEYWORD, KS_BS_UNKNOWN } cmd_ks_begin;

@@ -34,22 +34,22 @@ static const cmd_keyspec ks_bzmpop[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 2, NULL, 0, 
 static const cmd_keyspec ks_bzpopmax[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
 static const cmd_keyspec ks_bzpopmin[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -2, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
 static const cmd_def subs_client[] = {
-    {"client|caching", "caching", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 32, 0x48000u},
+    {"client|caching", "caching", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "client-side caching is not served: invalidation messages would have to come from every shard's engine and be routed to the client that read each key, which the endpoint's shared engine connections cannot do yet; use TTLs or pub/sub for invalidation", NULL, 0, 32, 0x48000u},
     {"client|getname", "getname", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_GETNAME, 0, NULL, NULL, NULL, 0, 33, 0x48000u},
-    {"client|getredir", "getredir", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 34, 0x48000u},
-    {"client|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 35, 0x48000u},
+    {"client|getredir", "getredir", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_GETREDIR, 0, NULL, NULL, NULL, 0, 34, 0x48000u},
+    {"client|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 35, 0x48000u},
     {"client|id", "id", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_ID, 0, NULL, NULL, NULL, 0, 36, 0x48000u},
-    {"client|info", "info", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 37, 0x48000u},
-    {"client|kill", "kill", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 38, 0x6a000u},
-    {"client|list", "list", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 39, 0x6a000u},
-    {"client|no-evict", "no-evict", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 40, 0x6a000u},
-    {"client|pause", "pause", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 41, 0x6a000u},
-    {"client|reply", "reply", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 42, 0x48000u},
+    {"client|info", "info", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_INFO, 0, NULL, NULL, NULL, 0, 37, 0x48000u},
+    {"client|kill", "kill", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_KILL, 0, NULL, NULL, NULL, 0, 38, 0x6a000u},
+    {"client|list", "list", -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_LIST, 0, NULL, NULL, NULL, 0, 39, 0x6a000u},
+    {"client|no-evict", "no-evict", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_NO_EVICT, 0, NULL, NULL, NULL, 0, 40, 0x6a000u},
+    {"client|pause", "pause", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "pausing would stop every client of the cache, and the service manages its engines itself; use your application's own throttling", NULL, 0, 41, 0x6a000u},
+    {"client|reply", "reply", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_REPLY, 0, NULL, NULL, NULL, 0, 42, 0x48000u},
     {"client|setname", "setname", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_SETNAME, 0, NULL, NULL, NULL, 0, 43, 0x48000u},
-    {"client|tracking", "tracking", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 44, 0x48000u},
-    {"client|trackinginfo", "trackinginfo", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 45, 0x48000u},
-    {"client|unblock", "unblock", -3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 46, 0x6a000u},
-    {"client|unpause", "unpause", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 47, 0x6a000u},
+    {"client|tracking", "tracking", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "client-side caching is not served: invalidation messages would have to come from every shard's engine and be routed to the client that read each key, which the endpoint's shared engine connections cannot do yet; use TTLs or pub/sub for invalidation", NULL, 0, 44, 0x48000u},
+    {"client|trackinginfo", "trackinginfo", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_TRACKINGINFO, 0, NULL, NULL, NULL, 0, 45, 0x48000u},
+    {"client|unblock", "unblock", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLIENT_UNBLOCK, 0, NULL, NULL, NULL, 0, 46, 0x6a000u},
+    {"client|unpause", "unpause", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "CLIENT PAUSE is not available, so nothing is ever paused", NULL, 0, 47, 0x6a000u},
 };
 static const cmd_def subs_cluster[] = {
     {"cluster|addslots", "addslots", -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 49, 0x2a000u},
@@ -63,7 +63,7 @@ static const cmd_def subs_cluster[] = {
     {"cluster|flushslots", "flushslots", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 57, 0x2a000u},
     {"cluster|forget", "forget", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the cluster topology is managed by Stratus", NULL, 0, 58, 0x2a000u},
     {"cluster|getkeysinslot", "getkeysinslot", 4, 0, ROUTE_SLOT_ARG, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 59, 0x8000u},
-    {"cluster|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 60, 0x8000u},
+    {"cluster|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 60, 0x8000u},
     {"cluster|info", "info", 2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_INFO, 0, NULL, NULL, NULL, 0, 61, 0x8000u},
     {"cluster|keyslot", "keyslot", 3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CLUSTER_KEYSLOT, 0, NULL, NULL, NULL, 0, 62, 0x8000u},
     {"cluster|links", "links", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engine internals are not exposed; the endpoint is one node", NULL, 0, 63, 0x8000u},
@@ -116,7 +116,7 @@ static const cmd_def subs_function[] = {
     {"function|dump", "dump", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 115, 0x108000u},
     {"function|flush", "flush", -2, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 116, 0x108004u},
     {"function|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 117, 0x108000u},
-    {"function|kill", "kill", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 118, 0x108000u},
+    {"function|kill", "kill", 2, CMD_F_OOB, ROUTE_ALL, MERGE_KILL, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 118, 0x108000u},
     {"function|list", "list", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 119, 0x108000u},
     {"function|load", "load", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_FIRST, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 120, 0x108004u},
     {"function|restore", "restore", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 121, 0x108004u},
@@ -158,13 +158,13 @@ static const cmd_keyspec ks_incr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 
 static const cmd_keyspec ks_incrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
 static const cmd_keyspec ks_incrbyfloat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
 static const cmd_def subs_latency[] = {
-    {"latency|doctor", "doctor", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 163, 0x2a000u},
-    {"latency|graph", "graph", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 164, 0x2a000u},
-    {"latency|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 165, 0x8000u},
-    {"latency|histogram", "histogram", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 166, 0x2a000u},
-    {"latency|history", "history", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 167, 0x2a000u},
-    {"latency|latest", "latest", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 168, 0x2a000u},
-    {"latency|reset", "reset", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 169, 0x2a000u},
+    {"latency|doctor", "doctor", 2, 0, ROUTE_ALL, MERGE_LATENCY_DOCTOR, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 163, 0x2a000u},
+    {"latency|graph", "graph", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the ASCII graph is drawn per engine; use LATENCY HISTORY <event>, which merges every shard's samples, and plot it", NULL, 0, 164, 0x2a000u},
+    {"latency|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 165, 0x8000u},
+    {"latency|histogram", "histogram", -2, 0, ROUTE_ALL, MERGE_LATENCY_HISTOGRAM, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 166, 0x2a000u},
+    {"latency|history", "history", 3, 0, ROUTE_ALL, MERGE_LATENCY_HISTORY, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 167, 0x2a000u},
+    {"latency|latest", "latest", 2, 0, ROUTE_ALL, MERGE_LATENCY_LATEST, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 168, 0x2a000u},
+    {"latency|reset", "reset", -2, 0, ROUTE_ALL, MERGE_LATENCY_RESET, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 169, 0x2a000u},
 };
 static const cmd_keyspec ks_lcs[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 1, 1, 0, KS_ACC_READ}};
 static const cmd_keyspec ks_lindex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
@@ -182,11 +182,11 @@ static const cmd_keyspec ks_lset[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 
 static const cmd_keyspec ks_ltrim[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
 static const cmd_keyspec ks_memory__usage[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, 0}};
 static const cmd_def subs_memory[] = {
-    {"memory|doctor", "doctor", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 186, 0x8000u},
-    {"memory|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 187, 0x8000u},
-    {"memory|malloc-stats", "malloc-stats", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 188, 0x8000u},
-    {"memory|purge", "purge", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 189, 0x8000u},
-    {"memory|stats", "stats", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 190, 0x8000u},
+    {"memory|doctor", "doctor", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "its advice describes one engine process's allocator, and a cache is several processes; use MEMORY STATS (summed over every shard) or INFO memory", NULL, 0, 186, 0x8000u},
+    {"memory|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 187, 0x8000u},
+    {"memory|malloc-stats", "malloc-stats", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the allocator report describes one engine process's allocator, and a cache is several processes; use MEMORY STATS (summed over every shard) or INFO memory", NULL, 0, 188, 0x8000u},
+    {"memory|purge", "purge", 2, 0, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 189, 0x8000u},
+    {"memory|stats", "stats", 2, 0, ROUTE_ALL, MERGE_MEMORY_STATS, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 190, 0x8000u},
     {"memory|usage", "usage", -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_memory__usage, NULL, NULL, 0, 191, 0x8002u},
 };
 static const cmd_keyspec ks_mget[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_READ}};
@@ -208,7 +208,7 @@ static const cmd_keyspec ks_object__refcount[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, 
 static const cmd_def subs_object[] = {
     {"object|encoding", "encoding", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__encoding, NULL, NULL, 0, 206, 0x8003u},
     {"object|freq", "freq", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__freq, NULL, NULL, 0, 207, 0x8003u},
-    {"object|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 208, 0x8001u},
+    {"object|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 208, 0x8001u},
     {"object|idletime", "idletime", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__idletime, NULL, NULL, 0, 209, 0x8003u},
     {"object|refcount", "refcount", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_object__refcount, NULL, NULL, 0, 210, 0x8003u},
 };
@@ -241,11 +241,11 @@ static const cmd_keyspec ks_rpushx[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1
 static const cmd_keyspec ks_sadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
 static const cmd_keyspec ks_scard[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
 static const cmd_def subs_script[] = {
-    {"script|debug", "debug", 3, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 255, 0x108000u},
+    {"script|debug", "debug", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the Lua debugger needs a dedicated engine connection in a special mode; debug scripts against a local redis-server (redis-cli --ldb)", NULL, 0, 255, 0x108000u},
     {"script|exists", "exists", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SCRIPT_EXISTS, 0, NULL, NULL, NULL, 0, 256, 0x108000u},
     {"script|flush", "flush", -2, CMD_F_SCRIPT_FLUSH, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 257, 0x108000u},
     {"script|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 258, 0x108000u},
-    {"script|kill", "kill", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 259, 0x108000u},
+    {"script|kill", "kill", 2, CMD_F_OOB, ROUTE_ALL, MERGE_KILL, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 259, 0x108000u},
     {"script|load", "load", 3, CMD_F_SCRIPT_BODY, ROUTE_ALL, MERGE_FIRST, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 260, 0x108000u},
 };
 static const cmd_keyspec ks_sdiff[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_READ}};
@@ -260,10 +260,10 @@ static const cmd_keyspec ks_sintercard[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL,
 static const cmd_keyspec ks_sinterstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0, KS_ACC_READ}};
 static const cmd_keyspec ks_sismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
 static const cmd_def subs_slowlog[] = {
-    {"slowlog|get", "get", -2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 276, 0x2a000u},
-    {"slowlog|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 277, 0x8000u},
-    {"slowlog|len", "len", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 278, 0x2a000u},
-    {"slowlog|reset", "reset", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 279, 0x2a000u},
+    {"slowlog|get", "get", -2, 0, ROUTE_ALL, MERGE_SLOWLOG, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 276, 0x2a000u},
+    {"slowlog|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 277, 0x8000u},
+    {"slowlog|len", "len", 2, 0, ROUTE_ALL, MERGE_SUM, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 278, 0x2a000u},
+    {"slowlog|reset", "reset", 2, 0, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 279, 0x2a000u},
 };
 static const cmd_keyspec ks_smembers[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
 static const cmd_keyspec ks_smismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
@@ -301,7 +301,7 @@ static const cmd_def subs_xgroup[] = {
     {"xgroup|createconsumer", "createconsumer", 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__createconsumer, NULL, NULL, 0, 315, 0x8804u},
     {"xgroup|delconsumer", "delconsumer", 5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__delconsumer, NULL, NULL, 0, 316, 0x8804u},
     {"xgroup|destroy", "destroy", 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__destroy, NULL, NULL, 0, 317, 0x8804u},
-    {"xgroup|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 318, 0x8800u},
+    {"xgroup|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 318, 0x8800u},
     {"xgroup|setid", "setid", -5, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xgroup__setid, NULL, NULL, 0, 319, 0x8804u},
 };
 static const cmd_keyspec ks_xinfo__consumers[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_READ}};
@@ -310,7 +310,7 @@ static const cmd_keyspec ks_xinfo__stream[] = {{KS_BS_INDEX, KS_FK_RANGE, 2, NUL
 static const cmd_def subs_xinfo[] = {
     {"xinfo|consumers", "consumers", 4, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__consumers, NULL, NULL, 0, 321, 0x8802u},
     {"xinfo|groups", "groups", 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__groups, NULL, NULL, 0, 322, 0x8802u},
-    {"xinfo|help", "help", 2, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 323, 0x8800u},
+    {"xinfo|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 323, 0x8800u},
     {"xinfo|stream", "stream", -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_xinfo__stream, NULL, NULL, 0, 324, 0x8802u},
 };
 static const cmd_keyspec ks_xlen[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
@@ -357,7 +357,7 @@ static const cmd_keyspec ks_zunionstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL,
 const cmd_def cmd_table[] = {
     {"acl", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_acl, 13, 13, 0x8000u},
     {"append", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_append, NULL, NULL, 0, 14, 0x4084u},
-    {"asking", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 15, 0x44000u},
+    {"asking", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_ASKING, 0, NULL, NULL, NULL, 0, 15, 0x44000u},
     {"auth", NULL, -2, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_AUTH, 0, NULL, NULL, NULL, 0, 16, 0x44000u},
     {"bgrewriteaof", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "persistence is managed by the service", NULL, 0, 17, 0x2a000u},
     {"bgsave", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "snapshots belong to the service; their data is saved on stop and kept in --data-dir", NULL, 0, 18, 0x2a000u},
@@ -440,7 +440,7 @@ const cmd_def cmd_table[] = {
     {"incrbyfloat", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incrbyfloat, NULL, NULL, 0, 159, 0x4084u},
     {"info", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_INFO, 0, NULL, NULL, NULL, 0, 160, 0x28000u},
     {"keys", NULL, 2, CMD_F_READONLY, ROUTE_ALL, MERGE_CONCAT, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 161, 0x28003u},
-    {"lastsave", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 162, 0x26000u},
+    {"lastsave", NULL, 1, CMD_F_FAST, ROUTE_ALL, MERGE_MAX, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 162, 0x26000u},
     {"latency", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_latency, 7, 170, 0x8000u},
     {"lcs", NULL, -3, CMD_F_READONLY | CMD_F_GATHER, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lcs, NULL, NULL, 0, 171, 0x8082u},
     {"lindex", NULL, 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lindex, NULL, NULL, 0, 172, 0x8022u},
@@ -475,7 +475,7 @@ const cmd_def cmd_table[] = {
     {"pfcount", NULL, -2, CMD_F_READONLY | CMD_F_GATHER, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfcount, NULL, NULL, 0, 217, 0x8202u},
     {"pfdebug", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfdebug, NULL, NULL, 0, 218, 0x2a204u},
     {"pfmerge", NULL, -2, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_pfmerge, NULL, NULL, 0, 219, 0x8204u},
-    {"pfselftest", NULL, 1, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 220, 0x2a200u},
+    {"pfselftest", NULL, 1, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 220, 0x2a200u},
     {"ping", NULL, -1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_PING, 0, NULL, NULL, NULL, 0, 221, 0x44000u},
     {"psetex", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_psetex, NULL, NULL, 0, 222, 0x8084u},
     {"psubscribe", NULL, -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0, 223, 0x9000u},
@@ -490,12 +490,12 @@ const cmd_def cmd_table[] = {
     {"readwrite", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_READWRITE, 0, NULL, NULL, NULL, 0, 238, 0x44000u},
     {"rename", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_rename, NULL, NULL, 0, 239, 0x8005u},
     {"renamenx", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_renamenx, NULL, NULL, 0, 240, 0x4005u},
-    {"replconf", NULL, -1, 0, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "this server command is not served by the endpoint yet", NULL, 0, 241, 0x2a000u},
+    {"replconf", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication is internal to the service", NULL, 0, 241, 0x2a000u},
     {"replicaof", NULL, 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication is managed by Stratus (--replicas); it cannot be changed by a client", NULL, 0, 242, 0x2a000u},
-    {"reset", NULL, 1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 243, 0x44000u},
+    {"reset", NULL, 1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_RESET, 0, NULL, NULL, NULL, 0, 243, 0x44000u},
     {"restore", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_restore, NULL, NULL, 0, 244, 0x28005u},
     {"restore-asking", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_restore_asking, NULL, NULL, 0, 245, 0x28005u},
-    {"role", NULL, 1, CMD_F_FAST, ROUTE_LATER, MERGE_NONE, LOCAL_NONE, 0, NULL, "planned with the full command set (issue 3 of the Stratus tracker: transactions, blocking commands, pub/sub, scripts, ACL users, server commands)", NULL, 0, 246, 0x26000u},
+    {"role", NULL, 1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_ROLE, 0, NULL, NULL, NULL, 0, 246, 0x26000u},
     {"rpop", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpop, NULL, NULL, 0, 247, 0x4024u},
     {"rpoplpush", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_rpoplpush, NULL, NULL, 0, 248, 0x8024u},
     {"rpush", NULL, -3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_rpush, NULL, NULL, 0, 249, 0x4024u},

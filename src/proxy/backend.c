@@ -5,6 +5,7 @@
  * pipelining AUTH/HELLO ahead of the first request: no extra round trip. */
 #define ALLOC_ROOM ROOM_PROXY
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -46,6 +47,7 @@ static void backend_lost(backend *b, const char *why, int timed_out)
         b->c = NULL;
     }
     b->connected = 0;
+    b->engine_id = 0; /* a new connection is a new engine client */
     b->next_connect_ms = ev_now_ms(w->loop) + RECONNECT_MS;
     uint64_t written = b->written_bytes;
     buf_consume(&b->out, buf_used(&b->out));
@@ -131,7 +133,7 @@ static void append_req(backend *b, req *r)
     r->boff = b->queued_bytes;
 }
 
-static void queue_internal(backend *b, const char *const *argv, size_t argc)
+static req *queue_internal(backend *b, const char *const *argv, size_t argc)
 {
     size_t lens[4];
     for (size_t i = 0; i < argc; i++)
@@ -142,6 +144,7 @@ static void queue_internal(backend *b, const char *const *argv, size_t argc)
     req *r = req_get(b->w);
     r->flags = REQ_F_DISCARD;
     append_req(b, r);
+    return r;
 }
 
 static void on_backend_readable(conn *c);
@@ -175,6 +178,11 @@ static int ensure_connected(backend *b)
     if (b->proto == 3) {
         const char *hello[] = {"HELLO", "3"};
         queue_internal(b, hello, 2);
+    }
+    if (b->owner) {
+        /* The engine's id for this connection is what CLIENT UNBLOCK names (clients.c). */
+        const char *client_id[] = {"CLIENT", "ID"};
+        queue_internal(b, client_id, 2)->flags |= REQ_F_LINK_ID;
     }
     conn *c = conn_connect(w->loop, b->addr, on_connected, &err);
     if (!c) {
@@ -293,6 +301,8 @@ static void on_backend_readable(conn *c)
 {
     backend *b = c->data;
     worker *w = b->w;
+    if (b->dropped)
+        return;
     for (;;) {
         if (buf_reserve(&b->in, BACKEND_READ_CHUNK) != 0) {
             backend_lost(b, "out of memory reading an engine reply", 0);
@@ -313,6 +323,10 @@ static void on_backend_readable(conn *c)
     size_t off = 0, avail = buf_used(&b->in);
     const char *base = buf_rptr(&b->in);
     while (off < avail) {
+        if (b->dropped) {
+            off = avail; /* let go of while its replies were delivered (RESET): nothing more */
+            break;
+        }
         size_t flen = 0;
         int rc = resp_reply_scan(&b->scan, base + off, avail - off, &flen);
         if (rc == RESP_AGAIN)
@@ -341,6 +355,8 @@ static void on_backend_readable(conn *c)
         const char *frame = base + off;
         off += flen;
         if (r->flags & REQ_F_DISCARD) {
+            if ((r->flags & REQ_F_LINK_ID) && frame[0] == ':')
+                b->engine_id = strtoull(frame + 1, NULL, 10);
             /* A preamble's error is kept in its request's (still empty) reply buffer. */
             if (frame[0] == '-' && r->preamble_of && !buf_used(&r->preamble_of->reply))
                 buf_append(&r->preamble_of->reply, frame, flen);
@@ -379,7 +395,9 @@ backend *backend_private(session *s, const char *addr, int proto, int *limited)
         return NULL;
     }
     if (b) {
-        backend_destroy_private(b);
+        /* Often reached from this very link's read callback (its reply let the session's next
+         * blocking command go out): the link is closed in before_sleep, not here. */
+        backend_drop_private(b);
         s->priv = NULL;
     }
     cache *c = s->cache;
@@ -412,9 +430,32 @@ void backend_destroy_private(backend *b)
         else
             router_fail(w, r, "ERR the blocking command was cancelled");
     }
-    atomic_fetch_sub_explicit(&w->cache->counters.private_links, 1, memory_order_relaxed);
+    if (!b->dropped) /* a dropped link left the count when it was dropped */
+        atomic_fetch_sub_explicit(&w->cache->counters.private_links, 1, memory_order_relaxed);
     b->owner = NULL;
     backend_destroy(b);
+}
+
+/* Let go of a session's private link at a moment its own read callback may be running (RESET,
+ * or a blocking command for another shard, right after a reply of this link): it stops passing
+ * anything on now and is closed in before_sleep. */
+void backend_drop_private(backend *b)
+{
+    atomic_fetch_sub_explicit(&b->w->cache->counters.private_links, 1, memory_order_relaxed);
+    b->owner = NULL;
+    b->passthrough = 0;
+    b->dropped = 1;
+    b->dropped_next = b->w->dropped_links;
+    b->w->dropped_links = b;
+}
+
+void backend_reap_dropped(worker *w)
+{
+    while (w->dropped_links) {
+        backend *b = w->dropped_links;
+        w->dropped_links = b->dropped_next;
+        backend_destroy_private(b);
+    }
 }
 
 int backend_send_passthrough(backend *b, const char *data, size_t len)

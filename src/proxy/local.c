@@ -286,6 +286,27 @@ static void hello(session *s, buf *b, size_t argc, const char *const *argv, cons
     resp_add_array(b, 0);
 }
 
+/* CLIENT REPLY ON|OFF|SKIP: the endpoint drops the replies itself (session_queue_req marks the
+ * requests, delivery skips them). OFF and SKIP are not answered; SKIP under OFF changes nothing. */
+static void client_reply(session *s, req *r, const char *arg, size_t n)
+{
+    if (arg_is(arg, n, "on")) {
+        s->reply_off = 0;
+        s->reply_skip = 0;
+        r->flags &= (uint16_t)~REQ_F_NOREPLY;
+        resp_add_simple(&r->reply, "OK");
+    } else if (arg_is(arg, n, "off")) {
+        s->reply_off = 1;
+        r->flags |= REQ_F_NOREPLY;
+    } else if (arg_is(arg, n, "skip")) {
+        if (!s->reply_off)
+            s->reply_skip = 1;
+        r->flags |= REQ_F_NOREPLY;
+    } else {
+        resp_add_error(&r->reply, "ERR syntax error");
+    }
+}
+
 void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char *const *argv,
                    const size_t *lens)
 {
@@ -327,7 +348,17 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
         break;
     case LOCAL_READONLY:
     case LOCAL_READWRITE:
+        s->readonly = d->local == LOCAL_READONLY; /* shown in CLIENT LIST; reads go to primaries */
         resp_add_simple(b, "OK");
+        break;
+    case LOCAL_ASKING:
+        resp_add_simple(b, "OK"); /* the endpoint owns every slot: nothing is ever migrating */
+        break;
+    case LOCAL_ROLE:
+        resp_add_array(b, 3);
+        resp_add_cstr(b, "master");
+        resp_add_int(b, 0);
+        resp_add_array(b, 0);
         break;
     case LOCAL_INFO: {
         /* Reached only when no engine figure is needed (router.c fans out otherwise). */
@@ -378,6 +409,38 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
     case LOCAL_CLIENT_ID:
         resp_add_int(b, (long long)s->id);
         break;
+    case LOCAL_CLIENT_LIST:
+    case LOCAL_CLIENT_KILL:
+    case LOCAL_CLIENT_UNBLOCK:
+        clients_command(s, r, d, argc, argv, lens); /* answers r, once every worker has */
+        return;
+    case LOCAL_CLIENT_INFO:
+        clients_info(s, b);
+        break;
+    case LOCAL_CLIENT_REPLY:
+        client_reply(s, r, argv[2], lens[2]);
+        break;
+    case LOCAL_CLIENT_NO_EVICT:
+        if (arg_is(argv[2], lens[2], "on") || arg_is(argv[2], lens[2], "off")) {
+            s->no_evict = arg_is(argv[2], lens[2], "on");
+            resp_add_simple(b, "OK");
+        } else {
+            resp_add_error(b, "ERR syntax error");
+        }
+        break;
+    case LOCAL_CLIENT_GETREDIR:
+        resp_add_int(b, -1); /* client tracking is never on */
+        break;
+    case LOCAL_CLIENT_TRACKINGINFO:
+        resp_add_map(b, 3, s->proto);
+        resp_add_cstr(b, "flags");
+        resp_add_set(b, 1, s->proto);
+        resp_add_cstr(b, "off");
+        resp_add_cstr(b, "redirect");
+        resp_add_int(b, -1);
+        resp_add_cstr(b, "prefixes");
+        resp_add_array(b, 0);
+        break;
     case LOCAL_SCRIPT_EXISTS: {
         /* The cache's registry is the truth: a script it knows is loaded on demand anywhere. */
         buf tmp;
@@ -402,6 +465,7 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
     case LOCAL_CONFIG_SET:
     case LOCAL_ACL: /* admin.c */
     case LOCAL_WAIT:
+    case LOCAL_RESET: /* router.c: it must wait for the earlier requests */
     case LOCAL_NONE:
     case LOCAL__COUNT:
         resp_add_error(b, "ERR internal: no local handler for '%s'", d->name);

@@ -2,6 +2,7 @@
 #ifndef STRATUS_PROXY_INT_H
 #define STRATUS_PROXY_INT_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "common/buf.h"
@@ -16,6 +17,8 @@ typedef struct worker worker;
 typedef struct session session;
 typedef struct backend backend;
 typedef struct req req;
+typedef struct client_job client_job;
+typedef struct worker_msg worker_msg;
 
 /* Where a request goes when it is (re)sent. */
 typedef enum {
@@ -39,6 +42,9 @@ typedef enum {
 #define REQ_F_OWN_MULTI                                                                            \
     0x800u /* a MULTI batch of the endpoint's own: a command refused while queueing is the         \
               reply, not EXECABORT */
+#define REQ_F_NOREPLY 0x1000u /* CLIENT REPLY OFF/SKIP: the reply is dropped, not written */
+#define REQ_F_OOB 0x2000u     /* sent on the out-of-band link (SCRIPT KILL during a script) */
+#define REQ_F_LINK_ID 0x4000u /* internal CLIENT ID of a private link: the reply names it */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -81,6 +87,7 @@ struct req {
     uint8_t wait_bump;      /* WAIT: make the link's last write current first */
     buf cmd;                /* request bytes, kept for resending */
     buf reply;              /* reply bytes when they cannot go straight to the client */
+    client_job *job;        /* CLIENT LIST/KILL/UNBLOCK across workers (clients.c), or NULL */
 };
 
 /* A multiplexed, pipelined connection from one worker to one engine, for one protocol.
@@ -109,6 +116,9 @@ struct backend {
     req *head, *tail;         /* in-flight requests */
     uint32_t inflight;        /* entries in the list */
     uint64_t next_connect_ms; /* reconnect backoff */
+    uint64_t engine_id;       /* private link: the engine's CLIENT ID for it, 0 until known */
+    int dropped;              /* private link let go of (RESET): closed in before_sleep */
+    backend *dropped_next;    /* worker list of dropped links */
 };
 
 /* A client connection. Invariant: requests are answered in the order of the queue; head is the
@@ -165,6 +175,16 @@ struct session {
     session *list_prev, *list_next; /* worker's list of sessions */
     char local_ip[64];              /* address the client connected to */
     int local_port;
+    char addr[80];        /* the client's address, "ip:port" ("[ip]:port" for IPv6) */
+    char laddr[80];       /* the address it connected to, same format */
+    uint64_t last_ms;     /* when its last command arrived (CLIENT LIST idle) */
+    const char *last_cmd; /* name of its last command ("NULL" before any) */
+    int reply_off;        /* CLIENT REPLY OFF */
+    int reply_skip;       /* CLIENT REPLY SKIP: replies of the next requests to drop */
+    int no_evict;         /* CLIENT NO-EVICT ON (recorded only) */
+    int readonly;         /* READONLY (cluster read-from-replica mode) */
+    int nsub, npsub;      /* channels and patterns subscribed (from the confirmations) */
+    int redo;             /* dispatch again once earlier requests are answered (RESET) */
 };
 
 /* One worker thread: its loop, listeners, sessions and backend links. */
@@ -176,7 +196,8 @@ struct worker {
     ev_handler plain_listener;         /* SO_REUSEPORT socket on the plaintext port, fd -1 if off */
     uint64_t topo_version;             /* version the link table was built for */
     int nlinks;                        /* entries per protocol in links */
-    backend *links[2][TOPO_MAX_NODES]; /* by topology node index: [0] RESP2, [1] RESP3 */
+    backend *links[3][TOPO_MAX_NODES]; /* by topology node index: [0] RESP2, [1] RESP3,
+                                        * [2] out-of-band RESP2 (SCRIPT/FUNCTION KILL) */
     backend *retired;                  /* links dropped from the topology, closing when idle */
     backend *flush_backends;           /* backends with bytes to write this iteration */
     session *flush_sessions;           /* sessions with bytes to write this iteration */
@@ -193,7 +214,12 @@ struct worker {
     int ndead, dead_cap;
     session *dead_sessions; /* freed in before_sleep */
     uint64_t next_session_id;
-    int stopping;
+    _Atomic int stopping;   /* set by the control thread, read on wake (other workers wake too) */
+    backend *dropped_links; /* private links let go of; destroyed in before_sleep */
+    worker *peers;          /* every worker of the pool (peers[i].id == i) */
+    int npeers;             /* entries in peers */
+    pthread_mutex_t inbox_lock; /* guards inbox, the one structure other workers write */
+    worker_msg *inbox;          /* messages from other workers (clients.c), wake to read */
 };
 
 /* worker.c */
@@ -206,6 +232,7 @@ void req_put(worker *w, req *r);
 void worker_retry_later(worker *w, req *r);
 void worker_retry_first(worker *w, req *head, req *tail);
 session *req_session(const req *r);
+void req_free(req *r);
 
 /* session.c */
 void session_accept(worker *w, int fd, int plaintext);
@@ -215,6 +242,7 @@ void session_free_all(worker *w);
 void session_process_input(session *s);
 void session_read(session *s);
 void session_authenticated(session *s, const acl_user *u, uint64_t version);
+void session_deauthenticate(session *s);
 req *session_queue_req(session *s);
 void session_write(session *s);
 
@@ -246,8 +274,26 @@ void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const
 void pubsub_passthrough(backend *b, const char *frame, size_t len);
 int pubsub_send(worker *w, req *r, const topology *t, int node);
 void pubsub_release(session *s);
+void pubsub_reset(session *s);
 void worker_doom_session(session *s);
 int backend_send_passthrough(backend *b, const char *data, size_t len);
+void backend_drop_private(backend *b);
+void backend_reap_dropped(worker *w);
+
+/* diag.c */
+int diag_child_cmd(const cmd_def *d, req *ch, size_t argc, const char *const *argv,
+                   const size_t *lens);
+void diag_merge(const req *p, buf *out);
+void diag_merge_kill(const req *p, buf *out);
+
+/* clients.c */
+void clients_command(session *s, req *r, const cmd_def *d, size_t argc, const char *const *argv,
+                     const size_t *lens);
+void clients_info(session *s, buf *b);
+void clients_reset(session *s);
+void clients_inbox(worker *w);
+void clients_drain(worker *w);
+void client_job_free(client_job *job);
 
 /* txn.c */
 int txn_is_control(const cmd_def *d);

@@ -18,6 +18,7 @@
  * subscriber that does not read is cut off past an output-buffer limit instead of growing the
  * endpoint. */
 #define ALLOC_ROOM ROOM_PROXY
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -107,6 +108,21 @@ void pubsub_release(session *s)
             backend_destroy_private(s->sublinks[i]);
     xfree(s->sublinks);
     s->sublinks = NULL;
+}
+
+void pubsub_reset(session *s)
+{
+    if (s->sublinks) {
+        for (unsigned i = 0; i < TOPO_MAX_SHARDS; i++)
+            if (s->sublinks[i])
+                backend_drop_private(s->sublinks[i]);
+        xfree(s->sublinks);
+        s->sublinks = NULL;
+    }
+    s->ps_pending = 0;
+    buf_deinit(&s->ps_hold_home);
+    buf_deinit(&s->ps_hold_other);
+    s->sub_count = 0;
 }
 
 void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const *argv,
@@ -206,6 +222,33 @@ int pubsub_send(worker *w, req *r, const topology *t, int node)
     return 0;
 }
 
+/* Keep CLIENT LIST's sub= and psub= exact: every (un)subscribe confirmation ends with the
+ * client's total of channels and patterns, so its change is what this confirmation did. */
+static void count_subscriptions(session *s, const char *frame, size_t len)
+{
+    static const struct {
+        const char *head;
+        int pattern;
+    } kinds[] = {{"3\r\n$9\r\nsubscribe\r\n", 0},
+                 {"3\r\n$11\r\nunsubscribe\r\n", 0},
+                 {"3\r\n$10\r\npsubscribe\r\n", 1},
+                 {"3\r\n$12\r\npunsubscribe\r\n", 1}};
+    if (len < 8 || (frame[0] != '*' && frame[0] != '>') || frame[len - 2] != '\r')
+        return;
+    for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
+        size_t hl = strlen(kinds[i].head);
+        if (len <= hl + 1 || memcmp(frame + 1, kinds[i].head, hl) != 0)
+            continue;
+        const char *p = frame + len - 2; /* the count: ":<n>\r\n" ends the frame */
+        while (p > frame && p[-1] != ':')
+            p--;
+        long total = strtol(p, NULL, 10);
+        int *field = kinds[i].pattern ? &s->npsub : &s->nsub;
+        *field = MAX(0, *field + (int)(total - (s->nsub + s->npsub)));
+        return;
+    }
+}
+
 /* The frame's kind (first element) and, for messages, the channel; 0 if not a pub/sub frame. */
 static int frame_parts(const char *f, size_t len, const char **kind, size_t *klen,
                        const char **chan, size_t *clen, long long *count)
@@ -300,6 +343,7 @@ void pubsub_passthrough(backend *b, const char *frame, size_t len)
             }
         } else if (regular_conf) {
             s->sub_count = count;
+            count_subscriptions(s, frame, len);
         }
         if (shard_conf) {
             b->ssub_count = count;
@@ -314,13 +358,17 @@ void pubsub_passthrough(backend *b, const char *frame, size_t len)
     buf *out = &s->out;
     if (s->ps_pending > 0)
         out = b->filtered ? &s->ps_hold_other : &s->ps_hold_home;
-    if (rewrite)
+    if (s->reply_off)
+        ; /* CLIENT REPLY OFF: nothing is written, pushes included */
+    else if (rewrite)
         append_with_count(out, frame, len, count);
     else
         buf_append(out, frame, len);
     worker_flush_session(s);
-    if (unsub && s->sub_count <= 0 && ssub_total(s) <= 0)
+    if (unsub && s->sub_count <= 0 && ssub_total(s) <= 0) {
         s->subscribed = 0;
+        s->nsub = s->npsub = 0;
+    }
     if (buf_used(&s->out) + buf_used(&s->ps_hold_home) + buf_used(&s->ps_hold_other) >
         PUBSUB_OUT_LIMIT) {
         log_warn("session %llu: subscriber not reading, over %zu MB of messages waiting; "

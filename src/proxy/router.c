@@ -31,7 +31,8 @@ void router_deliver_final(worker *w, req *r, const char *data, size_t len)
     }
     if (s->head == r) {
         /* The common case: the oldest request's reply goes straight to the client buffer. */
-        buf_append(&s->out, data, len);
+        if (!(r->flags & REQ_F_NOREPLY))
+            buf_append(&s->out, data, len);
         s->head = r->next;
         if (!s->head)
             s->tail = NULL;
@@ -179,6 +180,10 @@ static void merge_children(worker *w, req *p)
     }
     buf out;
     buf_init(&out);
+    if (p->merge == MERGE_KILL) {
+        diag_merge_kill(p, &out); /* NOTBUSY from one shard is not the command's error */
+        goto done;
+    }
     /* Any shard's error is the command's error, as a single node would report it. */
     for (uint32_t i = 0; i < p->nchildren; i++) {
         const buf *rb = &p->children[i]->reply;
@@ -194,6 +199,13 @@ static void merge_children(worker *w, req *p)
             sum += strtoll(buf_rptr(rb) + 1, NULL, 10);
         }
         resp_add_int(&out, sum);
+    } else if (p->merge == MERGE_MAX) {
+        long long max = 0;
+        for (uint32_t i = 0; i < p->nchildren; i++) {
+            const buf *rb = &p->children[i]->reply;
+            max = MAX(max, strtoll(buf_rptr(rb) + 1, NULL, 10));
+        }
+        resp_add_int(&out, max);
     } else if (p->merge == MERGE_ALL_OK) {
         resp_add_simple(&out, "OK");
     } else if (p->merge == MERGE_CONCAT || p->merge == MERGE_RANDOM || p->merge == MERGE_SCAN) {
@@ -250,6 +262,8 @@ static void merge_children(worker *w, req *p)
         for (uint32_t i = 0; i < p->nchildren; i++)
             resp_value_free(vals[i]);
         xfree(vals);
+    } else {
+        diag_merge(p, &out); /* SLOWLOG, LATENCY, MEMORY STATS */
     }
 done:
     for (uint32_t i = 0; i < p->nchildren; i++)
@@ -263,12 +277,14 @@ done:
 
 /* ---- sending ---- */
 
-static backend *link_for(worker *w, const topology *t, int node, int proto)
+/* The worker's shared link to node for proto, or its out-of-band link: a command that must not
+ * wait behind a script running on the shared link (SCRIPT KILL) goes on a link of its own. */
+static backend *link_for(worker *w, const topology *t, int node, int proto, int oob)
 {
-    int pi = proto == 3 ? 1 : 0;
+    int pi = oob ? 2 : proto == 3 ? 1 : 0;
     backend *b = w->links[pi][node];
     if (!b) {
-        b = backend_create(w, t->nodes[node].addr, proto);
+        b = backend_create(w, t->nodes[node].addr, oob ? 2 : proto);
         w->links[pi][node] = b;
     }
     return b;
@@ -299,8 +315,12 @@ int router_try_send(worker *w, req *r)
             owner->wrote_shards |= 1ull << t->nodes[node].shard; /* for WAIT */
     }
     /* A primary that is restarting or still settling (cluster_state not ok yet) gets nothing:
-     * its requests wait rather than bounce off CLUSTERDOWN or LOADING. */
-    if (node < 0 || !atomic_load_explicit(&t->nodes[node].available, memory_order_relaxed)) {
+     * its requests wait rather than bounce off CLUSTERDOWN or LOADING. Out-of-band requests go
+     * anyway: a primary busy with a script looks unavailable, and SCRIPT KILL is for it. */
+    int available =
+        atomic_load_explicit(&t->nodes[node < 0 ? 0 : node].available, memory_order_relaxed) ||
+        (r->flags & REQ_F_OOB);
+    if (node < 0 || !available) {
         if (now < r->deadline_ms)
             return -EAGAIN;
         router_fail(w, r,
@@ -340,7 +360,7 @@ int router_try_send(worker *w, req *r)
         }
         return backend_send(b, r);
     }
-    return backend_send(link_for(w, t, node, r->proto), r);
+    return backend_send(link_for(w, t, node, r->proto, (r->flags & REQ_F_OOB) != 0), r);
 }
 
 void router_send(worker *w, req *r)
@@ -606,7 +626,10 @@ static void dispatch_all(session *s, const cmd_def *d, size_t argc, const char *
         ch->deadline_ms = p->deadline_ms;
         if (d->flags & CMD_F_READONLY)
             ch->flags |= REQ_F_READONLY;
-        set_cmd(ch, argc, argv, lens, raw, rawlen);
+        if (d->flags & CMD_F_OOB)
+            ch->flags |= REQ_F_OOB;
+        if (!diag_child_cmd(d, ch, argc, argv, lens))
+            set_cmd(ch, argc, argv, lens, raw, rawlen);
         p->children[i] = ch;
     }
     for (uint32_t i = 0; i < n; i++)
@@ -761,6 +784,8 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         }
         d = sub;
     }
+    s->last_cmd = d->name; /* CLIENT LIST cmd= and idle= */
+    s->last_ms = ev_now_ms(s->w->loop);
     if (!cmd_arity_ok(d, argc)) {
         router_reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
         txn_mark_dirty(s);
@@ -768,6 +793,18 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     }
     if (!s->authed && !(d->flags & CMD_F_NOAUTH)) {
         router_reply_error(s, "NOAUTH Authentication required.");
+        return;
+    }
+    if (unlikely(d->route == ROUTE_LOCAL && d->local == LOCAL_RESET)) {
+        /* RESET ends what earlier commands started (a WATCH, subscriptions): it runs once they
+         * are answered, in or out of MULTI, subscribed or not. */
+        if (s->queued > 0) {
+            s->redo = 1;
+            atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1,
+                                      memory_order_relaxed); /* counted when it runs */
+            return;
+        }
+        clients_reset(s);
         return;
     }
     if (admin_acl_guard(s, d, argc, argv, lens) != 0)

@@ -57,7 +57,8 @@ void session_reply_ready(session *s)
         if (!s->head)
             s->tail = NULL;
         s->queued--;
-        buf_append(&s->out, buf_rptr(&r->reply), buf_used(&r->reply));
+        if (!(r->flags & REQ_F_NOREPLY))
+            buf_append(&s->out, buf_rptr(&r->reply), buf_used(&r->reply));
         req_put(s->w, r);
     }
     worker_flush_session(s);
@@ -105,6 +106,11 @@ req *session_queue_req(session *s)
     r->s = s;
     r->proto = (uint8_t)s->proto;
     r->deadline_ms = ev_now_ms(s->w->loop) + (uint64_t)s->cache->cfg->backend_timeout;
+    if (unlikely(s->reply_off || s->reply_skip)) {
+        r->flags |= REQ_F_NOREPLY; /* CLIENT REPLY OFF or SKIP */
+        if (s->reply_skip)
+            s->reply_skip--;
+    }
     if (s->tail)
         s->tail->next = r;
     else
@@ -189,6 +195,12 @@ static void process_loop(session *s)
                 xfree(argv);
                 xfree(lens);
             }
+            if (s->redo) {
+                /* The command runs once the earlier ones are answered: parsed again then. */
+                s->redo = 0;
+                s->barrier = 1;
+                return;
+            }
         }
         buf_consume(&s->in, consumed);
         if (s->queued >= MAX_QUEUED || buf_used(&s->out) >= OUT_PAUSE_BYTES) {
@@ -262,6 +274,12 @@ static void on_ready(conn *c)
     conn_set_read_handler(c, on_readable);
 }
 
+/* "ip:port", or "[ip]:port" for IPv6, as Redis prints addresses. */
+static void format_addr(char *out, size_t n, const char *ip, int port)
+{
+    snprintf(out, n, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+}
+
 void session_accept(worker *w, int fd, int plaintext)
 {
     session *s = xcalloc(1, sizeof(*s));
@@ -272,10 +290,18 @@ void session_accept(worker *w, int fd, int plaintext)
     s->id = w->next_session_id;
     w->next_session_id += 64; /* ids stay unique across up to 64 workers */
     s->plaintext_listener = plaintext;
+    s->last_ms = ev_now_ms(w->loop);
+    s->last_cmd = "NULL";
     resp_req_parser_init(&s->parser, &limits_before_auth);
     s->c = conn_create_accepted(w->loop, fd, plaintext ? &conn_type_tcp : &conn_type_tls);
     s->c->data = s;
     s->c->write_handler = NULL;
+    char ip[64];
+    int port = 0;
+    if (conn_peer_addr(s->c, ip, sizeof(ip), &port) == 0)
+        format_addr(s->addr, sizeof(s->addr), ip, port);
+    if (conn_local_addr(s->c, ip, sizeof(ip), &port) == 0)
+        format_addr(s->laddr, sizeof(s->laddr), ip, port);
     s->list_next = w->sessions;
     if (w->sessions)
         w->sessions->list_prev = s;
@@ -293,6 +319,15 @@ void session_authenticated(session *s, const acl_user *u, uint64_t version)
     s->user = u;
     s->acl_version = version;
     s->parser.limits = limits_after_auth;
+}
+
+void session_deauthenticate(session *s)
+{
+    s->authed = 0;
+    xfree(s->user_name);
+    s->user_name = NULL;
+    s->user = NULL;
+    s->parser.limits = limits_before_auth;
 }
 
 void session_close(session *s, const char *why)

@@ -58,6 +58,10 @@ void req_put(worker *w, req *r)
     r->children = NULL;
     r->key_map = NULL;
     r->nchildren = 0;
+    if (r->job) {
+        client_job_free(r->job);
+        r->job = NULL;
+    }
     if (w->nfree_reqs >= REQ_POOL_MAX) {
         buf_deinit(&r->cmd);
         buf_deinit(&r->reply);
@@ -71,6 +75,20 @@ void req_put(worker *w, req *r)
     r->next = w->free_reqs;
     w->free_reqs = r;
     w->nfree_reqs++;
+}
+
+/* Free r at once, bypassing the pool: for requests whose worker has stopped. */
+void req_free(req *r)
+{
+    for (uint32_t i = 0; i < r->nchildren; i++)
+        req_free(r->children[i]);
+    xfree(r->children);
+    xfree(r->key_map);
+    if (r->job)
+        client_job_free(r->job);
+    buf_deinit(&r->cmd);
+    buf_deinit(&r->reply);
+    xfree(r);
 }
 
 session *req_session(const req *r)
@@ -189,14 +207,14 @@ const topology *worker_topology(worker *w)
     const topology *t = cache_topology(w->cache);
     if (likely(t->version == w->topo_version))
         return t;
-    backend *old[2][TOPO_MAX_NODES];
+    backend *old[3][TOPO_MAX_NODES];
     memcpy(old, w->links, sizeof(old));
     int nold = w->nlinks;
     memset(w->links, 0, sizeof(w->links));
-    for (int p = 0; p < 2; p++)
+    for (int p = 0; p < 3; p++)
         for (int i = 0; i < t->nnodes; i++)
-            w->links[p][i] = find_reusable(w, t->nodes[i].addr, p + 2, old[p], nold);
-    for (int p = 0; p < 2; p++)
+            w->links[p][i] = find_reusable(w, t->nodes[i].addr, p == 1 ? 3 : 2, old[p], nold);
+    for (int p = 0; p < 3; p++)
         for (int i = 0; i < nold; i++)
             if (old[p][i])
                 retire(w, old[p][i]);
@@ -254,7 +272,7 @@ static void on_tick(ev_loop *loop, void *data)
     worker *w = data;
     uint64_t now = ev_now_ms(loop);
     process_retries(w, now);
-    for (int p = 0; p < 2; p++)
+    for (int p = 0; p < 3; p++)
         for (int i = 0; i < w->nlinks; i++)
             if (w->links[p][i])
                 backend_check_deadline(w->links[p][i], now);
@@ -290,6 +308,7 @@ static void before_sleep(ev_loop *loop, void *data)
         w->doomed = s->doom_next;
         session_close(s, "cut off");
     }
+    backend_reap_dropped(w);
     /* Sessions whose transport still holds decrypted input are read again now. */
     session *again = w->again_sessions;
     w->again_sessions = NULL;
@@ -327,7 +346,8 @@ static void before_sleep(ev_loop *loop, void *data)
 static void on_wake(ev_loop *loop, void *data)
 {
     worker *w = data;
-    if (w->stopping)
+    clients_inbox(w);
+    if (atomic_load_explicit(&w->stopping, memory_order_relaxed))
         ev_stop(loop);
 }
 
@@ -358,7 +378,8 @@ static void *worker_main(void *arg)
     /* Shutdown: drop clients, then links, then free what they deferred. */
     while (w->sessions)
         session_close(w->sessions, "shutdown");
-    for (int p = 0; p < 2; p++)
+    backend_reap_dropped(w);
+    for (int p = 0; p < 3; p++)
         for (int i = 0; i < w->nlinks; i++)
             if (w->links[p][i])
                 backend_destroy(w->links[p][i]);
@@ -437,6 +458,9 @@ worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen
         w->cache = c;
         w->tls_listener.fd = w->plain_listener.fd = -1;
         w->next_session_id = (uint64_t)i + 1;
+        w->peers = p->workers;
+        w->npeers = nthreads;
+        pthread_mutex_init(&w->inbox_lock, NULL);
     }
     if (listen_all(p, c, err, errlen) != 0)
         goto fail;
@@ -466,6 +490,7 @@ fail:
         if (w->plain_listener.fd >= 0)
             close(w->plain_listener.fd);
         ev_destroy(w->loop);
+        pthread_mutex_destroy(&w->inbox_lock);
     }
     xfree(p->workers);
     xfree(p->threads);
@@ -492,13 +517,17 @@ void worker_pool_stop(worker_pool *p)
     if (!p)
         return;
     for (int i = 0; i < p->running; i++) {
-        p->workers[i].stopping = 1;
+        atomic_store_explicit(&p->workers[i].stopping, 1, memory_order_relaxed);
         ev_wake(p->workers[i].loop);
     }
     for (int i = 0; i < p->running; i++)
         pthread_join(p->threads[i], NULL);
+    /* Messages posted to a worker that had already stopped are settled now that none runs. */
+    for (int i = 0; i < p->n; i++)
+        clients_drain(&p->workers[i]);
     for (int i = 0; i < p->n; i++) {
         worker *w = &p->workers[i];
+        pthread_mutex_destroy(&w->inbox_lock);
         if (w->tls_listener.fd >= 0) {
             ev_del(w->loop, &w->tls_listener);
             close(w->tls_listener.fd);

@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from conftest import deadline_poll, encode, engine_clients, module_stratus_each_size
+from conftest import deadline_poll, encode, engine_clients, key_slot, module_stratus_each_size
 
 srv = module_stratus_each_size("--max-blocking-clients", "40")
 
@@ -155,3 +155,16 @@ def test_private_connection_limit_gives_a_clear_error(srv):
         c.close()
     assert errors, "45 blocked clients with --max-blocking-clients 40 got no error"
     assert all("--max-blocking-clients" in e for e in errors), errors[:3]
+
+
+def test_pipelined_blocking_commands_on_two_shards(srv):
+    """The second command needs a private link to another shard, and the first one's reply
+    (read on the old link) is what lets it go: the old link is let go of inside its own read."""
+    a = "blk:two:a"
+    b = next(f"blk:two:{i}" for i in range(1000) if key_slot(f"blk:two:{i}") >= 8192)
+    assert key_slot(a) < 8192, "the keys must be on the two shards"
+    c = srv.raw_tls()
+    c.send(encode("BLPOP", a, "0.1") + encode("BLPOP", b, "0.1") + encode("BLPOP", a, "0.1")
+           + encode("PING"))
+    assert [c.read_reply() for _ in range(4)] == [None, None, None, "PONG"]
+    c.close()

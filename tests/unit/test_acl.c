@@ -53,8 +53,8 @@ TEST(acl_rules_and_checks)
 {
     acl_user *u = acl_user_create("app", 3);
     char err[256];
-    ASSERT_EQ(acl_user_apply_text(u, "on >secret ~session:* %R~ro:* &news.* +@read +set -keys",
-                                  err, sizeof(err)),
+    ASSERT_EQ(acl_user_apply_text(u, "on >secret ~session:* %R~ro:* &news.* +@read +set -keys", err,
+                                  sizeof(err)),
               0);
     ASSERT_TRUE(u->enabled);
     ASSERT_TRUE(acl_user_password_ok(u, "secret", 6));
@@ -106,9 +106,8 @@ TEST(acl_subcommands_and_categories)
 {
     acl_user *u = acl_user_create("ops", 3);
     char err[256];
-    ASSERT_EQ(acl_user_apply_text(u, "on nopass allkeys +config|get +@connection", err,
-                                  sizeof(err)),
-              0);
+    ASSERT_EQ(
+        acl_user_apply_text(u, "on nopass allkeys +config|get +@connection", err, sizeof(err)), 0);
     const char *cget[] = {"CONFIG", "GET", "x"};
     const char *cset[] = {"CONFIG", "SET", "x", "y"};
     const char *ping[] = {"PING"};
