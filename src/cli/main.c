@@ -193,7 +193,7 @@ static int cmd_up(int argc, char **argv)
     int healthy = 0;
     for (;;) {
         struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-        poll(&pfd, 1, 100);
+        poll(&pfd, 1, cache_busy(c) ? 0 : 100);
         struct signalfd_siginfo si;
         int stop = 0;
         while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/alloc.h"
 #include "common/compiler.h"
 #include "net/ev.h"
 #include "net/sock.h"
@@ -87,6 +88,20 @@ int engine_client_connect(engine_client *c, const char *addr, const char *passwo
 
 const resp_value *engine_call(engine_client *c, int timeout_ms, const char *const *argv)
 {
+    size_t argc = 0;
+    while (argv[argc])
+        argc++;
+    size_t *lens = xmalloc((argc + 1) * sizeof(size_t));
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    const resp_value *v = engine_call_lens(c, timeout_ms, argc, argv, lens);
+    xfree(lens);
+    return v;
+}
+
+const resp_value *engine_call_lens(engine_client *c, int timeout_ms, size_t argc,
+                                   const char *const *argv, const size_t *lens)
+{
     if (c->fd == -1) {
         snprintf(c->err, sizeof(c->err), "not connected");
         return NULL;
@@ -94,11 +109,6 @@ const resp_value *engine_call(engine_client *c, int timeout_ms, const char *cons
     resp_value_free(c->reply);
     c->reply = NULL;
     buf_consume(&c->in, buf_used(&c->in));
-    size_t argc = 0, lens[64];
-    while (argv[argc] && argc < ARRAY_LEN(lens)) {
-        lens[argc] = strlen(argv[argc]);
-        argc++;
-    }
     buf_consume(&c->out, buf_used(&c->out));
     resp_add_command(&c->out, argc, argv, lens);
     uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;

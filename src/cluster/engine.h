@@ -27,6 +27,9 @@ int engine_client_connect(engine_client *c, const char *addr, const char *passwo
 /* Send argv (NULL-terminated strings) and wait for the reply; NULL on I/O error or timeout
  * (c->err says which). The reply is valid until the next call. */
 const resp_value *engine_call(engine_client *c, int timeout_ms, const char *const *argv);
+/* As engine_call, with argc arguments of the given lengths (binary-safe, any count). */
+const resp_value *engine_call_lens(engine_client *c, int timeout_ms, size_t argc,
+                                   const char *const *argv, const size_t *lens);
 /* Convenience: engine_call with a NULL-terminated variadic list of strings. */
 const resp_value *engine_callv(engine_client *c, int timeout_ms, ...);
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ typedef struct {
     int failures;           /* consecutive quick deaths */
     uint64_t started_ms;    /* last spawn */
     engine_client cli;      /* control connection */
+    char id[41];            /* cluster node id, once known ("" until then) */
 } engine;
 
 struct supervisor {
@@ -769,9 +771,10 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
                 for (int sl = lo; sl <= hi && sl < TOPO_SLOTS; sl++)
                     t->slot_shard[sl] = (uint16_t)nmasters;
             }
-            /* A master without slots serves nothing (a replica not yet known as one by this
-             * node, or a node not yet given slots): it is not a shard. */
-            if (first < TOPO_SLOTS && nmasters < TOPO_MAX_SHARDS) {
+            /* A master without slots is a shard only when Stratus made it a primary (a shard
+             * just added, about to receive slots, must be reachable before its first MOVED);
+             * otherwise it is a replica not yet known as one by this node. */
+            if ((first < TOPO_SLOTS || s->engines[eng].primary) && nmasters < TOPO_MAX_SHARDS) {
                 snprintf(masters[nmasters], 41, "%s", fields[0]);
                 nmasters++;
             }
@@ -867,4 +870,363 @@ void supervisor_stop(supervisor *s, int timeout_ms)
         }
     }
     log_info("cache %s: engines saved and stopped", s->cache_name);
+}
+
+/* ---- resharding (control thread) ---- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Remove a directory tree (a removed engine's). */
+static void rm_rf(const char *dir)
+{
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        log_warn("cannot remove %s: %s", dir, strerror(errno));
+}
+
+static engine *engine_by_id(supervisor *s, const char *id)
+{
+    /* Node ids never change for an engine's data dir: ask each engine once. */
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (!e->id[0] && e->pid > 0)
+            node_id(s, e, e->id, sizeof(e->id));
+        if (e->pid > 0 && strcmp(e->id, id) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* Ports for a new engine that clash with no engine of this cache. */
+static int pick_engine_ports(supervisor *s, engine *e)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        int p = pick_port(0, 0), b = pick_port(p, 0);
+        int clash = p <= 0 || b <= 0;
+        for (int j = 0; j < s->nengines && !clash; j++)
+            clash |= s->engines[j].port == p || s->engines[j].bus_port == p ||
+                     s->engines[j].port == b || s->engines[j].bus_port == b;
+        if (!clash) {
+            e->port = p;
+            e->bus_port = b;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idlen, char *err,
+                         size_t errlen)
+{
+    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    int n = 1 + s->replicas;
+    if (s->nengines + n > MAX_ENGINES) {
+        snprintf(err, errlen, "at most %d engines per cache", MAX_ENGINES);
+        return -1;
+    }
+    int shard = 0, next = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        shard = MAX(shard, s->engines[i].shard + 1);
+        next = MAX(next, atoi(s->engines[i].name + 1) + 1);
+    }
+    int first = s->nengines;
+    for (int k = 0; k < n; k++) {
+        engine *e = &s->engines[first + k];
+        memset(e, 0, sizeof(*e));
+        engine_client_init(&e->cli);
+        snprintf(e->name, sizeof(e->name), "n%d", next + k);
+        e->shard = shard;
+        e->primary = k == 0;
+        if (pick_engine_ports(s, e) != 0) {
+            snprintf(err, errlen, "no free loopback port for a new engine");
+            return -1;
+        }
+        engine_paths(s, e);
+        s->nengines++;
+        if (spawn_engine(s, e) != 0) {
+            snprintf(err, errlen, "cannot start engine %s", e->name);
+            return -1;
+        }
+    }
+    save_manifest(s);
+    engine *p = &s->engines[first];
+    for (int k = 0; k < n; k++) {
+        engine *e = &s->engines[first + k];
+        while (engine_ready(s, e, 200) != 0 || !reply_ok(ECALL(s, e, "PING"))) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "new engine %s did not answer in time", e->name);
+                return -1;
+            }
+            pause_ms(10);
+        }
+        char port[16], bus[16];
+        snprintf(port, sizeof(port), "%d", e->port);
+        snprintf(bus, sizeof(bus), "%d", e->bus_port);
+        if (!reply_ok(ECALL(s, &s->engines[0], "CLUSTER", "MEET", "127.0.0.1", port, bus))) {
+            snprintf(err, errlen, "CLUSTER MEET of %s failed", e->name);
+            return -1;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        engine *e = &s->engines[first + k];
+        while (count_known_nodes(s, e) < s->nengines) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "new engine %s did not meet the cluster in time", e->name);
+                return -1;
+            }
+            pause_ms(20);
+        }
+    }
+    char pid[41];
+    if (node_id(s, p, pid, sizeof(pid)) != 0) {
+        snprintf(err, errlen, "CLUSTER MYID of %s failed", p->name);
+        return -1;
+    }
+    for (int k = 1; k < n; k++) {
+        engine *e = &s->engines[first + k];
+        while (!reply_ok(ECALL(s, e, "CLUSTER", "REPLICATE", pid))) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "CLUSTER REPLICATE on %s failed", e->name);
+                return -1;
+            }
+            pause_ms(20);
+        }
+    }
+    /* MIGRATE to a primary still settling fails with CLUSTERDOWN: wait for it to be ok. */
+    while (!cluster_state_ok(s, p)) {
+        if (ev_clock_ms() > deadline) {
+            snprintf(err, errlen, "new engine %s did not report cluster_state:ok in time", p->name);
+            return -1;
+        }
+        pause_ms(20);
+    }
+    /* Functions live in the engines: the new primary gets every library the cache has. */
+    const resp_value *dump = ECALL(s, &s->engines[0], "FUNCTION", "DUMP");
+    if (reply_ok(dump) && dump->type == RESP_T_BULK) {
+        char *payload = xmalloc(dump->len + 1);
+        memcpy(payload, dump->str, dump->len);
+        const char *argv[] = {"FUNCTION", "RESTORE", payload, "REPLACE"};
+        const size_t lens[] = {8, 7, dump->len, 7};
+        const resp_value *v = engine_call_lens(&p->cli, CALL_MS, 4, argv, lens);
+        if (!reply_ok(v))
+            log_warn("engine %s: FUNCTION RESTORE failed: %s", p->name, v ? v->str : p->cli.err);
+        xfree(payload);
+    }
+    snprintf(id_out, idlen, "%s", pid);
+    log_info("cache %s: shard %d added (%s primary, %d replica(s))", s->cache_name, shard, p->name,
+             n - 1);
+    return 0;
+}
+
+/* SETSLOT NODE on every other primary (replicas learn it from their primary's gossip). */
+static void setslot_node_everywhere(supervisor *s, const char *slot, const char *to,
+                                    const engine *a, const engine *b)
+{
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid > 0 && e->primary && e != a && e != b)
+            ECALL(s, e, "CLUSTER", "SETSLOT", slot, "NODE", to);
+    }
+}
+
+long supervisor_move_slot(supervisor *s, int slot, const char *from, const char *to,
+                          uint64_t *bytes, char *err, size_t errlen)
+{
+    engine *src = engine_by_id(s, from), *dst = engine_by_id(s, to);
+    if (!src || !dst) {
+        snprintf(err, errlen, "slot %d: engine %s or %s is not running", slot, from, to);
+        return -1;
+    }
+    char sl[16], port[16];
+    snprintf(sl, sizeof(sl), "%d", slot);
+    snprintf(port, sizeof(port), "%d", dst->port);
+    if (!reply_ok(ECALL(s, dst, "CLUSTER", "SETSLOT", sl, "IMPORTING", from))) {
+        snprintf(err, errlen, "slot %d: SETSLOT IMPORTING refused by the target", slot);
+        return -1;
+    }
+    const resp_value *mig = ECALL(s, src, "CLUSTER", "SETSLOT", sl, "MIGRATING", to);
+    if (!reply_ok(mig)) {
+        /* The source does not own it (any more): nothing to move; undo the import mark. */
+        int not_owner = mig && mig->len && strstr(mig->str, "not the owner");
+        ECALL(s, dst, "CLUSTER", "SETSLOT", sl, "STABLE");
+        if (not_owner)
+            return 0;
+        snprintf(err, errlen, "slot %d: SETSLOT MIGRATING refused by the source", slot);
+        return -1;
+    }
+    long moved = 0;
+    for (;;) {
+        const resp_value *v = ECALL(s, src, "CLUSTER", "GETKEYSINSLOT", sl, "100");
+        if (!v || v->type != RESP_T_ARRAY) {
+            snprintf(err, errlen, "slot %d: GETKEYSINSLOT failed", slot);
+            return -1;
+        }
+        if (v->nelem == 0)
+            break;
+        /* MIGRATE host port "" 0 timeout AUTH password KEYS k1 ... kn */
+        size_t nk = v->nelem;
+        const char **argv = xmalloc((nk + 10) * sizeof(char *));
+        char **keys = xmalloc(nk * sizeof(char *));
+        size_t a = 0;
+        argv[a++] = "MIGRATE";
+        argv[a++] = "127.0.0.1";
+        argv[a++] = port;
+        argv[a++] = "";
+        argv[a++] = "0";
+        argv[a++] = "10000";
+        argv[a++] = "AUTH";
+        argv[a++] = s->password;
+        argv[a++] = "KEYS";
+        for (size_t i = 0; i < nk; i++) {
+            keys[i] = xstrndup(v->elem[i].str, v->elem[i].len);
+            argv[a++] = keys[i];
+            if (bytes)
+                *bytes += v->elem[i].len;
+        }
+        argv[a] = NULL;
+        const resp_value *m = ecall(s, src, argv); /* keys may not hold NUL: GETKEYSINSLOT's */
+        int ok = reply_ok(m);
+        if (!ok)
+            snprintf(err, errlen, "slot %d: MIGRATE failed: %.*s", slot, m ? (int)m->len : 0,
+                     m ? m->str : src->cli.err);
+        for (size_t i = 0; i < nk; i++)
+            xfree(keys[i]);
+        xfree(keys);
+        xfree(argv);
+        if (!ok)
+            return -1;
+        moved += (long)nk;
+    }
+    /* The target first, so it serves the slot before the source stops redirecting (Redis's
+     * documented order), then everyone. */
+    ECALL(s, dst, "CLUSTER", "SETSLOT", sl, "NODE", to);
+    ECALL(s, src, "CLUSTER", "SETSLOT", sl, "NODE", to);
+    setslot_node_everywhere(s, sl, to, src, dst);
+    return moved;
+}
+
+int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, size_t errlen)
+{
+    engine *p = engine_by_id(s, primary_id);
+    if (!p) {
+        snprintf(err, errlen, "no running engine has node id %s", primary_id);
+        return -1;
+    }
+    int shard = p->shard;
+    char ids[MAX_ENGINES][41];
+    int gone[MAX_ENGINES] = {0};
+    for (int i = 0; i < s->nengines; i++) {
+        ids[i][0] = '\0';
+        if (s->engines[i].shard == shard) {
+            gone[i] = 1;
+            node_id(s, &s->engines[i], ids[i], sizeof(ids[i]));
+        }
+    }
+    /* Stop them first (their data is already elsewhere), then make everyone forget them. */
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (!gone[i] || e->pid <= 0)
+            continue;
+        kill(e->pid, SIGKILL);
+        int status;
+        waitpid(e->pid, &status, 0);
+        e->pid = 0;
+        engine_client_deinit(&e->cli);
+        engine_client_init(&e->cli);
+    }
+    for (int i = 0; i < s->nengines; i++) {
+        if (gone[i])
+            continue;
+        for (int j = 0; j < s->nengines; j++)
+            if (gone[j] && ids[j][0])
+                ECALL(s, &s->engines[i], "CLUSTER", "FORGET", ids[j]);
+    }
+    int w = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        if (gone[i]) {
+            rm_rf(s->engines[i].dir);
+            continue;
+        }
+        if (w != i) {
+            s->engines[w] = s->engines[i];
+            engine_client_init(&s->engines[i].cli);
+        }
+        w++;
+    }
+    s->nengines = w;
+    save_manifest(s);
+    log_info("cache %s: shard %d removed", s->cache_name, shard);
+    return 0;
+}
+
+int supervisor_repair_slots(supervisor *s)
+{
+    /* A move interrupted by a crash leaves its slot MIGRATING on the source and IMPORTING on the
+     * target, with keys on either side. Finishing the move is always safe: MIGRATE what is left
+     * and give the slot to the target. */
+    int repaired = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid <= 0)
+            continue;
+        const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
+        if (!reply_ok(v) || (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM))
+            continue;
+        char *text = xstrndup(v->str, v->len);
+        char mine[41] = "";
+        node_id(s, e, mine, sizeof(mine));
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            if (!strstr(line, "myself"))
+                continue;
+            /* "[slot->-target]" marks a slot this node is migrating. */
+            for (char *m = strstr(line, "->-"); m; m = strstr(m + 3, "->-")) {
+                char *open = m;
+                while (open > line && open[-1] != '[')
+                    open--;
+                int slot = atoi(open);
+                char to[41];
+                snprintf(to, sizeof(to), "%.40s", m + 3);
+                char err[256];
+                uint64_t bytes = 0;
+                log_warn("cache %s: slot %d was being moved when Stratus stopped; finishing the "
+                         "move",
+                         s->cache_name, slot);
+                if (supervisor_move_slot(s, slot, mine, to, &bytes, err, sizeof(err)) >= 0)
+                    repaired++;
+                else
+                    log_error("cache %s: %s", s->cache_name, err);
+            }
+        }
+        xfree(text);
+    }
+    /* A slot left IMPORTING alone (the source already gave it away) is made stable. */
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid <= 0)
+            continue;
+        const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
+        if (!reply_ok(v) || !v->str)
+            continue;
+        char *text = xstrndup(v->str, v->len);
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            if (!strstr(line, "myself"))
+                continue;
+            for (char *m = strstr(line, "-<-"); m; m = strstr(m + 3, "-<-")) {
+                char *open = m;
+                while (open > line && open[-1] != '[')
+                    open--;
+                char sl[16];
+                snprintf(sl, sizeof(sl), "%d", atoi(open));
+                ECALL(s, e, "CLUSTER", "SETSLOT", sl, "STABLE");
+                repaired++;
+            }
+        }
+        xfree(text);
+    }
+    return repaired;
 }

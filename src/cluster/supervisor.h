@@ -56,6 +56,20 @@ void supervisor_sample(supervisor *s, supervisor_stats *out);
  * rendered into the configuration of every engine started later (restarts, new shards). */
 void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
                               const char *const *values);
+/* Add a shard: a new primary (and --replicas replicas) spawned, met into the cluster, with the
+ * cache's functions; it owns no slot yet. Its node id goes to id_out. 0, or -1 with err. */
+int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idlen, char *err,
+                         size_t errlen);
+/* Move one slot, keys included, from primary `from` to primary `to` (node ids), live: IMPORTING/
+ * MIGRATING, MIGRATE in batches, SETSLOT NODE everywhere. Keys moved (name bytes added to
+ * *bytes), or -1 with err (the slot stays half-moved until supervisor_repair_slots). */
+long supervisor_move_slot(supervisor *s, int slot, const char *from, const char *to,
+                          uint64_t *bytes, char *err, size_t errlen);
+/* Remove the shard of primary_id (it must own no slot): its engines stop, every other node
+ * forgets them, their directories go. 0, or -1 with err. */
+int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, size_t errlen);
+/* Finish slot moves a crash left half-done (MIGRATING/IMPORTING); the number repaired. */
+int supervisor_repair_slots(supervisor *s);
 /* Stop every engine with a save (SIGTERM, then SIGKILL after timeout_ms). */
 void supervisor_stop(supervisor *s, int timeout_ms);
 /* Free the supervisor (after stop). */

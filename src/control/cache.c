@@ -152,6 +152,10 @@ int cache_start(cache *c, char *err, size_t errlen)
     c->started_ms = ev_clock_ms();
     if (supervisor_start(c->sup, (int)c->cfg->start_timeout, err, errlen) != 0)
         return -1;
+    int repaired = supervisor_repair_slots(c->sup);
+    if (repaired > 0)
+        log_warn("cache %s: %d slot move(s) left half-done by a crash were finished", c->name,
+                 repaired);
     topology *t = supervisor_topology(c->sup);
     if (!t) {
         snprintf(err, errlen, "no engine answered CLUSTER NODES after start");
@@ -165,27 +169,34 @@ int cache_start(cache *c, char *err, size_t errlen)
 }
 
 static void persist_state(cache *c);
+static void reshard_step(cache *c);
+
+/* Read the slot map from the engines and publish it if routes changed. */
+static void rebuild_topology(cache *c)
+{
+    topology *t = supervisor_topology(c->sup);
+    if (!t)
+        return;
+    const topology *cur = c->topo;
+    if (cur && topo_same_routes(cur, t)) {
+        topo_destroy(t);
+        return;
+    }
+    t->version = (cur ? cur->version : 0) + 1;
+    supervisor_update_availability(c->sup, t);
+    log_info("cache %s: topology v%llu: %d shard(s), %d engine(s)", c->name,
+             (unsigned long long)t->version, t->nshards, t->nnodes);
+    publish(c, t);
+}
 
 void cache_tick(cache *c, int full)
 {
     persist_state(c);
     supervisor_poll(c->sup);
+    reshard_step(c);
     supervisor_update_availability(c->sup, c->topo);
-    if (!full && !atomic_exchange(&c->refresh_wanted, 0))
-        return;
-    topology *t = supervisor_topology(c->sup);
-    if (t) {
-        const topology *cur = c->topo;
-        if (cur && topo_same_routes(cur, t)) {
-            topo_destroy(t);
-        } else {
-            t->version = (cur ? cur->version : 0) + 1;
-            supervisor_update_availability(c->sup, t);
-            log_info("cache %s: topology v%llu: %d shard(s), %d engine(s)", c->name,
-                     (unsigned long long)t->version, t->nshards, t->nnodes);
-            publish(c, t);
-        }
-    }
+    if (full || atomic_exchange(&c->refresh_wanted, 0))
+        rebuild_topology(c);
     if (full) {
         supervisor_stats st;
         supervisor_sample(c->sup, &st);
@@ -549,9 +560,173 @@ void cache_destroy(cache *c)
         acl_table_destroy(c->retired[i]);
     xfree(c->retired);
     acl_table_destroy(c->acl);
+    xfree(c->reshard.moves);
     pthread_mutex_destroy(&c->state_lock);
     supervisor_destroy(c->sup);
     topo_destroy(c->topo);
     pthread_mutex_destroy(&c->stats_lock);
     xfree(c);
+}
+
+/* ---- live resharding ---- */
+
+#define RESHARD_SLICE_MS 80 /* slot moves per control-loop turn, so health checks keep running */
+
+/* Plan, from one topology snapshot: kept shards end with an even share of slots (quota),
+ * drained ones with none. Receivers are filled one after the other from the top of the slot
+ * space, so each gets long contiguous runs. One move per slot. */
+static void plan_moves(cache *c, const topology *t, const int *keep)
+{
+    cache_reshard *rs = &c->reshard;
+    int n = t->nshards, nkeep = 0;
+    int count[TOPO_MAX_SHARDS] = {0}, quota[TOPO_MAX_SHARDS] = {0};
+    for (int i = 0; i < TOPO_SLOTS; i++)
+        if (t->slot_shard[i] < n)
+            count[t->slot_shard[i]]++;
+    for (int i = 0; i < n; i++)
+        nkeep += keep[i];
+    for (int i = 0, k = 0; i < n; i++)
+        if (keep[i])
+            quota[i] = TOPO_SLOTS / nkeep + (k++ < TOPO_SLOTS % nkeep);
+    rs->moves = xmalloc(TOPO_SLOTS * sizeof(cache_move));
+    rs->nmoves = 0;
+    uint16_t *owner = xmalloc(TOPO_SLOTS * sizeof(uint16_t));
+    memcpy(owner, t->slot_shard, TOPO_SLOTS * sizeof(uint16_t));
+    for (int to = 0; to < n; to++) {
+        for (int slot = TOPO_SLOTS - 1; slot >= 0 && count[to] < quota[to]; slot--) {
+            int from = owner[slot];
+            if (from >= n || from == to || count[from] <= quota[from])
+                continue;
+            owner[slot] = (uint16_t)to;
+            cache_move *m = &rs->moves[rs->nmoves++];
+            m->slot = (uint16_t)slot;
+            snprintf(m->from, sizeof(m->from), "%s", t->nodes[t->shards[from].primary].id);
+            snprintf(m->to, sizeof(m->to), "%s", t->nodes[t->shards[to].primary].id);
+            count[from]--;
+            count[to]++;
+        }
+    }
+    xfree(owner);
+}
+
+static void refresh_topology(cache *c)
+{
+    atomic_store(&c->refresh_wanted, 0);
+    rebuild_topology(c);
+}
+
+static void reshard_begin(cache *c, int target)
+{
+    cache_reshard *rs = &c->reshard;
+    int nnow = c->topo->nshards;
+    if (target == nnow || target < 1 || target > TOPO_MAX_SHARDS)
+        return;
+    memset(rs, 0, sizeof(*rs));
+    rs->target = target;
+    rs->started_ms = ev_clock_ms();
+    snprintf(rs->reason, sizeof(rs->reason), "STRATUS SCALE %d (from %d shard(s))", target, nnow);
+    char err[256], id[41];
+    for (int i = nnow; i < target; i++) {
+        if (supervisor_add_shard(c->sup, (int)c->cfg->start_timeout, id, sizeof(id), err,
+                                 sizeof(err)) != 0) {
+            log_error("cache %s: cannot add a shard: %s; resharding to %d shard(s) instead",
+                      c->name, err, i);
+            target = i;
+            break;
+        }
+    }
+    /* One snapshot for the whole plan; the endpoint knows the new primaries before any slot
+     * moves to them. */
+    refresh_topology(c);
+    const topology *t = c->topo;
+    int keep[TOPO_MAX_SHARDS] = {0};
+    int slots[TOPO_MAX_SHARDS] = {0};
+    for (int i = 0; i < TOPO_SLOTS; i++)
+        if (t->slot_shard[i] < t->nshards)
+            slots[t->slot_shard[i]]++;
+    for (int i = 0; i < t->nshards; i++)
+        keep[i] = 1;
+    /* Scale in: drain the shards holding the fewest slots. */
+    for (int kept = t->nshards; kept > target; kept--) {
+        int least = -1;
+        for (int i = 0; i < t->nshards; i++)
+            if (keep[i] && (least < 0 || slots[i] < slots[least]))
+                least = i;
+        keep[least] = 0;
+        snprintf(rs->drain[rs->ndrain++], 41, "%s", t->nodes[t->shards[least].primary].id);
+    }
+    plan_moves(c, t, keep);
+    rs->active = 1;
+    atomic_store(&c->resharding, 1);
+    log_info("cache %s: resharding %d -> %d shard(s): %zu slot(s) to move (%s)", c->name, nnow,
+             target, rs->nmoves, rs->reason);
+}
+
+static void reshard_finish(cache *c)
+{
+    cache_reshard *rs = &c->reshard;
+    char err[256];
+    refresh_topology(c);
+    for (int i = 0; i < rs->ndrain; i++) {
+        /* Never remove a primary that still owns a slot (a move that did not happen). */
+        const topology *t = c->topo;
+        int owns = 0;
+        for (int sh = 0; sh < t->nshards && !owns; sh++) {
+            if (t->shards[sh].primary < 0 ||
+                strcmp(t->nodes[t->shards[sh].primary].id, rs->drain[i]) != 0)
+                continue;
+            for (int sl = 0; sl < TOPO_SLOTS && !owns; sl++)
+                owns = t->slot_shard[sl] == sh;
+        }
+        if (owns) {
+            log_error("cache %s: shard of %s still owns slots; it is kept", c->name, rs->drain[i]);
+            continue;
+        }
+        if (supervisor_remove_shard(c->sup, rs->drain[i], err, sizeof(err)) != 0)
+            log_error("cache %s: %s", c->name, err);
+    }
+    refresh_topology(c);
+    uint64_t ms = ev_clock_ms() - rs->started_ms;
+    log_info("cache %s: resharded to %d shard(s) in %llu ms: %zu slot(s), %llu key(s) moved (%s)",
+             c->name, c->topo->nshards, (unsigned long long)ms, rs->nmoves,
+             (unsigned long long)rs->keys, rs->reason);
+    xfree(rs->moves);
+    rs->moves = NULL;
+    rs->active = 0;
+    atomic_store(&c->resharding, 0);
+}
+
+static void reshard_step(cache *c)
+{
+    cache_reshard *rs = &c->reshard;
+    if (!rs->active) {
+        int want = atomic_exchange(&c->scale_request, 0);
+        if (want > 0)
+            reshard_begin(c, want);
+        if (!rs->active)
+            return;
+    }
+    uint64_t until = ev_clock_ms() + RESHARD_SLICE_MS;
+    char err[256];
+    while (rs->next < rs->nmoves && ev_clock_ms() < until) {
+        cache_move *m = &rs->moves[rs->next];
+        long keys =
+            supervisor_move_slot(c->sup, m->slot, m->from, m->to, &rs->bytes, err, sizeof(err));
+        if (keys < 0) {
+            /* Left for the next turn (an engine restarting?); repaired at a restart if need be. */
+            log_warn("cache %s: %s; retrying", c->name, err);
+            break;
+        }
+        rs->keys += (uint64_t)keys;
+        rs->next++;
+        atomic_fetch_add(&c->slots_moved, 1);
+    }
+    /* The endpoint follows MOVED at once; its full map is refreshed with the 1 s tick. */
+    if (rs->next == rs->nmoves)
+        reshard_finish(c);
+}
+
+int cache_busy(const cache *c)
+{
+    return c->reshard.active || atomic_load(&c->scale_request) > 0;
 }

@@ -41,6 +41,26 @@ typedef struct {
     char *value;
 } cache_override;
 
+/* One slot to move during a reshard (node ids of the primaries). */
+typedef struct {
+    uint16_t slot;
+    char from[41], to[41];
+} cache_move;
+
+/* A live reshard in progress (control thread only). */
+typedef struct {
+    int active;          /* moves remain */
+    int target;          /* shards wanted */
+    cache_move *moves;   /* planned, in order */
+    size_t nmoves, next; /* entries, next to run */
+    char drain[64][41];  /* primaries to remove once their slots are gone */
+    int ndrain;
+    uint64_t started_ms; /* when the reshard began */
+    uint64_t keys;       /* keys moved so far */
+    uint64_t bytes;      /* key-name bytes moved so far (values are not seen) */
+    char reason[160];    /* why it runs */
+} cache_reshard;
+
 /* Invariant: topo is never NULL after cache_start; it is replaced, never modified. acl is never
  * NULL after cache_create; it too is replaced, never modified (changes under state_lock). */
 typedef struct cache {
@@ -74,6 +94,10 @@ typedef struct cache {
     acl_table **retired; /* replaced tables, freed by the control thread after a grace
                             period */
     size_t nretired;
+    _Atomic int scale_request;   /* shards asked for (STRATUS SCALE), 0 when none is pending */
+    _Atomic int resharding;      /* a reshard is running (INFO stratus) */
+    _Atomic int64_t slots_moved; /* slots moved by resharding since start (INFO stratus) */
+    cache_reshard reshard;       /* control thread only */
 } cache;
 
 /* CONFIG SET allow-list: whether name may be set by clients. */
@@ -111,6 +135,8 @@ void cache_script_add(cache *c, const char *sha, const char *body, size_t len);
 int cache_script_get(cache *c, const char *sha, size_t shalen, buf *out);
 /* Forget every script (SCRIPT FLUSH). Thread-safe. */
 void cache_scripts_clear(cache *c);
+/* Whether the control loop has work to do at once (a reshard runs): it should not sleep. */
+int cache_busy(const cache *c);
 /* Stop the engines with a save. */
 void cache_stop(cache *c);
 /* Free the cache (after stop, once no worker runs). */

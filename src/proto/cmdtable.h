@@ -81,6 +81,7 @@ typedef enum {
     X(RESET) \
     X(ROLE) \
     X(ASKING) \
+    X(STRATUS_SCALE) \
     X(CLUSTER_REPLICAS) \
     X(SCRIPT_EXISTS) \
     X(SCAN) \

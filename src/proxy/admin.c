@@ -356,3 +356,24 @@ void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *arg
 done:
     router_deliver_final(s->w, r, buf_rptr(b), buf_used(b));
 }
+
+/* ---- STRATUS SCALE ---- */
+
+void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const size_t *lens)
+{
+    (void)argc;
+    char num[16], *end;
+    snprintf(num, sizeof(num), "%.*s", (int)MIN(lens[2], 12), argv[2]);
+    long n = strtol(num, &end, 10);
+    if (*end || lens[2] == 0 || lens[2] > 12 || n < 1 || n > TOPO_MAX_SHARDS) {
+        router_reply_error(s, "ERR STRATUS SCALE takes a shard count from 1 to %d",
+                           TOPO_MAX_SHARDS);
+        return;
+    }
+    /* The control thread starts the reshard at its next turn; INFO stratus shows its progress
+     * (resharding:1, then shards:<n>). */
+    atomic_store(&s->cache->scale_request, (int)n);
+    req *r = session_queue_req(s);
+    resp_add_simple(&r->reply, "OK");
+    router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
+}

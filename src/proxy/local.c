@@ -206,9 +206,10 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
     if (sections & INFO_STRATUS)
         buf_appendf(&text,
                     "# Stratus\r\ncache:%s\r\nshards:%d\r\nengines:%d\r\nengines_up:%d\r\n"
-                    "topology_version:%llu\r\n\r\n",
+                    "topology_version:%llu\r\nresharding:%d\r\nslots_moved:%lld\r\n\r\n",
                     c->name, t->nshards, st.engines_total, st.engines_up,
-                    (unsigned long long)t->version);
+                    (unsigned long long)t->version, atomic_load(&c->resharding),
+                    (long long)atomic_load(&c->slots_moved));
     if (sections & INFO_KEYSPACE) {
         buf_appendf(&text, "# Keyspace\r\n");
         if (sums->keys > 0)
@@ -465,6 +466,7 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
     case LOCAL_CONFIG_SET:
     case LOCAL_ACL: /* admin.c */
     case LOCAL_WAIT:
+    case LOCAL_STRATUS_SCALE:
     case LOCAL_RESET: /* router.c: it must wait for the earlier requests */
     case LOCAL_NONE:
     case LOCAL__COUNT:

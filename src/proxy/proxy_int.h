@@ -321,6 +321,7 @@ void admin_config_filter(int proto, const char *data, size_t len, buf *out);
 void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                const size_t *lens);
 int admin_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen);
+void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const size_t *lens);
 
 /* wait.c */
 void wait_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens);

@@ -869,6 +869,10 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
             admin_acl(s, d, argc, argv, lens);
             return;
         }
+        if (d->local == LOCAL_STRATUS_SCALE) {
+            admin_stratus_scale(s, argc, argv, lens);
+            return;
+        }
         if (d->local == LOCAL_WAIT) {
             wait_dispatch(s, argc, argv, lens);
             return;
