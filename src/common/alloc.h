@@ -18,6 +18,7 @@ typedef enum {
     ROOM_PROTO,
     ROOM_PROXY,
     ROOM_CLUSTER,
+    ROOM_SCALE,
     ROOM_CONTROL,
     ROOM_CLI,
     ROOM_TEST,
