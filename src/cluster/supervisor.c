@@ -49,6 +49,9 @@ typedef struct {
     uint64_t started_ms;    /* last spawn */
     engine_client cli;      /* control connection */
     char id[41];            /* cluster node id, once known ("" until then) */
+    double cpu_prev;        /* used_cpu_sys + used_cpu_user at the last sample, seconds */
+    uint64_t cpu_prev_ms;   /* when */
+    uint64_t maxmemory;     /* maxmemory set at runtime (vertical step), 0: the shard size */
 } engine;
 
 struct supervisor {
@@ -58,6 +61,7 @@ struct supervisor {
     char *password;
     char *proxy_password;
     int shards, replicas, node_timeout_ms;
+    uint64_t maxmemory;
     int nengines;
     engine engines[MAX_ENGINES];
     char *overrides; /* "name value\n" lines clients set (CONFIG SET), rendered last */
@@ -159,6 +163,7 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->shards = cfg->shards;
     s->replicas = cfg->replicas;
     s->node_timeout_ms = cfg->node_timeout_ms > 0 ? cfg->node_timeout_ms : 5000;
+    s->maxmemory = cfg->maxmemory;
     for (int i = 0; i < MAX_ENGINES; i++)
         engine_client_init(&s->engines[i].cli);
     return s;
@@ -283,6 +288,10 @@ static int render_config(supervisor *s, engine *e)
                  e->port, e->addr[0] == '/' ? "unixsocket " : "", e->addr[0] == '/' ? e->addr : "",
                  e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
                  s->node_timeout_ms, s->password, s->password, proxy_user_rules, s->proxy_password);
+    uint64_t mm = e->maxmemory ? e->maxmemory : s->maxmemory;
+    if (mm && n > 0 && (size_t)n < sizeof(conf))
+        n += snprintf(conf + n, sizeof(conf) - (size_t)n, "maxmemory %llu\n",
+                      (unsigned long long)mm);
     if (s->overrides && n > 0 && (size_t)n < sizeof(conf))
         n += snprintf(conf + n, sizeof(conf) - (size_t)n, "# Set by clients (CONFIG SET):\n%s",
                       s->overrides);
@@ -1229,4 +1238,69 @@ int supervisor_repair_slots(supervisor *s)
         xfree(text);
     }
     return repaired;
+}
+
+/* ---- load samples (autoscaler) ---- */
+
+static double info_double(const resp_value *v, const char *field)
+{
+    char text[64];
+    return info_field(v, field, text, sizeof(text)) == 0 ? strtod(text, NULL) : 0;
+}
+
+int supervisor_sample_shards(supervisor *s, const topology *t, supervisor_shard_load *out)
+{
+    int rc = 0;
+    for (int sh = 0; sh < t->nshards; sh++) {
+        supervisor_shard_load *l = &out[sh];
+        memset(l, 0, sizeof(*l));
+        if (t->shards[sh].primary < 0)
+            continue;
+        snprintf(l->id, sizeof(l->id), "%s", t->nodes[t->shards[sh].primary].id);
+        engine *e = engine_by_id(s, l->id);
+        if (!e) {
+            rc = -1;
+            continue;
+        }
+        const resp_value *v = ECALL(s, e, "INFO", "everything");
+        if (!reply_ok(v)) {
+            rc = -1;
+            continue;
+        }
+        uint64_t now = ev_clock_ms();
+        l->t_ms = now;
+        l->used_memory = (uint64_t)info_double(v, "used_memory");
+        l->maxmemory = (uint64_t)info_double(v, "maxmemory");
+        l->ops = info_double(v, "instantaneous_ops_per_sec");
+        l->net_in = info_double(v, "instantaneous_input_kbps") * 1024 / 8;
+        l->net_out = info_double(v, "instantaneous_output_kbps") * 1024 / 8;
+        char ks[128];
+        if (info_field(v, "db0", ks, sizeof(ks)) == 0 && strncmp(ks, "keys=", 5) == 0)
+            l->keys = strtoull(ks + 5, NULL, 10);
+        double cpu = info_double(v, "used_cpu_sys") + info_double(v, "used_cpu_user");
+        if (e->cpu_prev_ms && now > e->cpu_prev_ms)
+            l->cpu = MAX(0.0, (cpu - e->cpu_prev) * 1000.0 / (double)(now - e->cpu_prev_ms));
+        e->cpu_prev = cpu;
+        e->cpu_prev_ms = now;
+    }
+    return rc;
+}
+
+int supervisor_set_maxmemory(supervisor *s, const char *primary_id, uint64_t bytes)
+{
+    engine *p = engine_by_id(s, primary_id);
+    if (!p)
+        return -1;
+    char val[32];
+    snprintf(val, sizeof(val), "%llu", (unsigned long long)bytes);
+    int rc = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->shard != p->shard)
+            continue;
+        e->maxmemory = bytes; /* kept in the rendered config if it restarts */
+        if (e->pid > 0 && !reply_ok(ECALL(s, e, "CONFIG", "SET", "maxmemory", val)))
+            rc = -1;
+    }
+    return rc;
 }

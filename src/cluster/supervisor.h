@@ -23,7 +23,21 @@ typedef struct {
     int shards;                 /* shards to create on first start */
     int replicas;               /* replicas per shard */
     int node_timeout_ms;        /* cluster-node-timeout */
+    uint64_t maxmemory;         /* each engine's maxmemory (the shard size), 0 for none */
 } supervisor_config;
+
+/* One shard primary's load, sampled from its INFO (rates over the last sample interval). */
+typedef struct {
+    char id[41];          /* primary's node id */
+    uint64_t t_ms;        /* when */
+    uint64_t used_memory; /* bytes */
+    uint64_t maxmemory;   /* bytes, 0 if none */
+    double cpu;           /* fraction of one core since the previous sample */
+    double ops;           /* instantaneous ops/s */
+    double net_in;        /* bytes/s received (instantaneous) */
+    double net_out;       /* bytes/s sent (instantaneous) */
+    uint64_t keys;        /* keys in db0 */
+} supervisor_shard_load;
 
 /* Engine health, sampled by supervisor_sample (INFO figures are summed at request time). */
 typedef struct {
@@ -70,6 +84,10 @@ long supervisor_move_slot(supervisor *s, int slot, const char *from, const char 
 int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, size_t errlen);
 /* Finish slot moves a crash left half-done (MIGRATING/IMPORTING); the number repaired. */
 int supervisor_repair_slots(supervisor *s);
+/* Sample every primary that owns a shard of t (index = shard); 0, or -1 if one did not answer. */
+int supervisor_sample_shards(supervisor *s, const topology *t, supervisor_shard_load *out);
+/* Set the maxmemory of a shard's primary and its replicas now (the vertical scaling step). */
+int supervisor_set_maxmemory(supervisor *s, const char *primary_id, uint64_t bytes);
 /* Stop every engine with a save (SIGTERM, then SIGKILL after timeout_ms). */
 void supervisor_stop(supervisor *s, int timeout_ms);
 /* Free the supervisor (after stop). */

@@ -115,6 +115,32 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                     errlen) != 0 ||
         secret_file(c->dir, "node-id", c->node_id, sizeof(c->node_id), 20, err, errlen) != 0)
         goto fail;
+    unsigned long long mem;
+    if (settings_parse_size(cfg->shard_memory, &mem) != 0 || mem < 1024 * 1024) {
+        snprintf(err, errlen,
+                 "--shard-memory: '%s' is not a size of at least 1mb (e.g. 512mb, 1gb)",
+                 cfg->shard_memory);
+        goto fail;
+    }
+    if (strcmp(cfg->autoscale, "on") != 0 && strcmp(cfg->autoscale, "off") != 0) {
+        snprintf(err, errlen, "--autoscale: '%s' is not on or off", cfg->autoscale);
+        goto fail;
+    }
+    if (cfg->min_shards > cfg->max_shards) {
+        snprintf(err, errlen, "--min-shards (%ld) is above --max-shards (%ld)", cfg->min_shards,
+                 cfg->max_shards);
+        goto fail;
+    }
+    c->shard_memory = mem;
+    c->autoscale = strcmp(cfg->autoscale, "on") == 0;
+    scale_policy_config_default(&c->policy);
+    c->policy.min_shards = (int)cfg->min_shards;
+    c->policy.max_shards = (int)cfg->max_shards;
+    c->policy.out_window_ms = (uint64_t)cfg->scale_out_window;
+    c->policy.in_window_ms = (uint64_t)cfg->scale_in_window;
+    c->policy.out_cooldown_ms = (uint64_t)cfg->scale_out_cooldown;
+    c->policy.in_cooldown_ms = (uint64_t)cfg->scale_in_cooldown;
+    scale_state_init(&c->scale);
     acl_table *empty = acl_table_create();
     c->acl = acl_table_with(empty, default_user(c));
     acl_table_destroy(empty);
@@ -127,6 +153,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .shards = (int)cfg->shards,
         .replicas = (int)cfg->replicas,
         .node_timeout_ms = (int)cfg->node_timeout,
+        .maxmemory = c->shard_memory,
     };
     c->sup = supervisor_create(&sc);
     return c;
@@ -170,6 +197,7 @@ int cache_start(cache *c, char *err, size_t errlen)
 
 static void persist_state(cache *c);
 static void reshard_step(cache *c);
+static void autoscale_step(cache *c);
 
 /* Read the slot map from the engines and publish it if routes changed. */
 static void rebuild_topology(cache *c)
@@ -197,6 +225,7 @@ void cache_tick(cache *c, int full)
     supervisor_update_availability(c->sup, c->topo);
     if (full || atomic_exchange(&c->refresh_wanted, 0))
         rebuild_topology(c);
+    autoscale_step(c);
     if (full) {
         supervisor_stats st;
         supervisor_sample(c->sup, &st);
@@ -561,6 +590,7 @@ void cache_destroy(cache *c)
     xfree(c->retired);
     acl_table_destroy(c->acl);
     xfree(c->reshard.moves);
+    scale_state_deinit(&c->scale);
     pthread_mutex_destroy(&c->state_lock);
     supervisor_destroy(c->sup);
     topo_destroy(c->topo);
@@ -624,7 +654,15 @@ static void reshard_begin(cache *c, int target)
     memset(rs, 0, sizeof(*rs));
     rs->target = target;
     rs->started_ms = ev_clock_ms();
-    snprintf(rs->reason, sizeof(rs->reason), "STRATUS SCALE %d (from %d shard(s))", target, nnow);
+    if (c->pending_reason[0]) {
+        snprintf(rs->reason, sizeof(rs->reason), "%s", c->pending_reason);
+    } else {
+        /* An operator's count holds until STRATUS SCALE AUTO: the autoscaler keeps to it. */
+        scale_state_override(&c->scale, target);
+        snprintf(rs->reason, sizeof(rs->reason), "STRATUS SCALE %d (from %d shard(s))", target,
+                 nnow);
+    }
+    c->pending_reason[0] = '\0';
     char err[256], id[41];
     for (int i = nnow; i < target; i++) {
         if (supervisor_add_shard(c->sup, (int)c->cfg->start_timeout, id, sizeof(id), err,
@@ -701,6 +739,11 @@ static void reshard_step(cache *c)
     cache_reshard *rs = &c->reshard;
     if (!rs->active) {
         int want = atomic_exchange(&c->scale_request, 0);
+        if (want < 0) {
+            scale_state_override_clear(&c->scale);
+            log_info("cache %s: STRATUS SCALE AUTO: the autoscaler decides the shard count",
+                     c->name);
+        }
         if (want > 0)
             reshard_begin(c, want);
         if (!rs->active)
@@ -729,4 +772,98 @@ static void reshard_step(cache *c)
 int cache_busy(const cache *c)
 {
     return c->reshard.active || atomic_load(&c->scale_request) > 0;
+}
+
+/* ---- autoscaling ---- */
+
+static uint64_t host_free_bytes(void)
+{
+    FILE *f = fopen("/proc/meminfo", "re");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+#define SAMPLE_EVERY_MS 250 /* memory fills fast: a spike must be seen before writes hit OOM */
+
+/* While slots move, the policy does not judge (migration skews the samples), but memory is
+ * still watched: a shard over its mark gets the vertical step at once, so neither the writes
+ * of clients nor the keys arriving by MIGRATE hit OOM. */
+static void memory_guard(cache *c, const supervisor_shard_load *loads, int n)
+{
+    const scale_policy_config *p = &c->policy;
+    for (int i = 0; i < n; i++) {
+        const supervisor_shard_load *l = &loads[i];
+        if (!l->maxmemory || (double)l->used_memory < p->out_memory * (double)l->maxmemory)
+            continue;
+        uint64_t want = (uint64_t)((double)l->maxmemory * p->vertical_factor);
+        want = MIN(want, p->vertical_max_bytes);
+        if (want <= l->maxmemory ||
+            (double)host_free_bytes() < p->vertical_host_factor * (double)(want - l->maxmemory))
+            continue;
+        log_info("cache %s: shard %d memory %.0f%% of %llu bytes while resharding: maxmemory -> "
+                 "%llu",
+                 c->name, i, 100.0 * (double)l->used_memory / (double)l->maxmemory,
+                 (unsigned long long)l->maxmemory, (unsigned long long)want);
+        supervisor_set_maxmemory(c->sup, l->id, want);
+    }
+}
+
+/* Sample each shard, ask the policy, carry out what it decides. */
+static void autoscale_step(cache *c)
+{
+    uint64_t now = ev_clock_ms();
+    if (atomic_exchange(&c->memory_pressure, 0))
+        c->next_sample_ms = 0;
+    if (!c->autoscale || now < c->next_sample_ms || atomic_load(&c->scale_request) != 0)
+        return;
+    c->next_sample_ms = now + SAMPLE_EVERY_MS;
+    const topology *t = c->topo;
+    if (!t || t->nshards < 1)
+        return;
+    supervisor_shard_load loads[TOPO_MAX_SHARDS];
+    if (supervisor_sample_shards(c->sup, t, loads) != 0)
+        return; /* an engine is restarting: judge on complete samples only */
+    /* OOM is transient while a shard can still grow (vertically or by scaling out). */
+    int room = t->nshards < c->policy.max_shards;
+    for (int i = 0; i < t->nshards && !room; i++)
+        room = loads[i].maxmemory < c->policy.vertical_max_bytes;
+    atomic_store(&c->oom_absorb, room);
+    if (c->reshard.active) {
+        memory_guard(c, loads, t->nshards);
+        return;
+    }
+    scale_sample samples[TOPO_MAX_SHARDS];
+    for (int i = 0; i < t->nshards; i++) {
+        samples[i] = (scale_sample){
+            .t_ms = loads[i].t_ms,
+            .used_memory = loads[i].used_memory,
+            .maxmemory = loads[i].maxmemory,
+            .cpu = loads[i].cpu,
+            .ops = loads[i].ops,
+            .net_in = loads[i].net_in,
+            .net_out = loads[i].net_out,
+            .keys = loads[i].keys,
+        };
+    }
+    scale_decision d;
+    if (scale_decide(&c->policy, &c->scale, samples, t->nshards, ev_clock_ms(), host_free_bytes(),
+                     &d) != 0 ||
+        d.actions == 0)
+        return;
+    log_info("cache %s: autoscaler: %s", c->name, d.reason);
+    if ((d.actions & SCALE_ACT_RAISE_MEMORY) && d.raise_shard >= 0 && d.raise_shard < t->nshards) {
+        if (supervisor_set_maxmemory(c->sup, loads[d.raise_shard].id, d.raise_maxmemory) != 0)
+            log_warn("cache %s: could not raise the maxmemory of shard %d", c->name, d.raise_shard);
+    }
+    if (d.actions & (SCALE_ACT_OUT | SCALE_ACT_IN)) {
+        atomic_store(&c->scale_request, d.target_shards);
+        snprintf(c->pending_reason, sizeof(c->pending_reason), "autoscaler: %s", d.reason);
+    }
 }

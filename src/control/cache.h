@@ -15,6 +15,7 @@
 #include "control/acl.h"
 #include "control/settings.h"
 #include "control/store.h"
+#include "scale/policy.h"
 
 /* Counters workers add to (relaxed atomics) and the control thread reads. */
 typedef struct {
@@ -59,6 +60,8 @@ typedef struct {
     uint64_t keys;       /* keys moved so far */
     uint64_t bytes;      /* key-name bytes moved so far (values are not seen) */
     char reason[160];    /* why it runs */
+    uint64_t retry_at;   /* after a failed move: not before (ms) */
+    uint64_t failures;   /* failed move attempts */
 } cache_reshard;
 
 /* Invariant: topo is never NULL after cache_start; it is replaced, never modified. acl is never
@@ -98,6 +101,15 @@ typedef struct cache {
     _Atomic int resharding;      /* a reshard is running (INFO stratus) */
     _Atomic int64_t slots_moved; /* slots moved by resharding since start (INFO stratus) */
     cache_reshard reshard;       /* control thread only */
+    int autoscale;               /* --autoscale on */
+    uint64_t shard_memory;       /* --shard-memory, bytes */
+    scale_policy_config policy;  /* thresholds, windows, bounds (control thread) */
+    scale_state scale;           /* what the policy remembers (control thread) */
+    char pending_reason[200];    /* why the next reshard runs (the autoscaler's reason) */
+    uint64_t next_sample_ms;     /* autoscaler: next load sample */
+    _Atomic int oom_absorb;      /* the autoscaler can still add memory: an OOM reply is
+                                    retried by the endpoint (within --backend-timeout) */
+    _Atomic int memory_pressure; /* a worker saw OOM: sample at once */
 } cache;
 
 /* CONFIG SET allow-list: whether name may be set by clients. */

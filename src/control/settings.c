@@ -185,3 +185,27 @@ void settings_print_help(void)
     printf("  --%-18s read settings from FILE (lines: name value); env STRATUS_CONFIG\n",
            "config FILE");
 }
+
+int settings_parse_size(const char *text, unsigned long long *bytes)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text || text[0] == '-')
+        return -1;
+    unsigned long long mult = 1;
+    if (*end == 'k' || *end == 'K')
+        mult = 1024ull;
+    else if (*end == 'm' || *end == 'M')
+        mult = 1024ull * 1024;
+    else if (*end == 'g' || *end == 'G')
+        mult = 1024ull * 1024 * 1024;
+    if (mult > 1)
+        end++;
+    if (mult > 1 && (*end == 'b' || *end == 'B'))
+        end++;
+    if (*end != '\0' || v > (~0ull) / mult)
+        return -1;
+    *bytes = v * mult;
+    return 0;
+}

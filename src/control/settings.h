@@ -31,6 +31,20 @@
       "milliseconds before the cluster considers an engine down")                                  \
     X(start_timeout, "start-timeout", SET_INT, "60000", 1000, 3600000,                             \
       "milliseconds to wait for the engines at start")                                             \
+    X(shard_memory, "shard-memory", SET_STR, "1gb", 0, 0,                                          \
+      "memory of each shard (its primary's maxmemory), e.g. 512mb, 1gb")                           \
+    X(autoscale, "autoscale", SET_STR, "on", 0, 0,                                                 \
+      "on: add and remove shards with the load (see docs/configuration.md); off: fixed")           \
+    X(min_shards, "min-shards", SET_INT, "1", 1, 64, "autoscaling never goes below this")          \
+    X(max_shards, "max-shards", SET_INT, "16", 1, 64, "autoscaling never goes above this")         \
+    X(scale_out_window, "scale-out-window", SET_INT, "30000", 0, 3600000,                          \
+      "milliseconds CPU or ops/s must stay over their mark before a scale-out")                    \
+    X(scale_in_window, "scale-in-window", SET_INT, "300000", 0, 86400000,                          \
+      "milliseconds every shard must stay under the low marks before a scale-in")                  \
+    X(scale_out_cooldown, "scale-out-cooldown", SET_INT, "60000", 0, 86400000,                     \
+      "milliseconds after a scaling action before the next scale-out")                             \
+    X(scale_in_cooldown, "scale-in-cooldown", SET_INT, "300000", 0, 86400000,                      \
+      "milliseconds after a scaling action before the next scale-in")                              \
     X(log_level, "log-level", SET_STR, "info", 0, 0, "debug, info, warn or error")
 
 typedef enum { SET_STR, SET_INT, SET_PORT_OFF } setting_type;
@@ -49,6 +63,9 @@ typedef struct settings {
 /* Fill defaults, then the config file (--config or STRATUS_CONFIG), environment, and argv flags
  * (argv[0..argc) are the subcommand's arguments). 0, or -1 with a one-line message in err. */
 int settings_load(settings *s, int argc, char **argv, char *err, size_t errlen);
+/* Parse a size ("1gb", "512mb", "64kb", "1048576"; k/m/g with or without b, any case) into
+ * bytes. 0, or -1 when it is not a size. */
+int settings_parse_size(const char *text, unsigned long long *bytes);
 /* Print the flags with defaults and help, for `stratus --help`. */
 void settings_print_help(void);
 

@@ -365,8 +365,12 @@ void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const
     char num[16], *end;
     snprintf(num, sizeof(num), "%.*s", (int)MIN(lens[2], 12), argv[2]);
     long n = strtol(num, &end, 10);
-    if (*end || lens[2] == 0 || lens[2] > 12 || n < 1 || n > TOPO_MAX_SHARDS) {
-        router_reply_error(s, "ERR STRATUS SCALE takes a shard count from 1 to %d",
+    if (lens[2] == 4 && strncasecmp(argv[2], "auto", 4) == 0) {
+        n = -1; /* the autoscaler decides again */
+    } else if (*end || lens[2] == 0 || lens[2] > 12 || n < 1 || n > TOPO_MAX_SHARDS) {
+        router_reply_error(s,
+                           "ERR STRATUS SCALE takes a shard count from 1 to %d, or AUTO to let "
+                           "the autoscaler decide",
                            TOPO_MAX_SHARDS);
         return;
     }

@@ -445,7 +445,10 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         router_resend(w, r);
         return;
     }
-    /* TRYAGAIN, LOADING, CLUSTERDOWN, MASTERDOWN: nothing ran; try again until the deadline. */
+    /* TRYAGAIN, LOADING, CLUSTERDOWN, MASTERDOWN, and OOM while the autoscaler can still grow
+     * the shard: nothing ran; try again until the deadline. */
+    if (len > 4 && memcmp(data, "-OOM", 4) == 0)
+        atomic_store(&w->cache->memory_pressure, 1); /* sample now, not at the next turn */
     if (now + RETRY_DELAY_MS < r->deadline_ms) {
         if (r->target == TARGET_NODE)
             r->target = TARGET_SLOT;
