@@ -64,7 +64,9 @@ struct supervisor {
     uint64_t maxmemory;
     int nengines;
     engine engines[MAX_ENGINES];
-    char *overrides; /* "name value\n" lines clients set (CONFIG SET), rendered last */
+    char *overrides;         /* "name value\n" lines clients set (CONFIG SET), rendered last */
+    void (*idle)(void *arg); /* called while a long operation waits (health checks go on) */
+    void *idle_arg;
     int64_t restarts;
     char version[32];
 };
@@ -283,6 +285,7 @@ static int render_config(supervisor *s, engine *e)
                  "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
                  "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
                  "maxmemory-policy noeviction\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
+                 "cluster-allow-replica-migration no\n"
                  "shutdown-on-sigterm default\n"
                  "user stratus-proxy %s >%s\n",
                  e->port, e->addr[0] == '/' ? "unixsocket " : "", e->addr[0] == '/' ? e->addr : "",
@@ -929,6 +932,20 @@ static int pick_engine_ports(supervisor *s, engine *e)
     return -1;
 }
 
+/* Wait ms, letting the owner run its health checks first (a shard takes seconds to add). */
+static void wait_idle(supervisor *s, long ms)
+{
+    if (s->idle)
+        s->idle(s->idle_arg);
+    pause_ms(ms);
+}
+
+void supervisor_set_idle(supervisor *s, void (*idle)(void *arg), void *arg)
+{
+    s->idle = idle;
+    s->idle_arg = arg;
+}
+
 int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idlen, char *err,
                          size_t errlen)
 {
@@ -971,7 +988,7 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
                 snprintf(err, errlen, "new engine %s did not answer in time", e->name);
                 return -1;
             }
-            pause_ms(10);
+            wait_idle(s, 10);
         }
         char port[16], bus[16];
         snprintf(port, sizeof(port), "%d", e->port);
@@ -988,7 +1005,7 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
                 snprintf(err, errlen, "new engine %s did not meet the cluster in time", e->name);
                 return -1;
             }
-            pause_ms(20);
+            wait_idle(s, 20);
         }
     }
     char pid[41];
@@ -1003,7 +1020,7 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
                 snprintf(err, errlen, "CLUSTER REPLICATE on %s failed", e->name);
                 return -1;
             }
-            pause_ms(20);
+            wait_idle(s, 20);
         }
     }
     /* MIGRATE to a primary still settling fails with CLUSTERDOWN: wait for it to be ok. */
@@ -1012,7 +1029,7 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
             snprintf(err, errlen, "new engine %s did not report cluster_state:ok in time", p->name);
             return -1;
         }
-        pause_ms(20);
+        wait_idle(s, 20);
     }
     /* Functions live in the engines: the new primary gets every library the cache has. */
     const resp_value *dump = ECALL(s, &s->engines[0], "FUNCTION", "DUMP");

@@ -70,6 +70,9 @@ void supervisor_sample(supervisor *s, supervisor_stats *out);
  * rendered into the configuration of every engine started later (restarts, new shards). */
 void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
                               const char *const *values);
+/* Set a function the supervisor calls while a long operation waits, so restarts and health
+ * checks go on (NULL: none). */
+void supervisor_set_idle(supervisor *s, void (*idle)(void *arg), void *arg);
 /* Add a shard: a new primary (and --replicas replicas) spawned, met into the cluster, with the
  * cache's functions; it owns no slot yet. Its node id goes to id_out. 0, or -1 with err. */
 int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idlen, char *err,

@@ -83,6 +83,15 @@ static int mkdirs(const char *path)
     return mkdir(tmp, 0700) == -1 && errno != EEXIST ? -1 : 0;
 }
 
+/* While the supervisor waits (adding a shard): restarts and availability go on. */
+static void cache_idle(void *arg)
+{
+    cache *c = arg;
+    supervisor_poll(c->sup);
+    if (c->topo)
+        supervisor_update_availability(c->sup, c->topo);
+}
+
 /* The cache's admin user: every permission, the cache password. Clients cannot change it. */
 static acl_user *default_user(const cache *c)
 {
@@ -156,6 +165,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .maxmemory = c->shard_memory,
     };
     c->sup = supervisor_create(&sc);
+    supervisor_set_idle(c->sup, cache_idle, c);
     return c;
 fail:
     pthread_mutex_destroy(&c->stats_lock);
@@ -211,6 +221,11 @@ static void rebuild_topology(cache *c)
         return;
     }
     t->version = (cur ? cur->version : 0) + 1;
+    /* Start from what is known of each node, so only real changes are logged. */
+    for (int i = 0; cur && i < t->nnodes; i++)
+        for (int j = 0; j < cur->nnodes; j++)
+            if (strcmp(t->nodes[i].addr, cur->nodes[j].addr) == 0)
+                atomic_store(&t->nodes[i].available, atomic_load(&cur->nodes[j].available));
     supervisor_update_availability(c->sup, t);
     log_info("cache %s: topology v%llu: %d shard(s), %d engine(s)", c->name,
              (unsigned long long)t->version, t->nshards, t->nnodes);

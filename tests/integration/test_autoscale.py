@@ -1,0 +1,174 @@
+"""Capacity that follows the load (issue 4): live resharding with zero client errors.
+
+- STRATUS SCALE moves a 1-shard cache to 4 shards and back while writers and readers run over
+  TLS; every client counts its errors (must be 0) and every key is read back exactly.
+- A cache with a tiny shard size grows by itself under a write spike (no client sees OOM) and,
+  once the data is deleted, shrinks back to its minimum.
+- kill -9 of Stratus in the middle of a slot move, then a restart: every slot is covered and no
+  key is lost.
+"""
+
+import os
+import signal
+import threading
+import time
+
+import redis
+
+from conftest import deadline_poll, engine_clients
+
+
+class Load:
+    """Writer threads (SET, GET of the same key, MGET across slots) counting their errors."""
+
+    def __init__(self, srv, writers=3, value_size=16):
+        self.srv, self.stop, self.errors, self.written = srv, False, [], {}
+        self.value = "v" * value_size
+        self.threads = [threading.Thread(target=self._run, args=(n,), daemon=True)
+                        for n in range(writers)]
+
+    def _run(self, n):
+        c = self.srv.client()
+        i = 0
+        while not self.stop:
+            k = f"load:{n}:{i}"
+            v = f"{self.value}{i}"
+            try:
+                c.set(k, v)
+                self.written[k] = v
+                if c.get(k) != v:
+                    self.errors.append(("read-your-write", k))
+                c.mget([f"load:{n}:{j}" for j in range(max(0, i - 4), i + 1)])
+            except redis.RedisError as e:
+                self.errors.append(f"{time.strftime('%H:%M:%S')} {k}: {e!r}")
+            i += 1
+        c.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        for t in self.threads:
+            t.join(30)
+
+
+def wait_shards(r, n, timeout=120):
+    def done():
+        info = r.info("stratus")
+        return info["shards"] == n and info["resharding"] == 0
+    deadline_poll(done, timeout, interval=0.2, what=f"{n} shard(s), resharding done")
+
+
+def verify(r, written):
+    bad = [k for k, v in written.items() if r.get(k) != v]
+    assert bad == [], f"{len(bad)} key(s) lost or changed, e.g. {bad[:3]}"
+
+
+def all_slots_covered(data_dir):
+    clients = engine_clients(data_dir)
+    try:
+        for c in clients.values():
+            info = c.execute_command("CLUSTER", "INFO")
+            if isinstance(info, bytes):
+                info = info.decode()
+            if isinstance(info, dict):
+                assigned = str(info.get("cluster_slots_assigned"))
+            else:
+                assigned = dict(line.split(":", 1) for line in info.split("\r\n") if ":" in line
+                                ).get("cluster_slots_assigned")
+            if assigned != "16384":
+                return False
+        return bool(clients)
+    finally:
+        for c in clients.values():
+            c.close()
+
+
+def test_manual_scale_out_and_in_under_load(stratus_factory):
+    srv = stratus_factory("--autoscale", "off")
+    r = srv.client()
+    with Load(srv) as load:
+        time.sleep(1)
+        assert r.execute_command("STRATUS", "SCALE", "4") == "OK"
+        wait_shards(r, 4)
+        time.sleep(0.5)
+        assert r.execute_command("STRATUS", "SCALE", "1") == "OK"
+        wait_shards(r, 1)
+        time.sleep(0.5)
+    assert load.errors == [], load.errors[:5]
+    assert len(load.written) > 1000
+    verify(r, load.written)
+    assert r.dbsize() == len(load.written)
+    assert r.info("stratus")["slots_moved"] >= 12288 + 12288
+    assert all_slots_covered(srv.data_dir)
+
+
+def test_bad_scale_requests(stratus_factory):
+    srv = stratus_factory("--autoscale", "off")
+    r = srv.client()
+    for bad in ("0", "65", "x", "-1"):
+        try:
+            r.execute_command("STRATUS", "SCALE", bad)
+            raise AssertionError(f"STRATUS SCALE {bad} was accepted")
+        except redis.ResponseError as e:
+            assert "shard count from 1 to 64" in str(e)
+    r.acl_setuser("app", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-@admin"])
+    app = redis.Redis(host=srv.host, port=srv.port, username="app", password="pw", ssl=True,
+                      ssl_ca_certs=srv.ca, decode_responses=True)
+    try:
+        app.execute_command("STRATUS", "SCALE", "2")
+        raise AssertionError("a user without @admin could reshard")
+    except redis.exceptions.NoPermissionError:
+        pass
+
+
+def test_autoscaler_grows_under_a_write_spike_and_shrinks_back(stratus_factory):
+    srv = stratus_factory("--shard-memory", "8mb", "--max-shards", "4",
+                          "--scale-out-cooldown", "1000", "--scale-in-window", "2000",
+                          "--scale-in-cooldown", "2000")
+    r = srv.client()
+    value = "x" * 20000
+    errors, n = [], 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 90:
+        try:
+            r.set(f"spike:{n}", value)
+            n += 1
+        except redis.RedisError as e:  # an OOM here is what the autoscaler must prevent
+            errors.append(repr(e))
+        if n % 100 == 0 and r.info("stratus")["shards"] >= 3:
+            break
+    assert errors == [], errors[:3]
+    assert r.info("stratus")["shards"] >= 3, "the cache did not grow"
+    bad = [i for i in range(n) if r.get(f"spike:{i}") != value]
+    assert bad == []
+    # The load goes away: every shard falls under the low-water marks and the cache shrinks,
+    # one shard at a time, to --min-shards (1).
+    r.flushall()
+    wait_shards(r, 1, timeout=180)
+    assert "autoscaler" in srv.log_text()
+    assert all_slots_covered(srv.data_dir)
+
+
+def test_kill9_in_the_middle_of_a_move_loses_nothing(stratus_factory):
+    first = stratus_factory("--autoscale", "off")
+    r = first.client()
+    keys = {f"k9:{i}": f"value-{i}" for i in range(20000)}
+    pipe = r.pipeline(transaction=False)
+    for k, v in keys.items():
+        pipe.set(k, v)
+    pipe.execute()
+    r.execute_command("STRATUS", "SCALE", "2")
+    deadline_poll(lambda: r.info("stratus")["slots_moved"] > 500, 60, interval=0.02,
+                  what="slot moves under way")
+    os.kill(first.pid, signal.SIGKILL)
+    first.proc.wait(10)
+    second = stratus_factory("--autoscale", "off", data_dir=first.data_dir)
+    r2 = second.client()
+    assert all_slots_covered(second.data_dir)
+    assert r2.dbsize() == len(keys)
+    missing = [k for k, v in keys.items() if r2.get(k) != v]
+    assert missing == []
