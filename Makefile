@@ -30,7 +30,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STRATUS  := $(BUILD)/stratus
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all run check deps test-unit test-integration test-node format bench commands clean
+.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale commands clean
 
 all: $(STRATUS) $(UNIT)
 
@@ -71,6 +71,9 @@ check: deps all
 
 bench: deps $(STRATUS)
 	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/compare
+
+bench-scale: deps $(STRATUS)
+	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/scale
 
 # Regenerate the command table and docs/commands.md from the committed Redis COMMAND dump.
 commands:
