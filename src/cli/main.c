@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -21,6 +22,7 @@
 #include "common/version.h"
 #include "control/cache.h"
 #include "control/settings.h"
+#include "control/store.h"
 #include "net/ev.h"
 #include "net/tls.h"
 #include "proxy/worker.h"
@@ -31,6 +33,8 @@ static void usage(FILE *out)
             "Stratus %s: a serverless Redis-compatible cache on your own machine.\n\n"
             "Usage:\n"
             "  stratus up [settings]   start the cache \"default\" behind one TLS endpoint\n"
+            "  stratus events [CACHE] [--data-dir D]\n"
+            "                          scaling decisions and actions, newest first\n"
             "  stratus version         print the version\n"
             "  stratus --help          this help\n\n"
             "Settings (flags; also STRATUS_<NAME> variables and a config file):\n",
@@ -239,6 +243,72 @@ out:
     return rc;
 }
 
+/* ---- stratus events ---- */
+
+typedef struct {
+    char **lines;
+    size_t n, cap;
+} event_list;
+
+static void collect_event(void *arg, const char *name, const char *value, size_t vlen)
+{
+    event_list *l = arg;
+    long long ms = strtoll(name, NULL, 10);
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    char when[32];
+    localtime_r(&sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+    const char *tab = memchr(value, '\t', vlen);
+    size_t kl = tab ? (size_t)(tab - value) : 0;
+    char line[800];
+    snprintf(line, sizeof(line), "%s.%03lld  %-14.*s %.*s", when, ms % 1000, (int)kl, value,
+             (int)(vlen - (tab ? kl + 1 : 0)), tab ? tab + 1 : value);
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->lines = xrealloc(l->lines, l->cap * sizeof(char *));
+    }
+    l->lines[l->n++] = xstrdup(line);
+}
+
+static int cmd_events(int argc, char **argv)
+{
+    const char *cache_name = "default";
+    if (argc > 0 && argv[0][0] != '-') {
+        cache_name = argv[0];
+        argc--;
+        argv++;
+    }
+    settings cfg;
+    char err[512];
+    if (settings_load(&cfg, argc, argv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "stratus: %s\n", err);
+        return 2;
+    }
+    char db[4200];
+    snprintf(db, sizeof(db), "%s/stratus.db", cfg.data_dir);
+    if (access(db, R_OK) != 0) {
+        fprintf(stderr, "stratus: no state at %s (is --data-dir right?)\n", db);
+        return 1;
+    }
+    store *st = store_open(db, err, sizeof(err));
+    if (!st)
+        return fail(err);
+    event_list l = {0};
+    int rc = store_each(st, cache_name, "event", collect_event, &l);
+    store_close(st);
+    if (rc != 0)
+        return fail("cannot read the events");
+    if (l.n == 0)
+        printf("no scaling events for cache \"%s\"\n", cache_name);
+    for (size_t i = l.n; i-- > 0;) {
+        printf("%s\n", l.lines[i]);
+        xfree(l.lines[i]);
+    }
+    xfree(l.lines);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -250,6 +320,8 @@ int main(int argc, char **argv)
         printf("stratus %s\n", STRATUS_VERSION);
         return 0;
     }
+    if (strcmp(argv[1], "events") == 0)
+        return cmd_events(argc - 2, argv + 2);
     if (strcmp(argv[1], "up") == 0) {
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

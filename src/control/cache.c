@@ -3,6 +3,8 @@
 #include "control/cache.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +18,28 @@
 #include "common/compiler.h"
 #include "common/log.h"
 #include "net/ev.h"
+
+/* Record a scaling event: logged, and kept in the store for `stratus events` (control thread). */
+static void cache_event(cache *c, const char *kind, const char *fmt, ...) ATTR_PRINTF(3, 4);
+static void cache_event(cache *c, const char *kind, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_info("cache %s: %s: %s", c->name, kind, msg);
+    if (!c->store)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    static unsigned seq;
+    char name[48], value[600];
+    snprintf(name, sizeof(name), "%013lld-%06u", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+             seq++ % 1000000);
+    int n = snprintf(value, sizeof(value), "%s\t%s", kind, msg);
+    store_put(c->store, c->name, "event", name, value, (size_t)MIN((size_t)n, sizeof(value) - 1));
+}
 
 static int random_hex(char *out, size_t nbytes)
 {
@@ -191,8 +215,8 @@ int cache_start(cache *c, char *err, size_t errlen)
         return -1;
     int repaired = supervisor_repair_slots(c->sup);
     if (repaired > 0)
-        log_warn("cache %s: %d slot move(s) left half-done by a crash were finished", c->name,
-                 repaired);
+        cache_event(c, "repair", "%d slot move(s) left half-done by a crash were finished",
+                    repaired);
     topology *t = supervisor_topology(c->sup);
     if (!t) {
         snprintf(err, errlen, "no engine answered CLUSTER NODES after start");
@@ -711,8 +735,8 @@ static void reshard_begin(cache *c, int target)
     plan_moves(c, t, keep);
     rs->active = 1;
     atomic_store(&c->resharding, 1);
-    log_info("cache %s: resharding %d -> %d shard(s): %zu slot(s) to move (%s)", c->name, nnow,
-             target, rs->nmoves, rs->reason);
+    cache_event(c, "reshard-start", "%d -> %d shard(s), %zu slot(s) to move; %s", nnow, target,
+                rs->nmoves, rs->reason);
 }
 
 static void reshard_finish(cache *c)
@@ -740,9 +764,10 @@ static void reshard_finish(cache *c)
     }
     refresh_topology(c);
     uint64_t ms = ev_clock_ms() - rs->started_ms;
-    log_info("cache %s: resharded to %d shard(s) in %llu ms: %zu slot(s), %llu key(s) moved (%s)",
-             c->name, c->topo->nshards, (unsigned long long)ms, rs->nmoves,
-             (unsigned long long)rs->keys, rs->reason);
+    cache_event(c, "reshard-done",
+                "resharded to %d shard(s) in %llu ms: %zu slot(s), %llu key(s) moved (%s)",
+                c->topo->nshards, (unsigned long long)ms, rs->nmoves, (unsigned long long)rs->keys,
+                rs->reason);
     xfree(rs->moves);
     rs->moves = NULL;
     rs->active = 0;
@@ -822,10 +847,10 @@ static void memory_guard(cache *c, const supervisor_shard_load *loads, int n)
         if (want <= l->maxmemory ||
             (double)host_free_bytes() < p->vertical_host_factor * (double)(want - l->maxmemory))
             continue;
-        log_info("cache %s: shard %d memory %.0f%% of %llu bytes while resharding: maxmemory -> "
-                 "%llu",
-                 c->name, i, 100.0 * (double)l->used_memory / (double)l->maxmemory,
-                 (unsigned long long)l->maxmemory, (unsigned long long)want);
+        cache_event(c, "raise-memory",
+                    "shard %d memory %.0f%% of %llu bytes while resharding: maxmemory -> %llu", i,
+                    100.0 * (double)l->used_memory / (double)l->maxmemory,
+                    (unsigned long long)l->maxmemory, (unsigned long long)want);
         supervisor_set_maxmemory(c->sup, l->id, want);
     }
 }
@@ -872,7 +897,10 @@ static void autoscale_step(cache *c)
                      &d) != 0 ||
         d.actions == 0)
         return;
-    log_info("cache %s: autoscaler: %s", c->name, d.reason);
+    cache_event(c, "decision",
+                "%s (trigger %s, value %.3g, threshold %.3g, held %llu ms; %d -> %d shard(s))",
+                d.reason, scale_trigger_name(d.trigger), d.value, d.threshold,
+                (unsigned long long)d.held_ms, d.nshards, d.target_shards);
     if ((d.actions & SCALE_ACT_RAISE_MEMORY) && d.raise_shard >= 0 && d.raise_shard < t->nshards) {
         if (supervisor_set_maxmemory(c->sup, loads[d.raise_shard].id, d.raise_maxmemory) != 0)
             log_warn("cache %s: could not raise the maxmemory of shard %d", c->name, d.raise_shard);

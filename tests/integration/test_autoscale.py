@@ -9,13 +9,15 @@
 """
 
 import os
+import re
 import signal
+import subprocess
 import threading
 import time
 
 import redis
 
-from conftest import deadline_poll, engine_clients
+from conftest import STRATUS_BIN, deadline_poll, engine_clients
 
 
 class Load:
@@ -104,6 +106,15 @@ def test_manual_scale_out_and_in_under_load(stratus_factory):
     assert r.dbsize() == len(load.written)
     assert r.info("stratus")["slots_moved"] >= 12288 + 12288
     assert all_slots_covered(srv.data_dir)
+    # Every action is in the events log, newest first, with its reason and duration.
+    out = subprocess.run([STRATUS_BIN, "events", "--data-dir", str(srv.data_dir)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    done = [line for line in out.stdout.splitlines() if "reshard-done" in line]
+    assert len(done) == 2, out.stdout
+    assert "resharded to 1 shard(s)" in done[0] and "resharded to 4 shard(s)" in done[1]
+    assert re.search(r"in \d+ ms: 12288 slot\(s\)", done[0])
+    assert "STRATUS SCALE 1" in done[0]
 
 
 def test_bad_scale_requests(stratus_factory):
@@ -150,6 +161,9 @@ def test_autoscaler_grows_under_a_write_spike_and_shrinks_back(stratus_factory):
     r.flushall()
     wait_shards(r, 1, timeout=180)
     assert "autoscaler" in srv.log_text()
+    out = subprocess.run([STRATUS_BIN, "events", "--data-dir", str(srv.data_dir)],
+                         capture_output=True, text=True, timeout=30).stdout
+    assert "decision" in out and "memory" in out and "reshard-done" in out
     assert all_slots_covered(srv.data_dir)
 
 
