@@ -1087,7 +1087,7 @@ long supervisor_move_slot(supervisor *s, int slot, const char *from, const char 
     }
     long moved = 0;
     for (;;) {
-        const resp_value *v = ECALL(s, src, "CLUSTER", "GETKEYSINSLOT", sl, "100");
+        const resp_value *v = ECALL(s, src, "CLUSTER", "GETKEYSINSLOT", sl, "1000");
         if (!v || v->type != RESP_T_ARRAY) {
             snprintf(err, errlen, "slot %d: GETKEYSINSLOT failed", slot);
             return -1;
