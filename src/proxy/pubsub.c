@@ -77,6 +77,10 @@ static int may_be_keyspace(const char *a, size_t n, int pattern)
 static backend *pubsub_link(session *s, unsigned shard, const char *addr, int proto, int *limited)
 {
     *limited = 0;
+    /* Any engine hears every broadcast channel: a subscriber keeps its home link even when
+     * resharding made another engine shard 0. */
+    if (shard == 0 && s->priv && s->priv->passthrough && s->priv->owner == s)
+        return s->priv;
     if (shard == 0)
         return backend_private(s, addr, proto, limited);
     if (!s->sublinks)
