@@ -36,6 +36,8 @@ typedef struct topology {
     topo_shard shards[64];           /* by shard index */
     topo_node nodes[192];            /* all engines */
     uint16_t slot_shard[TOPO_SLOTS]; /* slot -> shard index */
+    int pubsub_home;                 /* node index of the primary every subscriber's connection
+                                        is on (stable across resharding while it lives), -1 */
 } topology;
 
 #define TOPO_MAX_SHARDS 64

@@ -19,6 +19,8 @@
 #include "common/log.h"
 #include "net/ev.h"
 
+static void choose_home(const topology *cur, topology *t);
+
 /* Record a scaling event: logged, and kept in the store for `stratus events` (control thread). */
 static void cache_event(cache *c, const char *kind, const char *fmt, ...) ATTR_PRINTF(3, 4);
 static void cache_event(cache *c, const char *kind, const char *fmt, ...)
@@ -223,6 +225,7 @@ int cache_start(cache *c, char *err, size_t errlen)
         return -1;
     }
     t->version = 1;
+    choose_home(NULL, t);
     supervisor_update_availability(c->sup, t);
     publish(c, t);
     cache_tick(c, 1);
@@ -233,6 +236,19 @@ static void persist_state(cache *c);
 static void reshard_step(cache *c);
 static void autoscale_step(cache *c);
 
+/* The pub/sub home stays the engine it was while that engine is a primary, so subscribers'
+ * connections and PUBLISH's exact receiver counts survive resharding. */
+static void choose_home(const topology *cur, topology *t)
+{
+    t->pubsub_home = t->nshards > 0 ? t->shards[0].primary : -1;
+    if (!cur || cur->pubsub_home < 0)
+        return;
+    const char *id = cur->nodes[cur->pubsub_home].id;
+    for (int i = 0; i < t->nnodes; i++)
+        if (t->nodes[i].primary && strcmp(t->nodes[i].id, id) == 0)
+            t->pubsub_home = i;
+}
+
 /* Read the slot map from the engines and publish it if routes changed. */
 static void rebuild_topology(cache *c)
 {
@@ -240,7 +256,10 @@ static void rebuild_topology(cache *c)
     if (!t)
         return;
     const topology *cur = c->topo;
-    if (cur && topo_same_routes(cur, t)) {
+    choose_home(cur, t);
+    if (cur && topo_same_routes(cur, t) &&
+        (cur->pubsub_home < 0 || t->pubsub_home < 0 ||
+         strcmp(cur->nodes[cur->pubsub_home].id, t->nodes[t->pubsub_home].id) == 0)) {
         topo_destroy(t);
         return;
     }
@@ -723,12 +742,18 @@ static void reshard_begin(cache *c, int target)
             slots[t->slot_shard[i]]++;
     for (int i = 0; i < t->nshards; i++)
         keep[i] = 1;
-    /* Scale in: drain the shards holding the fewest slots. */
+    /* Scale in: drain the shards holding the fewest slots, the pub/sub home last (its
+     * subscribers would have to subscribe again). */
     for (int kept = t->nshards; kept > target; kept--) {
         int least = -1;
-        for (int i = 0; i < t->nshards; i++)
-            if (keep[i] && (least < 0 || slots[i] < slots[least]))
+        for (int i = 0; i < t->nshards; i++) {
+            if (!keep[i])
+                continue;
+            int home = t->shards[i].primary == t->pubsub_home;
+            int lhome = least >= 0 && t->shards[least].primary == t->pubsub_home;
+            if (least < 0 || (lhome && !home) || (home == lhome && slots[i] < slots[least]))
                 least = i;
+        }
         keep[least] = 0;
         snprintf(rs->drain[rs->ndrain++], 41, "%s", t->nodes[t->shards[least].primary].id);
     }

@@ -24,7 +24,8 @@ typedef struct worker_msg worker_msg;
 typedef enum {
     TARGET_SLOT,  /* the primary owning req->slot */
     TARGET_SHARD, /* the primary of shard req->shard (fan-out to every shard) */
-    TARGET_NODE   /* a named node (ASK redirection): req->ask_addr */
+    TARGET_NODE,  /* a named node (ASK redirection): req->ask_addr */
+    TARGET_HOME   /* the pub/sub home (topology.pubsub_home) */
 } req_target;
 
 #define REQ_F_READONLY 0x01u /* safe to resend after a lost connection */

@@ -74,14 +74,16 @@ static int may_be_keyspace(const char *a, size_t n, int pattern)
 
 /* The session's pass-through link to shard (created on first use); NULL when the cache's limit
  * of private links is reached. Shard 0's is the home link, s->priv. */
-static backend *pubsub_link(session *s, unsigned shard, const char *addr, int proto, int *limited)
+static backend *pubsub_link(session *s, unsigned shard, const char *addr, int proto, int is_home,
+                            int *limited)
 {
     *limited = 0;
-    /* Any engine hears every broadcast channel: a subscriber keeps its home link even when
-     * resharding made another engine shard 0. */
-    if (shard == 0 && s->priv && s->priv->passthrough && s->priv->owner == s)
+    /* The home link is the session's private link; it also serves a shard channel whose owner
+     * is the home engine. */
+    int home = s->priv && s->priv->passthrough && s->priv->owner == s;
+    if (home && (is_home || strcmp(s->priv->addr, addr) == 0))
         return s->priv;
-    if (shard == 0)
+    if (is_home)
         return backend_private(s, addr, proto, limited);
     if (!s->sublinks)
         s->sublinks = xcalloc(TOPO_MAX_SHARDS, sizeof(backend *));
@@ -135,21 +137,23 @@ void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const
     const topology *t = worker_topology(s->w);
     int kind = ps_kind(d);
     uint64_t also = 0, all = 0;
-    unsigned target = 0;
-    for (int i = 1; i < t->nshards && i < 64; i++)
-        all |= 1ull << i;
+    unsigned home = t->pubsub_home >= 0 ? (unsigned)t->nodes[t->pubsub_home].shard : 0;
+    unsigned target = home;
+    for (int i = 0; i < t->nshards && i < 64; i++)
+        if ((unsigned)i != home)
+            all |= 1ull << i;
     if (kind == PS_SSUB || (kind == PS_SUNSUB && argc > 1)) {
         int slot;
         if (router_keys_slot(s, d, argc, argv, lens, &slot) < 0)
             return; /* CROSSSLOT, as Redis Cluster answers */
-        target = t->slot_shard[slot] < t->nshards ? t->slot_shard[slot] : 0;
-        if (kind == PS_SUNSUB && target && !(s->sublinks && s->sublinks[target]))
-            target = 0; /* never subscribed there: the home engine answers for it */
+        target = t->slot_shard[slot] < t->nshards ? t->slot_shard[slot] : home;
+        if (kind == PS_SUNSUB && target != home && !(s->sublinks && s->sublinks[target]))
+            target = home; /* never subscribed there: the home engine answers for it */
     } else if (kind == PS_SUNSUB) {
         /* Every link holding shard channels answers for its own. */
         int first = -1;
         for (int i = 0; i < t->nshards && i < 64; i++) {
-            backend *b = i == 0 ? s->priv : (s->sublinks ? s->sublinks[i] : NULL);
+            backend *b = (unsigned)i == home ? s->priv : (s->sublinks ? s->sublinks[i] : NULL);
             if (b && b->had_ssub) {
                 if (first < 0)
                     first = i;
@@ -158,14 +162,14 @@ void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const
                 b->had_ssub = 0;
             }
         }
-        target = first < 0 ? 0 : (unsigned)first;
+        target = first < 0 ? home : (unsigned)first;
     } else if (kind == PS_SUB || kind == PS_PSUB) {
         for (size_t i = 1; i < argc && !also; i++)
             if (may_be_keyspace(argv[i], lens[i], kind == PS_PSUB))
                 also = all;
     } else if (s->sublinks) {
-        for (int i = 1; i < t->nshards && i < 64; i++)
-            if (s->sublinks[i])
+        for (int i = 0; i < t->nshards && i < 64; i++)
+            if ((unsigned)i != home && s->sublinks[i])
                 also |= 1ull << i; /* they may hold keyspace subscriptions */
     }
     req *r = session_queue_req(s);
@@ -174,7 +178,7 @@ void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const
     else
         resp_add_command(&r->cmd, argc, argv, lens);
     r->flags |= REQ_F_PUBSUB;
-    r->target = TARGET_SHARD;
+    r->target = target == home ? TARGET_HOME : TARGET_SHARD;
     r->shard = (uint16_t)target;
     r->pubsub_also = also & ~(1ull << target);
     if (kind == PS_SUB || kind == PS_PSUB || kind == PS_SSUB)
@@ -193,7 +197,8 @@ int pubsub_send(worker *w, req *r, const topology *t, int node)
     }
     int limited = 0;
     unsigned shard = (unsigned)t->nodes[node].shard;
-    backend *b = pubsub_link(s, shard, t->nodes[node].addr, r->proto, &limited);
+    backend *b =
+        pubsub_link(s, shard, t->nodes[node].addr, r->proto, r->target == TARGET_HOME, &limited);
     if (!b) {
         router_fail(w, r,
                     limited == 2
@@ -212,7 +217,7 @@ int pubsub_send(worker *w, req *r, const topology *t, int node)
         if (!(r->pubsub_also & (1ull << k)) || t->shards[k].primary < 0)
             continue;
         const topo_node *n = &t->nodes[t->shards[k].primary];
-        backend *o = pubsub_link(s, k, n->addr, r->proto, &limited);
+        backend *o = pubsub_link(s, k, n->addr, r->proto, 0, &limited);
         if (o && backend_send_passthrough(o, buf_rptr(&r->cmd), buf_used(&r->cmd)) == 0 &&
             backend_send_passthrough(o, sync_ping, sizeof(sync_ping) - 1) == 0)
             s->ps_pending++;
@@ -284,7 +289,7 @@ static int kind_is(const char *k, size_t n, const char *w)
 static long long ssub_total(const session *s)
 {
     long long n = s->priv ? s->priv->ssub_count : 0;
-    for (unsigned i = 1; s->sublinks && i < TOPO_MAX_SHARDS; i++)
+    for (unsigned i = 0; s->sublinks && i < TOPO_MAX_SHARDS; i++)
         if (s->sublinks[i])
             n += s->sublinks[i]->ssub_count;
     return n;

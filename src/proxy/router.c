@@ -304,7 +304,9 @@ int router_try_send(worker *w, req *r)
             r->flags &= (uint16_t)~REQ_F_ASKING;
         }
     }
-    if (node < 0) {
+    if (r->target == TARGET_HOME)
+        node = t->pubsub_home;
+    if (node < 0 && r->target != TARGET_HOME) {
         unsigned shard = r->target == TARGET_SHARD ? r->shard : t->slot_shard[r->slot];
         if (shard < (unsigned)t->nshards)
             node = t->shards[shard].primary;
@@ -847,10 +849,9 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
             return;
         }
         if (d->local == LOCAL_PUBSUB_QUERY) {
-            /* Every subscriber's connection is on shard 0's primary: it knows them all. */
+            /* Every subscriber's connection is on the pub/sub home: it knows them all. */
             req *r = session_queue_req(s);
-            r->target = TARGET_SHARD;
-            r->shard = 0;
+            r->target = TARGET_HOME;
             r->flags |= REQ_F_READONLY;
             set_cmd(r, argc, argv, lens, raw, rawlen);
             router_send(s->w, r);

@@ -186,3 +186,22 @@ def test_kill9_in_the_middle_of_a_move_loses_nothing(stratus_factory):
     assert r2.dbsize() == len(keys)
     missing = [k for k, v in keys.items() if r2.get(k) != v]
     assert missing == []
+
+
+def test_subscriber_keeps_working_across_a_reshard(stratus_factory):
+    srv = stratus_factory("--autoscale", "off")
+    r = srv.client()
+    ps = srv.client().pubsub()
+    ps.subscribe("before")
+    assert ps.get_message(timeout=5)["type"] == "subscribe"
+    r.execute_command("STRATUS", "SCALE", "3")
+    wait_shards(r, 3)
+    ps.subscribe("after")  # another engine may be shard 0 now: the home link stays
+    assert ps.get_message(timeout=5)["type"] == "subscribe"
+    for ch in ("before", "after"):
+        assert r.publish(ch, f"to {ch}") == 1
+        m = ps.get_message(timeout=5)
+        while m and m["type"] != "message":
+            m = ps.get_message(timeout=5)
+        assert m and m["channel"] == ch and m["data"] == f"to {ch}"
+    ps.close()
