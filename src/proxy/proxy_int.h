@@ -84,7 +84,7 @@ struct req {
     long long wait_min;     /* WAIT: fewest replicas acknowledging so far */
     long long wait_target;  /* WAIT: numreplicas asked for */
     char wait_num[24];      /* WAIT: numreplicas as sent */
-    uint64_t pubsub_also;   /* subscribe family: shards to write it to besides its target */
+    uint8_t pubsub_mode;    /* subscribe family: which links it is written to (pubsub.c) */
     uint8_t wait_bump;      /* WAIT: make the link's last write current first */
     buf cmd;                /* request bytes, kept for resending */
     buf reply;              /* reply bytes when they cannot go straight to the client */
@@ -164,7 +164,9 @@ struct session {
     uint32_t ps_pending;    /* other shards' links still to confirm a subscription change */
     buf ps_hold_home;       /* home link frames held until then (confirmations first) */
     buf ps_hold_other;      /* other links' frames held until then */
-    backend **sublinks;     /* pass-through links to shards other than 0, by shard (lazy) */
+    backend **sublinks;     /* filtered pass-through links to other engines (lazy, by address) */
+    buf ks_replay;          /* keyspace (un)subscriptions, replayed on shards added later */
+    int ks_replay_full;     /* ks_replay hit its cap: new shards are not subscribed */
     int doomed;             /* to be closed at the end of this loop iteration */
     session *doom_next;     /* worker doomed list */
     uint64_t wrote_shards;  /* shards written to since the last satisfied WAIT */
@@ -276,6 +278,7 @@ void pubsub_passthrough(backend *b, const char *frame, size_t len);
 int pubsub_send(worker *w, req *r, const topology *t, int node);
 void pubsub_release(session *s);
 void pubsub_reset(session *s);
+void pubsub_topology_changed(worker *w, const topology *t);
 void worker_doom_session(session *s);
 int backend_send_passthrough(backend *b, const char *data, size_t len);
 void backend_drop_private(backend *b);

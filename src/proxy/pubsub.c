@@ -34,6 +34,15 @@ static const char sync_tail[] = "$14\r\n" SYNC_TOKEN "\r\n";
 
 enum { PS_SUB, PS_PSUB, PS_UNSUB, PS_PUNSUB, PS_SSUB, PS_SUNSUB };
 
+/* Where a subscribe-family command is written. */
+enum {
+    PS_MODE_HOME,       /* the home link only */
+    PS_MODE_OWNER,      /* the link to the engine owning the shard channel's slot */
+    PS_MODE_SSUB_LINKS, /* every link holding shard channels (SUNSUBSCRIBE with none named) */
+    PS_MODE_ALL_SHARDS, /* home, and a link to every other shard (keyspace subscriptions) */
+    PS_MODE_ALL_LINKS   /* home, and every other link open (unsubscribes) */
+};
+
 static int ps_kind(const cmd_def *d)
 {
     static const char *const names[] = {"subscribe",    "psubscribe", "unsubscribe",
@@ -72,24 +81,37 @@ static int may_be_keyspace(const char *a, size_t n, int pattern)
     return 0;
 }
 
-/* The session's pass-through link to shard (created on first use); NULL when the cache's limit
- * of private links is reached. Shard 0's is the home link, s->priv. */
-static backend *pubsub_link(session *s, unsigned shard, const char *addr, int proto, int is_home,
-                            int *limited)
+/* The session's home link: its private link in pass-through (created on first use). */
+static backend *home_link(session *s, const char *addr, int proto, int *limited)
+{
+    if (s->priv && s->priv->passthrough && s->priv->owner == s)
+        return s->priv; /* any engine hears every broadcast: it stays through resharding */
+    return backend_private(s, addr, proto, limited);
+}
+
+/* The session's filtered pass-through link to the engine at addr; created when create is set
+ * (NULL with *limited when the cache's limit of private links is reached). Links are found by
+ * address, so they stay right when resharding renumbers the shards. */
+static backend *other_link(session *s, const char *addr, int proto, int create, int *limited)
 {
     *limited = 0;
-    /* The home link is the session's private link; it also serves a shard channel whose owner
-     * is the home engine. */
-    int home = s->priv && s->priv->passthrough && s->priv->owner == s;
-    if (home && (is_home || strcmp(s->priv->addr, addr) == 0))
+    if (s->priv && s->priv->passthrough && s->priv->owner == s && strcmp(s->priv->addr, addr) == 0)
         return s->priv;
-    if (is_home)
-        return backend_private(s, addr, proto, limited);
-    if (!s->sublinks)
+    int free_slot = -1;
+    for (int i = 0; s->sublinks && i < TOPO_MAX_SHARDS; i++) {
+        if (s->sublinks[i] && strcmp(s->sublinks[i]->addr, addr) == 0)
+            return s->sublinks[i];
+        if (!s->sublinks[i] && free_slot < 0)
+            free_slot = i;
+    }
+    if (!create)
+        return NULL;
+    if (!s->sublinks) {
         s->sublinks = xcalloc(TOPO_MAX_SHARDS, sizeof(backend *));
-    backend *b = s->sublinks[shard];
-    if (b)
-        return b;
+        free_slot = 0;
+    }
+    if (free_slot < 0)
+        return NULL;
     cache *c = s->cache;
     int64_t n = atomic_fetch_add_explicit(&c->counters.private_links, 1, memory_order_relaxed);
     if (n >= c->cfg->max_blocking_clients) {
@@ -97,11 +119,11 @@ static backend *pubsub_link(session *s, unsigned shard, const char *addr, int pr
         *limited = 1;
         return NULL;
     }
-    b = backend_create(s->w, addr, proto);
+    backend *b = backend_create(s->w, addr, proto);
     b->owner = s;
     b->passthrough = 1;
     b->filtered = 1;
-    s->sublinks[shard] = b;
+    s->sublinks[free_slot] = b;
     return b;
 }
 
@@ -114,6 +136,7 @@ void pubsub_release(session *s)
             backend_destroy_private(s->sublinks[i]);
     xfree(s->sublinks);
     s->sublinks = NULL;
+    buf_deinit(&s->ks_replay);
 }
 
 void pubsub_reset(session *s)
@@ -128,49 +151,39 @@ void pubsub_reset(session *s)
     s->ps_pending = 0;
     buf_deinit(&s->ps_hold_home);
     buf_deinit(&s->ps_hold_other);
+    buf_deinit(&s->ks_replay);
     s->sub_count = 0;
 }
+
+#define KS_REPLAY_MAX (64u * 1024u) /* keyspace (un)subscriptions kept to replay on new shards */
 
 void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                     const size_t *lens, const char *raw, size_t rawlen)
 {
     const topology *t = worker_topology(s->w);
     int kind = ps_kind(d);
-    uint64_t also = 0, all = 0;
-    unsigned home = t->pubsub_home >= 0 ? (unsigned)t->nodes[t->pubsub_home].shard : 0;
-    unsigned target = home;
-    for (int i = 0; i < t->nshards && i < 64; i++)
-        if ((unsigned)i != home)
-            all |= 1ull << i;
+    int mode = PS_MODE_HOME;
+    unsigned target = 0;
     if (kind == PS_SSUB || (kind == PS_SUNSUB && argc > 1)) {
         int slot;
         if (router_keys_slot(s, d, argc, argv, lens, &slot) < 0)
             return; /* CROSSSLOT, as Redis Cluster answers */
-        target = t->slot_shard[slot] < t->nshards ? t->slot_shard[slot] : home;
-        if (kind == PS_SUNSUB && target != home && !(s->sublinks && s->sublinks[target]))
-            target = home; /* never subscribed there: the home engine answers for it */
-    } else if (kind == PS_SUNSUB) {
-        /* Every link holding shard channels answers for its own. */
-        int first = -1;
-        for (int i = 0; i < t->nshards && i < 64; i++) {
-            backend *b = (unsigned)i == home ? s->priv : (s->sublinks ? s->sublinks[i] : NULL);
-            if (b && b->had_ssub) {
-                if (first < 0)
-                    first = i;
-                else
-                    also |= 1ull << i;
-                b->had_ssub = 0;
-            }
+        if (t->slot_shard[slot] < t->nshards && t->shards[t->slot_shard[slot]].primary >= 0) {
+            target = t->slot_shard[slot];
+            mode = PS_MODE_OWNER;
+            int limited;
+            const char *addr = t->nodes[t->shards[target].primary].addr;
+            if (kind == PS_SUNSUB && !other_link(s, addr, s->proto, 0, &limited))
+                mode = PS_MODE_HOME; /* never subscribed there: the home engine answers */
         }
-        target = first < 0 ? home : (unsigned)first;
+    } else if (kind == PS_SUNSUB) {
+        mode = PS_MODE_SSUB_LINKS; /* every link holding shard channels answers for its own */
     } else if (kind == PS_SUB || kind == PS_PSUB) {
-        for (size_t i = 1; i < argc && !also; i++)
+        for (size_t i = 1; i < argc && mode == PS_MODE_HOME; i++)
             if (may_be_keyspace(argv[i], lens[i], kind == PS_PSUB))
-                also = all;
+                mode = PS_MODE_ALL_SHARDS;
     } else if (s->sublinks) {
-        for (int i = 0; i < t->nshards && i < 64; i++)
-            if ((unsigned)i != home && s->sublinks[i])
-                also |= 1ull << i; /* they may hold keyspace subscriptions */
+        mode = PS_MODE_ALL_LINKS; /* they may hold keyspace subscriptions */
     }
     req *r = session_queue_req(s);
     if (raw)
@@ -178,14 +191,37 @@ void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const
     else
         resp_add_command(&r->cmd, argc, argv, lens);
     r->flags |= REQ_F_PUBSUB;
-    r->target = target == home ? TARGET_HOME : TARGET_SHARD;
+    r->target = mode == PS_MODE_OWNER ? TARGET_SHARD : TARGET_HOME;
     r->shard = (uint16_t)target;
-    r->pubsub_also = also & ~(1ull << target);
+    r->pubsub_mode = (uint8_t)mode;
+    if (mode == PS_MODE_ALL_SHARDS || mode == PS_MODE_ALL_LINKS) {
+        /* Kept to replay on shards added later, so keyspace events of every shard keep
+         * coming through a scale-out. */
+        if (buf_used(&s->ks_replay) + buf_used(&r->cmd) <= KS_REPLAY_MAX)
+            buf_append(&s->ks_replay, buf_rptr(&r->cmd), buf_used(&r->cmd));
+        else if (!s->ks_replay_full)
+            log_warn("session %llu: over %u KB of keyspace (un)subscriptions; shards added "
+                     "later will not get them",
+                     (unsigned long long)s->id, KS_REPLAY_MAX >> 10);
+        s->ks_replay_full |= buf_used(&s->ks_replay) + buf_used(&r->cmd) > KS_REPLAY_MAX;
+    }
     if (kind == PS_SUB || kind == PS_PSUB || kind == PS_SSUB)
         s->subscribed = 1;
     if (kind == PS_SSUB)
         r->flags |= REQ_F_SSUB;
     router_queue_or_send(s, r);
+}
+
+/* Write r's command (and a sentinel PING) to a link other than the one that answers for it. */
+static void send_other(session *s, backend *o, req *r)
+{
+    if (o && backend_send_passthrough(o, buf_rptr(&r->cmd), buf_used(&r->cmd)) == 0 &&
+        backend_send_passthrough(o, sync_ping, sizeof(sync_ping) - 1) == 0)
+        s->ps_pending++;
+    else
+        log_warn("session %llu: cannot reach a shard's engine for a subscription change; its "
+                 "events may be missing",
+                 (unsigned long long)s->id);
 }
 
 int pubsub_send(worker *w, req *r, const topology *t, int node)
@@ -196,9 +232,19 @@ int pubsub_send(worker *w, req *r, const topology *t, int node)
         return 0;
     }
     int limited = 0;
-    unsigned shard = (unsigned)t->nodes[node].shard;
-    backend *b =
-        pubsub_link(s, shard, t->nodes[node].addr, r->proto, r->target == TARGET_HOME, &limited);
+    const char *addr = t->nodes[node].addr;
+    backend *b = NULL;
+    if (r->pubsub_mode == PS_MODE_SSUB_LINKS) {
+        /* The first link holding shard channels answers; the others are written below. */
+        if (s->priv && s->priv->passthrough && s->priv->had_ssub)
+            b = s->priv;
+        for (int i = 0; !b && s->sublinks && i < TOPO_MAX_SHARDS; i++)
+            if (s->sublinks[i] && s->sublinks[i]->had_ssub)
+                b = s->sublinks[i];
+    }
+    if (!b)
+        b = r->pubsub_mode == PS_MODE_OWNER ? other_link(s, addr, r->proto, 1, &limited)
+                                            : home_link(s, addr, r->proto, &limited);
     if (!b) {
         router_fail(w, r,
                     limited == 2
@@ -213,22 +259,60 @@ int pubsub_send(worker *w, req *r, const topology *t, int node)
         return rc;
     if (r->flags & REQ_F_SSUB)
         b->had_ssub = 1;
-    for (unsigned k = 0; k < (unsigned)t->nshards && k < 64; k++) {
-        if (!(r->pubsub_also & (1ull << k)) || t->shards[k].primary < 0)
-            continue;
-        const topo_node *n = &t->nodes[t->shards[k].primary];
-        backend *o = pubsub_link(s, k, n->addr, r->proto, 0, &limited);
-        if (o && backend_send_passthrough(o, buf_rptr(&r->cmd), buf_used(&r->cmd)) == 0 &&
-            backend_send_passthrough(o, sync_ping, sizeof(sync_ping) - 1) == 0)
-            s->ps_pending++;
-        else
-            log_warn("session %llu: cannot subscribe on shard %u; its keyspace events will be "
-                     "missing",
-                     (unsigned long long)s->id, k);
+    if (r->pubsub_mode == PS_MODE_SSUB_LINKS) {
+        b->had_ssub = 0;
+        backend *all[TOPO_MAX_SHARDS + 1];
+        int n = 0;
+        if (s->priv && s->priv->passthrough && s->priv != b && s->priv->had_ssub)
+            all[n++] = s->priv;
+        for (int i = 0; s->sublinks && i < TOPO_MAX_SHARDS; i++)
+            if (s->sublinks[i] && s->sublinks[i] != b && s->sublinks[i]->had_ssub)
+                all[n++] = s->sublinks[i];
+        for (int i = 0; i < n; i++) {
+            all[i]->had_ssub = 0;
+            send_other(s, all[i], r);
+        }
+    } else if (r->pubsub_mode == PS_MODE_ALL_LINKS) {
+        for (int i = 0; s->sublinks && i < TOPO_MAX_SHARDS; i++)
+            if (s->sublinks[i] && s->sublinks[i] != b)
+                send_other(s, s->sublinks[i], r);
+    } else if (r->pubsub_mode == PS_MODE_ALL_SHARDS) {
+        for (int k = 0; k < t->nshards; k++) {
+            if (t->shards[k].primary < 0)
+                continue;
+            const char *a = t->nodes[t->shards[k].primary].addr;
+            if (strcmp(a, b->addr) == 0)
+                continue;
+            send_other(s, other_link(s, a, r->proto, 1, &limited), r);
+        }
     }
     /* Its answers come by pass-through: the request's own slot is done once it is sent. */
     router_deliver_final(w, r, "", 0);
     return 0;
+}
+
+void pubsub_topology_changed(worker *w, const topology *t)
+{
+    /* Shards added since a session subscribed to keyspace events get its (un)subscriptions
+     * replayed, so their events reach it too. Their confirmations are filtered out. */
+    for (session *s = w->sessions; s; s = s->list_next) {
+        if (s->dead || !s->subscribed || !buf_used(&s->ks_replay) || !s->priv)
+            continue;
+        for (int k = 0; k < t->nshards; k++) {
+            if (t->shards[k].primary < 0)
+                continue;
+            const char *a = t->nodes[t->shards[k].primary].addr;
+            int limited;
+            if (strcmp(a, s->priv->addr) == 0 || other_link(s, a, s->proto, 0, &limited))
+                continue;
+            backend *o = other_link(s, a, s->proto, 1, &limited);
+            if (!o ||
+                backend_send_passthrough(o, buf_rptr(&s->ks_replay), buf_used(&s->ks_replay)) != 0)
+                log_warn("session %llu: cannot subscribe on a new shard; its keyspace events "
+                         "will be missing",
+                         (unsigned long long)s->id);
+        }
+    }
 }
 
 /* Keep CLIENT LIST's sub= and psub= exact: every (un)subscribe confirmation ends with the

@@ -391,6 +391,7 @@ void session_free_all(worker *w)
         xfree(s->user_name);
         buf_deinit(&s->ps_hold_home);
         buf_deinit(&s->ps_hold_other);
+        buf_deinit(&s->ks_replay);
         xfree(s);
     }
 }

@@ -220,6 +220,7 @@ const topology *worker_topology(worker *w)
                 retire(w, old[p][i]);
     w->nlinks = t->nnodes;
     w->topo_version = t->version;
+    pubsub_topology_changed(w, t);
     return t;
 }
 

@@ -205,3 +205,31 @@ def test_subscriber_keeps_working_across_a_reshard(stratus_factory):
             m = ps.get_message(timeout=5)
         assert m and m["channel"] == ch and m["data"] == f"to {ch}"
     ps.close()
+
+
+def test_keyspace_subscription_hears_shards_added_later(stratus_factory):
+    srv = stratus_factory("--autoscale", "off")
+    r = srv.client()
+    r.config_set("notify-keyspace-events", "KEA")
+    ps = srv.client().pubsub()
+    ps.psubscribe("__keyspace@0__:late:*")
+    assert ps.get_message(timeout=5)["type"] == "psubscribe"
+    r.execute_command("STRATUS", "SCALE", "3")
+    wait_shards(r, 3)
+    keys = [f"late:{i}" for i in range(30)]  # every shard owns some of them
+    # The new shards' subscriptions are made when the endpoint sees the new topology; a key
+    # written before that on a new shard could be missed, so wait until one event of each
+    # shard's keys arrives before counting.
+    deadline_poll(lambda: r.set("late:probe", "1") and any(
+        m and m["type"] == "pmessage" for m in [ps.get_message(timeout=0.2)]), 20,
+        what="first keyspace event after the reshard")
+    for k in keys:
+        r.set(k, "v")
+    got = []
+    end = time.monotonic() + 10
+    while len(got) < len(keys) and time.monotonic() < end:
+        m = ps.get_message(timeout=0.2)
+        if m and m["type"] == "pmessage" and m["channel"] != "__keyspace@0__:late:probe":
+            got.append(m["channel"])
+    assert sorted(got) == sorted(f"__keyspace@0__:{k}" for k in keys)
+    ps.close()
