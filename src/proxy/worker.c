@@ -272,6 +272,9 @@ static void on_tick(ev_loop *loop, void *data)
 {
     worker *w = data;
     uint64_t now = ev_now_ms(loop);
+    /* A worker that serves no request still follows the topology (its subscribers' links to
+     * shards added by a scale-out are made here). */
+    worker_topology(w);
     process_retries(w, now);
     for (int p = 0; p < 3; p++)
         for (int i = 0; i < w->nlinks; i++)
