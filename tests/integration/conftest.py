@@ -668,19 +668,24 @@ def stratus(stratus_factory):
     return stratus_factory()
 
 
+def _module_instance(tmp_path_factory, args, kw):
+    """Starts one instance for a module-scoped fixture, yields it, tears it down."""
+    inst = Stratus(tmp_path_factory.mktemp("stratus"), args=args, **kw)
+    try:
+        inst.start()
+    except Exception:
+        inst.teardown()
+        raise
+    yield inst
+    inst.teardown()
+
+
 def module_stratus(*args, **kw):
     """Declares a module-scoped instance: `srv = module_stratus("--shards", "2")` in a test file."""
 
     @pytest.fixture(scope="module")
     def _fixture(tmp_path_factory):
-        inst = Stratus(tmp_path_factory.mktemp("stratus"), args=args, **kw)
-        try:
-            inst.start()
-        except Exception:
-            inst.teardown()
-            raise
-        yield inst
-        inst.teardown()
+        yield from _module_instance(tmp_path_factory, args, kw)
 
     return _fixture
 
@@ -691,15 +696,7 @@ def module_stratus_each_size(*args, sizes=("1", "3"), **kw):
 
     @pytest.fixture(scope="module", params=sizes, ids=[f"{n}-shard" for n in sizes])
     def _fixture(request, tmp_path_factory):
-        inst = Stratus(tmp_path_factory.mktemp("stratus"), args=("--shards", request.param) + args,
-                       **kw)
-        try:
-            inst.start()
-        except Exception:
-            inst.teardown()
-            raise
-        yield inst
-        inst.teardown()
+        yield from _module_instance(tmp_path_factory, ("--shards", request.param) + args, kw)
 
     return _fixture
 
