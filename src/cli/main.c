@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
@@ -18,6 +19,7 @@
 
 #include "common/alloc.h"
 #include "common/compiler.h"
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "control/cache.h"
@@ -25,6 +27,7 @@
 #include "control/store.h"
 #include "net/ev.h"
 #include "net/tls.h"
+#include "proto/resp.h"
 #include "proxy/worker.h"
 
 static void usage(FILE *out)
@@ -35,6 +38,9 @@ static void usage(FILE *out)
             "  stratus up [settings]   start the cache \"default\" behind one TLS endpoint\n"
             "  stratus events [CACHE] [--data-dir D]\n"
             "                          scaling decisions and actions, newest first\n"
+            "  stratus cache scale NAME --shards N|auto [--data-dir D]\n"
+            "                          set a running cache's shard count (auto: the autoscaler\n"
+            "                          decides again)\n"
             "  stratus version         print the version\n"
             "  stratus --help          this help\n\n"
             "Settings (flags; also STRATUS_<NAME> variables and a config file):\n",
@@ -125,6 +131,33 @@ static void print_banner(const cache *c, const tls_files *files)
     fflush(stdout);
 }
 
+/* <cache dir>/endpoint tells the CLI where the running endpoint listens (host, port, CA). */
+static void endpoint_path(const cache *c, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/endpoint", c->dir);
+}
+
+static void write_endpoint_file(const cache *c, const tls_files *files)
+{
+    char path[4300], tmp[4400];
+    endpoint_path(c, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    const char *host = strcmp(c->cfg->bind, "0.0.0.0") == 0 || strcmp(c->cfg->bind, "::") == 0
+                           ? "127.0.0.1"
+                           : c->cfg->bind;
+    FILE *f = fopen(tmp, "we");
+    if (!f || fprintf(f, "host %s\nport %d\nca %s\n", host, c->port, files->ca) < 0 ||
+        fclose(f) != 0 || rename(tmp, path) != 0)
+        log_warn("cannot write %s: `stratus cache` commands will not find this endpoint", path);
+}
+
+static void remove_endpoint_file(const cache *c)
+{
+    char path[4300];
+    endpoint_path(c, path, sizeof(path));
+    unlink(path);
+}
+
 static int cmd_up(int argc, char **argv)
 {
     static settings cfg;
@@ -191,6 +224,7 @@ static int cmd_up(int argc, char **argv)
     log_info("endpoint: TLS on %s:%d%s, %d worker thread(s)", cfg.bind, c->port,
              c->plaintext_port >= 0 ? ", plaintext on too" : "", threads);
     print_banner(c, &files);
+    write_endpoint_file(c, &files);
 
     uint64_t next_full = ev_clock_ms() + 1000;
     uint64_t healthy_deadline = ev_clock_ms() + (uint64_t)cfg.start_timeout;
@@ -224,6 +258,7 @@ static int cmd_up(int argc, char **argv)
         }
     }
     log_info("stopping: closing clients, saving and stopping engines");
+    remove_endpoint_file(c);
     rc = 0;
 stop:
     if (rc != 0)
@@ -309,6 +344,165 @@ static int cmd_events(int argc, char **argv)
     return 0;
 }
 
+/* ---- stratus cache scale ---- */
+
+/* Send argv to the endpoint as the default user; the reply (a line of text) to out. 0 when
+ * the command succeeded, 1 when the cache refused it (out holds why), -1 with err. */
+static int endpoint_call(const char *dir, size_t argc, const char *const *argv, char *out,
+                         size_t outlen, char *err, size_t errlen)
+{
+    char path[4300], line[4400], host[256] = "", ca[4096] = "", password[128] = "";
+    int port = 0;
+    snprintf(path, sizeof(path), "%s/endpoint", dir);
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "the cache is not running (no %s)", path);
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "host ", 5) == 0)
+            snprintf(host, sizeof(host), "%s", line + 5);
+        else if (strncmp(line, "port ", 5) == 0)
+            port = atoi(line + 5);
+        else if (strncmp(line, "ca ", 3) == 0)
+            snprintf(ca, sizeof(ca), "%s", line + 3);
+    }
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/password", dir);
+    f = fopen(path, "re");
+    if (!f || !fgets(password, sizeof(password), f)) {
+        if (f)
+            fclose(f);
+        snprintf(err, errlen, "cannot read %s", path);
+        return -1;
+    }
+    fclose(f);
+    password[strcspn(password, "\r\n")] = '\0';
+    tls_client *tc = tls_client_connect(host, port, ca, 10000, err, errlen);
+    if (!tc) {
+        size_t l = strlen(err);
+        snprintf(err + l, errlen - l, " (is the cache running?)");
+        return -1;
+    }
+    buf b;
+    buf_init(&b);
+    const char *auth[] = {"AUTH", "default", password};
+    const size_t alens[] = {4, 7, strlen(password)};
+    resp_add_command(&b, 3, auth, alens);
+    size_t *lens = xmalloc(argc * sizeof(size_t));
+    for (size_t i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    resp_add_command(&b, argc, argv, lens);
+    xfree(lens);
+    int rc = -1;
+    if (tls_client_write(tc, buf_rptr(&b), buf_used(&b)) != 0) {
+        snprintf(err, errlen, "cannot send the command to %s:%d", host, port);
+        goto out;
+    }
+    buf_consume(&b, buf_used(&b));
+    /* Two replies: AUTH's, then the command's. */
+    resp_value *v = NULL;
+    for (int got = 0; got < 2;) {
+        size_t consumed;
+        int r =
+            buf_used(&b) ? resp_value_parse(buf_rptr(&b), buf_used(&b), &v, &consumed) : RESP_AGAIN;
+        if (r == RESP_DONE) {
+            got++;
+            if (v->type == RESP_T_ERROR || got == 2) {
+                snprintf(out, outlen, "%.*s", (int)v->len, v->str ? v->str : "");
+                rc = v->type == RESP_T_ERROR ? 1 : 0;
+                if (v->type == RESP_T_ERROR && got == 1)
+                    got = 2; /* AUTH refused: the data dir's password does not match */
+            }
+            resp_value_free(v);
+            buf_consume(&b, consumed);
+            continue;
+        }
+        if (r == RESP_ERR) {
+            snprintf(err, errlen, "protocol error from %s:%d", host, port);
+            rc = -1;
+            break;
+        }
+        buf_reserve(&b, 4096);
+        long n = tls_client_read(tc, b.data + b.len, b.cap - b.len);
+        if (n <= 0) {
+            snprintf(err, errlen, "%s:%d closed the connection", host, port);
+            rc = -1;
+            break;
+        }
+        b.len += (size_t)n;
+    }
+out:
+    buf_deinit(&b);
+    tls_client_close(tc);
+    return rc;
+}
+
+static int cmd_cache(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "scale") != 0) {
+        fprintf(stderr, "stratus: usage: stratus cache scale NAME --shards N|auto "
+                        "[--data-dir D]\n");
+        return 2;
+    }
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "stratus: cache scale: name the cache (\"default\" for `stratus up`)\n");
+        return 2;
+    }
+    const char *name = argv[1], *shards = NULL;
+    char *rest[64];
+    int nrest = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--shards") == 0 && i + 1 < argc)
+            shards = argv[++i];
+        else if (strncmp(argv[i], "--shards=", 9) == 0)
+            shards = argv[i] + 9;
+        else if (nrest < (int)ARRAY_LEN(rest) - 1)
+            rest[nrest++] = argv[i];
+    }
+    rest[nrest] = NULL;
+    if (!shards) {
+        fprintf(stderr, "stratus: cache scale: --shards N (1 to %d) or --shards auto is needed\n",
+                TOPO_MAX_SHARDS);
+        return 2;
+    }
+    char *end;
+    long n = strtol(shards, &end, 10);
+    int isauto = strcasecmp(shards, "auto") == 0;
+    if (!isauto && (*shards == '\0' || *end != '\0' || n < 1 || n > TOPO_MAX_SHARDS)) {
+        fprintf(stderr, "stratus: cache scale: --shards must be 1 to %d or auto (got \"%s\")\n",
+                TOPO_MAX_SHARDS, shards);
+        return 2;
+    }
+    settings cfg;
+    char err[1024], out[1024];
+    if (settings_load(&cfg, nrest, rest, err, sizeof(err)) != 0) {
+        fprintf(stderr, "stratus: %s\n", err);
+        return 2;
+    }
+    char dir[4400];
+    snprintf(dir, sizeof(dir), "%s/caches/%s", cfg.data_dir, name);
+    if (access(dir, F_OK) != 0) {
+        fprintf(stderr, "stratus: no cache named \"%s\" under %s\n", name, cfg.data_dir);
+        return 1;
+    }
+    const char *argv2[] = {"STRATUS", "SCALE", isauto ? "AUTO" : shards};
+    int rc = endpoint_call(dir, 3, argv2, out, sizeof(out), err, sizeof(err));
+    if (rc < 0)
+        return fail(err);
+    if (rc > 0) {
+        fprintf(stderr, "stratus: cache %s: %s\n", name, out);
+        return 1;
+    }
+    if (isauto)
+        printf("cache %s: the autoscaler decides the shard count again\n", name);
+    else
+        printf("cache %s: scaling to %ld shard(s); `stratus events %s` shows the progress\n", name,
+               n, name);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -322,6 +516,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "events") == 0)
         return cmd_events(argc - 2, argv + 2);
+    if (strcmp(argv[1], "cache") == 0)
+        return cmd_cache(argc - 2, argv + 2);
     if (strcmp(argv[1], "up") == 0) {
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

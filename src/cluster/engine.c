@@ -20,13 +20,22 @@ void engine_client_init(engine_client *c)
     c->fd = -1;
 }
 
+static void free_replies(engine_client *c)
+{
+    for (size_t i = 0; i < c->nreplies; i++)
+        resp_value_free(c->replies[i]);
+    xfree(c->replies);
+    c->replies = NULL;
+    c->nreplies = 0;
+    c->reply = NULL;
+}
+
 static void drop(engine_client *c)
 {
     if (c->fd != -1)
         close(c->fd);
     c->fd = -1;
-    resp_value_free(c->reply);
-    c->reply = NULL;
+    free_replies(c);
     buf_deinit(&c->in);
     buf_deinit(&c->out);
 }
@@ -99,18 +108,10 @@ const resp_value *engine_call(engine_client *c, int timeout_ms, const char *cons
     return v;
 }
 
-const resp_value *engine_call_lens(engine_client *c, int timeout_ms, size_t argc,
-                                   const char *const *argv, const size_t *lens)
+/* Write c->out, then read until n complete replies are in c->in and parse them into
+ * c->replies (trees point into c->in, so they are parsed once every byte is there). */
+static resp_value *const *exchange(engine_client *c, int timeout_ms, size_t n)
 {
-    if (c->fd == -1) {
-        snprintf(c->err, sizeof(c->err), "not connected");
-        return NULL;
-    }
-    resp_value_free(c->reply);
-    c->reply = NULL;
-    buf_consume(&c->in, buf_used(&c->in));
-    buf_consume(&c->out, buf_used(&c->out));
-    resp_add_command(&c->out, argc, argv, lens);
     uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
     while (buf_used(&c->out)) {
         ssize_t w = write(c->fd, buf_rptr(&c->out), buf_used(&c->out));
@@ -125,18 +126,25 @@ const resp_value *engine_call_lens(engine_client *c, int timeout_ms, size_t argc
         drop(c);
         return NULL;
     }
+    size_t off = 0, got = 0; /* complete frames seen so far end at off */
     for (;;) {
-        size_t consumed;
-        if (buf_used(&c->in)) {
-            int r = resp_value_parse(buf_rptr(&c->in), buf_used(&c->in), &c->reply, &consumed);
-            if (r == RESP_DONE)
-                return c->reply;
+        while (got < n && off < buf_used(&c->in)) {
+            resp_value *v;
+            size_t consumed;
+            int r = resp_value_parse(buf_rptr(&c->in) + off, buf_used(&c->in) - off, &v, &consumed);
             if (r == RESP_ERR) {
                 snprintf(c->err, sizeof(c->err), "protocol error from engine");
                 drop(c);
                 return NULL;
             }
+            if (r != RESP_DONE)
+                break;
+            resp_value_free(v);
+            off += consumed;
+            got++;
         }
+        if (got == n)
+            break;
         if (buf_reserve(&c->in, 16384) != 0) {
             snprintf(c->err, sizeof(c->err), "out of memory");
             drop(c);
@@ -159,6 +167,47 @@ const resp_value *engine_call_lens(engine_client *c, int timeout_ms, size_t argc
         drop(c);
         return NULL;
     }
+    c->replies = xmalloc(n * sizeof(resp_value *));
+    off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t consumed;
+        resp_value_parse(buf_rptr(&c->in) + off, buf_used(&c->in) - off, &c->replies[i], &consumed);
+        off += consumed;
+        c->nreplies++;
+    }
+    c->reply = c->replies[0];
+    return c->replies;
+}
+
+/* Forget the last call's replies and bytes; 0, or -1 when not connected. */
+static int begin(engine_client *c)
+{
+    free_replies(c);
+    buf_consume(&c->in, buf_used(&c->in));
+    buf_consume(&c->out, buf_used(&c->out));
+    if (c->fd == -1) {
+        snprintf(c->err, sizeof(c->err), "not connected");
+        return -1;
+    }
+    return 0;
+}
+
+const resp_value *engine_call_lens(engine_client *c, int timeout_ms, size_t argc,
+                                   const char *const *argv, const size_t *lens)
+{
+    if (begin(c) != 0)
+        return NULL;
+    resp_add_command(&c->out, argc, argv, lens);
+    resp_value *const *r = exchange(c, timeout_ms, 1);
+    return r ? r[0] : NULL;
+}
+
+resp_value *const *engine_pipeline(engine_client *c, int timeout_ms, const buf *cmds, size_t n)
+{
+    if (n == 0 || begin(c) != 0)
+        return NULL;
+    buf_append(&c->out, buf_rptr(cmds), buf_used(cmds));
+    return exchange(c, timeout_ms, n);
 }
 
 const resp_value *engine_callv(engine_client *c, int timeout_ms, ...)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -55,6 +56,7 @@ typedef struct {
 } engine;
 
 struct supervisor {
+    int migrate_keys; /* keys per MIGRATE pipeline, adapted so the source stays responsive */
     char *cache_name;
     char *dir;
     char *binary;
@@ -598,7 +600,25 @@ int supervisor_cluster_ok(supervisor *s)
     return 1;
 }
 
-/* Stop engines left running by a Stratus that died without stopping them. */
+/* Whether an engine process still holds dir/nodes.conf (Redis locks it while it runs). */
+static int nodes_conf_locked(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/nodes.conf", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return 0;
+    int locked = flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK;
+    close(fd); /* releases our lock if we took it */
+    return locked;
+}
+
+#define STALE_STOP_MS 30000 /* a leftover engine saves and stops within this, or is forced */
+
+/* Stop engines left running by a Stratus that died without stopping them, and wait until each
+ * has exited (its nodes.conf is free for the engine started in its place). An engine may refuse
+ * SHUTDOWN for a moment ("Writing initial AOF, can't exit"): it is asked again, and forced
+ * (SHUTDOWN SAVE FORCE) when the deadline passes. */
 static void stop_stale(supervisor *s)
 {
     for (int i = 0; i < s->nengines; i++) {
@@ -608,9 +628,23 @@ static void stop_stale(supervisor *s)
         if (engine_client_connect(&probe, e->addr, s->password, 200) == 0) {
             log_warn("engine %s: still running from a previous start; asking it to save and stop",
                      e->name);
-            engine_callv(&probe, 30000, "SHUTDOWN", "SAVE", NULL);
+            uint64_t until = ev_clock_ms() + STALE_STOP_MS;
+            for (;;) {
+                int force = ev_clock_ms() > until;
+                const resp_value *v =
+                    force ? engine_callv(&probe, STALE_STOP_MS, "SHUTDOWN", "SAVE", "FORCE", NULL)
+                          : engine_callv(&probe, STALE_STOP_MS, "SHUTDOWN", "SAVE", NULL);
+                if (!v || force)
+                    break; /* no reply: it closed the connection on its way out */
+                log_warn("engine %s: SHUTDOWN refused (%.*s); asking again", e->name, (int)v->len,
+                         v->str ? v->str : "");
+                pause_ms(100);
+            }
         }
         engine_client_deinit(&probe);
+        uint64_t until = ev_clock_ms() + STALE_STOP_MS;
+        while (nodes_conf_locked(e->dir) && ev_clock_ms() < until)
+            pause_ms(20);
     }
 }
 
@@ -1049,91 +1083,238 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
     return 0;
 }
 
-/* SETSLOT NODE on every other primary (replicas learn it from their primary's gossip). */
-static void setslot_node_everywhere(supervisor *s, const char *slot, const char *to,
-                                    const engine *a, const engine *b)
+/* Send the n commands in cmds to e in one pipeline; NULL when e cannot be reached. */
+static resp_value *const *epipe(supervisor *s, engine *e, const buf *cmds, size_t n, int ms)
 {
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (e->pid > 0 && e->primary && e != a && e != b)
-            ECALL(s, e, "CLUSTER", "SETSLOT", slot, "NODE", to);
-    }
+    if (engine_ready(s, e, CALL_MS) != 0)
+        return NULL;
+    return engine_pipeline(&e->cli, ms, cmds, n);
 }
 
-long supervisor_move_slot(supervisor *s, int slot, const char *from, const char *to,
-                          uint64_t *bytes, char *err, size_t errlen)
+/* Append CLUSTER SETSLOT slot what [id] to b. */
+static void add_setslot(buf *b, int slot, const char *what, const char *id)
+{
+    char sl[16];
+    snprintf(sl, sizeof(sl), "%d", slot);
+    const char *argv[] = {"CLUSTER", "SETSLOT", sl, what, id};
+    const size_t lens[] = {7, 7, strlen(sl), strlen(what), id ? strlen(id) : 0};
+    resp_add_command(b, id ? 5 : 4, argv, lens);
+}
+
+/* SETSLOT slot what [id] for the n slots whose live[] is set, pipelined to e. Replies, or NULL
+ * when e cannot be reached. */
+static resp_value *const *setslots(supervisor *s, engine *e, const int *slots, const char *live,
+                                   size_t n, const char *what, const char *id, size_t *sent)
+{
+    buf b;
+    buf_init(&b);
+    *sent = 0;
+    for (size_t i = 0; i < n; i++)
+        if (live[i]) {
+            add_setslot(&b, slots[i], what, id);
+            (*sent)++;
+        }
+    resp_value *const *r = *sent ? epipe(s, e, &b, *sent, CALL_MS) : NULL;
+    buf_deinit(&b);
+    return r;
+}
+
+#define MIGRATE_MS 10000      /* MIGRATE's own timeout, and a MIGRATE pipeline's */
+#define MIGRATE_KEYS 1000     /* keys per GETKEYSINSLOT; most per MIGRATE pipeline */
+#define MIGRATE_BLOCK_US 1000 /* aim: how long one MIGRATE pipeline keeps the source busy */
+#define ASK_SLOTS 64          /* slots per GETKEYSINSLOT pipeline */
+#define MOVE_BATCH_MAX 1024   /* slots per supervisor_move_slots call */
+
+/* MIGRATE every key the source still has in the live slots, a pipeline of at most
+ * MIGRATE_KEYS keys at a time, until GETKEYSINSLOT finds them all empty. Keys moved, or -1. */
+static long migrate_keys(supervisor *s, engine *src, engine *dst, const int *slots, char *live,
+                         size_t n, char *err, size_t errlen)
+{
+    char port[16], cnt[16];
+    snprintf(port, sizeof(port), "%d", dst->port);
+    snprintf(cnt, sizeof(cnt), "%d", MIGRATE_KEYS);
+    long moved = 0;
+    char *busy = xmalloc(n);
+    memcpy(busy, live, n);
+    buf q, mig;
+    buf_init(&q);
+    buf_init(&mig);
+    long rc = -1;
+    for (;;) {
+        /* Which keys are left in up to ASK_SLOTS slots. */
+        size_t asked = 0, *idx = xmalloc(n * sizeof(size_t));
+        buf_consume(&q, buf_used(&q));
+        for (size_t i = 0; i < n && asked < ASK_SLOTS; i++) {
+            if (!busy[i])
+                continue;
+            char sl[16];
+            snprintf(sl, sizeof(sl), "%d", slots[i]);
+            const char *argv[] = {"CLUSTER", "GETKEYSINSLOT", sl, cnt};
+            const size_t lens[] = {7, 13, strlen(sl), strlen(cnt)};
+            resp_add_command(&q, 4, argv, lens);
+            idx[asked++] = i;
+        }
+        if (asked == 0) {
+            xfree(idx);
+            rc = moved;
+            break;
+        }
+        resp_value *const *r = epipe(s, src, &q, asked, CALL_MS);
+        if (!r) {
+            snprintf(err, errlen, "GETKEYSINSLOT on %s failed: %s", src->name, src->cli.err);
+            xfree(idx);
+            break;
+        }
+        /* MIGRATE host port "" 0 timeout AUTH password KEYS k1 ... kn, one per slot (keys of
+         * one command share a slot), encoded now: the replies die with the next call. Slots
+         * past the pipeline's key budget wait for the next round: the source runs a
+         * pipeline's MIGRATEs back to back, so the budget adapts to keep that near
+         * MIGRATE_BLOCK_US and clients' commands get their turns in between. */
+        if (s->migrate_keys < 1)
+            s->migrate_keys = 64;
+        buf_consume(&mig, buf_used(&mig));
+        size_t nmig = 0, nkeys = 0;
+        int bad = 0;
+        for (size_t j = 0; j < asked && !bad; j++) {
+            const resp_value *v = r[j];
+            if (nkeys >= (size_t)s->migrate_keys && v->type == RESP_T_ARRAY && v->nelem)
+                continue;
+            if (v->type != RESP_T_ARRAY) {
+                snprintf(err, errlen, "slot %d: GETKEYSINSLOT failed: %.*s", slots[idx[j]],
+                         (int)v->len, v->str ? v->str : "");
+                bad = 1;
+                break;
+            }
+            if (v->nelem == 0) {
+                busy[idx[j]] = 0;
+                continue;
+            }
+            size_t nk = v->nelem, a = 0;
+            const char **argv = xmalloc((nk + 9) * sizeof(char *));
+            size_t *lens = xmalloc((nk + 9) * sizeof(size_t));
+            const char *head[] = {"MIGRATE", "127.0.0.1", port,        "",    "0",
+                                  "10000",   "AUTH",      s->password, "KEYS"};
+            for (size_t h = 0; h < ARRAY_LEN(head); h++) {
+                argv[a] = head[h];
+                lens[a++] = strlen(head[h]);
+            }
+            for (size_t k = 0; k < nk; k++) {
+                argv[a] = v->elem[k].str;
+                lens[a++] = v->elem[k].len;
+            }
+            resp_add_command(&mig, a, argv, lens);
+            xfree(argv);
+            xfree(lens);
+            nmig++;
+            nkeys += nk;
+        }
+        xfree(idx);
+        if (bad)
+            break;
+        if (nmig == 0)
+            continue; /* every slot asked was empty; ask the next ones */
+        uint64_t t0 = ev_clock_us();
+        r = epipe(s, src, &mig, nmig, MIGRATE_MS + CALL_MS);
+        uint64_t took = ev_clock_us() - t0;
+        if (took < MIGRATE_BLOCK_US / 2 && s->migrate_keys < MIGRATE_KEYS)
+            s->migrate_keys *= 2;
+        else if (took > MIGRATE_BLOCK_US * 2 && s->migrate_keys > 1)
+            s->migrate_keys /= 2;
+        if (!r) {
+            snprintf(err, errlen, "MIGRATE from %s failed: %s", src->name, src->cli.err);
+            break;
+        }
+        for (size_t j = 0; j < nmig && !bad; j++) {
+            if (r[j]->type == RESP_T_ERROR) {
+                snprintf(err, errlen, "MIGRATE from %s failed: %.*s", src->name, (int)r[j]->len,
+                         r[j]->str);
+                bad = 1;
+            }
+        }
+        if (bad)
+            break;
+        moved += (long)nkeys;
+    }
+    buf_deinit(&q);
+    buf_deinit(&mig);
+    xfree(busy);
+    return rc;
+}
+
+long supervisor_move_slots(supervisor *s, const int *slots, size_t n, const char *from,
+                           const char *to, char *err, size_t errlen)
 {
     engine *src = engine_by_id(s, from), *dst = engine_by_id(s, to);
     if (!src || !dst) {
-        snprintf(err, errlen, "slot %d: engine %s or %s is not running", slot, from, to);
+        snprintf(err, errlen, "engine %s or %s is not running", from, to);
         return -1;
     }
-    char sl[16], port[16];
-    snprintf(sl, sizeof(sl), "%d", slot);
-    snprintf(port, sizeof(port), "%d", dst->port);
-    if (!reply_ok(ECALL(s, dst, "CLUSTER", "SETSLOT", sl, "IMPORTING", from))) {
-        snprintf(err, errlen, "slot %d: SETSLOT IMPORTING refused by the target", slot);
+    if (n == 0 || n > MOVE_BATCH_MAX) {
+        snprintf(err, errlen, "%zu slots in one move (1 to %d)", n, MOVE_BATCH_MAX);
         return -1;
     }
-    const resp_value *mig = ECALL(s, src, "CLUSTER", "SETSLOT", sl, "MIGRATING", to);
-    if (!reply_ok(mig)) {
-        /* The source does not own it (any more): nothing to move; undo the import mark. */
-        int not_owner = mig && mig->len && strstr(mig->str, "not the owner");
-        ECALL(s, dst, "CLUSTER", "SETSLOT", sl, "STABLE");
-        if (not_owner)
-            return 0;
-        snprintf(err, errlen, "slot %d: SETSLOT MIGRATING refused by the source", slot);
-        return -1;
+    char *live = xmalloc(n);
+    memset(live, 1, n);
+    long rc = -1;
+    size_t sent;
+    resp_value *const *r = setslots(s, dst, slots, live, n, "IMPORTING", from, &sent);
+    if (!r) {
+        snprintf(err, errlen, "SETSLOT IMPORTING on %s failed: %s", dst->name, dst->cli.err);
+        goto out;
     }
-    long moved = 0;
-    for (;;) {
-        const resp_value *v = ECALL(s, src, "CLUSTER", "GETKEYSINSLOT", sl, "1000");
-        if (!v || v->type != RESP_T_ARRAY) {
-            snprintf(err, errlen, "slot %d: GETKEYSINSLOT failed", slot);
-            return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (r[i]->type == RESP_T_ERROR) {
+            snprintf(err, errlen, "slot %d: SETSLOT IMPORTING refused by the target: %.*s",
+                     slots[i], (int)r[i]->len, r[i]->str);
+            goto out;
         }
-        if (v->nelem == 0)
-            break;
-        /* MIGRATE host port "" 0 timeout AUTH password KEYS k1 ... kn */
-        size_t nk = v->nelem;
-        const char **argv = xmalloc((nk + 10) * sizeof(char *));
-        char **keys = xmalloc(nk * sizeof(char *));
-        size_t a = 0;
-        argv[a++] = "MIGRATE";
-        argv[a++] = "127.0.0.1";
-        argv[a++] = port;
-        argv[a++] = "";
-        argv[a++] = "0";
-        argv[a++] = "10000";
-        argv[a++] = "AUTH";
-        argv[a++] = s->password;
-        argv[a++] = "KEYS";
-        for (size_t i = 0; i < nk; i++) {
-            keys[i] = xstrndup(v->elem[i].str, v->elem[i].len);
-            argv[a++] = keys[i];
-            if (bytes)
-                *bytes += v->elem[i].len;
-        }
-        argv[a] = NULL;
-        const resp_value *m = ecall(s, src, argv); /* keys may not hold NUL: GETKEYSINSLOT's */
-        int ok = reply_ok(m);
-        if (!ok)
-            snprintf(err, errlen, "slot %d: MIGRATE failed: %.*s", slot, m ? (int)m->len : 0,
-                     m ? m->str : src->cli.err);
-        for (size_t i = 0; i < nk; i++)
-            xfree(keys[i]);
-        xfree(keys);
-        xfree(argv);
-        if (!ok)
-            return -1;
-        moved += (long)nk;
     }
-    /* The target first, so it serves the slot before the source stops redirecting (Redis's
-     * documented order), then everyone. */
-    ECALL(s, dst, "CLUSTER", "SETSLOT", sl, "NODE", to);
-    ECALL(s, src, "CLUSTER", "SETSLOT", sl, "NODE", to);
-    setslot_node_everywhere(s, sl, to, src, dst);
-    return moved;
+    r = setslots(s, src, slots, live, n, "MIGRATING", to, &sent);
+    if (!r) {
+        snprintf(err, errlen, "SETSLOT MIGRATING on %s failed: %s", src->name, src->cli.err);
+        goto out;
+    }
+    /* A slot the source does not own (any more) has nothing to move: its import mark is undone.
+     * Any other refusal fails the batch after the same undo. */
+    char *undo = xmalloc(n);
+    int refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        undo[i] = r[i]->type == RESP_T_ERROR;
+        if (undo[i] && !(r[i]->str && strstr(r[i]->str, "not the owner"))) {
+            snprintf(err, errlen, "slot %d: SETSLOT MIGRATING refused by the source: %.*s",
+                     slots[i], (int)r[i]->len, r[i]->str);
+            refused = 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        live[i] = (char)!undo[i];
+    setslots(s, dst, slots, undo, n, "STABLE", NULL, &sent);
+    xfree(undo);
+    if (refused)
+        goto out;
+    long moved = migrate_keys(s, src, dst, slots, live, n, err, errlen);
+    if (moved < 0)
+        goto out;
+    /* The target first, so it serves the slots before the source stops redirecting (Redis's
+     * documented order), then the source, then every other primary (replicas learn it from
+     * their primary's gossip). */
+    setslots(s, dst, slots, live, n, "NODE", to, &sent);
+    setslots(s, src, slots, live, n, "NODE", to, &sent);
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid > 0 && e->primary && e != src && e != dst)
+            setslots(s, e, slots, live, n, "NODE", to, &sent);
+    }
+    rc = moved;
+out:
+    xfree(live);
+    return rc;
+}
+
+long supervisor_move_slot(supervisor *s, int slot, const char *from, const char *to, char *err,
+                          size_t errlen)
+{
+    return supervisor_move_slots(s, &slot, 1, from, to, err, errlen);
 }
 
 int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, size_t errlen)
@@ -1217,12 +1398,11 @@ int supervisor_repair_slots(supervisor *s)
                 int slot = atoi(open);
                 char to[41];
                 snprintf(to, sizeof(to), "%.40s", m + 3);
-                char err[256];
-                uint64_t bytes = 0;
+                char err[256] = "";
                 log_warn("cache %s: slot %d was being moved when Stratus stopped; finishing the "
                          "move",
                          s->cache_name, slot);
-                if (supervisor_move_slot(s, slot, mine, to, &bytes, err, sizeof(err)) >= 0)
+                if (supervisor_move_slot(s, slot, mine, to, err, sizeof(err)) >= 0)
                     repaired++;
                 else
                     log_error("cache %s: %s", s->cache_name, err);

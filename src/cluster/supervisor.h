@@ -77,11 +77,15 @@ void supervisor_set_idle(supervisor *s, void (*idle)(void *arg), void *arg);
  * cache's functions; it owns no slot yet. Its node id goes to id_out. 0, or -1 with err. */
 int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idlen, char *err,
                          size_t errlen);
-/* Move one slot, keys included, from primary `from` to primary `to` (node ids), live: IMPORTING/
- * MIGRATING, MIGRATE in batches, SETSLOT NODE everywhere. Keys moved (name bytes added to
- * *bytes), or -1 with err (the slot stays half-moved until supervisor_repair_slots). */
-long supervisor_move_slot(supervisor *s, int slot, const char *from, const char *to,
-                          uint64_t *bytes, char *err, size_t errlen);
+/* Move the n slots (at most 1024), keys included, from primary `from` to primary `to` (node
+ * ids), live and pipelined: IMPORTING/MIGRATING for all, MIGRATE in batches, SETSLOT NODE
+ * everywhere. A slot `from` no longer owns is skipped. Keys moved, or -1 with err (slots stay
+ * half-moved until a retry or supervisor_repair_slots finishes them). */
+long supervisor_move_slots(supervisor *s, const int *slots, size_t n, const char *from,
+                           const char *to, char *err, size_t errlen);
+/* supervisor_move_slots of one slot. */
+long supervisor_move_slot(supervisor *s, int slot, const char *from, const char *to, char *err,
+                          size_t errlen);
 /* Remove the shard of primary_id (it must own no slot): its engines stop, every other node
  * forgets them, their directories go. 0, or -1 with err. */
 int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, size_t errlen);

@@ -658,7 +658,9 @@ void cache_destroy(cache *c)
 
 /* ---- live resharding ---- */
 
-#define RESHARD_SLICE_MS 80 /* slot moves per control-loop turn, so health checks keep running */
+#define RESHARD_SLICE_MS 80   /* slot moves per control-loop turn, so health checks keep running */
+#define RESHARD_BATCH_MS 20   /* aim of one pipelined batch of slot moves */
+#define RESHARD_BATCH_MAX 512 /* slots per batch */
 
 /* Plan, from one topology snapshot: kept shards end with an even share of slots (quota),
  * drained ones with none. Receivers are filled one after the other from the top of the slot
@@ -758,6 +760,7 @@ static void reshard_begin(cache *c, int target)
         snprintf(rs->drain[rs->ndrain++], 41, "%s", t->nodes[t->shards[least].primary].id);
     }
     plan_moves(c, t, keep);
+    rs->moves_started_ms = ev_clock_ms();
     rs->active = 1;
     atomic_store(&c->resharding, 1);
     cache_event(c, "reshard-start", "%d -> %d shard(s), %zu slot(s) to move; %s", nnow, target,
@@ -788,11 +791,12 @@ static void reshard_finish(cache *c)
             log_error("cache %s: %s", c->name, err);
     }
     refresh_topology(c);
-    uint64_t ms = ev_clock_ms() - rs->started_ms;
+    uint64_t now = ev_clock_ms(), ms = now - rs->started_ms;
     cache_event(c, "reshard-done",
-                "resharded to %d shard(s) in %llu ms: %zu slot(s), %llu key(s) moved (%s)",
+                "resharded to %d shard(s) in %llu ms: %zu slot(s), %llu key(s) moved in %llu ms "
+                "(%s)",
                 c->topo->nshards, (unsigned long long)ms, rs->nmoves, (unsigned long long)rs->keys,
-                rs->reason);
+                (unsigned long long)(now - rs->moves_started_ms), rs->reason);
     xfree(rs->moves);
     rs->moves = NULL;
     rs->active = 0;
@@ -816,18 +820,36 @@ static void reshard_step(cache *c)
     }
     uint64_t until = ev_clock_ms() + RESHARD_SLICE_MS;
     char err[256];
+    int slots[RESHARD_BATCH_MAX];
     while (rs->next < rs->nmoves && ev_clock_ms() < until) {
-        cache_move *m = &rs->moves[rs->next];
-        long keys =
-            supervisor_move_slot(c->sup, m->slot, m->from, m->to, &rs->bytes, err, sizeof(err));
+        /* The next moves between the same two primaries go together, in one pipelined batch
+         * sized to take about RESHARD_BATCH_MS. */
+        const cache_move *m = &rs->moves[rs->next];
+        size_t n = 0;
+        if (rs->batch < 1)
+            rs->batch = 16;
+        while (rs->next + n < rs->nmoves && n < (size_t)rs->batch &&
+               strcmp(rs->moves[rs->next + n].from, m->from) == 0 &&
+               strcmp(rs->moves[rs->next + n].to, m->to) == 0) {
+            slots[n] = rs->moves[rs->next + n].slot;
+            n++;
+        }
+        uint64_t t0 = ev_clock_ms();
+        long keys = supervisor_move_slots(c->sup, slots, n, m->from, m->to, err, sizeof(err));
         if (keys < 0) {
             /* Left for the next turn (an engine restarting?); repaired at a restart if need be. */
             log_warn("cache %s: %s; retrying", c->name, err);
+            rs->batch = 1;
             break;
         }
+        uint64_t took = ev_clock_ms() - t0;
+        if (took < RESHARD_BATCH_MS / 2 && rs->batch < RESHARD_BATCH_MAX)
+            rs->batch *= 2;
+        else if (took > RESHARD_BATCH_MS && rs->batch > 1)
+            rs->batch /= 2;
         rs->keys += (uint64_t)keys;
-        rs->next++;
-        atomic_fetch_add(&c->slots_moved, 1);
+        rs->next += n;
+        atomic_fetch_add(&c->slots_moved, (int64_t)n);
     }
     /* The endpoint follows MOVED at once; its full map is refreshed with the 1 s tick. */
     if (rs->next == rs->nmoves)

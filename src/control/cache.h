@@ -56,12 +56,13 @@ typedef struct {
     size_t nmoves, next; /* entries, next to run */
     char drain[64][41];  /* primaries to remove once their slots are gone */
     int ndrain;
-    uint64_t started_ms; /* when the reshard began */
-    uint64_t keys;       /* keys moved so far */
-    uint64_t bytes;      /* key-name bytes moved so far (values are not seen) */
-    char reason[160];    /* why it runs */
-    uint64_t retry_at;   /* after a failed move: not before (ms) */
-    uint64_t failures;   /* failed move attempts */
+    uint64_t started_ms;       /* when the reshard began */
+    uint64_t moves_started_ms; /* when new shards were ready and the first slot moved */
+    uint64_t keys;             /* keys moved so far */
+    int batch;                 /* slots per pipelined move batch (adapts to how long one takes) */
+    char reason[160];          /* why it runs */
+    uint64_t retry_at;         /* after a failed move: not before (ms) */
+    uint64_t failures;         /* failed move attempts */
 } cache_reshard;
 
 /* Invariant: topo is never NULL after cache_start; it is replaced, never modified. acl is never

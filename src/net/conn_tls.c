@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -20,9 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/alloc.h"
 #include "common/compiler.h"
 #include "common/log.h"
 #include "net/conn.h"
+#include "net/sock.h"
 
 const char tls_plaintext_error[] =
     "ERR this endpoint requires TLS: connect with rediss:// (redis-cli --tls, ioredis "
@@ -435,3 +438,93 @@ const conn_type conn_type_tls = {
     .has_pending = tls_has_pending,
     .release = tls_release,
 };
+
+/* ---- blocking client ---- */
+
+struct tls_client {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    int fd;
+};
+
+void tls_client_close(tls_client *tc)
+{
+    if (!tc)
+        return;
+    if (tc->ssl) {
+        SSL_shutdown(tc->ssl);
+        SSL_free(tc->ssl);
+    }
+    if (tc->ctx)
+        SSL_CTX_free(tc->ctx);
+    if (tc->fd != -1)
+        close(tc->fd);
+    xfree(tc);
+}
+
+tls_client *tls_client_connect(const char *host, int port, const char *ca, int timeout_ms,
+                               char *err, size_t errlen)
+{
+    tls_client *tc = xcalloc(1, sizeof(*tc));
+    tc->fd = -1;
+    char addr[300];
+    snprintf(addr, sizeof(addr), "%s:%d", host, port);
+    int in_progress = 0;
+    int fd = sock_connect(addr, &in_progress);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot connect to %s: %s", addr, strerror(-fd));
+        goto fail;
+    }
+    tc->fd = fd;
+    struct pollfd pfd = {.fd = tc->fd, .events = POLLOUT};
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (in_progress && (poll(&pfd, 1, timeout_ms) != 1 ||
+                        getsockopt(tc->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr)) {
+        snprintf(err, errlen, "cannot connect to %s: %s", addr,
+                 soerr ? strerror(soerr) : "timed out");
+        goto fail;
+    }
+    /* Blocking from here, with the timeout on every read and write. */
+    int fl = fcntl(tc->fd, F_GETFL);
+    fcntl(tc->fd, F_SETFL, fl & ~O_NONBLOCK);
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    setsockopt(tc->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(tc->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    tc->ctx = SSL_CTX_new(TLS_client_method());
+    if (!tc->ctx || SSL_CTX_set_min_proto_version(tc->ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_load_verify_locations(tc->ctx, ca, NULL) != 1) {
+        ssl_errstr(err, errlen, "CA file");
+        goto fail;
+    }
+    SSL_CTX_set_verify(tc->ctx, SSL_VERIFY_PEER, NULL);
+    tc->ssl = SSL_new(tc->ctx);
+    if (!tc->ssl || SSL_set_fd(tc->ssl, tc->fd) != 1 || SSL_connect(tc->ssl) != 1) {
+        ssl_errstr(err, errlen, "TLS handshake");
+        goto fail;
+    }
+    return tc;
+fail:
+    tls_client_close(tc);
+    return NULL;
+}
+
+int tls_client_write(tls_client *tc, const void *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t w;
+        if (SSL_write_ex(tc->ssl, (const char *)p + done, n - done, &w) != 1)
+            return -1;
+        done += w;
+    }
+    return 0;
+}
+
+long tls_client_read(tls_client *tc, void *p, size_t n)
+{
+    size_t r;
+    if (SSL_read_ex(tc->ssl, p, n, &r) == 1)
+        return (long)r;
+    return SSL_get_error(tc->ssl, 0) == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}

@@ -48,5 +48,7 @@ void ev_stop(ev_loop *loop);
 uint64_t ev_now_ms(const ev_loop *loop);
 /* Monotonic clock in milliseconds, read now. */
 uint64_t ev_clock_ms(void);
+/* The same clock in microseconds. */
+uint64_t ev_clock_us(void);
 
 #endif

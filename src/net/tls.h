@@ -23,6 +23,18 @@ void tls_deinit(void);
 void crypto_sha1_hex(const char *p, size_t n, char out[41]);
 /* SHA-256 of n bytes as 64 lowercase hex digits and a NUL (ACL password hashes, as Redis). */
 void crypto_sha256_hex(const char *p, size_t n, char out[65]);
+/* A blocking TLS client (the CLI's line to a running endpoint). */
+typedef struct tls_client tls_client;
+/* Connect to host:port within timeout_ms, verifying the server against the CA file ca. NULL with
+ * err when that fails. */
+tls_client *tls_client_connect(const char *host, int port, const char *ca, int timeout_ms,
+                               char *err, size_t errlen);
+/* Write all n bytes. 0 or -1. */
+int tls_client_write(tls_client *tc, const void *p, size_t n);
+/* Read up to n bytes (blocking, with the connect timeout). Bytes read, 0 at close, -1 on error. */
+long tls_client_read(tls_client *tc, void *p, size_t n);
+/* Close and free; NULL is allowed. */
+void tls_client_close(tls_client *tc);
 /* Error (without "-" and CRLF) for each command of a plaintext client on the TLS port. */
 extern const char tls_plaintext_error[];
 

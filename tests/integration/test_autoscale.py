@@ -136,6 +136,36 @@ def test_bad_scale_requests(stratus_factory):
         pass
 
 
+def stratus_cli(*args):
+    return subprocess.run([STRATUS_BIN, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_scale_sets_the_shard_count(stratus_factory):
+    srv = stratus_factory("--autoscale", "off")
+    r = srv.client()
+    r.set("cli:k", "v")
+    d = ["--data-dir", str(srv.data_dir)]
+    out = stratus_cli("cache", "scale", "default", "--shards", "2", *d)
+    assert out.returncode == 0, out.stderr
+    assert "scaling to 2 shard(s)" in out.stdout
+    wait_shards(r, 2)
+    assert r.get("cli:k") == "v"
+    out = stratus_cli("cache", "scale", "default", "--shards", "auto", *d)
+    assert out.returncode == 0 and "autoscaler decides" in out.stdout, out
+    # Bad requests: a usage error (2) or an unknown cache (1), each saying what to fix.
+    for args, rc, msg in ((["--shards", "0"], 2, "1 to 64"), (["--shards", "x"], 2, "1 to 64"),
+                          ([], 2, "--shards N")):
+        out = stratus_cli("cache", "scale", "default", *args, *d)
+        assert out.returncode == rc and msg in out.stderr, out
+    out = stratus_cli("cache", "scale", "nope", "--shards", "2", *d)
+    assert out.returncode == 1 and 'no cache named "nope"' in out.stderr, out
+    out = stratus_cli("cache", "frobnicate", *d)
+    assert out.returncode == 2 and "usage" in out.stderr, out
+    srv.stop()
+    out = stratus_cli("cache", "scale", "default", "--shards", "1", *d)
+    assert out.returncode == 1 and "not running" in out.stderr, out
+
+
 def test_autoscaler_grows_under_a_write_spike_and_shrinks_back(stratus_factory):
     srv = stratus_factory("--shard-memory", "8mb", "--max-shards", "4",
                           "--scale-out-cooldown", "1000", "--scale-in-window", "2000",
@@ -170,14 +200,15 @@ def test_autoscaler_grows_under_a_write_spike_and_shrinks_back(stratus_factory):
 def test_kill9_in_the_middle_of_a_move_loses_nothing(stratus_factory):
     first = stratus_factory("--autoscale", "off")
     r = first.client()
-    keys = {f"k9:{i}": f"value-{i}" for i in range(20000)}
+    keys = {f"k9:{i}": f"value-{i}-" + "p" * 400 for i in range(40000)}
     pipe = r.pipeline(transaction=False)
     for k, v in keys.items():
         pipe.set(k, v)
     pipe.execute()
     r.execute_command("STRATUS", "SCALE", "2")
-    deadline_poll(lambda: r.info("stratus")["slots_moved"] > 500, 60, interval=0.02,
+    deadline_poll(lambda: r.info("stratus")["slots_moved"] > 0, 60, interval=0.005,
                   what="slot moves under way")
+    assert r.info("stratus")["resharding"] == 1, "the moves ended before the kill"
     os.kill(first.pid, signal.SIGKILL)
     first.proc.wait(10)
     second = stratus_factory("--autoscale", "off", data_dir=first.data_dir)
