@@ -665,38 +665,67 @@ void cache_destroy(cache *c)
 /* Plan, from one topology snapshot: kept shards end with an even share of slots (quota),
  * drained ones with none. Receivers are filled one after the other from the top of the slot
  * space, so each gets long contiguous runs. One move per slot. */
-static void plan_moves(cache *c, const topology *t, const int *keep)
+/* Plan a reshard to `target` shards with scale_plan_moves. Plan indices: the shards owning
+ * slots first, then empty primaries (just added, or left by an earlier reshard) as receivers.
+ * Loads are slot counts, so scale-in drains the shards owning the fewest slots; the pub/sub home
+ * is never drained (its subscribers would have to subscribe again). Every shard left with no
+ * slot is queued for removal. 0, or -1 when a slot has no owner (nothing is planned). */
+static int plan_moves(cache *c, const topology *t, int target)
 {
     cache_reshard *rs = &c->reshard;
-    int n = t->nshards, nkeep = 0;
-    int count[TOPO_MAX_SHARDS] = {0}, quota[TOPO_MAX_SHARDS] = {0};
+    int idx[TOPO_MAX_SHARDS], pidx[TOPO_MAX_SHARDS], slots[TOPO_MAX_SHARDS] = {0};
+    for (int i = 0; i < TOPO_SLOTS; i++) {
+        if (t->slot_shard[i] >= t->nshards)
+            return -1;
+        slots[t->slot_shard[i]]++;
+    }
+    int n = 0;
+    for (int i = 0; i < t->nshards; i++)
+        if (slots[i] > 0)
+            idx[n++] = i;
+    int nold = n;
+    for (int i = 0; i < t->nshards; i++)
+        if (slots[i] == 0 && t->shards[i].primary >= 0)
+            idx[n++] = i;
+    for (int j = 0; j < n; j++)
+        pidx[idx[j]] = j;
+    int now = target > nold ? nold : n, to = MIN(target, n);
+    uint16_t *owner = xmalloc(TOPO_SLOTS * sizeof(uint16_t));
+    uint64_t load[TOPO_MAX_SHARDS];
     for (int i = 0; i < TOPO_SLOTS; i++)
-        if (t->slot_shard[i] < n)
-            count[t->slot_shard[i]]++;
-    for (int i = 0; i < n; i++)
-        nkeep += keep[i];
-    for (int i = 0, k = 0; i < n; i++)
-        if (keep[i])
-            quota[i] = TOPO_SLOTS / nkeep + (k++ < TOPO_SLOTS % nkeep);
+        owner[i] = (uint16_t)pidx[t->slot_shard[i]];
+    for (int j = 0; j < n; j++)
+        load[j] =
+            t->shards[idx[j]].primary == t->pubsub_home ? UINT64_MAX : (uint64_t)slots[idx[j]];
+    scale_move *mv = NULL;
+    size_t nmv = 0;
+    int rc = scale_plan_moves(owner, now, to, load, &mv, &nmv);
+    xfree(owner);
+    if (rc != 0)
+        return -1;
+    int after[TOPO_MAX_SHARDS] = {0};
+    for (int j = 0; j < nold; j++)
+        after[j] = slots[idx[j]];
     rs->moves = xmalloc(TOPO_SLOTS * sizeof(cache_move));
     rs->nmoves = 0;
-    uint16_t *owner = xmalloc(TOPO_SLOTS * sizeof(uint16_t));
-    memcpy(owner, t->slot_shard, TOPO_SLOTS * sizeof(uint16_t));
-    for (int to = 0; to < n; to++) {
-        for (int slot = TOPO_SLOTS - 1; slot >= 0 && count[to] < quota[to]; slot--) {
-            int from = owner[slot];
-            if (from >= n || from == to || count[from] <= quota[from])
-                continue;
-            owner[slot] = (uint16_t)to;
+    for (size_t k = 0; k < nmv; k++) {
+        const char *from = t->nodes[t->shards[idx[mv[k].from]].primary].id;
+        const char *dst = t->nodes[t->shards[idx[mv[k].to]].primary].id;
+        for (int sl = mv[k].slot_first; sl <= mv[k].slot_last; sl++) {
             cache_move *m = &rs->moves[rs->nmoves++];
-            m->slot = (uint16_t)slot;
-            snprintf(m->from, sizeof(m->from), "%s", t->nodes[t->shards[from].primary].id);
-            snprintf(m->to, sizeof(m->to), "%s", t->nodes[t->shards[to].primary].id);
-            count[from]--;
-            count[to]++;
+            m->slot = (uint16_t)sl;
+            snprintf(m->from, sizeof(m->from), "%s", from);
+            snprintf(m->to, sizeof(m->to), "%s", dst);
         }
+        int cnt = mv[k].slot_last - mv[k].slot_first + 1;
+        after[mv[k].from] -= cnt;
+        after[mv[k].to] += cnt;
     }
-    xfree(owner);
+    xfree(mv);
+    for (int j = 0; j < n; j++)
+        if (after[j] == 0 && rs->ndrain < (int)ARRAY_LEN(rs->drain))
+            snprintf(rs->drain[rs->ndrain++], 41, "%s", t->nodes[t->shards[idx[j]].primary].id);
+    return 0;
 }
 
 static void refresh_topology(cache *c)
@@ -736,30 +765,11 @@ static void reshard_begin(cache *c, int target)
     /* One snapshot for the whole plan; the endpoint knows the new primaries before any slot
      * moves to them. */
     refresh_topology(c);
-    const topology *t = c->topo;
-    int keep[TOPO_MAX_SHARDS] = {0};
-    int slots[TOPO_MAX_SHARDS] = {0};
-    for (int i = 0; i < TOPO_SLOTS; i++)
-        if (t->slot_shard[i] < t->nshards)
-            slots[t->slot_shard[i]]++;
-    for (int i = 0; i < t->nshards; i++)
-        keep[i] = 1;
-    /* Scale in: drain the shards holding the fewest slots, the pub/sub home last (its
-     * subscribers would have to subscribe again). */
-    for (int kept = t->nshards; kept > target; kept--) {
-        int least = -1;
-        for (int i = 0; i < t->nshards; i++) {
-            if (!keep[i])
-                continue;
-            int home = t->shards[i].primary == t->pubsub_home;
-            int lhome = least >= 0 && t->shards[least].primary == t->pubsub_home;
-            if (least < 0 || (lhome && !home) || (home == lhome && slots[i] < slots[least]))
-                least = i;
-        }
-        keep[least] = 0;
-        snprintf(rs->drain[rs->ndrain++], 41, "%s", t->nodes[t->shards[least].primary].id);
+    if (plan_moves(c, c->topo, target) != 0) {
+        log_error("cache %s: a slot has no owner; resharding waits for the cluster to be whole",
+                  c->name);
+        return;
     }
-    plan_moves(c, t, keep);
     rs->moves_started_ms = ev_clock_ms();
     rs->active = 1;
     atomic_store(&c->resharding, 1);
