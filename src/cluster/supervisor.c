@@ -53,6 +53,11 @@ typedef struct {
     double cpu_prev;        /* used_cpu_sys + used_cpu_user at the last sample, seconds */
     uint64_t cpu_prev_ms;   /* when */
     uint64_t maxmemory;     /* maxmemory set at runtime (vertical step), 0: the shard size */
+    uint64_t last_ok_ms;    /* last health check it answered */
+    uint64_t checked_ms;    /* last health check */
+    int state_ok;           /* its last CLUSTER INFO said cluster_state:ok */
+    int held;               /* a dead primary: not restarted until a replica took over */
+    char replicate_to[41];  /* once it answers again, CLUSTER REPLICATE this (a fenced primary) */
 } engine;
 
 struct supervisor {
@@ -62,7 +67,8 @@ struct supervisor {
     char *binary;
     char *password;
     char *proxy_password;
-    int shards, replicas, node_timeout_ms;
+    int shards, replicas, node_timeout_ms, failover_timeout_ms;
+    int64_t failovers;
     uint64_t maxmemory;
     int nengines;
     engine engines[MAX_ENGINES];
@@ -167,6 +173,7 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->shards = cfg->shards;
     s->replicas = cfg->replicas;
     s->node_timeout_ms = cfg->node_timeout_ms > 0 ? cfg->node_timeout_ms : 5000;
+    s->failover_timeout_ms = cfg->failover_timeout_ms > 0 ? cfg->failover_timeout_ms : 1000;
     s->maxmemory = cfg->maxmemory;
     for (int i = 0; i < MAX_ENGINES; i++)
         engine_client_init(&s->engines[i].cli);
@@ -350,6 +357,7 @@ static int spawn_engine(supervisor *s, engine *e)
     }
     e->pid = pid;
     e->started_ms = ev_clock_ms();
+    e->checked_ms = e->last_ok_ms = 0;
     engine_client_deinit(&e->cli);
     engine_client_init(&e->cli);
     log_info("engine %s: started %s (pid %d, port %d)", e->name, s->binary, (int)pid, e->port);
@@ -364,11 +372,21 @@ static int engine_ready(supervisor *s, engine *e, int timeout_ms)
     return engine_client_connect(&e->cli, e->addr, s->password, timeout_ms);
 }
 
+#define HEALTH_MS 300 /* one health check's own timeout, and any call to an engine failing them */
+
+/* Whether e's last health check went unanswered while its process runs (frozen, overloaded):
+ * calls to it then wait HEALTH_MS, not CALL_MS, so one engine cannot stall the control loop. */
+static int unresponsive(const engine *e)
+{
+    return e->pid > 0 && e->checked_ms && e->last_ok_ms != e->checked_ms;
+}
+
 static const resp_value *ecall(supervisor *s, engine *e, const char *const *argv)
 {
-    if (engine_ready(s, e, CALL_MS) != 0)
+    int ms = unresponsive(e) ? HEALTH_MS : CALL_MS;
+    if (engine_ready(s, e, ms) != 0)
         return NULL;
-    return engine_call(&e->cli, CALL_MS, argv);
+    return engine_call(&e->cli, ms, argv);
 }
 
 #define ECALL(s, e, ...) ecall((s), (e), (const char *const[]){__VA_ARGS__, NULL})
@@ -575,6 +593,45 @@ static int build_cluster(supervisor *s, uint64_t deadline, char *err, size_t err
     return 0;
 }
 
+/* A running replica of primary p's shard, or NULL. */
+static engine *live_replica(supervisor *s, const engine *p)
+{
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e != p && e->shard == p->shard && !e->primary && e->pid > 0)
+            return e;
+    }
+    return NULL;
+}
+
+#define HEALTH_EVERY_MS 50 /* a check answers for this long */
+
+/* CLUSTER INFO with a short timeout, at most every HEALTH_EVERY_MS: refreshes last_ok_ms and
+ * state_ok. 0 when the engine answered (BUSY and LOADING are answers). */
+static int health_check(supervisor *s, engine *e)
+{
+    uint64_t now = ev_clock_ms();
+    if (e->pid <= 0) {
+        e->state_ok = 0;
+        return -1;
+    }
+    if (now - e->checked_ms < HEALTH_EVERY_MS)
+        return e->last_ok_ms == e->checked_ms ? 0 : -1;
+    e->checked_ms = now;
+    const resp_value *v = engine_ready(s, e, HEALTH_MS) == 0
+                              ? engine_callv(&e->cli, HEALTH_MS, "CLUSTER", "INFO", NULL)
+                              : NULL;
+    if (!v) {
+        e->state_ok = 0;
+        return -1;
+    }
+    char state[16];
+    e->state_ok =
+        info_field(v, "cluster_state", state, sizeof(state)) == 0 && strcmp(state, "ok") == 0;
+    e->last_ok_ms = now;
+    return 0;
+}
+
 void supervisor_update_availability(supervisor *s, topology *t)
 {
     for (int i = 0; i < t->nnodes; i++) {
@@ -583,13 +640,119 @@ void supervisor_update_availability(supervisor *s, topology *t)
         for (int j = 0; j < s->nengines && !e; j++)
             if (strcmp(s->engines[j].addr, n->addr) == 0)
                 e = &s->engines[j];
-        int ok = e && e->pid > 0 && (!n->primary || cluster_state_ok(s, e));
+        int ok = e && e->pid > 0 && (!n->primary || (health_check(s, e) == 0 && e->state_ok));
         if (atomic_load(&n->available) != ok) {
             atomic_store(&n->available, ok);
             log_info("engine %s: %s", e ? e->name : n->addr,
                      ok ? "serving" : "not serving (requests wait for it)");
         }
     }
+}
+
+/* ---- failover ---- */
+
+/* The replica's replication offset (what it has of its primary's stream), or -1. */
+static long long replica_offset(supervisor *s, engine *e)
+{
+    char text[32];
+    const resp_value *v = engine_ready(s, e, HEALTH_MS) == 0
+                              ? engine_callv(&e->cli, HEALTH_MS, "INFO", "replication", NULL)
+                              : NULL;
+    return info_field(v, "slave_repl_offset", text, sizeof(text)) == 0 ? atoll(text) : -1;
+}
+
+/* Promote the most up-to-date replica of p's shard (CLUSTER FAILOVER TAKEOVER: no vote needed,
+ * the control plane decides) after fencing p: a primary that still runs (frozen, or cut off) is
+ * killed, so it can never take a write again as a primary; restarted, it rejoins as a replica
+ * of the new primary and resyncs from it. 0, or -1 (p is then restarted in place). */
+static int failover(supervisor *s, engine *p, const char *why)
+{
+    uint64_t t0 = ev_clock_ms();
+    engine *best = NULL;
+    long long best_off = -1;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e == p || e->shard != p->shard || e->primary || e->pid <= 0)
+            continue;
+        long long off = replica_offset(s, e);
+        if (off > best_off) {
+            best = e;
+            best_off = off;
+        }
+    }
+    p->held = 0;
+    if (!best) {
+        log_error("cache %s: primary %s %s and no replica answers; restarting it in place",
+                  s->cache_name, p->name, why);
+        return -1;
+    }
+    if (p->pid > 0)
+        kill(p->pid, SIGKILL); /* the fence; supervisor_poll reaps and restarts it */
+    char id[41];
+    if (node_id(s, best, id, sizeof(id)) != 0 ||
+        !reply_ok(ECALL(s, best, "CLUSTER", "FAILOVER", "TAKEOVER"))) {
+        log_error("cache %s: replica %s refused to take over from %s", s->cache_name, best->name,
+                  p->name);
+        return -1;
+    }
+    for (uint64_t until = ev_clock_ms() + CALL_MS;;) {
+        char role[16];
+        const resp_value *v = ECALL(s, best, "INFO", "replication");
+        if ((info_field(v, "role", role, sizeof(role)) == 0 && strcmp(role, "master") == 0) ||
+            ev_clock_ms() > until)
+            break;
+        pause_ms(5);
+    }
+    best->primary = 1;
+    p->primary = 0;
+    /* The old primary (once restarted) and the shard's other replicas follow the new one. */
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e != best && e->shard == best->shard)
+            snprintf(e->replicate_to, sizeof(e->replicate_to), "%s", id);
+    }
+    s->failovers++;
+    save_manifest(s);
+    log_warn("cache %s: failover: primary %s %s; replica %s (offset %lld) took over in %llu ms",
+             s->cache_name, p->name, why, best->name, best_off,
+             (unsigned long long)(ev_clock_ms() - t0));
+    return 0;
+}
+
+int supervisor_check_primaries(supervisor *s)
+{
+    int done = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->replicate_to[0] && e->pid > 0 && engine_ready(s, e, HEALTH_MS) == 0) {
+            const resp_value *v =
+                engine_callv(&e->cli, HEALTH_MS, "CLUSTER", "REPLICATE", e->replicate_to, NULL);
+            if (reply_ok(v))
+                e->replicate_to[0] = '\0';
+        }
+        if (!e->primary)
+            continue;
+        if (e->held) {
+            done += failover(s, e, "died") == 0;
+            continue;
+        }
+        if (e->pid <= 0 || health_check(s, e) == 0)
+            continue;
+        uint64_t since = MAX(e->last_ok_ms, e->started_ms);
+        uint64_t now = ev_clock_ms();
+        if (now - since > (uint64_t)s->failover_timeout_ms && live_replica(s, e)) {
+            char why[64];
+            snprintf(why, sizeof(why), "did not answer for %llu ms",
+                     (unsigned long long)(now - since));
+            done += failover(s, e, why) == 0;
+        }
+    }
+    return done;
+}
+
+int64_t supervisor_failovers(const supervisor *s)
+{
+    return s->failovers;
 }
 
 int supervisor_cluster_ok(supervisor *s)
@@ -749,13 +912,18 @@ void supervisor_poll(supervisor *s)
             e->next_start_ms = now + backoff;
             engine_client_deinit(&e->cli);
             engine_client_init(&e->cli);
+            /* A primary's replica takes over first (supervisor_check_primaries); restarted
+             * at once, the primary would come back from its AOF, possibly behind what its
+             * replica acknowledged, and the replica would resync from it. */
+            e->held = e->primary && live_replica(s, e) != NULL;
+            const char *then = e->held ? "failing over to its replica" : "restarting";
             if (WIFSIGNALED(status))
-                log_warn("engine %s: killed by signal %d; restarting", e->name, WTERMSIG(status));
+                log_warn("engine %s: killed by signal %d; %s", e->name, WTERMSIG(status), then);
             else
-                log_warn("engine %s: exited with status %d; restarting", e->name,
-                         WEXITSTATUS(status));
+                log_warn("engine %s: exited with status %d; %s", e->name, WEXITSTATUS(status),
+                         then);
         }
-        if (e->pid == 0 && now >= e->next_start_ms) {
+        if (e->pid == 0 && !e->held && now >= e->next_start_ms) {
             if (spawn_engine(s, e) == 0)
                 s->restarts++;
             else
@@ -859,7 +1027,7 @@ topology *supervisor_topology(supervisor *s)
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < s->nengines; i++) {
             engine *e = &s->engines[i];
-            if ((pass == 0) != (e->primary != 0) || e->pid == 0)
+            if ((pass == 0) != (e->primary != 0) || e->pid == 0 || unresponsive(e))
                 continue;
             const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
             if (reply_ok(v) && (v->type == RESP_T_BULK || v->type == RESP_T_VERBATIM))
@@ -874,6 +1042,7 @@ void supervisor_sample(supervisor *s, supervisor_stats *out)
     memset(out, 0, sizeof(*out));
     out->engines_total = s->nengines;
     out->restarts = s->restarts;
+    out->failovers = s->failovers;
     snprintf(out->engine_version, sizeof(out->engine_version), "%s", s->version);
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
@@ -898,12 +1067,19 @@ void supervisor_stop(supervisor *s, int timeout_ms)
     uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
+        uint64_t again = ev_clock_ms() + 500;
         while (e->pid > 0) {
             int status;
             pid_t r = waitpid(e->pid, &status, WNOHANG);
             if (r == e->pid || (r == -1 && errno == ECHILD)) {
                 e->pid = 0;
                 break;
+            }
+            /* An engine refuses to stop while it writes its first AOF ("Writing initial AOF,
+             * can't exit", right after a replica's full sync): ask again until it can. */
+            if (ev_clock_ms() > again) {
+                kill(e->pid, SIGTERM);
+                again = ev_clock_ms() + 500;
             }
             if (ev_clock_ms() > deadline) {
                 log_warn("engine %s: did not stop in time; killing it", e->name);
@@ -1410,7 +1586,11 @@ int supervisor_repair_slots(supervisor *s)
         }
         xfree(text);
     }
-    /* A slot left IMPORTING alone (the source already gave it away) is made stable. */
+    /* A slot left IMPORTING alone: its source lost the MIGRATING mark (it failed over: the
+     * promoted replica never had it, and lacks the keys already moved) or the crash came before
+     * the mark. The importing node may hold keys of the slot already, so the move is finished
+     * from the slot's owner now; a slot the importing node owns already is made stable. */
+    topology *t = supervisor_topology(s);
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
         if (e->pid <= 0)
@@ -1419,6 +1599,8 @@ int supervisor_repair_slots(supervisor *s)
         if (!reply_ok(v) || !v->str)
             continue;
         char *text = xstrndup(v->str, v->len);
+        char mine[41] = "";
+        node_id(s, e, mine, sizeof(mine));
         for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
             if (!strstr(line, "myself"))
                 continue;
@@ -1426,14 +1608,29 @@ int supervisor_repair_slots(supervisor *s)
                 char *open = m;
                 while (open > line && open[-1] != '[')
                     open--;
-                char sl[16];
-                snprintf(sl, sizeof(sl), "%d", atoi(open));
-                ECALL(s, e, "CLUSTER", "SETSLOT", sl, "STABLE");
+                int slot = atoi(open);
+                int sh = t && slot >= 0 && slot < TOPO_SLOTS ? t->slot_shard[slot] : TOPO_NO_SHARD;
+                const char *owner = t && sh < t->nshards && t->shards[sh].primary >= 0
+                                        ? t->nodes[t->shards[sh].primary].id
+                                        : NULL;
+                char err[256] = "";
+                if (owner && strcmp(owner, mine) != 0) {
+                    log_warn("cache %s: slot %d was half moved to %s; finishing the move from %s",
+                             s->cache_name, slot, e->name, owner);
+                    if (supervisor_move_slot(s, slot, owner, mine, err, sizeof(err)) < 0)
+                        log_error("cache %s: %s", s->cache_name, err);
+                } else {
+                    char sl[16];
+                    snprintf(sl, sizeof(sl), "%d", slot);
+                    ECALL(s, e, "CLUSTER", "SETSLOT", sl, "STABLE");
+                }
                 repaired++;
             }
         }
         xfree(text);
     }
+    if (t)
+        topo_destroy(t);
     return repaired;
 }
 

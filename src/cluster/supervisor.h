@@ -23,6 +23,7 @@ typedef struct {
     int shards;                 /* shards to create on first start */
     int replicas;               /* replicas per shard */
     int node_timeout_ms;        /* cluster-node-timeout */
+    int failover_timeout_ms;    /* a primary silent this long is replaced by its replica */
     uint64_t maxmemory;         /* each engine's maxmemory (the shard size), 0 for none */
 } supervisor_config;
 
@@ -44,6 +45,7 @@ typedef struct {
     int engines_up;          /* engines answering PING */
     int engines_total;       /* engines supervised */
     int64_t restarts;        /* engine restarts since start */
+    int64_t failovers;       /* primaries replaced by a replica since start */
     char engine_version[32]; /* e.g. "7.0.15" */
 } supervisor_stats;
 
@@ -55,6 +57,12 @@ supervisor *supervisor_create(const supervisor_config *cfg);
 /* Start every engine (building the cluster on first start) and wait (up to timeout_ms) until
  * each answers and every slot is assigned; cluster_state may still be settling. */
 int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen);
+/* Fail over every primary that died or has not answered for the failover timeout: its most
+ * up-to-date replica takes over, the old one is fenced (killed) and rejoins as a replica.
+ * Failovers done (the topology must be rebuilt when > 0). Control thread only. */
+int supervisor_check_primaries(supervisor *s);
+/* Failovers since start. */
+int64_t supervisor_failovers(const supervisor *s);
 /* Mark each node of t available when its process runs and, for a primary, it reports
  * cluster_state:ok; workers hold requests for unavailable primaries. Control thread only. */
 void supervisor_update_availability(supervisor *s, topology *t);

@@ -114,6 +114,8 @@ static void cache_idle(void *arg)
 {
     cache *c = arg;
     supervisor_poll(c->sup);
+    if (supervisor_check_primaries(c->sup))
+        atomic_store(&c->refresh_wanted, 1);
     if (c->topo)
         supervisor_update_availability(c->sup, c->topo);
 }
@@ -188,6 +190,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .shards = (int)cfg->shards,
         .replicas = (int)cfg->replicas,
         .node_timeout_ms = (int)cfg->node_timeout,
+        .failover_timeout_ms = (int)cfg->failover_timeout,
         .maxmemory = c->shard_memory,
     };
     c->sup = supervisor_create(&sc);
@@ -234,6 +237,7 @@ int cache_start(cache *c, char *err, size_t errlen)
 
 static void persist_state(cache *c);
 static void reshard_step(cache *c);
+static void reshard_replan(cache *c);
 static void autoscale_step(cache *c);
 
 /* The pub/sub home stays the engine it was while that engine is a primary, so subscribers'
@@ -279,9 +283,15 @@ void cache_tick(cache *c, int full)
 {
     persist_state(c);
     supervisor_poll(c->sup);
+    int failovers = supervisor_check_primaries(c->sup);
+    if (failovers) {
+        cache_event(c, "failover", "%d primary(ies) replaced by a replica; see the log", failovers);
+        if (c->reshard.active)
+            reshard_replan(c);
+    }
     reshard_step(c);
     supervisor_update_availability(c->sup, c->topo);
-    if (full || atomic_exchange(&c->refresh_wanted, 0))
+    if (full || failovers || atomic_exchange(&c->refresh_wanted, 0))
         rebuild_topology(c);
     autoscale_step(c);
     if (full) {
@@ -734,11 +744,13 @@ static void refresh_topology(cache *c)
     rebuild_topology(c);
 }
 
-static void reshard_begin(cache *c, int target)
+/* Start a reshard to target shards (again: even when the count is already there, to finish an
+ * interrupted plan). */
+static void reshard_begin(cache *c, int target, int again)
 {
     cache_reshard *rs = &c->reshard;
     int nnow = c->topo->nshards;
-    if (target == nnow || target < 1 || target > TOPO_MAX_SHARDS)
+    if ((target == nnow && !again) || target < 1 || target > TOPO_MAX_SHARDS)
         return;
     memset(rs, 0, sizeof(*rs));
     rs->target = target;
@@ -813,6 +825,28 @@ static void reshard_finish(cache *c)
     atomic_store(&c->resharding, 0);
 }
 
+/* A primary named in the plan was replaced by its replica: finish the half-moved slots from
+ * their owners now, then plan the rest again from the new topology. */
+static void reshard_replan(cache *c)
+{
+    cache_reshard *rs = &c->reshard;
+    int repaired = supervisor_repair_slots(c->sup);
+    refresh_topology(c);
+    char reason[sizeof(rs->reason)];
+    snprintf(reason, sizeof(reason), "%s", rs->reason);
+    int target = rs->target;
+    xfree(rs->moves);
+    rs->moves = NULL;
+    rs->active = 0;
+    snprintf(c->pending_reason, sizeof(c->pending_reason), "%s (planned again after a failover)",
+             reason);
+    log_warn("cache %s: a failover during the reshard: %d slot(s) repaired, planning again",
+             c->name, repaired);
+    reshard_begin(c, target, 1);
+    if (!rs->active)
+        atomic_store(&c->resharding, 0);
+}
+
 static void reshard_step(cache *c)
 {
     cache_reshard *rs = &c->reshard;
@@ -824,7 +858,7 @@ static void reshard_step(cache *c)
                      c->name);
         }
         if (want > 0)
-            reshard_begin(c, want);
+            reshard_begin(c, want, 0);
         if (!rs->active)
             return;
     }

@@ -29,6 +29,9 @@
       "clients that may hold a private engine connection for blocking commands")                   \
     X(node_timeout, "node-timeout", SET_INT, "5000", 500, 600000,                                  \
       "milliseconds before the cluster considers an engine down")                                  \
+    X(failover_timeout, "failover-timeout", SET_INT, "1000", 200, 600000,                          \
+      "milliseconds a primary may stay silent before its replica takes over (a dead one: at "      \
+      "once)")                                                                                     \
     X(start_timeout, "start-timeout", SET_INT, "60000", 1000, 3600000,                             \
       "milliseconds to wait for the engines at start")                                             \
     X(shard_memory, "shard-memory", SET_STR, "1gb", 0, 0,                                          \

@@ -180,6 +180,31 @@ int cmd_blocks(const cmd_def *d, size_t argc, const char *const *argv, const siz
     return 0;
 }
 
+int cmd_block_timeout_arg(size_t argc, const char *const *argv, const size_t *lens, int *in_ms)
+{
+    *in_ms = 0;
+    if (argc < 2)
+        return -1;
+    static const char *const last[] = {"blpop",    "brpop",  "bzpopmin",
+                                       "bzpopmax", "blmove", "brpoplpush"};
+    for (size_t i = 0; i < ARRAY_LEN(last); i++)
+        if (arg_eq(argv[0], lens[0], last[i]))
+            return (int)argc - 1;
+    if (arg_eq(argv[0], lens[0], "blmpop") || arg_eq(argv[0], lens[0], "bzmpop"))
+        return 1;
+    if (arg_eq(argv[0], lens[0], "xread") || arg_eq(argv[0], lens[0], "xreadgroup")) {
+        for (size_t i = 1; i + 1 < argc; i++) {
+            if (arg_eq(argv[i], lens[i], "streams"))
+                break;
+            if (arg_eq(argv[i], lens[i], "block")) {
+                *in_ms = 1;
+                return (int)i + 1;
+            }
+        }
+    }
+    return -1;
+}
+
 const char *cmd_local_name(cmd_local id)
 {
 #define CMD_LOCAL_NAME(n) #n,

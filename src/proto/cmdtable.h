@@ -175,6 +175,10 @@ int cmd_get_keys_access(const cmd_def *d, size_t argc, const char *const *argv, 
                         uint32_t *keys, uint8_t *access, size_t max);
 /* Whether this invocation may block its connection (BLPOP ..., XREAD/XREADGROUP with BLOCK). */
 int cmd_blocks(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens);
+/* Where a blocking invocation's timeout is: its argument index (argv[0] is the name), with
+ * *in_ms set when it counts milliseconds (XREAD/XREADGROUP BLOCK) rather than seconds; -1 when
+ * it has none. */
+int cmd_block_timeout_arg(size_t argc, const char *const *argv, const size_t *lens, int *in_ms);
 /* Name of a local handler (for logs and docs). */
 const char *cmd_local_name(cmd_local id);
 

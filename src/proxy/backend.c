@@ -50,6 +50,7 @@ static void backend_lost(backend *b, const char *why, int timed_out)
     b->engine_id = 0; /* a new connection is a new engine client */
     b->next_connect_ms = ev_now_ms(w->loop) + RECONNECT_MS;
     uint64_t written = b->written_bytes;
+    int partial = buf_used(&b->in) > 0; /* the first request's reply had begun */
     buf_consume(&b->out, buf_used(&b->out));
     buf_shrink(&b->out, BACKEND_KEEP);
     buf_consume(&b->in, buf_used(&b->in));
@@ -69,9 +70,16 @@ static void backend_lost(backend *b, const char *why, int timed_out)
             req_put(w, r);
             continue;
         }
-        /* A request never fully written cannot have run; a read-only one is safe to repeat. */
+        /* A request never fully written cannot have run; a read-only one is safe to repeat. A
+         * blocked command that got no reply has taken nothing (a pop answers at once): it
+         * blocks again on the new primary for the time it has left, so a failover never shows
+         * through as an error (or as UNBLOCKED) to a queue consumer. */
         int unsent = r->boff > written;
-        if (unsent || ((r->flags & REQ_F_READONLY) && !timed_out)) {
+        int blocked = (r->flags & REQ_F_BLOCKING) && !(r->flags & REQ_F_WAIT) && !partial;
+        partial = 0;
+        if (blocked && !unsent)
+            router_reblock(w, r);
+        if (unsent || blocked || ((r->flags & REQ_F_READONLY) && !timed_out)) {
             if (again_tail)
                 again_tail->bnext = r;
             else
@@ -267,8 +275,9 @@ void backend_write(backend *b)
 
 static int is_redirect_or_retry(const char *p, size_t n)
 {
-    static const char *const prefixes[] = {"-MOVED ",      "-ASK ",       "-TRYAGAIN", "-LOADING",
-                                           "-CLUSTERDOWN", "-MASTERDOWN", "-NOSCRIPT"};
+    static const char *const prefixes[] = {"-MOVED ",   "-ASK ",        "-TRYAGAIN",
+                                           "-LOADING",  "-CLUSTERDOWN", "-MASTERDOWN",
+                                           "-NOSCRIPT", "-UNBLOCKED"};
     for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
         size_t pl = strlen(prefixes[i]);
         if (n >= pl && memcmp(p, prefixes[i], pl) == 0)

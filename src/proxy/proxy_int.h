@@ -72,6 +72,7 @@ struct req {
     uint16_t shard;         /* TARGET_SHARD */
     char ask_addr[48];      /* TARGET_NODE: cluster address from ASK */
     uint64_t deadline_ms;   /* give up (error reply) after this */
+    uint64_t born_ms;       /* when the client's command was read */
     uint64_t retry_at_ms;   /* retry list: not before */
     uint8_t proto;          /* protocol of the link it travels on */
     uint32_t preamble;      /* replies to skip before this request's own (MULTI, QUEUED ...) */
@@ -268,6 +269,10 @@ int router_try_send(worker *w, req *r);
 void router_deliver(worker *w, req *r, const char *data, size_t len);
 void router_fail(worker *w, req *r, const char *fmt, ...) ATTR_PRINTF(3, 4);
 void router_on_error_reply(worker *w, req *r, const char *data, size_t len);
+/* A blocking command whose engine went away before answering (a failover): set its timeout
+ * argument to what is left of it, so sent again to the new primary it blocks only as long as
+ * the client asked for. */
+void router_reblock(worker *w, req *r);
 void router_deliver_final(worker *w, req *r, const char *data, size_t len);
 
 /* pubsub.c */

@@ -447,6 +447,20 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         router_resend(w, r);
         return;
     }
+    if (len > 10 && memcmp(data, "-UNBLOCKED", 10) == 0) {
+        /* The engine turned replica under a blocked client (a failover Stratus did not make):
+         * the command blocks again on the new primary for the time it has left. */
+        if (!(r->flags & REQ_F_BLOCKING) || r->redirects++ >= MAX_REDIRECTS) {
+            router_deliver(w, r, data, len);
+            return;
+        }
+        router_reblock(w, r);
+        r->target = TARGET_SLOT;
+        r->flags &= (uint16_t)~REQ_F_ASKING;
+        atomic_store(&w->cache->refresh_wanted, 1);
+        worker_retry_later(w, r);
+        return;
+    }
     /* TRYAGAIN, LOADING, CLUSTERDOWN, MASTERDOWN, and OOM while the autoscaler can still grow
      * the shard: nothing ran; try again until the deadline. */
     if (len > 4 && memcmp(data, "-OOM", 4) == 0)
@@ -460,6 +474,52 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         return;
     }
     router_deliver(w, r, data, len);
+}
+
+void router_reblock(worker *w, req *r)
+{
+    resp_value *v = NULL;
+    size_t used;
+    if (r->preamble ||
+        resp_value_parse(buf_rptr(&r->cmd), buf_used(&r->cmd), &v, &used) != RESP_DONE ||
+        v->type != RESP_T_ARRAY || v->nelem == 0) {
+        resp_value_free(v);
+        return;
+    }
+    size_t argc = v->nelem;
+    const char **argv = xmalloc(argc * sizeof(char *));
+    size_t *lens = xmalloc(argc * sizeof(size_t));
+    for (size_t i = 0; i < argc; i++) {
+        argv[i] = v->elem[i].str ? v->elem[i].str : "";
+        lens[i] = v->elem[i].len;
+    }
+    int in_ms;
+    int at = cmd_block_timeout_arg(argc, argv, lens, &in_ms);
+    char num[32], text[32];
+    snprintf(num, sizeof(num), "%.*s", at > 0 ? (int)MIN(lens[at], sizeof(num) - 1) : 0,
+             at > 0 ? argv[at] : "");
+    double asked = strtod(num, NULL); /* seconds, or ms for BLOCK */
+    r->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->cache->cfg->backend_timeout;
+    if (at > 0 && asked > 0) {
+        /* 0 blocks forever and stays 0; an expired wait becomes the smallest one, so the
+         * engine itself gives the timeout's reply in the client's protocol. */
+        double spent = (double)(ev_now_ms(w->loop) - r->born_ms);
+        double left = in_ms ? asked - spent : asked - spent / 1000.0;
+        if (in_ms)
+            snprintf(text, sizeof(text), "%lld", left >= 1 ? (long long)left : 1LL);
+        else
+            snprintf(text, sizeof(text), "%.3f", left >= 0.001 ? left : 0.001);
+        argv[at] = text;
+        lens[at] = strlen(text);
+        buf cmd;
+        buf_init(&cmd);
+        resp_add_command(&cmd, argc, argv, lens);
+        buf_deinit(&r->cmd);
+        r->cmd = cmd;
+    }
+    xfree(argv);
+    xfree(lens);
+    resp_value_free(v);
 }
 
 /* ---- dispatch ---- */

@@ -105,7 +105,8 @@ req *session_queue_req(session *s)
     req *r = req_get(s->w);
     r->s = s;
     r->proto = (uint8_t)s->proto;
-    r->deadline_ms = ev_now_ms(s->w->loop) + (uint64_t)s->cache->cfg->backend_timeout;
+    r->born_ms = ev_now_ms(s->w->loop);
+    r->deadline_ms = r->born_ms + (uint64_t)s->cache->cfg->backend_timeout;
     if (unlikely(s->reply_off || s->reply_skip)) {
         r->flags |= REQ_F_NOREPLY; /* CLIENT REPLY OFF or SKIP */
         if (s->reply_skip)

@@ -181,3 +181,28 @@ TEST(cmd_blocks)
     split(&c, "get block");
     ASSERT_TRUE(!cmd_blocks(cmd_lookup("get", 3), c.argc, c.argv, c.lens));
 }
+
+TEST(cmd_block_timeout_arg)
+{
+    cmdline c;
+    int ms;
+    split(&c, "BLPOP a b 2.5");
+    ASSERT_EQ(cmd_block_timeout_arg(c.argc, c.argv, c.lens, &ms), 3);
+    ASSERT_EQ(ms, 0);
+    split(&c, "blmove a b LEFT RIGHT 1");
+    ASSERT_EQ(cmd_block_timeout_arg(c.argc, c.argv, c.lens, &ms), 5);
+    split(&c, "BZMPOP 0.5 2 a b MIN");
+    ASSERT_EQ(cmd_block_timeout_arg(c.argc, c.argv, c.lens, &ms), 1);
+    split(&c, "XREADGROUP GROUP g c COUNT 1 BLOCK 2000 STREAMS s >");
+    ASSERT_EQ(cmd_block_timeout_arg(c.argc, c.argv, c.lens, &ms), 7);
+    ASSERT_EQ(ms, 1);
+    /* "block" after STREAMS is a key, and a trailing BLOCK has no value. */
+    split(&c, "XREAD STREAMS block 0");
+    ASSERT_EQ(cmd_block_timeout_arg(c.argc, c.argv, c.lens, &ms), -1);
+    split(&c, "XREAD COUNT 1 BLOCK");
+    ASSERT_EQ(cmd_block_timeout_arg(c.argc, c.argv, c.lens, &ms), -1);
+    split(&c, "GET k");
+    ASSERT_EQ(cmd_block_timeout_arg(c.argc, c.argv, c.lens, &ms), -1);
+    split(&c, "BLPOP");
+    ASSERT_EQ(cmd_block_timeout_arg(c.argc, c.argv, c.lens, &ms), -1);
+}
