@@ -34,6 +34,7 @@ extern char **environ;
 
 #define MAX_ENGINES TOPO_MAX_NODES
 #define CALL_MS 2000
+#define SYNC_MAX_LAG_S 5 /* --durability sync: min-replicas-max-lag */
 
 /* One engine process. Invariant: pid > 0 exactly while the child runs (not yet reaped). */
 typedef struct {
@@ -58,6 +59,7 @@ typedef struct {
     int state_ok;           /* its last CLUSTER INFO said cluster_state:ok */
     int held;               /* a dead primary: not restarted until a replica took over */
     char replicate_to[41];  /* once it answers again, CLUSTER REPLICATE this (a fenced primary) */
+    int adopted;            /* left running by an earlier Stratus: not our child (no waitpid) */
 } engine;
 
 struct supervisor {
@@ -67,7 +69,7 @@ struct supervisor {
     char *binary;
     char *password;
     char *proxy_password;
-    int shards, replicas, node_timeout_ms, failover_timeout_ms;
+    int shards, replicas, node_timeout_ms, failover_timeout_ms, sync_writes;
     int64_t failovers;
     uint64_t maxmemory;
     int nengines;
@@ -174,6 +176,7 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->replicas = cfg->replicas;
     s->node_timeout_ms = cfg->node_timeout_ms > 0 ? cfg->node_timeout_ms : 5000;
     s->failover_timeout_ms = cfg->failover_timeout_ms > 0 ? cfg->failover_timeout_ms : 1000;
+    s->sync_writes = cfg->sync_writes;
     s->maxmemory = cfg->maxmemory;
     for (int i = 0; i < MAX_ENGINES; i++)
         engine_client_init(&s->engines[i].cli);
@@ -294,12 +297,17 @@ static int render_config(supervisor *s, engine *e)
                  "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
                  "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
                  "maxmemory-policy noeviction\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
-                 "cluster-allow-replica-migration no\n"
+                 "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
                  "shutdown-on-sigterm default\n"
                  "user stratus-proxy %s >%s\n",
                  e->port, e->addr[0] == '/' ? "unixsocket " : "", e->addr[0] == '/' ? e->addr : "",
                  e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
                  s->node_timeout_ms, s->password, s->password, proxy_user_rules, s->proxy_password);
+    /* Sync durability: a primary with no replica in reach refuses writes (NOREPLICAS, retried
+     * by the endpoint), so one that is cut off cannot take writes nobody else will have. */
+    if (s->sync_writes && n > 0 && (size_t)n < sizeof(conf))
+        n += snprintf(conf + n, sizeof(conf) - (size_t)n,
+                      "min-replicas-to-write 1\nmin-replicas-max-lag %d\n", SYNC_MAX_LAG_S);
     uint64_t mm = e->maxmemory ? e->maxmemory : s->maxmemory;
     if (mm && n > 0 && (size_t)n < sizeof(conf))
         n += snprintf(conf + n, sizeof(conf) - (size_t)n, "maxmemory %llu\n",
@@ -593,6 +601,18 @@ static int build_cluster(supervisor *s, uint64_t deadline, char *err, size_t err
     return 0;
 }
 
+/* Whether e's process has ended: reaped (our child) or gone (adopted, or not our child at
+ * all); *status is set for a reaped child, else -1. */
+static int engine_ended(engine *e, int *status)
+{
+    *status = -1;
+    if (!e->adopted) {
+        pid_t r = waitpid(e->pid, status, WNOHANG);
+        return r == e->pid || (r == -1 && errno == ECHILD);
+    }
+    return kill(e->pid, 0) == -1 && errno == ESRCH;
+}
+
 /* A running replica of primary p's shard, or NULL. */
 static engine *live_replica(supervisor *s, const engine *p)
 {
@@ -782,10 +802,9 @@ static int nodes_conf_locked(const char *dir)
  * has exited (its nodes.conf is free for the engine started in its place). An engine may refuse
  * SHUTDOWN for a moment ("Writing initial AOF, can't exit"): it is asked again, and forced
  * (SHUTDOWN SAVE FORCE) when the deadline passes. */
-static void stop_stale(supervisor *s)
+static void stop_stale(supervisor *s, engine *e)
 {
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
+    {
         engine_client probe;
         engine_client_init(&probe);
         if (engine_client_connect(&probe, e->addr, s->password, 200) == 0) {
@@ -809,6 +828,43 @@ static void stop_stale(supervisor *s)
         while (nodes_conf_locked(e->dir) && ev_clock_ms() < until)
             pause_ms(20);
     }
+}
+
+/* Engines left running by a Stratus that died keep serving: each one that answers and runs from
+ * its own directory is adopted as it is (no data reload, no failover); its role is what it says
+ * now. One that answers but cannot be adopted is stopped. Engines adopted. */
+static int adopt_running(supervisor *s)
+{
+    int adopted = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        engine_paths(s, e);
+        if (engine_client_connect(&e->cli, e->addr, s->password, 200) != 0) {
+            engine_client_deinit(&e->cli);
+            engine_client_init(&e->cli);
+            continue;
+        }
+        char conf[4200], want[4200], pid[32], role[16];
+        snprintf(want, sizeof(want), "%s/redis.conf", e->dir);
+        const resp_value *v = engine_callv(&e->cli, CALL_MS, "INFO", "server", NULL);
+        int ours = info_field(v, "config_file", conf, sizeof(conf)) == 0 &&
+                   strcmp(conf, want) == 0 && info_field(v, "process_id", pid, sizeof(pid)) == 0;
+        v = ours ? engine_callv(&e->cli, CALL_MS, "INFO", "replication", NULL) : NULL;
+        if (!ours || info_field(v, "role", role, sizeof(role)) != 0) {
+            engine_client_deinit(&e->cli);
+            engine_client_init(&e->cli);
+            stop_stale(s, e);
+            continue;
+        }
+        e->pid = (pid_t)atoi(pid);
+        e->adopted = 1;
+        e->primary = strcmp(role, "master") == 0;
+        e->started_ms = ev_clock_ms();
+        adopted++;
+        log_info("engine %s: still running (pid %d, %s): adopted", e->name, (int)e->pid,
+                 e->primary ? "primary" : "replica");
+    }
+    return adopted;
 }
 
 int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
@@ -845,12 +901,14 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
             log_warn("cache %s: the data dir holds %d engines; keeping them (the shard and replica "
                      "settings apply to a new data dir only)",
                      s->cache_name, loaded);
-        stop_stale(s);
+        if (adopt_running(s) > 0)
+            save_manifest(s);
     }
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
         /* Keep recorded ports when still free: the cluster knows the nodes by them. */
-        if (e->port == 0 || !sock_port_free(e->port) || !sock_port_free(e->bus_port)) {
+        if (!e->adopted &&
+            (e->port == 0 || !sock_port_free(e->port) || !sock_port_free(e->bus_port))) {
             if (e->port)
                 log_warn("engine %s: port %d is taken, choosing another", e->name, e->port);
             for (int tries = 0; tries < 50; tries++) {
@@ -876,8 +934,10 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
         snprintf(err, errlen, "cannot write the engine manifest in %s", edir);
         return -1;
     }
+    int nadopted = 0;
     for (int i = 0; i < s->nengines; i++) {
-        if (spawn_engine(s, &s->engines[i]) != 0) {
+        nadopted += s->engines[i].adopted;
+        if (!s->engines[i].adopted && spawn_engine(s, &s->engines[i]) != 0) {
             snprintf(err, errlen, "cannot start engine %s with %s", s->engines[i].name, s->binary);
             return -1;
         }
@@ -893,8 +953,11 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
     const resp_value *v = ECALL(s, &s->engines[0], "INFO", "server");
     if (info_field(v, "redis_version", s->version, sizeof(s->version)) != 0)
         snprintf(s->version, sizeof(s->version), "7.0.0");
-    log_info("cache %s: %d engine(s) %s", s->cache_name, s->nengines,
-             fresh ? "created" : "restarted with their data");
+    if (fresh)
+        log_info("cache %s: %d engine(s) created", s->cache_name, s->nengines);
+    else
+        log_info("cache %s: %d engine(s) adopted running, %d restarted with their data",
+                 s->cache_name, nadopted, s->nengines - nadopted);
     return 0;
 }
 
@@ -904,8 +967,9 @@ void supervisor_poll(supervisor *s)
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
         int status;
-        if (e->pid > 0 && waitpid(e->pid, &status, WNOHANG) == e->pid) {
+        if (e->pid > 0 && engine_ended(e, &status)) {
             e->pid = 0;
+            e->adopted = 0;
             int quick = now - e->started_ms < 5000;
             e->failures = quick ? e->failures + 1 : 0;
             uint64_t backoff = e->failures ? MIN(50ull << MIN(e->failures, 7), 5000ull) : 0;
@@ -917,7 +981,9 @@ void supervisor_poll(supervisor *s)
              * replica acknowledged, and the replica would resync from it. */
             e->held = e->primary && live_replica(s, e) != NULL;
             const char *then = e->held ? "failing over to its replica" : "restarting";
-            if (WIFSIGNALED(status))
+            if (status == -1)
+                log_warn("engine %s: its process is gone; %s", e->name, then);
+            else if (WIFSIGNALED(status))
                 log_warn("engine %s: killed by signal %d; %s", e->name, WTERMSIG(status), then);
             else
                 log_warn("engine %s: exited with status %d; %s", e->name, WEXITSTATUS(status),
@@ -1070,8 +1136,7 @@ void supervisor_stop(supervisor *s, int timeout_ms)
         uint64_t again = ev_clock_ms() + 500;
         while (e->pid > 0) {
             int status;
-            pid_t r = waitpid(e->pid, &status, WNOHANG);
-            if (r == e->pid || (r == -1 && errno == ECHILD)) {
+            if (engine_ended(e, &status)) {
                 e->pid = 0;
                 break;
             }
@@ -1084,7 +1149,8 @@ void supervisor_stop(supervisor *s, int timeout_ms)
             if (ev_clock_ms() > deadline) {
                 log_warn("engine %s: did not stop in time; killing it", e->name);
                 kill(e->pid, SIGKILL);
-                waitpid(e->pid, &status, 0);
+                if (!e->adopted)
+                    waitpid(e->pid, &status, 0);
                 e->pid = 0;
                 break;
             }

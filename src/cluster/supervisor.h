@@ -25,6 +25,7 @@ typedef struct {
     int node_timeout_ms;        /* cluster-node-timeout */
     int failover_timeout_ms;    /* a primary silent this long is replaced by its replica */
     uint64_t maxmemory;         /* each engine's maxmemory (the shard size), 0 for none */
+    int sync_writes;            /* --durability sync: primaries refuse writes with no replica */
 } supervisor_config;
 
 /* One shard primary's load, sampled from its INFO (rates over the last sample interval). */

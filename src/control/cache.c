@@ -168,6 +168,17 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                  cfg->max_shards);
         goto fail;
     }
+    if (strcmp(cfg->durability, "async") != 0 && strcmp(cfg->durability, "sync") != 0) {
+        snprintf(err, errlen, "--durability: '%s' is not async or sync", cfg->durability);
+        goto fail;
+    }
+    c->sync_writes = strcmp(cfg->durability, "sync") == 0;
+    if (c->sync_writes && cfg->replicas < 1) {
+        snprintf(err, errlen,
+                 "--durability sync needs a replica to confirm writes: use "
+                 "--replicas 1 or more, or --durability async");
+        goto fail;
+    }
     c->shard_memory = mem;
     c->autoscale = strcmp(cfg->autoscale, "on") == 0;
     scale_policy_config_default(&c->policy);
@@ -192,6 +203,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .node_timeout_ms = (int)cfg->node_timeout,
         .failover_timeout_ms = (int)cfg->failover_timeout,
         .maxmemory = c->shard_memory,
+        .sync_writes = c->sync_writes,
     };
     c->sup = supervisor_create(&sc);
     supervisor_set_idle(c->sup, cache_idle, c);

@@ -103,6 +103,8 @@ typedef struct cache {
     _Atomic int64_t slots_moved; /* slots moved by resharding since start (INFO stratus) */
     cache_reshard reshard;       /* control thread only */
     int autoscale;               /* --autoscale on */
+    int sync_writes;             /* --durability sync: a write is acknowledged once a replica
+                                    has it (the endpoint sends WAIT 1 after it) */
     uint64_t shard_memory;       /* --shard-memory, bytes */
     scale_policy_config policy;  /* thresholds, windows, bounds (control thread) */
     scale_state scale;           /* what the policy remembers (control thread) */

@@ -32,6 +32,8 @@
     X(failover_timeout, "failover-timeout", SET_INT, "1000", 200, 600000,                          \
       "milliseconds a primary may stay silent before its replica takes over (a dead one: at "      \
       "once)")                                                                                     \
+    X(durability, "durability", SET_STR, "async", 0, 0,                                            \
+      "async: a write is acknowledged by the primary alone; sync: once a replica has it too")      \
     X(start_timeout, "start-timeout", SET_INT, "60000", 1000, 3600000,                             \
       "milliseconds to wait for the engines at start")                                             \
     X(shard_memory, "shard-memory", SET_STR, "1gb", 0, 0,                                          \

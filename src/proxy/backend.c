@@ -67,8 +67,22 @@ static void backend_lost(backend *b, const char *why, int timed_out)
         r->bnext = NULL;
         r->flags &= (uint16_t)~REQ_F_INQUEUE;
         if (r->flags & REQ_F_DISCARD) {
+            if ((r->flags & REQ_F_ACK) && r->ack) {
+                req *wr = r->ack;
+                req_put(w, r); /* unlinks both */
+                router_fail(w, wr,
+                            "ERR the write was applied on the primary, but the connection was "
+                            "lost before a replica confirmed it (--durability sync); it may be "
+                            "lost if that primary failed");
+                continue;
+            }
             req_put(w, r);
             continue;
+        }
+        if (r->ack) {
+            /* Its WAIT goes with this link; a resent write gets a new one. */
+            r->ack->ack = NULL;
+            r->ack = NULL;
         }
         /* A request never fully written cannot have run; a read-only one is safe to repeat. A
          * blocked command that got no reply has taken nothing (a pop answers at once): it
@@ -241,6 +255,18 @@ int backend_send(backend *b, req *r)
     b->queued_bytes += buf_used(&b->out) - before;
     append_req(b, r);
     r->boff = b->queued_bytes;
+    /* --durability sync: WAIT 1 right behind a write; its reply is held until the WAIT says a
+     * replica has it (reads, blocking commands, pub/sub and WAIT itself need none). */
+    if (b->w->cache->sync_writes &&
+        !(r->flags & (REQ_F_READONLY | REQ_F_BLOCKING | REQ_F_PUBSUB | REQ_F_WAIT | REQ_F_OOB))) {
+        char ms[24];
+        snprintf(ms, sizeof(ms), "%ld", b->w->cache->cfg->backend_timeout / 2);
+        const char *wait[] = {"WAIT", "1", ms};
+        req *a = queue_internal(b, wait, 3);
+        a->flags |= REQ_F_ACK;
+        a->ack = r;
+        r->ack = a;
+    }
     worker_flush_backend(b);
     return 0;
 }
@@ -277,7 +303,7 @@ static int is_redirect_or_retry(const char *p, size_t n)
 {
     static const char *const prefixes[] = {"-MOVED ",   "-ASK ",        "-TRYAGAIN",
                                            "-LOADING",  "-CLUSTERDOWN", "-MASTERDOWN",
-                                           "-NOSCRIPT", "-UNBLOCKED"};
+                                           "-NOSCRIPT", "-UNBLOCKED",   "-NOREPLICAS"};
     for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
         size_t pl = strlen(prefixes[i]);
         if (n >= pl && memcmp(p, prefixes[i], pl) == 0)
@@ -304,6 +330,28 @@ static int preamble_refused(worker *w, req *r, const char *frame, size_t flen)
         done = 0;
     buf_deinit(&err);
     return done;
+}
+
+/* The WAIT 1 behind a write (--durability sync) answered: the write's held reply goes out when
+ * a replica has it, else an error that says the write ran but may not survive a failover. */
+static void ack_reply(worker *w, req *a, const char *frame, size_t flen)
+{
+    req *wr = a->ack;
+    req_put(w, a); /* unlinks both */
+    if (!wr)
+        return;
+    if (frame[0] == ':' && flen > 1 && frame[1] != '0' && frame[1] != '-') {
+        buf held = wr->reply;
+        buf_init(&wr->reply);
+        router_deliver(w, wr, buf_rptr(&held), buf_used(&held));
+        buf_deinit(&held);
+        return;
+    }
+    buf_consume(&wr->reply, buf_used(&wr->reply));
+    router_fail(w, wr,
+                "ERR the write was applied on the primary, but no replica confirmed it within "
+                "%ld ms (--durability sync); it may be lost if that primary fails now",
+                w->cache->cfg->backend_timeout / 2);
 }
 
 static void on_backend_readable(conn *c)
@@ -363,6 +411,20 @@ static void on_backend_readable(conn *c)
         r->flags &= (uint16_t)~REQ_F_INQUEUE;
         const char *frame = base + off;
         off += flen;
+        if (r->flags & REQ_F_ACK) {
+            ack_reply(w, r, frame, flen);
+            continue;
+        }
+        if (r->ack && frame[0] != '-' && !buf_used(&r->reply)) {
+            /* A write's reply waits for its WAIT's (the next frame on this link). */
+            buf_append(&r->reply, frame, flen);
+            continue;
+        }
+        if (r->ack) {
+            /* Refused or redirected: nothing ran, and its WAIT has nothing to confirm. */
+            r->ack->ack = NULL;
+            r->ack = NULL;
+        }
         if (r->flags & REQ_F_DISCARD) {
             if ((r->flags & REQ_F_LINK_ID) && frame[0] == ':')
                 b->engine_id = strtoull(frame + 1, NULL, 10);

@@ -46,6 +46,7 @@ typedef enum {
 #define REQ_F_NOREPLY 0x1000u /* CLIENT REPLY OFF/SKIP: the reply is dropped, not written */
 #define REQ_F_OOB 0x2000u     /* sent on the out-of-band link (SCRIPT KILL during a script) */
 #define REQ_F_LINK_ID 0x4000u /* internal CLIENT ID of a private link: the reply names it */
+#define REQ_F_ACK 0x8000u     /* internal WAIT 1 after a write (--durability sync): req->ack */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -73,6 +74,9 @@ struct req {
     char ask_addr[48];      /* TARGET_NODE: cluster address from ASK */
     uint64_t deadline_ms;   /* give up (error reply) after this */
     uint64_t born_ms;       /* when the client's command was read */
+    req *ack;               /* --durability sync: a write's WAIT request, and the WAIT's write
+                               (both cleared when either is freed); the write's reply is held
+                               in reply until the WAIT says a replica has it */
     uint64_t retry_at_ms;   /* retry list: not before */
     uint8_t proto;          /* protocol of the link it travels on */
     uint32_t preamble;      /* replies to skip before this request's own (MULTI, QUEUED ...) */

@@ -461,7 +461,8 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         worker_retry_later(w, r);
         return;
     }
-    /* TRYAGAIN, LOADING, CLUSTERDOWN, MASTERDOWN, and OOM while the autoscaler can still grow
+    /* TRYAGAIN, LOADING, CLUSTERDOWN, MASTERDOWN, NOREPLICAS (sync durability: the primary has no
+     * replica in reach yet), and OOM while the autoscaler can still grow
      * the shard: nothing ran; try again until the deadline. */
     if (len > 4 && memcmp(data, "-OOM", 4) == 0)
         atomic_store(&w->cache->memory_pressure, 1); /* sample now, not at the next turn */

@@ -51,6 +51,10 @@ req *req_get(worker *w)
 
 void req_put(worker *w, req *r)
 {
+    if (r->ack) {
+        r->ack->ack = NULL;
+        r->ack = NULL;
+    }
     for (uint32_t i = 0; i < r->nchildren; i++)
         req_put(w, r->children[i]);
     xfree(r->children);

@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 
+import pytest
 import redis
 
 from conftest import deadline_poll, engine_clients
@@ -92,8 +93,9 @@ class Writer:
             t.join(30)
 
 
-def test_kill9_primary_replica_takes_over(stratus_factory):
-    srv = stratus_factory("--autoscale", "off", "--replicas", "1")
+@pytest.mark.parametrize("durability", ["async", "sync"])
+def test_kill9_primary_replica_takes_over(stratus_factory, durability):
+    srv = stratus_factory("--autoscale", "off", "--replicas", "1", "--durability", durability)
     r = srv.client()
     deadline_poll(lambda: replicas_in_sync(srv.data_dir), 30, what="replica in sync")
     (name, (eng, pid)), = primaries(srv.data_dir).items()
@@ -109,8 +111,10 @@ def test_kill9_primary_replica_takes_over(stratus_factory):
     assert w.read_errors == [], w.read_errors[:5]
     assert len(w.write_errors) <= 1, w.write_errors
     lost = [k for k, v in w.acked.items() if r.get(k) != v]
-    print(f"failover: writes serving again {took:.2f} s after kill -9; acknowledged writes lost "
-          f"(async replication): {len(lost)} of {len(w.acked)}")
+    print(f"failover ({durability}): writes serving again {took:.2f} s after kill -9; "
+          f"acknowledged writes lost: {len(lost)} of {len(w.acked)}")
+    if durability == "sync":
+        assert lost == [], f"{len(lost)} acknowledged write(s) lost, e.g. {lost[:3]}"
     # The old primary is back, as a replica of the new one, and catches up.
     now = primaries(srv.data_dir)
     assert name not in now and len(now) == 1
@@ -202,3 +206,34 @@ def test_blocked_consumers_keep_consuming_across_a_failover(stratus_factory):
     assert errors == [], errors
     assert sorted(got, key=int) == [str(i) for i in range(20)]
     assert popped == [("queue", "item")]
+
+
+def test_restart_adopts_running_engines(stratus_factory):
+    """Stratus itself dies: its engines keep serving, and the next start adopts them as they are
+    (same processes, no reload, no failover)."""
+    first = stratus_factory("--autoscale", "off", "--replicas", "1")
+    r = first.client()
+    for i in range(1000):
+        r.set(f"adopt:{i}", i)
+    deadline_poll(lambda: replicas_in_sync(first.data_dir), 30, what="replica in sync")
+    before = {name: c.info("server")["process_id"]
+              for name, c in engine_clients(first.data_dir).items()}
+    os.kill(first.pid, signal.SIGKILL)
+    first.proc.wait(10)
+    for pid in before.values():
+        assert os.path.exists(f"/proc/{pid}"), "an engine died with Stratus"
+    second = stratus_factory("--autoscale", "off", data_dir=first.data_dir)
+    r2 = second.client()
+    after = {name: c.info("server")["process_id"]
+             for name, c in engine_clients(second.data_dir).items()}
+    assert after == before
+    assert "adopted" in second.log_text()
+    assert r2.info("stratus")["failovers"] == 0
+    assert all(r2.get(f"adopt:{i}") == str(i) for i in range(1000))
+    r2.set("after", "1")
+    assert r2.get("after") == "1"
+    # Stopped normally, the adopted engines stop too.
+    second.stop()
+    for pid in before.values():
+        deadline_poll(lambda: not os.path.exists(f"/proc/{pid}") or
+                      open(f"/proc/{pid}/stat").read().split()[2] == "Z", 30, what="stopped")
