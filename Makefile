@@ -30,7 +30,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STRATUS  := $(BUILD)/stratus
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale commands clean
+.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale bench-failover commands clean
 
 all: $(STRATUS) $(UNIT)
 
@@ -74,6 +74,9 @@ bench: deps $(STRATUS)
 
 bench-scale: deps $(STRATUS)
 	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/scale
+
+bench-failover: deps $(STRATUS)
+	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/failover
 
 # Regenerate the command table and docs/commands.md from the committed Redis COMMAND dump.
 commands:
