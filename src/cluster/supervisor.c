@@ -56,6 +56,7 @@ typedef struct {
     uint64_t maxmemory;     /* maxmemory set at runtime (vertical step), 0: the shard size */
     uint64_t last_ok_ms;    /* last health check it answered */
     uint64_t checked_ms;    /* last health check */
+    long long repl_offset;  /* master_repl_offset at its last health check (primaries) */
     int state_ok;           /* its last CLUSTER INFO said cluster_state:ok */
     int held;               /* a dead primary: not restarted until a replica took over */
     char replicate_to[41];  /* once it answers again, CLUSTER REPLICATE this (a fenced primary) */
@@ -638,16 +639,26 @@ static int health_check(supervisor *s, engine *e)
     if (now - e->checked_ms < HEALTH_EVERY_MS)
         return e->last_ok_ms == e->checked_ms ? 0 : -1;
     e->checked_ms = now;
-    const resp_value *v = engine_ready(s, e, HEALTH_MS) == 0
-                              ? engine_callv(&e->cli, HEALTH_MS, "CLUSTER", "INFO", NULL)
-                              : NULL;
+    /* One round trip: the cluster's state, and how far the replication stream has gone (a
+     * replica behind that is not promoted: see failover). */
+    buf q;
+    buf_init(&q);
+    const char *ci[] = {"CLUSTER", "INFO"}, *ir[] = {"INFO", "replication"};
+    const size_t cil[] = {7, 4}, irl[] = {4, 11};
+    resp_add_command(&q, 2, ci, cil);
+    resp_add_command(&q, 2, ir, irl);
+    resp_value *const *v =
+        engine_ready(s, e, HEALTH_MS) == 0 ? engine_pipeline(&e->cli, HEALTH_MS, &q, 2) : NULL;
+    buf_deinit(&q);
     if (!v) {
         e->state_ok = 0;
         return -1;
     }
-    char state[16];
+    char state[16], off[32];
     e->state_ok =
-        info_field(v, "cluster_state", state, sizeof(state)) == 0 && strcmp(state, "ok") == 0;
+        info_field(v[0], "cluster_state", state, sizeof(state)) == 0 && strcmp(state, "ok") == 0;
+    if (info_field(v[1], "master_repl_offset", off, sizeof(off)) == 0)
+        e->repl_offset = atoll(off);
     e->last_ok_ms = now;
     return 0;
 }
@@ -704,10 +715,23 @@ static int failover(supervisor *s, engine *p, const char *why)
     if (!best) {
         log_error("cache %s: primary %s %s and no replica answers; restarting it in place",
                   s->cache_name, p->name, why);
+        if (p->pid > 0)
+            kill(p->pid, SIGKILL);
         return -1;
     }
     if (p->pid > 0)
         kill(p->pid, SIGKILL); /* the fence; supervisor_poll reaps and restarts it */
+    /* A replica behind what the primary had already sent would lose acknowledged writes; the
+     * primary's own AOF has them all (Redis writes it before replying), so with async
+     * durability the primary is restarted in place instead: slower (a reload and Redis's 2 s
+     * writable delay), but nothing acknowledged is lost. With sync durability every
+     * acknowledged write is on a replica, so the fastest replica is always promoted. */
+    if (!s->sync_writes && best_off < p->repl_offset) {
+        log_warn("cache %s: primary %s %s; its best replica %s is behind (offset %lld < %lld): "
+                 "restarting %s in place from its own data instead of promoting it",
+                 s->cache_name, p->name, why, best->name, best_off, p->repl_offset, p->name);
+        return -1;
+    }
     char id[41];
     if (node_id(s, best, id, sizeof(id)) != 0 ||
         !reply_ok(ECALL(s, best, "CLUSTER", "FAILOVER", "TAKEOVER"))) {
@@ -750,8 +774,10 @@ int supervisor_check_primaries(supervisor *s)
             if (reply_ok(v))
                 e->replicate_to[0] = '\0';
         }
-        if (!e->primary)
+        if (!e->primary) {
+            health_check(s, e); /* so calls to a frozen replica wait HEALTH_MS, not CALL_MS */
             continue;
+        }
         if (e->held) {
             done += failover(s, e, "died") == 0;
             continue;
@@ -1112,7 +1138,7 @@ void supervisor_sample(supervisor *s, supervisor_stats *out)
     snprintf(out->engine_version, sizeof(out->engine_version), "%s", s->version);
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
-        if (e->pid == 0)
+        if (e->pid == 0 || unresponsive(e))
             continue;
         /* Memory and keys are summed per INFO request by the endpoint (exact, not a second
          * old); the sample only says which engines answer. */

@@ -301,9 +301,10 @@ void backend_write(backend *b)
 
 static int is_redirect_or_retry(const char *p, size_t n)
 {
-    static const char *const prefixes[] = {"-MOVED ",   "-ASK ",        "-TRYAGAIN",
-                                           "-LOADING",  "-CLUSTERDOWN", "-MASTERDOWN",
-                                           "-NOSCRIPT", "-UNBLOCKED",   "-NOREPLICAS"};
+    static const char *const prefixes[] = {
+        "-MOVED ",      "-ASK ",       "-TRYAGAIN", "-LOADING",
+        "-CLUSTERDOWN", "-MASTERDOWN", "-NOSCRIPT", "-UNBLOCKED force unblock",
+        "-NOREPLICAS"};
     for (size_t i = 0; i < ARRAY_LEN(prefixes); i++) {
         size_t pl = strlen(prefixes[i]);
         if (n >= pl && memcmp(p, prefixes[i], pl) == 0)

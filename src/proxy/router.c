@@ -447,9 +447,11 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         router_resend(w, r);
         return;
     }
-    if (len > 10 && memcmp(data, "-UNBLOCKED", 10) == 0) {
+    static const char unblocked[] = "-UNBLOCKED force unblock";
+    if (len > sizeof(unblocked) - 1 && memcmp(data, unblocked, sizeof(unblocked) - 1) == 0) {
         /* The engine turned replica under a blocked client (a failover Stratus did not make):
-         * the command blocks again on the new primary for the time it has left. */
+         * the command blocks again on the new primary for the time it has left. CLIENT
+         * UNBLOCK ... ERROR's own "-UNBLOCKED client unblocked" is the client's reply. */
         if (!(r->flags & REQ_F_BLOCKING) || r->redirects++ >= MAX_REDIRECTS) {
             router_deliver(w, r, data, len);
             return;
