@@ -106,7 +106,7 @@ static void backend_lost(backend *b, const char *why, int timed_out)
     }
     /* A subscriber's subscriptions died with the link: it must reconnect and subscribe again,
      * which closing it tells it (a silent loss of messages would be worse). */
-    if (b->owner && b->owner->subscribed)
+    if (b->owner && b->owner->subscribed && pubsub_link_lost(b->owner, b) != 0)
         worker_doom_session(b->owner);
     /* They were sent before anything now waiting in the retry queue: they go first. */
     if (again_head)

@@ -172,6 +172,11 @@ struct session {
     backend **sublinks;     /* filtered pass-through links to other engines (lazy, by address) */
     buf ks_replay;          /* keyspace (un)subscriptions, replayed on shards added later */
     int ks_replay_full;     /* ks_replay hit its cap: new shards are not subscribed */
+    buf ps_set;             /* channels ('c') and patterns ('p') subscribed, as the home link
+                               confirmed them: kind, 4-byte length, name; replayed when the
+                               home engine is lost (a failover) */
+    int resub;              /* a link of its subscriptions was lost: subscribe again */
+    uint32_t resub_skip;    /* confirmations of that replay still to swallow */
     int doomed;             /* to be closed at the end of this loop iteration */
     session *doom_next;     /* worker doomed list */
     uint64_t wrote_shards;  /* shards written to since the last satisfied WAIT */
@@ -212,6 +217,7 @@ struct worker {
     session *sessions;                 /* every live session */
     session *again_sessions;           /* sessions to read again without waiting */
     session *doomed;                   /* sessions to close in before_sleep */
+    int resub_pending;                 /* a session has resub set */
     req *retry_head, *retry_tail;      /* requests waiting to be resent, oldest first */
     uint64_t retry_pass;               /* counts passes over the retry queue */
     uint32_t rotation;                 /* RANDOMKEY: shard to ask first, in turn */
@@ -288,6 +294,12 @@ int pubsub_send(worker *w, req *r, const topology *t, int node);
 void pubsub_release(session *s);
 void pubsub_reset(session *s);
 void pubsub_topology_changed(worker *w, const topology *t);
+/* A pass-through link of subscriber s was lost (its engine died): 0 when its subscriptions
+ * will be made again on the shard's new engine at the next tick (pubsub_resubscribe), -1 when
+ * they cannot be (shard channels) and the client must be disconnected. */
+int pubsub_link_lost(session *s, backend *b);
+/* Subscribe again, on the current home engine, every session whose link was lost. */
+void pubsub_resubscribe(worker *w);
 void worker_doom_session(session *s);
 int backend_send_passthrough(backend *b, const char *data, size_t len);
 void backend_drop_private(backend *b);

@@ -137,6 +137,7 @@ void pubsub_release(session *s)
     xfree(s->sublinks);
     s->sublinks = NULL;
     buf_deinit(&s->ks_replay);
+    buf_deinit(&s->ps_set);
 }
 
 void pubsub_reset(session *s)
@@ -152,6 +153,9 @@ void pubsub_reset(session *s)
     buf_deinit(&s->ps_hold_home);
     buf_deinit(&s->ps_hold_other);
     buf_deinit(&s->ks_replay);
+    buf_deinit(&s->ps_set);
+    s->resub = 0;
+    s->resub_skip = 0;
     s->sub_count = 0;
 }
 
@@ -291,27 +295,156 @@ int pubsub_send(worker *w, req *r, const topology *t, int node)
     return 0;
 }
 
+/* Shards with no link of s's get its keyspace (un)subscriptions replayed, so their events
+ * reach it too. Their confirmations are filtered out. */
+static void ks_links(session *s, const topology *t)
+{
+    if (s->dead || !s->subscribed || !buf_used(&s->ks_replay) || !s->priv)
+        return;
+    for (int k = 0; k < t->nshards; k++) {
+        if (t->shards[k].primary < 0)
+            continue;
+        const char *a = t->nodes[t->shards[k].primary].addr;
+        int limited;
+        if (strcmp(a, s->priv->addr) == 0 || other_link(s, a, s->proto, 0, &limited))
+            continue;
+        backend *o = other_link(s, a, s->proto, 1, &limited);
+        if (!o ||
+            backend_send_passthrough(o, buf_rptr(&s->ks_replay), buf_used(&s->ks_replay)) != 0)
+            log_warn("session %llu: cannot subscribe on a new shard; its keyspace events "
+                     "will be missing",
+                     (unsigned long long)s->id);
+    }
+}
+
 void pubsub_topology_changed(worker *w, const topology *t)
 {
-    /* Shards added since a session subscribed to keyspace events get its (un)subscriptions
-     * replayed, so their events reach it too. Their confirmations are filtered out. */
-    for (session *s = w->sessions; s; s = s->list_next) {
-        if (s->dead || !s->subscribed || !buf_used(&s->ks_replay) || !s->priv)
-            continue;
-        for (int k = 0; k < t->nshards; k++) {
-            if (t->shards[k].primary < 0)
-                continue;
-            const char *a = t->nodes[t->shards[k].primary].addr;
-            int limited;
-            if (strcmp(a, s->priv->addr) == 0 || other_link(s, a, s->proto, 0, &limited))
-                continue;
-            backend *o = other_link(s, a, s->proto, 1, &limited);
-            if (!o ||
-                backend_send_passthrough(o, buf_rptr(&s->ks_replay), buf_used(&s->ks_replay)) != 0)
-                log_warn("session %llu: cannot subscribe on a new shard; its keyspace events "
-                         "will be missing",
-                         (unsigned long long)s->id);
+    for (session *s = w->sessions; s; s = s->list_next)
+        ks_links(s, t);
+}
+
+/* ---- subscriptions across a failover ---- */
+
+/* Find name in s->ps_set: its entry's offset, or -1. */
+static long set_find(const session *s, char kind, const char *name, size_t n)
+{
+    const char *p = buf_rptr(&s->ps_set), *end = p + buf_used(&s->ps_set);
+    while (p + 5 <= end) {
+        uint32_t len;
+        memcpy(&len, p + 1, 4);
+        if (p[0] == kind && len == n && memcmp(p + 5, name, n) == 0)
+            return (long)(p - buf_rptr(&s->ps_set));
+        p += 5 + len;
+    }
+    return -1;
+}
+
+/* A confirmation from the home link: keep the set of what the client is subscribed to. */
+static void set_update(session *s, char kind, int add, const char *name, size_t n)
+{
+    long at = set_find(s, kind, name, n);
+    if (add && at < 0) {
+        uint32_t len = (uint32_t)n;
+        buf_append(&s->ps_set, &kind, 1);
+        buf_append(&s->ps_set, &len, 4);
+        buf_append(&s->ps_set, name, n);
+    } else if (!add && at >= 0) {
+        char *base = buf_rptr(&s->ps_set);
+        size_t used = buf_used(&s->ps_set), gone = 5 + n;
+        memmove(base + at, base + at + gone, used - (size_t)at - gone);
+        s->ps_set.len -= gone;
+    }
+}
+
+int pubsub_link_lost(session *s, backend *b)
+{
+    if (b->had_ssub || b->ssub_count > 0)
+        return -1; /* shard channels live on that shard's engine: the client subscribes again */
+    s->resub = 1;
+    s->w->resub_pending = 1;
+    return 0;
+}
+
+/* Replay kind's entries of the set as one command ("SUBSCRIBE a b ..."); entries replayed. */
+static uint32_t replay(const session *s, char kind, const char *cmd, buf *out)
+{
+    size_t n = 0;
+    const char *p = buf_rptr(&s->ps_set), *end = p + buf_used(&s->ps_set);
+    for (const char *q = p; q + 5 <= end;) {
+        uint32_t len;
+        memcpy(&len, q + 1, 4);
+        n += q[0] == kind;
+        q += 5 + len;
+    }
+    if (n == 0)
+        return 0;
+    const char **argv = xmalloc((n + 1) * sizeof(char *));
+    size_t *lens = xmalloc((n + 1) * sizeof(size_t));
+    size_t a = 0;
+    argv[a] = cmd;
+    lens[a++] = strlen(cmd);
+    for (const char *q = p; q + 5 <= end;) {
+        uint32_t len;
+        memcpy(&len, q + 1, 4);
+        if (q[0] == kind) {
+            argv[a] = q + 5;
+            lens[a++] = len;
         }
+        q += 5 + len;
+    }
+    resp_add_command(out, a, argv, lens);
+    xfree(argv);
+    xfree(lens);
+    return (uint32_t)n;
+}
+
+void pubsub_resubscribe(worker *w)
+{
+    const topology *t = worker_topology(w);
+    w->resub_pending = 0;
+    int home = t->pubsub_home;
+    for (session *s = w->sessions; s; s = s->list_next) {
+        if (!s->resub || s->dead || s->doomed)
+            continue;
+        if (home < 0 || !atomic_load_explicit(&t->nodes[home].available, memory_order_relaxed)) {
+            w->resub_pending = 1; /* the new home is not serving yet: next tick */
+            continue;
+        }
+        /* Links to engines that are gone go; the home link is made again on the current home
+         * engine, and every channel and pattern is subscribed there again. Messages published
+         * in between are lost, as Pub/Sub never keeps any. */
+        for (int i = 0; s->sublinks && i < TOPO_MAX_SHARDS; i++) {
+            if (s->sublinks[i] && !s->sublinks[i]->c) {
+                backend_drop_private(s->sublinks[i]);
+                s->sublinks[i] = NULL;
+            }
+        }
+        if (s->priv && s->priv->c) {
+            s->resub = 0; /* only a keyspace link was lost: the new shard engine gets one */
+            ks_links(s, t);
+            continue;
+        }
+        if (s->priv) {
+            backend_drop_private(s->priv);
+            s->priv = NULL;
+        }
+        int limited;
+        backend *b = home_link(s, t->nodes[home].addr, s->proto, &limited);
+        buf cmds;
+        buf_init(&cmds);
+        uint32_t n = replay(s, 'c', "SUBSCRIBE", &cmds) + replay(s, 'p', "PSUBSCRIBE", &cmds);
+        if (!b || (n && backend_send_passthrough(b, buf_rptr(&cmds), buf_used(&cmds)) != 0)) {
+            buf_deinit(&cmds);
+            w->resub_pending = 1; /* not reachable yet: next tick */
+            continue;
+        }
+        b->passthrough = 1;
+        buf_deinit(&cmds);
+        s->resub_skip = n;
+        s->resub = 0;
+        log_info("session %llu: subscribed again to %u channel(s) and pattern(s) on %s",
+                 (unsigned long long)s->id, n, t->nodes[home].addr);
+        ks_links(s, t);
     }
 }
 
@@ -436,7 +569,15 @@ void pubsub_passthrough(backend *b, const char *frame, size_t len)
             }
         } else if (regular_conf) {
             s->sub_count = count;
+            if (s->resub_skip > 0) {
+                s->resub_skip--; /* a replayed subscription: the client has it already */
+                return;
+            }
             count_subscriptions(s, frame, len);
+            int pat = kind_is(kind, klen, "psubscribe") || kind_is(kind, klen, "punsubscribe");
+            int add = kind_is(kind, klen, "subscribe") || kind_is(kind, klen, "psubscribe");
+            if (clen)
+                set_update(s, pat ? 'p' : 'c', add, chan, clen);
         }
         if (shard_conf) {
             b->ssub_count = count;

@@ -279,6 +279,8 @@ static void on_tick(ev_loop *loop, void *data)
     /* A worker that serves no request still follows the topology (its subscribers' links to
      * shards added by a scale-out are made here). */
     worker_topology(w);
+    if (w->resub_pending)
+        pubsub_resubscribe(w);
     process_retries(w, now);
     for (int p = 0; p < 3; p++)
         for (int i = 0; i < w->nlinks; i++)

@@ -381,6 +381,24 @@ class Stratus:
 # ---- engines, seen from behind the endpoint (white-box checks only) --------------------------
 
 
+class Threads:
+    """A group of load threads: started on entering the with-block; on leaving, self.stop is
+    set and each thread is joined (30 s at most)."""
+
+    stop = False
+    threads = ()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        for t in self.threads:
+            t.join(30)
+
+
 def engine_clients(data_dir, ping=True):
     """redis-py clients straight to each engine, from the configs under caches/default/engines.
 

@@ -17,10 +17,10 @@ import time
 
 import redis
 
-from conftest import STRATUS_BIN, deadline_poll, engine_clients
+from conftest import Threads, STRATUS_BIN, deadline_poll, engine_clients
 
 
-class Load:
+class Load(Threads):
     """Writer threads (SET, GET of the same key, MGET across slots) counting their errors."""
 
     def __init__(self, srv, writers=3, value_size=16):
@@ -45,16 +45,6 @@ class Load:
                 self.errors.append(f"{time.strftime('%H:%M:%S')} {k}: {e!r}")
             i += 1
         c.close()
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop = True
-        for t in self.threads:
-            t.join(30)
 
 
 def wait_shards(r, n, timeout=120):
