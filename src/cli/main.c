@@ -123,6 +123,9 @@ static void print_banner(const cache *c, const tls_files *files)
     printf("  ca         %s\n", files->ca);
     if (c->plaintext_port >= 0)
         printf("  plaintext  redis://default:%s@%s:%d\n", c->password, host, c->plaintext_port);
+    if (c->reader_port >= 0)
+        printf("  reader     rediss://default:%s@%s:%d (reads from zone %s's replicas)\n",
+               c->password, host, c->reader_port, c->zone);
     printf("  redis-cli  redis-cli --tls --cacert %s -u %s\n", files->ca, url);
     printf("  ioredis    new Redis(\"%s\", { tls: { ca: fs.readFileSync(\"%s\") } })\n", url,
            files->ca);

@@ -61,6 +61,7 @@ typedef struct {
     int held;               /* a dead primary: not restarted until a replica took over */
     char replicate_to[41];  /* once it answers again, CLUSTER REPLICATE this (a fenced primary) */
     int adopted;            /* left running by an earlier Stratus: not our child (no waitpid) */
+    char zone[16];          /* zone it was placed in */
 } engine;
 
 struct supervisor {
@@ -72,6 +73,9 @@ struct supervisor {
     char *proxy_password;
     int shards, replicas, node_timeout_ms, failover_timeout_ms, sync_writes;
     int64_t failovers;
+    char zones[8][16]; /* --zones */
+    int nzones;
+    int preferred; /* index of --preferred-zone in zones, -1 to spread primaries */
     uint64_t maxmemory;
     int nengines;
     engine engines[MAX_ENGINES];
@@ -178,6 +182,21 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->node_timeout_ms = cfg->node_timeout_ms > 0 ? cfg->node_timeout_ms : 5000;
     s->failover_timeout_ms = cfg->failover_timeout_ms > 0 ? cfg->failover_timeout_ms : 1000;
     s->sync_writes = cfg->sync_writes;
+    s->preferred = -1;
+    if (cfg->zones && cfg->zones[0]) {
+        char list[256];
+        snprintf(list, sizeof(list), "%s", cfg->zones);
+        char *save = NULL;
+        for (char *z = strtok_r(list, ",", &save); z && s->nzones < 8;
+             z = strtok_r(NULL, ",", &save))
+            snprintf(s->zones[s->nzones++], sizeof(s->zones[0]), "%s", z);
+    }
+    if (s->nzones == 0)
+        for (int i = 0; i <= cfg->replicas && i < 8; i++)
+            snprintf(s->zones[s->nzones++], sizeof(s->zones[0]), "z%d", i + 1);
+    for (int i = 0; cfg->preferred_zone && i < s->nzones; i++)
+        if (strcmp(s->zones[i], cfg->preferred_zone) == 0)
+            s->preferred = i;
     s->maxmemory = cfg->maxmemory;
     for (int i = 0; i < MAX_ENGINES; i++)
         engine_client_init(&s->engines[i].cli);
@@ -218,16 +237,26 @@ static void engine_paths(supervisor *s, engine *e)
         snprintf(e->addr, sizeof(e->addr), "127.0.0.1:%d", e->port);
 }
 
+/* Zone of the k-th engine (k == 0: the primary) of a new shard: the primary in the preferred
+ * zone (or the zones in turn, shard by shard), each replica in the next zone along. */
+static void place(const supervisor *s, engine *e, int shard, int k)
+{
+    int first = s->preferred >= 0 ? s->preferred : shard % s->nzones;
+    snprintf(e->zone, sizeof(e->zone), "%s", s->zones[(first + k) % s->nzones]);
+}
+
 static int save_manifest(supervisor *s)
 {
     char text[16384];
     size_t n = (size_t)snprintf(text, sizeof(text),
-                                "# Stratus engines of cache %s: name port bus-port shard role\n",
+                                "# Stratus engines of cache %s: name port bus-port shard role "
+                                "zone\n",
                                 s->cache_name);
     for (int i = 0; i < s->nengines && n < sizeof(text); i++) {
         engine *e = &s->engines[i];
-        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s %d %d %d %s\n", e->name, e->port,
-                              e->bus_port, e->shard, e->primary ? "primary" : "replica");
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s %d %d %d %s %s\n", e->name, e->port,
+                              e->bus_port, e->shard, e->primary ? "primary" : "replica",
+                              e->zone[0] ? e->zone : "z1");
     }
     char path[4200];
     manifest_path(s, path, sizeof(path));
@@ -247,9 +276,12 @@ static int load_manifest(supervisor *s)
             continue;
         engine *e = &s->engines[s->nengines];
         char role[16];
-        if (sscanf(line, "%15s %d %d %d %15s", e->name, &e->port, &e->bus_port, &e->shard, role) !=
-            5)
+        int got = sscanf(line, "%15s %d %d %d %15s %15s", e->name, &e->port, &e->bus_port,
+                         &e->shard, role, e->zone);
+        if (got < 5)
             continue;
+        if (got < 6) /* written before zones */
+            snprintf(e->zone, sizeof(e->zone), "%s", s->zones[0]);
         e->primary = strcmp(role, "primary") == 0;
         engine_paths(s, e);
         s->nengines++;
@@ -921,6 +953,7 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
             snprintf(e->name, sizeof(e->name), "n%d", i);
             e->shard = i / (1 + s->replicas);
             e->primary = i % (1 + s->replicas) == 0;
+            place(s, e, e->shard, i % (1 + s->replicas));
         }
     } else {
         if (s->shards != 0 && loaded != s->shards * (1 + s->replicas))
@@ -1103,6 +1136,7 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
         snprintf(n->cluster_addr, sizeof(n->cluster_addr), "127.0.0.1:%d", e->port);
         n->shard = shard;
         n->primary = rows[r].is_master;
+        snprintf(n->zone, sizeof(n->zone), "%s", e->zone);
         topo_shard *sh = &t->shards[shard];
         if (n->primary)
             sh->primary = t->nnodes;
@@ -1270,6 +1304,7 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
         snprintf(e->name, sizeof(e->name), "n%d", next + k);
         e->shard = shard;
         e->primary = k == 0;
+        place(s, e, shard, k);
         if (pick_engine_ports(s, e) != 0) {
             snprintf(err, errlen, "no free loopback port for a new engine");
             return -1;

@@ -26,6 +26,8 @@ typedef struct {
     int failover_timeout_ms;    /* a primary silent this long is replaced by its replica */
     uint64_t maxmemory;         /* each engine's maxmemory (the shard size), 0 for none */
     int sync_writes;            /* --durability sync: primaries refuse writes with no replica */
+    const char *zones;          /* comma-separated zones of a new cache ("" for z1, z2, ...) */
+    const char *preferred_zone; /* zone of every new primary ("" to spread them) */
 } supervisor_config;
 
 /* One shard primary's load, sampled from its INFO (rates over the last sample interval). */

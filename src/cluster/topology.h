@@ -18,6 +18,7 @@ typedef struct {
     char cluster_addr[48]; /* ip:port the cluster announces (MOVED/ASK name this) */
     int shard;             /* shard index */
     int primary;           /* 1 for the shard's primary */
+    char zone[16];         /* zone the engine runs in */
     _Atomic int available; /* process up and cluster_state ok; the one field the control
                             * thread updates in a published snapshot */
 } topo_node;

@@ -138,6 +138,15 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     snprintf(c->dir, sizeof(c->dir), "%s/caches/%s", cfg->data_dir, name);
     c->cfg = cfg;
     c->plaintext_port = -1;
+    c->reader_port = -1;
+    /* The endpoint's zone: --zone, else the preferred zone, else the first of --zones (z1). */
+    char first[16] = "z1";
+    if (cfg->zones[0])
+        snprintf(first, sizeof(first), "%.*s", (int)strcspn(cfg->zones, ","), cfg->zones);
+    snprintf(c->zone, sizeof(c->zone), "%s",
+             cfg->zone[0]             ? cfg->zone
+             : cfg->preferred_zone[0] ? cfg->preferred_zone
+                                      : first);
     pthread_mutex_init(&c->stats_lock, NULL);
     pthread_mutex_init(&c->scripts_lock, NULL);
     pthread_mutex_init(&c->state_lock, NULL);
@@ -204,6 +213,8 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .failover_timeout_ms = (int)cfg->failover_timeout,
         .maxmemory = c->shard_memory,
         .sync_writes = c->sync_writes,
+        .zones = cfg->zones,
+        .preferred_zone = cfg->preferred_zone,
     };
     c->sup = supervisor_create(&sc);
     supervisor_set_idle(c->sup, cache_idle, c);

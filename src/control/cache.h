@@ -77,6 +77,8 @@ typedef struct cache {
     const settings *cfg;          /* service settings */
     int port;                     /* TLS port actually bound */
     int plaintext_port;           /* plaintext port actually bound, -1 if off */
+    int reader_port;              /* reader (TLS) port actually bound, -1 if off */
+    char zone[16];                /* this endpoint's zone: the reader port reads from it */
     topology *topo;               /* RCU-published snapshot */
     _Atomic int refresh_wanted;   /* a worker saw MOVED: rebuild the topology soon */
     supervisor *sup;              /* engines */

@@ -14,6 +14,14 @@
     X(plaintext_port, "plaintext-port", SET_PORT_OFF, "off", 0, 65535,                             \
       "plaintext port for local development (off by default; 0: any free port)")                   \
     X(bind, "bind", SET_STR, "127.0.0.1", 0, 0, "address the endpoint listens on")                 \
+    X(reader_port, "reader-port", SET_PORT_OFF, "off", 0, 65535,                                   \
+      "TLS port whose reads are served by a replica in this endpoint's zone (0: any free port)")   \
+    X(zones, "zones", SET_STR, "", 0, 0,                                                           \
+      "zones of a new cache, e.g. a,b,c (default: one per engine of a shard, z1, z2, ...)")        \
+    X(preferred_zone, "preferred-zone", SET_STR, "", 0, 0,                                         \
+      "zone of every primary of a new cache (default: primaries spread over the zones)")           \
+    X(zone, "zone", SET_STR, "", 0, 0,                                                             \
+      "zone of this endpoint (default: the preferred zone, else the first)")                       \
     X(shards, "shards", SET_INT, "1", 1, 64, "shards (primaries) of a new cache")                  \
     X(replicas, "replicas", SET_INT, "1", 0, 2, "replicas per shard of a new cache")               \
     X(threads, "threads", SET_INT, "0", 0, 64, "worker threads (0: one per core)")                 \

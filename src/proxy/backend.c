@@ -201,6 +201,10 @@ static int ensure_connected(backend *b)
         const char *hello[] = {"HELLO", "3"};
         queue_internal(b, hello, 2);
     }
+    /* A replica serves reads (the reader port's) only to a connection that said READONLY; on a
+     * primary it changes nothing. */
+    const char *readonly[] = {"READONLY"};
+    queue_internal(b, readonly, 1);
     if (b->owner) {
         /* The engine's id for this connection is what CLIENT UNBLOCK names (clients.c). */
         const char *client_id[] = {"CLIENT", "ID"};

@@ -207,10 +207,11 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
         buf_appendf(&text,
                     "# Stratus\r\ncache:%s\r\nshards:%d\r\nengines:%d\r\nengines_up:%d\r\n"
                     "topology_version:%llu\r\nresharding:%d\r\nslots_moved:%lld\r\n"
-                    "failovers:%lld\r\n\r\n",
+                    "failovers:%lld\r\nzone:%s\r\nreader_port:%d\r\n\r\n",
                     c->name, t->nshards, st.engines_total, st.engines_up,
                     (unsigned long long)t->version, atomic_load(&c->resharding),
-                    (long long)atomic_load(&c->slots_moved), (long long)st.failovers);
+                    (long long)atomic_load(&c->slots_moved), (long long)st.failovers, c->zone,
+                    c->reader_port);
     if (sections & INFO_KEYSPACE) {
         buf_appendf(&text, "# Keyspace\r\n");
         if (sums->keys > 0)

@@ -142,6 +142,7 @@ struct session {
     int paused;             /* reading stopped: too much in flight */
     int again;              /* more input may be buffered in the transport */
     int plaintext_listener; /* accepted on the plaintext port */
+    int reader;             /* accepted on the reader port: reads go to this zone's replica */
     int reject_tls;         /* plaintext client on the TLS port: every command gets an error */
     int reject_prepaid;     /* the error sent at once already answers its first command */
     uint64_t close_at_ms;   /* reject_tls: close then */
@@ -207,6 +208,7 @@ struct worker {
     cache *cache;
     ev_handler tls_listener;           /* SO_REUSEPORT socket on the TLS port */
     ev_handler plain_listener;         /* SO_REUSEPORT socket on the plaintext port, fd -1 if off */
+    ev_handler reader_listener;        /* SO_REUSEPORT socket on the reader port, fd -1 if off */
     uint64_t topo_version;             /* version the link table was built for */
     int nlinks;                        /* entries per protocol in links */
     backend *links[3][TOPO_MAX_NODES]; /* by topology node index: [0] RESP2, [1] RESP3,
@@ -249,7 +251,7 @@ session *req_session(const req *r);
 void req_free(req *r);
 
 /* session.c */
-void session_accept(worker *w, int fd, int plaintext);
+void session_accept(worker *w, int fd, int plaintext, int reader);
 void session_reply_ready(session *s);
 void session_close(session *s, const char *why);
 void session_free_all(worker *w);

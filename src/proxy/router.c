@@ -290,6 +290,24 @@ static backend *link_for(worker *w, const topology *t, int node, int proto, int 
     return b;
 }
 
+/* A read of a session on the reader port (or one that sent READONLY): the shard's replica in
+ * this endpoint's zone when it is serving, else node (the primary). Eventually consistent. */
+static int zone_reader(worker *w, const req *r, const topology *t, int node)
+{
+    session *owner = req_session(r);
+    if (!owner || !(owner->reader || owner->readonly) || owner->watching || owner->multi ||
+        (r->flags & (REQ_F_BLOCKING | REQ_F_PINNED | REQ_F_PUBSUB | REQ_F_OOB)))
+        return node;
+    const topo_shard *sh = &t->shards[t->nodes[node].shard];
+    for (int i = 0; i < sh->nreplicas; i++) {
+        const topo_node *n = &t->nodes[sh->replicas[i]];
+        if (strcmp(n->zone, w->cache->zone) == 0 &&
+            atomic_load_explicit(&n->available, memory_order_relaxed))
+            return sh->replicas[i];
+    }
+    return node;
+}
+
 int router_try_send(worker *w, req *r)
 {
     uint64_t now = ev_now_ms(w->loop);
@@ -311,6 +329,8 @@ int router_try_send(worker *w, req *r)
         if (shard < (unsigned)t->nshards)
             node = t->shards[shard].primary;
     }
+    if (node >= 0 && (r->flags & REQ_F_READONLY) && r->target != TARGET_NODE)
+        node = zone_reader(w, r, t, node);
     if (node >= 0 && !(r->flags & REQ_F_READONLY)) {
         session *owner = req_session(r);
         if (owner && t->nodes[node].shard < 64)

@@ -281,7 +281,7 @@ static void format_addr(char *out, size_t n, const char *ip, int port)
     snprintf(out, n, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
 }
 
-void session_accept(worker *w, int fd, int plaintext)
+void session_accept(worker *w, int fd, int plaintext, int reader)
 {
     session *s = xcalloc(1, sizeof(*s));
     s->w = w;
@@ -291,6 +291,7 @@ void session_accept(worker *w, int fd, int plaintext)
     s->id = w->next_session_id;
     w->next_session_id += 64; /* ids stay unique across up to 64 workers */
     s->plaintext_listener = plaintext;
+    s->reader = reader;
     s->last_ms = ev_now_ms(w->loop);
     s->last_cmd = "NULL";
     resp_req_parser_init(&s->parser, &limits_before_auth);

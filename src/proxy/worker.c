@@ -366,7 +366,7 @@ static void on_accept(ev_loop *loop, ev_handler *h, uint32_t events)
     (void)events;
     (void)loop;
     worker *w = h->data;
-    int plaintext = h == &w->plain_listener;
+    int plaintext = h == &w->plain_listener, reader = h == &w->reader_listener;
     for (int i = 0; i < 64; i++) {
         int fd = sock_accept(h->fd);
         if (fd == -EAGAIN)
@@ -376,7 +376,7 @@ static void on_accept(ev_loop *loop, ev_handler *h, uint32_t events)
                 log_warn("worker %d: accept: %s", w->id, strerror(-fd));
             break;
         }
-        session_accept(w, fd, plaintext);
+        session_accept(w, fd, plaintext, reader);
     }
 }
 
@@ -428,6 +428,7 @@ static int listen_all(worker_pool *p, cache *c, char *err, size_t errlen)
 {
     const settings *cfg = c->cfg;
     int tls_port = (int)cfg->port, plain_port = (int)cfg->plaintext_port;
+    int reader_port = (int)cfg->reader_port;
     for (int i = 0; i < p->n; i++) {
         worker *w = &p->workers[i];
         int fd = sock_listen(cfg->bind, tls_port, 1024);
@@ -450,9 +451,20 @@ static int listen_all(worker_pool *p, cache *c, char *err, size_t errlen)
             plain_port = sock_port(fd);
             w->plain_listener.fd = fd;
         }
+        if (reader_port >= 0) {
+            fd = sock_listen(cfg->bind, reader_port, 1024);
+            if (fd < 0) {
+                snprintf(err, errlen, "--reader-port: cannot listen on %s:%d: %s", cfg->bind,
+                         reader_port, strerror(-fd));
+                return -1;
+            }
+            reader_port = sock_port(fd);
+            w->reader_listener.fd = fd;
+        }
     }
     c->port = tls_port;
     c->plaintext_port = plain_port;
+    c->reader_port = reader_port;
     return 0;
 }
 
@@ -466,7 +478,7 @@ worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen
         worker *w = &p->workers[i];
         w->id = i;
         w->cache = c;
-        w->tls_listener.fd = w->plain_listener.fd = -1;
+        w->tls_listener.fd = w->plain_listener.fd = w->reader_listener.fd = -1;
         w->next_session_id = (uint64_t)i + 1;
         w->peers = p->workers;
         w->npeers = nthreads;
@@ -483,10 +495,11 @@ worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen
         }
         ev_set_before_sleep(w->loop, before_sleep, w);
         ev_set_wake(w->loop, on_wake, w);
-        w->tls_listener.fn = w->plain_listener.fn = on_accept;
-        w->tls_listener.data = w->plain_listener.data = w;
+        w->tls_listener.fn = w->plain_listener.fn = w->reader_listener.fn = on_accept;
+        w->tls_listener.data = w->plain_listener.data = w->reader_listener.data = w;
         if (ev_add(w->loop, &w->tls_listener, EV_READ) != 0 ||
-            (w->plain_listener.fd >= 0 && ev_add(w->loop, &w->plain_listener, EV_READ) != 0)) {
+            (w->plain_listener.fd >= 0 && ev_add(w->loop, &w->plain_listener, EV_READ) != 0) ||
+            (w->reader_listener.fd >= 0 && ev_add(w->loop, &w->reader_listener, EV_READ) != 0)) {
             snprintf(err, errlen, "cannot watch the listeners: %s", strerror(errno));
             goto fail;
         }
@@ -499,6 +512,8 @@ fail:
             close(w->tls_listener.fd);
         if (w->plain_listener.fd >= 0)
             close(w->plain_listener.fd);
+        if (w->reader_listener.fd >= 0)
+            close(w->reader_listener.fd);
         ev_destroy(w->loop);
         pthread_mutex_destroy(&w->inbox_lock);
     }
@@ -541,6 +556,10 @@ void worker_pool_stop(worker_pool *p)
         if (w->tls_listener.fd >= 0) {
             ev_del(w->loop, &w->tls_listener);
             close(w->tls_listener.fd);
+        }
+        if (w->reader_listener.fd >= 0) {
+            ev_del(w->loop, &w->reader_listener);
+            close(w->reader_listener.fd);
         }
         if (w->plain_listener.fd >= 0) {
             ev_del(w->loop, &w->plain_listener);
