@@ -177,6 +177,7 @@ struct session {
                                confirmed them: kind, 4-byte length, name; replayed when the
                                home engine is lost (a failover) */
     int resub;              /* a link of its subscriptions was lost: subscribe again */
+    int resub_home;         /* that link was the home link: replay the whole set on a new one */
     uint32_t resub_skip;    /* confirmations of that replay still to swallow */
     int doomed;             /* to be closed at the end of this loop iteration */
     session *doom_next;     /* worker doomed list */

@@ -154,7 +154,7 @@ void pubsub_reset(session *s)
     buf_deinit(&s->ps_hold_other);
     buf_deinit(&s->ks_replay);
     buf_deinit(&s->ps_set);
-    s->resub = 0;
+    s->resub = s->resub_home = 0;
     s->resub_skip = 0;
     s->sub_count = 0;
 }
@@ -360,6 +360,8 @@ int pubsub_link_lost(session *s, backend *b)
 {
     if (b->had_ssub || b->ssub_count > 0)
         return -1; /* shard channels live on that shard's engine: the client subscribes again */
+    if (b == s->priv)
+        s->resub_home = 1;
     s->resub = 1;
     s->w->resub_pending = 1;
     return 0;
@@ -419,11 +421,13 @@ void pubsub_resubscribe(worker *w)
                 s->sublinks[i] = NULL;
             }
         }
-        if (s->priv && s->priv->c) {
+        if (!s->resub_home) {
             s->resub = 0; /* only a keyspace link was lost: the new shard engine gets one */
             ks_links(s, t);
             continue;
         }
+        /* A home link made meanwhile (a SUBSCRIBE in the gap) is replaced too: the replay on the
+         * new one holds everything, that SUBSCRIBE's channels included. */
         if (s->priv) {
             backend_drop_private(s->priv);
             s->priv = NULL;
@@ -441,7 +445,7 @@ void pubsub_resubscribe(worker *w)
         b->passthrough = 1;
         buf_deinit(&cmds);
         s->resub_skip = n;
-        s->resub = 0;
+        s->resub = s->resub_home = 0;
         log_info("session %llu: subscribed again to %u channel(s) and pattern(s) on %s",
                  (unsigned long long)s->id, n, t->nodes[home].addr);
         ks_links(s, t);
