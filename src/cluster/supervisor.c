@@ -62,6 +62,7 @@ typedef struct {
     char replicate_to[41];  /* once it answers again, CLUSTER REPLICATE this (a fenced primary) */
     int adopted;            /* left running by an earlier Stratus: not our child (no waitpid) */
     char zone[16];          /* zone it was placed in */
+    uint64_t in_sync_since; /* a replica in the preferred zone: in sync since (failback) */
 } engine;
 
 struct supervisor {
@@ -71,7 +72,7 @@ struct supervisor {
     char *binary;
     char *password;
     char *proxy_password;
-    int shards, replicas, node_timeout_ms, failover_timeout_ms, sync_writes;
+    int shards, replicas, node_timeout_ms, failover_timeout_ms, sync_writes, failback_delay_ms;
     int64_t failovers;
     char zones[8][16]; /* --zones */
     int nzones;
@@ -182,6 +183,7 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->node_timeout_ms = cfg->node_timeout_ms > 0 ? cfg->node_timeout_ms : 5000;
     s->failover_timeout_ms = cfg->failover_timeout_ms > 0 ? cfg->failover_timeout_ms : 1000;
     s->sync_writes = cfg->sync_writes;
+    s->failback_delay_ms = cfg->failback_delay_ms;
     s->preferred = -1;
     if (cfg->zones && cfg->zones[0]) {
         char list[256];
@@ -795,6 +797,62 @@ static int failover(supervisor *s, engine *p, const char *why)
     return 0;
 }
 
+#define FAILBACK_WAIT_MS 5000 /* a graceful CLUSTER FAILOVER takes this long at most */
+
+/* The primary p answers but is not in --preferred-zone (a failover moved it): once the shard's
+ * replica in that zone has been in sync for --failback-delay, it takes over gracefully (CLUSTER
+ * FAILOVER: the primary pauses writes until the replica has everything, so nothing is lost;
+ * writes wait, blocked clients block again, see the endpoint). 0 when it did. */
+static int failback(supervisor *s, engine *p)
+{
+    if (s->preferred < 0 || strcmp(p->zone, s->zones[s->preferred]) == 0)
+        return -1;
+    uint64_t now = ev_clock_ms();
+    engine *r = NULL;
+    for (int i = 0; i < s->nengines && !r; i++) {
+        engine *e = &s->engines[i];
+        if (e != p && e->shard == p->shard && !e->primary && e->pid > 0 &&
+            strcmp(e->zone, s->zones[s->preferred]) == 0)
+            r = e;
+    }
+    if (!r || replica_offset(s, r) < p->repl_offset) {
+        if (r)
+            r->in_sync_since = 0;
+        return -1;
+    }
+    if (!r->in_sync_since)
+        r->in_sync_since = now;
+    if (now - r->in_sync_since < (uint64_t)s->failback_delay_ms)
+        return -1;
+    r->in_sync_since = 0;
+    if (!reply_ok(ECALL(s, r, "CLUSTER", "FAILOVER"))) {
+        log_warn("cache %s: %s refused CLUSTER FAILOVER; the primary stays in zone %s",
+                 s->cache_name, r->name, p->zone);
+        return -1;
+    }
+    for (uint64_t until = now + FAILBACK_WAIT_MS;;) {
+        char role[16];
+        const resp_value *v = ECALL(s, r, "INFO", "replication");
+        if (info_field(v, "role", role, sizeof(role)) == 0 && strcmp(role, "master") == 0)
+            break;
+        if (ev_clock_ms() > until) {
+            log_warn("cache %s: %s did not take over within %d ms; the primary stays in zone %s",
+                     s->cache_name, r->name, FAILBACK_WAIT_MS, p->zone);
+            return -1;
+        }
+        pause_ms(5);
+    }
+    r->primary = 1;
+    p->primary = 0;
+    s->failovers++;
+    save_manifest(s);
+    log_warn("cache %s: failback: %s (zone %s) is the primary again, %s (zone %s) its replica, "
+             "in %llu ms",
+             s->cache_name, r->name, r->zone, p->name, p->zone,
+             (unsigned long long)(ev_clock_ms() - now));
+    return 0;
+}
+
 int supervisor_check_primaries(supervisor *s)
 {
     int done = 0;
@@ -814,8 +872,12 @@ int supervisor_check_primaries(supervisor *s)
             done += failover(s, e, "died") == 0;
             continue;
         }
-        if (e->pid <= 0 || health_check(s, e) == 0)
+        if (e->pid <= 0)
             continue;
+        if (health_check(s, e) == 0) {
+            done += failback(s, e) == 0;
+            continue;
+        }
         uint64_t since = MAX(e->last_ok_ms, e->started_ms);
         uint64_t now = ev_clock_ms();
         if (now - since > (uint64_t)s->failover_timeout_ms && live_replica(s, e)) {

@@ -40,6 +40,8 @@
     X(failover_timeout, "failover-timeout", SET_INT, "1000", 200, 600000,                          \
       "milliseconds a primary may stay silent before its replica takes over (a dead one: at "      \
       "once)")                                                                                     \
+    X(failback_delay, "failback-delay", SET_INT, "30000", 0, 86400000,                             \
+      "milliseconds a replica in --preferred-zone stays in sync before it is primary again")       \
     X(durability, "durability", SET_STR, "async", 0, 0,                                            \
       "async: a write is acknowledged by the primary alone; sync: once a replica has it too")      \
     X(start_timeout, "start-timeout", SET_INT, "60000", 1000, 3600000,                             \

@@ -90,3 +90,46 @@ def test_reader_port_falls_back_to_the_primary(stratus_factory):
     t0 = time.monotonic()
     assert reader.get("fb:k") == "v"  # read-your-write: served by the primary
     assert time.monotonic() - t0 < 5
+
+
+def test_primary_returns_to_the_preferred_zone_after_a_failover(stratus_factory):
+    import os
+    import signal
+    import threading
+
+    srv = stratus_factory("--autoscale", "off", "--replicas", "1", "--preferred-zone", "z1",
+                          "--failback-delay", "500")
+    r = srv.client()
+    m = manifest(srv.data_dir)
+    (old,) = [n for n, (role, z) in m.items() if role == "primary"]
+    assert m[old][1] == "z1"
+    pid = engine_clients(srv.data_dir)[old].info("server")["process_id"]
+    os.kill(pid, signal.SIGKILL)
+    # The replica in z2 takes over at once ...
+    deadline_poll(lambda: manifest(srv.data_dir)[old][0] == "replica", 30, what="a failover")
+    errors, stop, n = [], [False], [0]
+
+    def writer():
+        c = srv.client()
+        while not stop[0]:
+            try:
+                c.set(f"fb:{n[0] % 100}", n[0])
+                n[0] += 1
+            except redis.RedisError as e:
+                errors.append(repr(e))
+        c.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        # ... and once the restarted engine in z1 has been in sync for the delay, it is the
+        # primary again, gracefully: the writer sees no error.
+        deadline_poll(lambda: manifest(srv.data_dir)[old][0] == "primary", 60,
+                      what="the primary back in z1")
+        done = n[0]
+        deadline_poll(lambda: n[0] > done + 100, 30, what="writes after the failback")
+    finally:
+        stop[0] = True
+        t.join(30)
+    assert errors == [], errors[:3]
+    assert "failback" in srv.log_text()
