@@ -129,6 +129,8 @@ static backend *other_link(session *s, const char *addr, int proto, int create, 
 
 void pubsub_release(session *s)
 {
+    buf_deinit(&s->ks_replay);
+    buf_deinit(&s->ps_set);
     if (!s->sublinks)
         return;
     for (unsigned i = 0; i < TOPO_MAX_SHARDS; i++)
@@ -136,8 +138,6 @@ void pubsub_release(session *s)
             backend_destroy_private(s->sublinks[i]);
     xfree(s->sublinks);
     s->sublinks = NULL;
-    buf_deinit(&s->ks_replay);
-    buf_deinit(&s->ps_set);
 }
 
 void pubsub_reset(session *s)
