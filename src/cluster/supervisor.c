@@ -526,10 +526,14 @@ static int wait_engines_up(supervisor *s, uint64_t deadline, char *err, size_t e
 
 static int node_id(supervisor *s, engine *e, char *out, size_t n)
 {
-    const resp_value *v = ECALL(s, e, "CLUSTER", "MYID");
-    if (!reply_ok(v) || v->len >= n)
+    /* A node keeps its id for life: once known, it is remembered (a dead engine has one). */
+    const resp_value *v = e->id[0] ? NULL : ECALL(s, e, "CLUSTER", "MYID");
+    if (v && reply_ok(v) && v->len < sizeof(e->id))
+        snprintf(e->id, sizeof(e->id), "%.*s", (int)v->len, v->str);
+    if (!e->id[0] || strlen(e->id) >= n)
         return -1;
-    snprintf(out, n, "%.*s", (int)v->len, v->str);
+    if (out != e->id)
+        snprintf(out, n, "%s", e->id);
     return 0;
 }
 
@@ -726,6 +730,30 @@ static long long replica_offset(supervisor *s, engine *e)
     return info_field(v, "slave_repl_offset", text, sizeof(text)) == 0 ? atoll(text) : -1;
 }
 
+/* Whether e's own line in CLUSTER NODES lists slots. */
+static int owns_slots(supervisor *s, engine *e)
+{
+    const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
+    if (!reply_ok(v) || !v->str)
+        return 0;
+    const char *p = v->str, *end = v->str + v->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char line[1024];
+        snprintf(line, sizeof(line), "%.*s", (int)MIN(ll, sizeof(line) - 1), p);
+        p += ll + 1;
+        if (!strstr(line, "myself"))
+            continue;
+        int fields = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            fields += t[0] != '[';
+        return fields > 8; /* id addr flags master ping pong epoch link, then slots */
+    }
+    return 0;
+}
+
 /* Promote the most up-to-date replica of p's shard (CLUSTER FAILOVER TAKEOVER: no vote needed,
  * the control plane decides) after fencing p: a primary that still runs (frozen, or cut off) is
  * killed, so it can never take a write again as a primary; restarted, it rejoins as a replica
@@ -780,6 +808,17 @@ static int failover(supervisor *s, engine *p, const char *why)
             ev_clock_ms() > until)
             break;
         pause_ms(5);
+    }
+    if (!owns_slots(s, best)) {
+        /* It became a master without its old master's slots (it did not know it as its
+         * master yet: a replica attached an instant before). The old primary is restarted
+         * with its slots and its data, and this one goes back to replicating it. */
+        char old[41];
+        log_error("cache %s: %s took over without the slots of %s; restarting %s in place",
+                  s->cache_name, best->name, p->name, p->name);
+        if (node_id(s, p, old, sizeof(old)) == 0)
+            snprintf(best->replicate_to, sizeof(best->replicate_to), "%s", old);
+        return -1;
     }
     best->primary = 1;
     p->primary = 0;

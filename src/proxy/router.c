@@ -440,6 +440,16 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
     int ask = len > 5 && memcmp(data, "-ASK ", 5) == 0;
     if (moved || ask) {
         if (r->redirects++ >= MAX_REDIRECTS) {
+            /* Redirections going round (two nodes each naming the other while a failover or a
+             * slot move settles): wait a little for the topology, until the deadline. */
+            if (now + RETRY_DELAY_MS < r->deadline_ms) {
+                r->redirects = 0;
+                r->target = TARGET_SLOT;
+                r->flags &= (uint16_t)~REQ_F_ASKING;
+                atomic_store(&w->cache->refresh_wanted, 1);
+                worker_retry_later(w, r);
+                return;
+            }
             router_fail(w, r, "TRYAGAIN the cache is moving this slot; retry shortly");
             return;
         }

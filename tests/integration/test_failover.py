@@ -33,6 +33,12 @@ def primaries(data_dir):
     return out
 
 
+def settled(srv):
+    """The cluster is healthy (every replica knows its primary's slots) and replicas are in sync:
+    a failover now is a failover, not a kill during the cluster's first seconds."""
+    return "cluster healthy" in srv.log_text() and replicas_in_sync(srv.data_dir)
+
+
 def replicas_in_sync(data_dir):
     """Every primary has a connected replica at its own offset (a write-free moment)."""
     for name, (c, _) in primaries(data_dir).items():
@@ -87,7 +93,7 @@ class Writer(Threads):
 def test_kill9_primary_replica_takes_over(stratus_factory, durability):
     srv = stratus_factory("--autoscale", "off", "--replicas", "1", "--durability", durability)
     r = srv.client()
-    deadline_poll(lambda: replicas_in_sync(srv.data_dir), 30, what="replica in sync")
+    deadline_poll(lambda: settled(srv), 30, what="cluster settled")
     (name, (eng, pid)), = primaries(srv.data_dir).items()
     eng.close()
     with Writer(srv) as w:
@@ -115,7 +121,7 @@ def test_frozen_primary_is_replaced_and_fenced(stratus_factory):
     srv = stratus_factory("--autoscale", "off", "--replicas", "1", "--failover-timeout", "600")
     r = srv.client()
     r.set("before", "1")
-    deadline_poll(lambda: replicas_in_sync(srv.data_dir), 30, what="replica in sync")
+    deadline_poll(lambda: settled(srv), 30, what="cluster settled")
     (name, (eng, pid)), = primaries(srv.data_dir).items()
     eng.close()
     os.kill(pid, signal.SIGSTOP)
@@ -153,7 +159,7 @@ def test_blocked_consumers_keep_consuming_across_a_failover(stratus_factory):
     srv = stratus_factory("--autoscale", "off", "--replicas", "1")
     r = srv.client()
     r.xgroup_create("jobs", "workers", id="0", mkstream=True)
-    deadline_poll(lambda: replicas_in_sync(srv.data_dir), 30, what="replica in sync")
+    deadline_poll(lambda: settled(srv), 30, what="cluster settled")
     (name, (eng, pid)), = primaries(srv.data_dir).items()
     got, errors, popped = [], [], []
 
@@ -206,7 +212,7 @@ def test_restart_adopts_running_engines(stratus_factory):
     r = first.client()
     for i in range(1000):
         r.set(f"adopt:{i}", i)
-    deadline_poll(lambda: replicas_in_sync(first.data_dir), 30, what="replica in sync")
+    deadline_poll(lambda: settled(first), 30, what="cluster settled")
     before = {name: c.info("server")["process_id"]
               for name, c in engine_clients(first.data_dir).items()}
     os.kill(first.pid, signal.SIGKILL)
@@ -236,7 +242,7 @@ def test_primary_killed_while_its_replica_lags_is_restarted_in_place(stratus_fac
     lost. Here the replica is frozen, so it cannot even answer."""
     srv = stratus_factory("--autoscale", "off", "--replicas", "1")
     r = srv.client()
-    deadline_poll(lambda: replicas_in_sync(srv.data_dir), 30, what="replica in sync")
+    deadline_poll(lambda: settled(srv), 30, what="cluster settled")
     (name, (eng, pid)), = primaries(srv.data_dir).items()
     eng.close()
     replica_pid = next(c.info("server")["process_id"]
@@ -257,7 +263,7 @@ def test_primary_killed_while_its_replica_lags_is_restarted_in_place(stratus_fac
 def test_subscribers_keep_their_subscriptions_across_a_failover(stratus_factory):
     srv = stratus_factory("--autoscale", "off", "--replicas", "1")
     r = srv.client()
-    deadline_poll(lambda: replicas_in_sync(srv.data_dir), 30, what="replica in sync")
+    deadline_poll(lambda: settled(srv), 30, what="cluster settled")
     (name, (eng, pid)), = primaries(srv.data_dir).items()
     eng.close()
     sub = srv.client().pubsub()

@@ -99,14 +99,16 @@ def test_primary_returns_to_the_preferred_zone_after_a_failover(stratus_factory)
 
     srv = stratus_factory("--autoscale", "off", "--replicas", "1", "--preferred-zone", "z1",
                           "--failback-delay", "500")
-    r = srv.client()
+    from test_failover import settled
+
+    deadline_poll(lambda: settled(srv), 30, what="cluster settled")
     m = manifest(srv.data_dir)
     (old,) = [n for n, (role, z) in m.items() if role == "primary"]
     assert m[old][1] == "z1"
     pid = engine_clients(srv.data_dir)[old].info("server")["process_id"]
     os.kill(pid, signal.SIGKILL)
     # The replica in z2 takes over at once ...
-    deadline_poll(lambda: manifest(srv.data_dir)[old][0] == "replica", 30, what="a failover")
+    deadline_poll(lambda: "failover: primary" in srv.log_text(), 30, what="a failover")
     errors, stop, n = [], [False], [0]
 
     def writer():
@@ -124,7 +126,8 @@ def test_primary_returns_to_the_preferred_zone_after_a_failover(stratus_factory)
     try:
         # ... and once the restarted engine in z1 has been in sync for the delay, it is the
         # primary again, gracefully: the writer sees no error.
-        deadline_poll(lambda: manifest(srv.data_dir)[old][0] == "primary", 60,
+        deadline_poll(lambda: "failback" in srv.log_text() and
+                      manifest(srv.data_dir)[old][0] == "primary", 60,
                       what="the primary back in z1")
         done = n[0]
         deadline_poll(lambda: n[0] > done + 100, 30, what="writes after the failback")
