@@ -351,7 +351,9 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
         break;
     case LOCAL_READONLY:
     case LOCAL_READWRITE:
-        s->readonly = d->local == LOCAL_READONLY; /* shown in CLIENT LIST; reads go to primaries */
+        /* READONLY: reads go to the replica in this endpoint's zone when one serves (as on the
+         * reader port), else to primaries; shown in CLIENT LIST. */
+        s->readonly = d->local == LOCAL_READONLY;
         resp_add_simple(b, "OK");
         break;
     case LOCAL_ASKING:
