@@ -511,6 +511,8 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
 
 void router_reblock(worker *w, req *r)
 {
+    /* Time to find the new primary counts from now, whatever happens to the timeout. */
+    r->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->cache->cfg->backend_timeout;
     resp_value *v = NULL;
     size_t used;
     if (r->preamble ||
@@ -532,7 +534,6 @@ void router_reblock(worker *w, req *r)
     snprintf(num, sizeof(num), "%.*s", at > 0 ? (int)MIN(lens[at], sizeof(num) - 1) : 0,
              at > 0 ? argv[at] : "");
     double asked = strtod(num, NULL); /* seconds, or ms for BLOCK */
-    r->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->cache->cfg->backend_timeout;
     if (at > 0 && asked > 0) {
         /* 0 blocks forever and stays 0; an expired wait becomes the smallest one, so the
          * engine itself gives the timeout's reply in the client's protocol. */
