@@ -65,6 +65,13 @@ typedef struct {
     uint64_t in_sync_since; /* a replica in the preferred zone: in sync since (failback) */
 } engine;
 
+/* A zone whose engines run in a network namespace (--zone-netns zone:netns:ip). */
+typedef struct {
+    char zone[16];
+    char netns[64];
+    char ip[48];
+} zone_net;
+
 struct supervisor {
     int migrate_keys; /* keys per MIGRATE pipeline, adapted so the source stays responsive */
     char *cache_name;
@@ -77,6 +84,8 @@ struct supervisor {
     char zones[8][16]; /* --zones */
     int nzones;
     int preferred; /* index of --preferred-zone in zones, -1 to spread primaries */
+    zone_net znet[8];
+    int nznet;
     uint64_t maxmemory;
     int nengines;
     engine engines[MAX_ENGINES];
@@ -185,6 +194,17 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->sync_writes = cfg->sync_writes;
     s->failback_delay_ms = cfg->failback_delay_ms;
     s->preferred = -1;
+    if (cfg->zone_netns && cfg->zone_netns[0]) {
+        char list[1024];
+        snprintf(list, sizeof(list), "%s", cfg->zone_netns);
+        char *save = NULL;
+        for (char *z = strtok_r(list, ",", &save); z && s->nznet < 8;
+             z = strtok_r(NULL, ",", &save)) {
+            zone_net *n = &s->znet[s->nznet];
+            if (sscanf(z, "%15[^:]:%63[^:]:%47s", n->zone, n->netns, n->ip) == 3)
+                s->nznet++;
+        }
+    }
     if (cfg->zones && cfg->zones[0]) {
         char list[256];
         snprintf(list, sizeof(list), "%s", cfg->zones);
@@ -227,9 +247,30 @@ static void manifest_path(const supervisor *s, char *out, size_t n)
     snprintf(out, n, "%s/engines/manifest", s->dir);
 }
 
+/* The network namespace and address of e's zone (--zone-netns), or NULL. */
+static const zone_net *zone_of(const supervisor *s, const engine *e)
+{
+    for (int i = 0; i < s->nznet; i++)
+        if (strcmp(s->znet[i].zone, e->zone) == 0)
+            return &s->znet[i];
+    return NULL;
+}
+
+/* The address e listens on and the cluster knows it by. */
+static const char *engine_ip(const supervisor *s, const engine *e)
+{
+    const zone_net *z = zone_of(s, e);
+    return z ? z->ip : "127.0.0.1";
+}
+
 static void engine_paths(supervisor *s, engine *e)
 {
     snprintf(e->dir, sizeof(e->dir), "%s/engines/%s", s->dir, e->name);
+    if (zone_of(s, e)) {
+        /* In another network namespace: reached over TCP, through its zone's network. */
+        snprintf(e->addr, sizeof(e->addr), "%s:%d", engine_ip(s, e), e->port);
+        return;
+    }
     char sock[4200];
     snprintf(sock, sizeof(sock), "%s/redis.sock", e->dir);
     struct sockaddr_un su;
@@ -323,7 +364,7 @@ static int render_config(supervisor *s, engine *e)
     int n =
         snprintf(conf, sizeof(conf),
                  "# Rendered by Stratus at every start; edits are overwritten.\n"
-                 "port %d\nbind 127.0.0.1\nprotected-mode no\n"
+                 "port %d\nbind %s\nprotected-mode no\n"
                  "%s%s%s"
                  "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
                  "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
@@ -335,7 +376,8 @@ static int render_config(supervisor *s, engine *e)
                  "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
                  "shutdown-on-sigterm default\n"
                  "user stratus-proxy %s >%s\n",
-                 e->port, e->addr[0] == '/' ? "unixsocket " : "", e->addr[0] == '/' ? e->addr : "",
+                 e->port, engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
+                 e->addr[0] == '/' ? e->addr : "",
                  e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
                  s->node_timeout_ms, s->password, s->password, proxy_user_rules, s->proxy_password);
     /* Sync durability: a primary with no replica in reach refuses writes (NOREPLICAS, retried
@@ -370,7 +412,10 @@ static int spawn_engine(supervisor *s, engine *e)
     }
     char conf[4200];
     snprintf(conf, sizeof(conf), "%s/redis.conf", e->dir);
-    char *const argv[] = {s->binary, conf, NULL};
+    const zone_net *zn = zone_of(s, e);
+    char *const local_argv[] = {s->binary, conf, NULL};
+    char *const netns_argv[] = {"ip",      "netns", "exec", zn ? (char *)zn->netns : "",
+                                s->binary, conf,    NULL};
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_init(&attr);
@@ -391,7 +436,9 @@ static int spawn_engine(supervisor *s, engine *e)
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     pid_t pid;
-    rc = posix_spawn(&pid, s->binary, &fa, &attr, argv, environ);
+    /* In a zone's namespace, `ip netns exec` enters it and execs the engine: same pid. */
+    rc = zn ? posix_spawnp(&pid, "ip", &fa, &attr, netns_argv, environ)
+            : posix_spawn(&pid, s->binary, &fa, &attr, local_argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) {
@@ -588,7 +635,8 @@ static int build_cluster(supervisor *s, uint64_t deadline, char *err, size_t err
         char port[16], bus[16];
         snprintf(port, sizeof(port), "%d", s->engines[i].port);
         snprintf(bus, sizeof(bus), "%d", s->engines[i].bus_port);
-        if (!reply_ok(ECALL(s, &s->engines[0], "CLUSTER", "MEET", "127.0.0.1", port, bus))) {
+        if (!reply_ok(ECALL(s, &s->engines[0], "CLUSTER", "MEET", engine_ip(s, &s->engines[i]),
+                            port, bus))) {
             snprintf(err, errlen, "CLUSTER MEET %s failed: %s", s->engines[i].name,
                      s->engines[0].cli.err);
             return -1;
@@ -1234,7 +1282,7 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
         engine *e = &s->engines[rows[r].engine];
         snprintf(n->id, sizeof(n->id), "%s", rows[r].id);
         snprintf(n->addr, sizeof(n->addr), "%s", e->addr);
-        snprintf(n->cluster_addr, sizeof(n->cluster_addr), "127.0.0.1:%d", e->port);
+        snprintf(n->cluster_addr, sizeof(n->cluster_addr), "%s:%d", engine_ip(s, e), e->port);
         n->shard = shard;
         n->primary = rows[r].is_master;
         snprintf(n->zone, sizeof(n->zone), "%s", e->zone);
@@ -1431,7 +1479,7 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
         char port[16], bus[16];
         snprintf(port, sizeof(port), "%d", e->port);
         snprintf(bus, sizeof(bus), "%d", e->bus_port);
-        if (!reply_ok(ECALL(s, &s->engines[0], "CLUSTER", "MEET", "127.0.0.1", port, bus))) {
+        if (!reply_ok(ECALL(s, &s->engines[0], "CLUSTER", "MEET", engine_ip(s, e), port, bus))) {
             snprintf(err, errlen, "CLUSTER MEET of %s failed", e->name);
             return -1;
         }
@@ -1596,8 +1644,8 @@ static long migrate_keys(supervisor *s, engine *src, engine *dst, const int *slo
             size_t nk = v->nelem, a = 0;
             const char **argv = xmalloc((nk + 9) * sizeof(char *));
             size_t *lens = xmalloc((nk + 9) * sizeof(size_t));
-            const char *head[] = {"MIGRATE", "127.0.0.1", port,        "",    "0",
-                                  "10000",   "AUTH",      s->password, "KEYS"};
+            const char *head[] = {"MIGRATE", engine_ip(s, dst), port,  "", "0", "10000",
+                                  "AUTH",    s->password,       "KEYS"};
             for (size_t h = 0; h < ARRAY_LEN(head); h++) {
                 argv[a] = head[h];
                 lens[a++] = strlen(head[h]);

@@ -28,6 +28,7 @@ typedef struct {
     int sync_writes;            /* --durability sync: primaries refuse writes with no replica */
     const char *zones;          /* comma-separated zones of a new cache ("" for z1, z2, ...) */
     const char *preferred_zone; /* zone of every new primary ("" to spread them) */
+    const char *zone_netns;     /* zones run in network namespaces: "zone:netns:ip,..." */
     int failback_delay_ms;      /* a replica in the preferred zone in sync this long takes back
                                    the primary role */
 } supervisor_config;

@@ -215,6 +215,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .sync_writes = c->sync_writes,
         .zones = cfg->zones,
         .preferred_zone = cfg->preferred_zone,
+        .zone_netns = cfg->zone_netns,
         .failback_delay_ms = (int)cfg->failback_delay,
     };
     c->sup = supervisor_create(&sc);

@@ -20,6 +20,8 @@
       "zones of a new cache, e.g. a,b,c (default: one per engine of a shard, z1, z2, ...)")        \
     X(preferred_zone, "preferred-zone", SET_STR, "", 0, 0,                                         \
       "zone of every primary of a new cache (default: primaries spread over the zones)")           \
+    X(zone_netns, "zone-netns", SET_STR, "", 0, 0,                                                 \
+      "zones whose engines run in a network namespace: zone:netns:ip,... (see docs)")              \
     X(zone, "zone", SET_STR, "", 0, 0,                                                             \
       "zone of this endpoint (default: the preferred zone, else the first)")                       \
     X(shards, "shards", SET_INT, "1", 1, 64, "shards (primaries) of a new cache")                  \

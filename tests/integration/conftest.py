@@ -435,7 +435,8 @@ def engine_clients(data_dir, ping=True):
                 sock = str(node / sock)
             out[node.name] = redis.Redis(unix_socket_path=sock, **kw)
         elif conf.get("port") and conf["port"] != "0":
-            out[node.name] = redis.Redis(host="127.0.0.1", port=int(conf["port"]), **kw)
+            host = conf.get("bind", "127.0.0.1").split()[0]  # a zone's own address, if any
+            out[node.name] = redis.Redis(host=host, port=int(conf["port"]), **kw)
         else:
             pytest.skip(f"cannot tell how to reach engine {node.name} from {confs}")
     if not out:
