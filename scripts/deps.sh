@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
     build-essential pkg-config libssl-dev liburcu-dev libsqlite3-dev openssl ca-certificates procps
-    redis-server redis-tools nutcracker
+    redis-server redis-tools nutcracker iproute2
     python3 python3-redis python3-pytest
 )
 missing=()
