@@ -1441,9 +1441,11 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
         return -1;
     }
     int shard = 0, next = 0;
+    uint64_t biggest = 0; /* a shard raised by the vertical step holds more than the shard size */
     for (int i = 0; i < s->nengines; i++) {
         shard = MAX(shard, s->engines[i].shard + 1);
         next = MAX(next, atoi(s->engines[i].name + 1) + 1);
+        biggest = MAX(biggest, s->engines[i].maxmemory);
     }
     int first = s->nengines;
     for (int k = 0; k < n; k++) {
@@ -1453,6 +1455,9 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
         snprintf(e->name, sizeof(e->name), "n%d", next + k);
         e->shard = shard;
         e->primary = k == 0;
+        /* As big as the biggest shard now: its share of the slots may hold that much, and a
+         * MIGRATE into a smaller one would hit OOM half-way. */
+        e->maxmemory = biggest;
         place(s, e, shard, k);
         if (pick_engine_ports(s, e) != 0) {
             snprintf(err, errlen, "no free loopback port for a new engine");
