@@ -293,13 +293,13 @@ static int save_manifest(supervisor *s)
     char text[16384];
     size_t n = (size_t)snprintf(text, sizeof(text),
                                 "# Stratus engines of cache %s: name port bus-port shard role "
-                                "zone\n",
+                                "zone maxmemory (0: the shard size)\n",
                                 s->cache_name);
     for (int i = 0; i < s->nengines && n < sizeof(text); i++) {
         engine *e = &s->engines[i];
-        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s %d %d %d %s %s\n", e->name, e->port,
-                              e->bus_port, e->shard, e->primary ? "primary" : "replica",
-                              e->zone[0] ? e->zone : "z1");
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s %d %d %d %s %s %llu\n", e->name,
+                              e->port, e->bus_port, e->shard, e->primary ? "primary" : "replica",
+                              e->zone[0] ? e->zone : "z1", (unsigned long long)e->maxmemory);
     }
     char path[4200];
     manifest_path(s, path, sizeof(path));
@@ -319,8 +319,10 @@ static int load_manifest(supervisor *s)
             continue;
         engine *e = &s->engines[s->nengines];
         char role[16];
-        int got = sscanf(line, "%15s %d %d %d %15s %15s", e->name, &e->port, &e->bus_port,
-                         &e->shard, role, e->zone);
+        unsigned long long mm = 0;
+        int got = sscanf(line, "%15s %d %d %d %15s %15s %llu", e->name, &e->port, &e->bus_port,
+                         &e->shard, role, e->zone, &mm);
+        e->maxmemory = got >= 7 ? (uint64_t)mm : 0; /* the vertical step, kept across starts */
         if (got < 5)
             continue;
         if (got < 6) /* written before zones */
@@ -1977,5 +1979,6 @@ int supervisor_set_maxmemory(supervisor *s, const char *primary_id, uint64_t byt
         if (e->pid > 0 && !reply_ok(ECALL(s, e, "CONFIG", "SET", "maxmemory", val)))
             rc = -1;
     }
+    save_manifest(s); /* and across Stratus restarts */
     return rc;
 }

@@ -254,3 +254,25 @@ def test_keyspace_subscription_hears_shards_added_later(stratus_factory):
             got.append(m["channel"])
     assert sorted(got) == sorted(f"__keyspace@0__:{k}" for k in keys)
     ps.close()
+
+
+def test_vertical_step_is_kept_across_a_restart(stratus_factory):
+    first = stratus_factory("--shard-memory", "8mb", "--max-shards", "1")
+    r = first.client()
+    value = "x" * 20000
+
+    def raised():
+        for i in range(50):
+            r.set(f"vert:{i}:{time.monotonic()}", value)
+        return max(int(c.config_get("maxmemory")["maxmemory"])
+                   for c in engine_clients(first.data_dir).values()) > 8 * 1024 * 1024
+
+    deadline_poll(raised, 60, interval=0.05, what="the vertical step")
+    grown = {n: int(c.config_get("maxmemory")["maxmemory"])
+             for n, c in engine_clients(first.data_dir).items()}
+    first.stop()
+    second = stratus_factory("--shard-memory", "8mb", "--max-shards", "1",
+                             data_dir=first.data_dir)
+    after = {n: int(c.config_get("maxmemory")["maxmemory"])
+             for n, c in engine_clients(second.data_dir).items()}
+    assert after == grown
