@@ -424,6 +424,22 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Listen on *port (bound port written back; -1: off) for one worker's optional listener. */
+static int listen_optional(const char *bind, const char *flag, int *port, ev_handler *h, char *err,
+                           size_t errlen)
+{
+    if (*port < 0)
+        return 0;
+    int fd = sock_listen(bind, *port, 1024);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot listen on %s:%d: %s", flag, bind, *port, strerror(-fd));
+        return -1;
+    }
+    *port = sock_port(fd);
+    h->fd = fd;
+    return 0;
+}
+
 static int listen_all(worker_pool *p, cache *c, char *err, size_t errlen)
 {
     const settings *cfg = c->cfg;
@@ -441,26 +457,11 @@ static int listen_all(worker_pool *p, cache *c, char *err, size_t errlen)
         }
         tls_port = sock_port(fd);
         w->tls_listener.fd = fd;
-        if (plain_port >= 0) {
-            fd = sock_listen(cfg->bind, plain_port, 1024);
-            if (fd < 0) {
-                snprintf(err, errlen, "--plaintext-port: cannot listen on %s:%d: %s", cfg->bind,
-                         plain_port, strerror(-fd));
-                return -1;
-            }
-            plain_port = sock_port(fd);
-            w->plain_listener.fd = fd;
-        }
-        if (reader_port >= 0) {
-            fd = sock_listen(cfg->bind, reader_port, 1024);
-            if (fd < 0) {
-                snprintf(err, errlen, "--reader-port: cannot listen on %s:%d: %s", cfg->bind,
-                         reader_port, strerror(-fd));
-                return -1;
-            }
-            reader_port = sock_port(fd);
-            w->reader_listener.fd = fd;
-        }
+        if (listen_optional(cfg->bind, "--plaintext-port", &plain_port, &w->plain_listener, err,
+                            errlen) != 0 ||
+            listen_optional(cfg->bind, "--reader-port", &reader_port, &w->reader_listener, err,
+                            errlen) != 0)
+            return -1;
     }
     c->port = tls_port;
     c->plaintext_port = plain_port;
