@@ -69,6 +69,8 @@ struct req {
     uint16_t flags;         /* REQ_F_* */
     uint8_t target;         /* req_target */
     uint8_t redirects;      /* MOVED/ASK hops so far */
+    uint8_t moving;         /* waiting on a slot in motion (TRYAGAIN, redirections going round):
+                               at the deadline the client gets TRYAGAIN */
     uint16_t slot;          /* TARGET_SLOT */
     uint16_t shard;         /* TARGET_SHARD */
     char ask_addr[48];      /* TARGET_NODE: cluster address from ASK */

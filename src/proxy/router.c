@@ -352,8 +352,11 @@ int router_try_send(worker *w, req *r)
         return 0;
     }
     if (now >= r->deadline_ms) {
-        router_fail(w, r, "ERR engine unavailable for %ld ms; the command was not applied",
-                    w->cache->cfg->backend_timeout);
+        if (r->moving)
+            router_fail(w, r, "TRYAGAIN the cache is moving this slot; retry shortly");
+        else
+            router_fail(w, r, "ERR engine unavailable for %ld ms; the command was not applied",
+                        w->cache->cfg->backend_timeout);
         return 0;
     }
     if (r->flags & REQ_F_PUBSUB)
@@ -443,7 +446,8 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
             /* Redirections going round (two nodes each naming the other while a failover or a
              * slot move settles): wait a little for the topology, until the deadline. */
             if (now + RETRY_DELAY_MS < r->deadline_ms) {
-                r->redirects = 0;
+                r->redirects = MAX_REDIRECTS; /* the next one waits again */
+                r->moving = 1;
                 r->target = TARGET_SLOT;
                 r->flags &= (uint16_t)~REQ_F_ASKING;
                 atomic_store(&w->cache->refresh_wanted, 1);
@@ -498,6 +502,8 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
      * the shard: nothing ran; try again until the deadline. */
     if (len > 4 && memcmp(data, "-OOM", 4) == 0)
         atomic_store(&w->cache->memory_pressure, 1); /* sample now, not at the next turn */
+    if (len > 9 && memcmp(data, "-TRYAGAIN", 9) == 0)
+        r->moving = 1;
     if (now + RETRY_DELAY_MS < r->deadline_ms) {
         if (r->target == TARGET_NODE)
             r->target = TARGET_SLOT;
