@@ -109,10 +109,14 @@ static int mkdirs(const char *path)
     return mkdir(tmp, 0700) == -1 && errno != EEXIST ? -1 : 0;
 }
 
-/* While the supervisor waits (adding a shard): restarts and availability go on. */
+static void guard_memory_now(cache *c);
+
+/* While the supervisor waits (adding a shard): restarts, failovers, availability and the memory
+ * guard go on. */
 static void cache_idle(void *arg)
 {
     cache *c = arg;
+    guard_memory_now(c);
     supervisor_poll(c->sup);
     if (supervisor_check_primaries(c->sup))
         atomic_store(&c->refresh_wanted, 1);
@@ -972,6 +976,20 @@ static void memory_guard(cache *c, const supervisor_shard_load *loads, int n)
 }
 
 /* Sample each shard, ask the policy, carry out what it decides. */
+/* While adding a shard holds the control loop (seconds: Redis's writable delay, longer on a
+ * loaded host), shards near their memory mark still get the vertical step, so the writes that
+ * made the cache grow keep landing instead of running into OOM. */
+static void guard_memory_now(cache *c)
+{
+    uint64_t now = ev_clock_ms();
+    if (!c->autoscale || !c->topo || now < c->next_guard_ms)
+        return;
+    c->next_guard_ms = now + SAMPLE_EVERY_MS;
+    supervisor_shard_load loads[TOPO_MAX_SHARDS];
+    if (supervisor_sample_shards(c->sup, c->topo, loads) == 0)
+        memory_guard(c, loads, c->topo->nshards);
+}
+
 static void autoscale_step(cache *c)
 {
     uint64_t now = ev_clock_ms();

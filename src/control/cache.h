@@ -112,6 +112,7 @@ typedef struct cache {
     scale_state scale;           /* what the policy remembers (control thread) */
     char pending_reason[200];    /* why the next reshard runs (the autoscaler's reason) */
     uint64_t next_sample_ms;     /* autoscaler: next load sample */
+    uint64_t next_guard_ms;      /* memory guard while a shard is being added: next sample */
     _Atomic int oom_absorb;      /* the autoscaler can still add memory: an OOM reply is
                                     retried by the endpoint (within --backend-timeout) */
     _Atomic int memory_pressure; /* a worker saw OOM: sample at once */
