@@ -804,6 +804,20 @@ static int owns_slots(supervisor *s, engine *e)
     return 0;
 }
 
+/* Wait up to ms for e to say it is a master (after CLUSTER FAILOVER); 1 when it did. */
+static int became_primary(supervisor *s, engine *e, int ms)
+{
+    for (uint64_t until = ev_clock_ms() + (uint64_t)ms;;) {
+        char role[16];
+        const resp_value *v = ECALL(s, e, "INFO", "replication");
+        if (info_field(v, "role", role, sizeof(role)) == 0 && strcmp(role, "master") == 0)
+            return 1;
+        if (ev_clock_ms() > until)
+            return 0;
+        pause_ms(5);
+    }
+}
+
 /* Promote the most up-to-date replica of p's shard (CLUSTER FAILOVER TAKEOVER: no vote needed,
  * the control plane decides) after fencing p: a primary that still runs (frozen, or cut off) is
  * killed, so it can never take a write again as a primary; restarted, it rejoins as a replica
@@ -851,14 +865,7 @@ static int failover(supervisor *s, engine *p, const char *why)
                   p->name);
         return -1;
     }
-    for (uint64_t until = ev_clock_ms() + CALL_MS;;) {
-        char role[16];
-        const resp_value *v = ECALL(s, best, "INFO", "replication");
-        if ((info_field(v, "role", role, sizeof(role)) == 0 && strcmp(role, "master") == 0) ||
-            ev_clock_ms() > until)
-            break;
-        pause_ms(5);
-    }
+    became_primary(s, best, CALL_MS);
     if (!owns_slots(s, best)) {
         /* It became a master without its old master's slots (it did not know it as its
          * master yet: a replica attached an instant before). The old primary is restarted
@@ -919,17 +926,10 @@ static int failback(supervisor *s, engine *p)
                  s->cache_name, r->name, p->zone);
         return -1;
     }
-    for (uint64_t until = now + FAILBACK_WAIT_MS;;) {
-        char role[16];
-        const resp_value *v = ECALL(s, r, "INFO", "replication");
-        if (info_field(v, "role", role, sizeof(role)) == 0 && strcmp(role, "master") == 0)
-            break;
-        if (ev_clock_ms() > until) {
-            log_warn("cache %s: %s did not take over within %d ms; the primary stays in zone %s",
-                     s->cache_name, r->name, FAILBACK_WAIT_MS, p->zone);
-            return -1;
-        }
-        pause_ms(5);
+    if (!became_primary(s, r, FAILBACK_WAIT_MS)) {
+        log_warn("cache %s: %s did not take over within %d ms; the primary stays in zone %s",
+                 s->cache_name, r->name, FAILBACK_WAIT_MS, p->zone);
+        return -1;
     }
     r->primary = 1;
     p->primary = 0;
