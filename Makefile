@@ -30,7 +30,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STRATUS  := $(BUILD)/stratus
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale bench-failover commands clean
+.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale bench-failover bench-zones commands clean
 
 all: $(STRATUS) $(UNIT)
 
@@ -77,6 +77,9 @@ bench-scale: deps $(STRATUS)
 
 bench-failover: deps $(STRATUS)
 	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/failover
+
+bench-zones: deps $(STRATUS)
+	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/zones
 
 # Regenerate the command table and docs/commands.md from the committed Redis COMMAND dump.
 commands:

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/agent.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
 #include "common/buf.h"
@@ -41,6 +42,9 @@ static void usage(FILE *out)
             "  stratus cache scale NAME --shards N|auto [--data-dir D]\n"
             "                          set a running cache's shard count (auto: the autoscaler\n"
             "                          decides again)\n"
+            "  stratus agent --token-file F [--listen HOST:PORT] [--dir D]\n"
+            "                          run a zone's engines on this host for a control plane\n"
+            "                          elsewhere (its --zone-agents names this host)\n"
             "  stratus version         print the version\n"
             "  stratus --help          this help\n\n"
             "Settings (flags; also STRATUS_<NAME> variables and a config file):\n",
@@ -521,6 +525,8 @@ int main(int argc, char **argv)
         return cmd_events(argc - 2, argv + 2);
     if (strcmp(argv[1], "cache") == 0)
         return cmd_cache(argc - 2, argv + 2);
+    if (strcmp(argv[1], "agent") == 0)
+        return agent_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "up") == 0) {
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

@@ -27,6 +27,7 @@
 #include "common/alloc.h"
 #include "common/compiler.h"
 #include "common/log.h"
+#include "cluster/agent.h"
 #include "net/ev.h"
 #include "net/sock.h"
 
@@ -36,7 +37,8 @@ extern char **environ;
 #define CALL_MS 2000
 #define SYNC_MAX_LAG_S 5 /* --durability sync: min-replicas-max-lag */
 
-/* One engine process. Invariant: pid > 0 exactly while the child runs (not yet reaped). */
+/* One engine process. Invariant: pid > 0 exactly while the child runs (not yet reaped). A
+ * follower (--follow) runs no engine: every engine it knows has pid 1 and is never signalled. */
 typedef struct {
     char name[16];          /* "n0", "n1", ... */
     char dir[4096];         /* engine directory */
@@ -62,14 +64,17 @@ typedef struct {
     char replicate_to[41];  /* once it answers again, CLUSTER REPLICATE this (a fenced primary) */
     int adopted;            /* left running by an earlier Stratus: not our child (no waitpid) */
     char zone[16];          /* zone it was placed in */
+    char host[48];          /* a follower's engines: the address the cluster knows it by */
     uint64_t in_sync_since; /* a replica in the preferred zone: in sync since (failback) */
 } engine;
 
-/* A zone whose engines run in a network namespace (--zone-netns zone:netns:ip). */
+/* A zone whose engines run elsewhere: in a network namespace of this host (--zone-netns
+ * zone:netns:ip), or on another host's agent (--zone-agents zone=host:port; agent != NULL). */
 typedef struct {
     char zone[16];
     char netns[64];
     char ip[48];
+    agent_link *agent;
 } zone_net;
 
 struct supervisor {
@@ -80,6 +85,7 @@ struct supervisor {
     char *password;
     char *proxy_password;
     int shards, replicas, node_timeout_ms, failover_timeout_ms, sync_writes, failback_delay_ms;
+    char *follow; /* --follow seeds ("" unless this endpoint follows a control plane elsewhere) */
     int64_t failovers;
     char zones[8][16]; /* --zones */
     int nzones;
@@ -193,6 +199,7 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->failover_timeout_ms = cfg->failover_timeout_ms > 0 ? cfg->failover_timeout_ms : 1000;
     s->sync_writes = cfg->sync_writes;
     s->failback_delay_ms = cfg->failback_delay_ms;
+    s->follow = xstrdup(cfg->follow ? cfg->follow : "");
     s->preferred = -1;
     if (cfg->zone_netns && cfg->zone_netns[0]) {
         char list[1024];
@@ -203,6 +210,20 @@ supervisor *supervisor_create(const supervisor_config *cfg)
             zone_net *n = &s->znet[s->nznet];
             if (sscanf(z, "%15[^:]:%63[^:]:%47s", n->zone, n->netns, n->ip) == 3)
                 s->nznet++;
+        }
+    }
+    if (cfg->zone_agents && cfg->zone_agents[0]) {
+        char list[1024];
+        snprintf(list, sizeof(list), "%s", cfg->zone_agents);
+        char *save = NULL;
+        for (char *z = strtok_r(list, ",", &save); z && s->nznet < 8;
+             z = strtok_r(NULL, ",", &save)) {
+            zone_net *n = &s->znet[s->nznet];
+            int port = 0;
+            if (sscanf(z, "%15[^=]=%47[^:]:%d", n->zone, n->ip, &port) == 3 && port > 0) {
+                n->agent = agent_link_create(n->zone, n->ip, port, cfg->agent_token);
+                s->nznet++;
+            }
         }
     }
     if (cfg->zones && cfg->zones[0]) {
@@ -229,6 +250,9 @@ void supervisor_destroy(supervisor *s)
 {
     if (!s)
         return;
+    for (int i = 0; i < s->nznet; i++)
+        agent_link_destroy(s->znet[i].agent);
+    xfree(s->follow);
     for (int i = 0; i < MAX_ENGINES; i++)
         engine_client_deinit(&s->engines[i].cli);
     xfree(s->cache_name);
@@ -259,13 +283,26 @@ static const zone_net *zone_of(const supervisor *s, const engine *e)
 /* The address e listens on and the cluster knows it by. */
 static const char *engine_ip(const supervisor *s, const engine *e)
 {
+    if (e->host[0])
+        return e->host;
     const zone_net *z = zone_of(s, e);
     return z ? z->ip : "127.0.0.1";
 }
 
+/* The agent that runs e (another host), or NULL when this process does. */
+static agent_link *agent_of(const supervisor *s, const engine *e)
+{
+    const zone_net *z = zone_of(s, e);
+    return z ? z->agent : NULL;
+}
+
 static void engine_paths(supervisor *s, engine *e)
 {
-    snprintf(e->dir, sizeof(e->dir), "%s/engines/%s", s->dir, e->name);
+    agent_link *a = agent_of(s, e);
+    if (a)
+        snprintf(e->dir, sizeof(e->dir), "%s/%s/%s", agent_link_root(a), s->cache_name, e->name);
+    else
+        snprintf(e->dir, sizeof(e->dir), "%s/engines/%s", s->dir, e->name);
     if (zone_of(s, e)) {
         /* In another network namespace: reached over TCP, through its zone's network. */
         snprintf(e->addr, sizeof(e->addr), "%s:%d", engine_ip(s, e), e->port);
@@ -337,6 +374,28 @@ static int load_manifest(supervisor *s)
 
 /* ---- processes ---- */
 
+static int pick_port(int avoid_a, int avoid_b);
+static agent_link *agent_of(const supervisor *s, const engine *e);
+static int engine_ended(supervisor *s, engine *e, int *status);
+
+/* Two free ports for e: a client port and a bus port, where e runs (this host, or its agent's:
+ * the ports of another host are only known there). */
+static void free_ports(supervisor *s, engine *e, int *port, int *bus)
+{
+    agent_link *a = agent_of(s, e);
+    *port = *bus = -1;
+    if (!a) {
+        *port = pick_port(0, 0);
+        *bus = pick_port(*port, 0);
+        return;
+    }
+    const resp_value *v = agent_link_callv(a, "PORTS", NULL);
+    if (v && v->type == RESP_T_ARRAY && v->nelem == 2) {
+        *port = (int)v->elem[0].integer;
+        *bus = (int)v->elem[1].integer;
+    }
+}
+
 static int pick_port(int avoid_a, int avoid_b)
 {
     for (int tries = 0; tries < 200; tries++) {
@@ -360,11 +419,11 @@ static const char proxy_user_rules[] =
     "-migrate -module -swapdb -pfdebug -debug -shutdown -replicaof -slaveof -failover -sync "
     "-psync -monitor -save -bgsave -bgrewriteaof";
 
-static int render_config(supervisor *s, engine *e)
+/* Render e's configuration into conf (cap bytes). Its length, or -ENAMETOOLONG. */
+static int render_config(supervisor *s, engine *e, char *conf, size_t cap)
 {
-    char conf[8192];
     int n =
-        snprintf(conf, sizeof(conf),
+        snprintf(conf, cap,
                  "# Rendered by Stratus at every start; edits are overwritten.\n"
                  "port %d\nbind %s\nprotected-mode no\n"
                  "%s%s%s"
@@ -384,30 +443,72 @@ static int render_config(supervisor *s, engine *e)
                  s->node_timeout_ms, s->password, s->password, proxy_user_rules, s->proxy_password);
     /* Sync durability: a primary with no replica in reach refuses writes (NOREPLICAS, retried
      * by the endpoint), so one that is cut off cannot take writes nobody else will have. */
-    if (s->sync_writes && n > 0 && (size_t)n < sizeof(conf))
-        n += snprintf(conf + n, sizeof(conf) - (size_t)n,
+    if (s->sync_writes && n > 0 && (size_t)n < cap)
+        n += snprintf(conf + n, cap - (size_t)n,
                       "min-replicas-to-write 1\nmin-replicas-max-lag %d\n", SYNC_MAX_LAG_S);
     uint64_t mm = e->maxmemory ? e->maxmemory : s->maxmemory;
-    if (mm && n > 0 && (size_t)n < sizeof(conf))
-        n += snprintf(conf + n, sizeof(conf) - (size_t)n, "maxmemory %llu\n",
+    if (mm && n > 0 && (size_t)n < cap)
+        n += snprintf(conf + n, cap - (size_t)n, "maxmemory %llu\n",
                       (unsigned long long)mm);
-    if (s->overrides && n > 0 && (size_t)n < sizeof(conf))
-        n += snprintf(conf + n, sizeof(conf) - (size_t)n, "# Set by clients (CONFIG SET):\n%s",
+    if (s->overrides && n > 0 && (size_t)n < cap)
+        n += snprintf(conf + n, cap - (size_t)n, "# Set by clients (CONFIG SET):\n%s",
                       s->overrides);
-    if (n < 0 || (size_t)n >= sizeof(conf)) {
+    if (n < 0 || (size_t)n >= cap) {
         log_error("engine %s: rendered configuration too long", e->name);
         return -ENAMETOOLONG;
     }
-    char path[4200];
-    snprintf(path, sizeof(path), "%s/redis.conf", e->dir);
-    return write_file_atomic(path, conf, (size_t)n, 0600);
+    return n;
+}
+
+/* Start e on its zone's agent (another host). */
+static int spawn_remote(supervisor *s, engine *e, agent_link *a)
+{
+    char conf[8192];
+    int n = render_config(s, e, conf, sizeof(conf));
+    if (n < 0)
+        return n;
+    const char *argv[] = {"START", s->cache_name, e->name, conf};
+    const size_t lens[] = {5, strlen(s->cache_name), strlen(e->name), (size_t)n};
+    const resp_value *v = agent_link_call(a, 4, argv, lens);
+    if (!v || v->type != RESP_T_INTEGER) {
+        log_error("engine %s: the agent of zone %s did not start it: %.*s", e->name, e->zone,
+                  v ? (int)v->len : (int)strlen(agent_link_error(a)),
+                  v ? v->str : agent_link_error(a));
+        return -EIO;
+    }
+    e->pid = (pid_t)v->integer;
+    e->started_ms = ev_clock_ms();
+    e->checked_ms = e->last_ok_ms = 0;
+    engine_client_deinit(&e->cli);
+    engine_client_init(&e->cli);
+    log_info("engine %s: started by the agent of zone %s (pid %d there, %s)", e->name, e->zone,
+             (int)e->pid, e->addr);
+    return 0;
+}
+
+/* Send sig to e's process (through its agent for another host's engine; best effort). */
+static void engine_signal(supervisor *s, engine *e, int sig)
+{
+    agent_link *a = agent_of(s, e);
+    if (!a) {
+        kill(e->pid, sig);
+        return;
+    }
+    char num[8];
+    snprintf(num, sizeof(num), "%d", sig);
+    agent_link_callv(a, "SIGNAL", s->cache_name, e->name, num, NULL);
 }
 
 static int spawn_engine(supervisor *s, engine *e)
 {
+    agent_link *a = agent_of(s, e);
+    if (a)
+        return spawn_remote(s, e, a);
+    char text[8192], path[4200];
     int rc = mkdir_p(e->dir, 0700);
-    if (rc == 0)
-        rc = render_config(s, e);
+    int n = rc == 0 ? render_config(s, e, text, sizeof(text)) : rc;
+    snprintf(path, sizeof(path), "%s/redis.conf", e->dir);
+    rc = n < 0 ? n : write_file_atomic(path, text, (size_t)n, 0600);
     if (rc != 0) {
         log_error("engine %s: cannot prepare %s: %s", e->name, e->dir, strerror(-rc));
         return rc;
@@ -554,7 +655,7 @@ static int wait_engines_up(supervisor *s, uint64_t deadline, char *err, size_t e
                 /* LOADING: the engine is reading its data; keep waiting. */
             }
             int status;
-            if (e->pid > 0 && waitpid(e->pid, &status, WNOHANG) == e->pid) {
+            if (e->pid > 0 && engine_ended(s, e, &status)) {
                 e->pid = 0;
                 snprintf(err, errlen, "engine %s exited at start (status %d); see %s/engine.log",
                          e->name, WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status),
@@ -692,9 +793,20 @@ static int build_cluster(supervisor *s, uint64_t deadline, char *err, size_t err
 
 /* Whether e's process has ended: reaped (our child) or gone (adopted, or not our child at
  * all); *status is set for a reaped child, else -1. */
-static int engine_ended(engine *e, int *status)
+static int engine_ended(supervisor *s, engine *e, int *status)
 {
     *status = -1;
+    agent_link *a = agent_of(s, e);
+    if (a) {
+        /* An agent out of reach cannot say: the engine is taken as running (its health checks
+         * fail, so a primary fails over, and the agent's lease fences it). */
+        const resp_value *v = agent_link_callv(a, "STATUS", s->cache_name, e->name, NULL);
+        if (!v || v->type != RESP_T_ARRAY || v->nelem != 3 ||
+            v->elem[0].type != RESP_T_BULK || (v->elem[0].len == 7 && !memcmp(v->elem[0].str, "running", 7)))
+            return 0;
+        *status = (int)v->elem[2].integer;
+        return 1;
+    }
     if (!e->adopted) {
         pid_t r = waitpid(e->pid, status, WNOHANG);
         return r == e->pid || (r == -1 && errno == ECHILD);
@@ -759,7 +871,10 @@ void supervisor_update_availability(supervisor *s, topology *t)
         for (int j = 0; j < s->nengines && !e; j++)
             if (strcmp(s->engines[j].addr, n->addr) == 0)
                 e = &s->engines[j];
-        int ok = e && e->pid > 0 && (!n->primary || (health_check(s, e) == 0 && e->state_ok));
+        /* A follower cannot see processes: a replica too must answer its health check. */
+        int ok = e && e->pid > 0 &&
+                 ((!n->primary && !s->follow[0]) ||
+                  (health_check(s, e) == 0 && (!n->primary || e->state_ok)));
         if (atomic_load(&n->available) != ok) {
             atomic_store(&n->available, ok);
             log_info("engine %s: %s", e ? e->name : n->addr,
@@ -842,11 +957,13 @@ static int failover(supervisor *s, engine *p, const char *why)
         log_error("cache %s: primary %s %s and no replica answers; restarting it in place",
                   s->cache_name, p->name, why);
         if (p->pid > 0)
-            kill(p->pid, SIGKILL);
+            engine_signal(s, p, SIGKILL);
         return -1;
     }
+    /* The fence; supervisor_poll reaps and restarts it. An agent out of reach does not get it,
+     * but its lease (half the failover timeout) has run out by now: it paused the writes. */
     if (p->pid > 0)
-        kill(p->pid, SIGKILL); /* the fence; supervisor_poll reaps and restarts it */
+        engine_signal(s, p, SIGKILL);
     /* A replica behind what the primary had already sent would lose acknowledged writes; the
      * primary's own AOF has them all (Redis writes it before replying), so with async
      * durability the primary is restarted in place instead: slower (a reload and Redis's 2 s
@@ -945,6 +1062,30 @@ static int failback(supervisor *s, engine *p)
 int supervisor_check_primaries(supervisor *s)
 {
     int done = 0;
+    if (s->follow[0]) {
+        /* The control plane elsewhere decides failovers; a follower only watches, so that it
+         * holds requests for what it cannot reach and re-reads the slot map. */
+        for (int i = 0; i < s->nengines; i++)
+            health_check(s, &s->engines[i]);
+        return 0;
+    }
+    /* Agents fence their primaries when this stops: half the failover timeout, so a host cut off
+     * has paused its writes before its replica elsewhere is promoted. */
+    for (int i = 0; i < s->nznet; i++) {
+        if (!s->znet[i].agent)
+            continue;
+        char names[MAX_ENGINES][96];
+        const char *list[MAX_ENGINES];
+        size_t n = 0;
+        for (int j = 0; j < s->nengines; j++)
+            if (s->engines[j].primary && zone_of(s, &s->engines[j]) == &s->znet[i]) {
+                snprintf(names[n], sizeof(names[n]), "%s/%s", s->cache_name,
+                         s->engines[j].name);
+                list[n] = names[n];
+                n++;
+            }
+        agent_link_renew(s->znet[i].agent, s->failover_timeout_ms / 2, n, list);
+    }
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
         if (e->replicate_to[0] && e->pid > 0 && engine_ready(s, e, HEALTH_MS) == 0) {
@@ -986,6 +1127,8 @@ int64_t supervisor_failovers(const supervisor *s)
 
 int supervisor_cluster_ok(supervisor *s)
 {
+    if (s->follow[0])
+        return 1; /* the control plane elsewhere answers for the cluster's health */
     for (int i = 0; i < s->nengines; i++)
         if (s->engines[i].pid == 0 || !cluster_state_ok(s, &s->engines[i]))
             return 0;
@@ -1034,8 +1177,13 @@ static void stop_stale(supervisor *s, engine *e)
         }
         engine_client_deinit(&probe);
         uint64_t until = ev_clock_ms() + STALE_STOP_MS;
-        while (nodes_conf_locked(e->dir) && ev_clock_ms() < until)
-            pause_ms(20);
+        int status;
+        if (agent_of(s, e))
+            while (!engine_ended(s, e, &status) && ev_clock_ms() < until)
+                pause_ms(20);
+        else
+            while (nodes_conf_locked(e->dir) && ev_clock_ms() < until)
+                pause_ms(20);
     }
 }
 
@@ -1076,9 +1224,56 @@ static int adopt_running(supervisor *s)
     return adopted;
 }
 
+static topology *parse_nodes(supervisor *s, const char *text, size_t len);
+static int follow_add(supervisor *s, const char *ip, size_t iplen, int port);
+
+/* A follower starts from its seeds: the first that answers CLUSTER NODES names the rest. */
+static int follow_start(supervisor *s, uint64_t deadline, char *err, size_t errlen)
+{
+    char list[1024];
+    snprintf(list, sizeof(list), "%s", s->follow);
+    char *save = NULL;
+    for (char *a = strtok_r(list, ",", &save); a && s->nengines < MAX_ENGINES;
+         a = strtok_r(NULL, ",", &save)) {
+        char *colon = strrchr(a, ':');
+        if (!colon || atoi(colon + 1) <= 0) {
+            snprintf(err, errlen, "--follow: '%s' is not host:port", a);
+            return -1;
+        }
+        follow_add(s, a, (size_t)(colon - a), atoi(colon + 1));
+    }
+    if (s->nengines == 0) {
+        snprintf(err, errlen, "--follow: name at least one engine (host:port)");
+        return -1;
+    }
+    for (;;) {
+        topology *t = supervisor_topology(s);
+        int shards = t ? t->nshards : 0;
+        topo_destroy(t);
+        if (shards > 0)
+            break;
+        if (ev_clock_ms() > deadline) {
+            snprintf(err, errlen,
+                     "--follow: no engine among %s answered CLUSTER NODES with the cache's "
+                     "internal password (is internal-password the control plane's?)",
+                     s->follow);
+            return -1;
+        }
+        pause_ms(100);
+    }
+    const resp_value *v = ECALL(s, &s->engines[0], "INFO", "server");
+    if (info_field(v, "redis_version", s->version, sizeof(s->version)) != 0)
+        snprintf(s->version, sizeof(s->version), "7.0.0");
+    log_info("cache %s: following %d engine(s) of a control plane elsewhere", s->cache_name,
+             s->nengines);
+    return 0;
+}
+
 int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
 {
     uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    if (s->follow[0])
+        return follow_start(s, deadline, err, errlen);
     srand((unsigned)(ev_clock_ms() ^ (uint64_t)getpid()));
     char edir[4200];
     snprintf(edir, sizeof(edir), "%s/engines", s->dir);
@@ -1086,6 +1281,20 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
     if (rc != 0) {
         snprintf(err, errlen, "cannot create %s: %s", edir, strerror(-rc));
         return -1;
+    }
+    /* Another host's engines live under its agent's directory: learn it before anything. */
+    for (int i = 0; i < s->nznet; i++) {
+        agent_link *a = s->znet[i].agent;
+        while (a && agent_link_ready(a) != 0) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen,
+                         "cannot reach the agent of zone %s at %s: %s (is `stratus agent` running "
+                         "there with this data dir's agent-token? see docs/operations.md)",
+                         s->znet[i].zone, agent_link_host(a), agent_link_error(a));
+                return -1;
+            }
+            pause_ms(100);
+        }
     }
     int loaded = load_manifest(s);
     if (loaded < 0) {
@@ -1116,14 +1325,17 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
     }
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
-        /* Keep recorded ports when still free: the cluster knows the nodes by them. */
-        if (!e->adopted &&
-            (e->port == 0 || !sock_port_free(e->port) || !sock_port_free(e->bus_port))) {
+        /* Keep recorded ports when still free: the cluster knows the nodes by them. (Those of
+         * another host's engine are kept: only its agent could tell.) */
+        int remote = agent_of(s, e) != NULL;
+        if (!e->adopted && (e->port == 0 || (!remote && (!sock_port_free(e->port) ||
+                                                         !sock_port_free(e->bus_port))))) {
             if (e->port)
                 log_warn("engine %s: port %d is taken, choosing another", e->name, e->port);
             for (int tries = 0; tries < 50; tries++) {
-                int p = pick_port(0, 0), b = pick_port(p, 0);
-                int clash = 0;
+                int p, b;
+                free_ports(s, e, &p, &b);
+                int clash = p <= 0 || b <= 0;
                 for (int j = 0; j < i; j++)
                     clash |= s->engines[j].port == p || s->engines[j].bus_port == p ||
                              s->engines[j].port == b || s->engines[j].bus_port == b;
@@ -1134,7 +1346,8 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
                 }
             }
             if (e->port <= 0) {
-                snprintf(err, errlen, "no free loopback port for engine %s", e->name);
+                snprintf(err, errlen, "no free port for engine %s%s%s", e->name,
+                         remote ? ": " : "", remote ? agent_link_error(agent_of(s, e)) : "");
                 return -1;
             }
         }
@@ -1174,10 +1387,12 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
 void supervisor_poll(supervisor *s)
 {
     uint64_t now = ev_clock_ms();
+    if (s->follow[0])
+        return; /* another host's control plane restarts engines */
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
         int status;
-        if (e->pid > 0 && engine_ended(e, &status)) {
+        if (e->pid > 0 && engine_ended(s, e, &status)) {
             e->pid = 0;
             e->adopted = 0;
             int quick = now - e->started_ms < 5000;
@@ -1206,6 +1421,29 @@ void supervisor_poll(supervisor *s)
                 e->next_start_ms = now + 1000;
         }
     }
+}
+
+/* A follower learns an engine from CLUSTER NODES: known by its address, in the zone whose
+ * address it has (--zone-agents, --zone-netns), else in no zone. Its index. */
+static int follow_add(supervisor *s, const char *ip, size_t iplen, int port)
+{
+    engine *e = &s->engines[s->nengines];
+    memset(e, 0, sizeof(*e));
+    engine_client_init(&e->cli);
+    char host[48];
+    snprintf(host, sizeof(host), "%.*s", (int)iplen, ip);
+    snprintf(e->host, sizeof(e->host), "%s", host);
+    snprintf(e->addr, sizeof(e->addr), "%s:%d", host, port);
+    snprintf(e->name, sizeof(e->name), "e%d", port);
+    e->port = port;
+    e->pid = 1;
+    e->adopted = 1;
+    snprintf(e->zone, sizeof(e->zone), "-");
+    for (int i = 0; i < s->nznet; i++)
+        if (strcmp(s->znet[i].ip, e->host) == 0)
+            snprintf(e->zone, sizeof(e->zone), "%s", s->znet[i].zone);
+    log_info("engine %s: followed at %s (zone %s)", e->name, e->addr, e->zone);
+    return s->nengines++;
 }
 
 /* Parse CLUSTER NODES into a topology, mapping cluster addresses to our engines. */
@@ -1241,9 +1479,13 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
         for (int i = 0; i < s->nengines; i++)
             if (s->engines[i].port == port)
                 eng = i;
+        int is_master = strstr(fields[2], "master") != NULL;
+        if (eng < 0 && s->follow[0] && colon && s->nengines < MAX_ENGINES)
+            eng = follow_add(s, fields[1], (size_t)(colon - fields[1]), port);
         if (eng < 0)
             continue;
-        int is_master = strstr(fields[2], "master") != NULL;
+        if (s->follow[0])
+            s->engines[eng].primary = is_master;
         snprintf(rows[nrows].id, sizeof(rows[nrows].id), "%s", fields[0]);
         snprintf(rows[nrows].master, sizeof(rows[nrows].master), "%s", fields[3]);
         rows[nrows].engine = eng;
@@ -1263,8 +1505,10 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
             }
             /* A master without slots is a shard only when Stratus made it a primary (a shard
              * just added, about to receive slots, must be reachable before its first MOVED);
-             * otherwise it is a replica not yet known as one by this node. */
-            if ((first < TOPO_SLOTS || s->engines[eng].primary) && nmasters < TOPO_MAX_SHARDS) {
+             * otherwise it is a replica not yet known as one by this node. A follower cannot
+             * tell the two apart: it waits for the slots. */
+            if ((first < TOPO_SLOTS || (!s->follow[0] && s->engines[eng].primary)) &&
+                nmasters < TOPO_MAX_SHARDS) {
                 snprintf(masters[nmasters], 41, "%s", fields[0]);
                 nmasters++;
             }
@@ -1334,12 +1578,17 @@ void supervisor_sample(supervisor *s, supervisor_stats *out)
 
 void supervisor_stop(supervisor *s, int timeout_ms)
 {
+    if (s->follow[0]) {
+        for (int i = 0; i < s->nengines; i++)
+            engine_client_deinit(&s->engines[i].cli);
+        return; /* the engines are not ours to stop */
+    }
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
         engine_client_deinit(&e->cli);
         engine_client_init(&e->cli);
         if (e->pid > 0)
-            kill(e->pid, SIGTERM);
+            engine_signal(s, e, SIGTERM);
     }
     uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
     for (int i = 0; i < s->nengines; i++) {
@@ -1347,20 +1596,20 @@ void supervisor_stop(supervisor *s, int timeout_ms)
         uint64_t again = ev_clock_ms() + 500;
         while (e->pid > 0) {
             int status;
-            if (engine_ended(e, &status)) {
+            if (engine_ended(s, e, &status)) {
                 e->pid = 0;
                 break;
             }
             /* An engine refuses to stop while it writes its first AOF ("Writing initial AOF,
              * can't exit", right after a replica's full sync): ask again until it can. */
             if (ev_clock_ms() > again) {
-                kill(e->pid, SIGTERM);
+                engine_signal(s, e, SIGTERM);
                 again = ev_clock_ms() + 500;
             }
             if (ev_clock_ms() > deadline) {
                 log_warn("engine %s: did not stop in time; killing it", e->name);
-                kill(e->pid, SIGKILL);
-                if (!e->adopted)
+                engine_signal(s, e, SIGKILL);
+                if (!e->adopted && !agent_of(s, e))
                     waitpid(e->pid, &status, 0);
                 e->pid = 0;
                 break;
@@ -1405,7 +1654,8 @@ static engine *engine_by_id(supervisor *s, const char *id)
 static int pick_engine_ports(supervisor *s, engine *e)
 {
     for (int tries = 0; tries < 50; tries++) {
-        int p = pick_port(0, 0), b = pick_port(p, 0);
+        int p, b;
+        free_ports(s, e, &p, &b);
         int clash = p <= 0 || b <= 0;
         for (int j = 0; j < s->nengines && !clash; j++)
             clash |= s->engines[j].port == p || s->engines[j].bus_port == p ||
@@ -1798,9 +2048,13 @@ int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, si
         engine *e = &s->engines[i];
         if (!gone[i] || e->pid <= 0)
             continue;
-        kill(e->pid, SIGKILL);
-        int status;
-        waitpid(e->pid, &status, 0);
+        if (agent_of(s, e)) {
+            agent_link_callv(agent_of(s, e), "REMOVE", s->cache_name, e->name, NULL);
+        } else {
+            kill(e->pid, SIGKILL);
+            int status;
+            waitpid(e->pid, &status, 0);
+        }
         e->pid = 0;
         engine_client_deinit(&e->cli);
         engine_client_init(&e->cli);
@@ -1815,7 +2069,11 @@ int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, si
     int w = 0;
     for (int i = 0; i < s->nengines; i++) {
         if (gone[i]) {
-            rm_rf(s->engines[i].dir);
+            if (agent_of(s, &s->engines[i]))
+                agent_link_callv(agent_of(s, &s->engines[i]), "REMOVE", s->cache_name,
+                                 s->engines[i].name, NULL);
+            else
+                rm_rf(s->engines[i].dir);
             continue;
         }
         if (w != i) {

@@ -29,6 +29,9 @@ typedef struct {
     const char *zones;          /* comma-separated zones of a new cache ("" for z1, z2, ...) */
     const char *preferred_zone; /* zone of every new primary ("" to spread them) */
     const char *zone_netns;     /* zones run in network namespaces: "zone:netns:ip,..." */
+    const char *zone_agents;    /* zones run on other hosts' agents: "zone=host:port,..." */
+    const char *agent_token;    /* the token agents check (with zone_agents) */
+    const char *follow;         /* "host:port,...": run no engine, follow these (a zone endpoint) */
     int failback_delay_ms;      /* a replica in the preferred zone in sync this long takes back
                                    the primary role */
 } supervisor_config;

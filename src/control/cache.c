@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "cluster/agent.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
 #include "common/log.h"
@@ -158,6 +159,20 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         snprintf(err, errlen, "--data-dir: cannot create %s: %s", c->dir, strerror(errno));
         goto fail;
     }
+    c->follow = cfg->follow[0] != 0;
+    static const char *const shared[] = {"password", "internal-password", "proxy-password"};
+    for (size_t i = 0; c->follow && i < ARRAY_LEN(shared); i++) {
+        char path[4400];
+        snprintf(path, sizeof(path), "%s/%s", c->dir, shared[i]);
+        if (access(path, R_OK) != 0) {
+            snprintf(err, errlen,
+                     "--follow: %s is missing: a zone endpoint serves the cache of a control "
+                     "plane elsewhere; copy password, internal-password and proxy-password from "
+                     "its <data-dir>/caches/%s (and its tls directory) here",
+                     path, name);
+            goto fail;
+        }
+    }
     if (secret_file(c->dir, "password", c->password, sizeof(c->password), 24, err, errlen) != 0 ||
         secret_file(c->dir, "internal-password", c->internal_password, sizeof(c->internal_password),
                     32, err, errlen) != 0 ||
@@ -192,8 +207,18 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                  "--replicas 1 or more, or --durability async");
         goto fail;
     }
+    char token[256] = "";
+    if (cfg->zone_agents[0] && !c->follow) {
+        char tpath[4200];
+        snprintf(tpath, sizeof(tpath), "%s",
+                 cfg->agent_token_file[0] ? cfg->agent_token_file : "");
+        if (!tpath[0])
+            snprintf(tpath, sizeof(tpath), "%s/agent-token", cfg->data_dir);
+        if (agent_token_ensure(tpath, token, sizeof(token), err, errlen) != 0)
+            goto fail;
+    }
     c->shard_memory = mem;
-    c->autoscale = strcmp(cfg->autoscale, "on") == 0;
+    c->autoscale = strcmp(cfg->autoscale, "on") == 0 && !c->follow;
     scale_policy_config_default(&c->policy);
     c->policy.min_shards = (int)cfg->min_shards;
     c->policy.max_shards = (int)cfg->max_shards;
@@ -220,6 +245,9 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .zones = cfg->zones,
         .preferred_zone = cfg->preferred_zone,
         .zone_netns = cfg->zone_netns,
+        .zone_agents = cfg->zone_agents, /* a follower only maps addresses to zones */
+        .follow = cfg->follow,
+        .agent_token = token,
         .failback_delay_ms = (int)cfg->failback_delay,
     };
     c->sup = supervisor_create(&sc);

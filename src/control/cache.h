@@ -105,6 +105,7 @@ typedef struct cache {
     _Atomic int64_t slots_moved; /* slots moved by resharding since start (INFO stratus) */
     cache_reshard reshard;       /* control thread only */
     int autoscale;               /* --autoscale on */
+    int follow;                  /* --follow: a zone endpoint; the control plane is elsewhere */
     int sync_writes;             /* --durability sync: a write is acknowledged once a replica
                                     has it (the endpoint sends WAIT 1 after it) */
     uint64_t shard_memory;       /* --shard-memory, bytes */

@@ -22,6 +22,13 @@
       "zone of every primary of a new cache (default: primaries spread over the zones)")           \
     X(zone_netns, "zone-netns", SET_STR, "", 0, 0,                                                 \
       "zones whose engines run in a network namespace: zone:netns:ip,... (see docs)")              \
+    X(zone_agents, "zone-agents", SET_STR, "", 0, 0,                                               \
+      "zones whose engines run on other hosts' `stratus agent`: zone=host:port,... (see docs)")    \
+    X(agent_token_file, "agent-token-file", SET_STR, "", 0, 0,                                     \
+      "token the agents check (default: <data-dir>/agent-token, created at first start)")         \
+    X(follow, "follow", SET_STR, "", 0, 0,                                                         \
+      "run as a zone endpoint of a cache whose control plane runs elsewhere: its engines "         \
+      "host:port,...")                                                                             \
     X(zone, "zone", SET_STR, "", 0, 0,                                                             \
       "zone of this endpoint (default: the preferred zone, else the first)")                       \
     X(shards, "shards", SET_INT, "1", 1, 64, "shards (primaries) of a new cache")                  \

@@ -9,7 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -60,6 +62,23 @@ void crypto_sha256_hex(const char *p, size_t n, char out[65])
     SHA256((const unsigned char *)p, n, md);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+void crypto_hmac_sha256_hex(const void *key, size_t klen, const void *msg, size_t mlen,
+                            char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!HMAC(EVP_sha256(), key, (int)klen, msg, mlen, md, &mdlen))
+        mdlen = 0;
+    out[0] = '\0';
+    for (unsigned int i = 0; i < mdlen && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+int crypto_equal(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
 }
 
 /* ---- certificates ---- */
@@ -493,11 +512,12 @@ tls_client *tls_client_connect(const char *host, int port, const char *ca, int t
     setsockopt(tc->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     tc->ctx = SSL_CTX_new(TLS_client_method());
     if (!tc->ctx || SSL_CTX_set_min_proto_version(tc->ctx, TLS1_2_VERSION) != 1 ||
-        SSL_CTX_load_verify_locations(tc->ctx, ca, NULL) != 1) {
+        (ca && SSL_CTX_load_verify_locations(tc->ctx, ca, NULL) != 1)) {
         ssl_errstr(err, errlen, "CA file");
         goto fail;
     }
-    SSL_CTX_set_verify(tc->ctx, SSL_VERIFY_PEER, NULL);
+    /* Without a CA the caller authenticates the channel itself (tls_client_binding). */
+    SSL_CTX_set_verify(tc->ctx, ca ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     tc->ssl = SSL_new(tc->ctx);
     if (!tc->ssl || SSL_set_fd(tc->ssl, tc->fd) != 1 || SSL_connect(tc->ssl) != 1) {
         ssl_errstr(err, errlen, "TLS handshake");
@@ -507,6 +527,48 @@ tls_client *tls_client_connect(const char *host, int port, const char *ca, int t
 fail:
     tls_client_close(tc);
     return NULL;
+}
+
+tls_client *tls_client_accept(int fd, int timeout_ms, char *err, size_t errlen)
+{
+    tls_client *tc = xcalloc(1, sizeof(*tc));
+    tc->fd = fd;
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (!server_ctx) {
+        snprintf(err, errlen, "TLS is not initialised");
+        goto fail;
+    }
+    tc->ssl = SSL_new(server_ctx);
+    if (!tc->ssl || SSL_set_fd(tc->ssl, fd) != 1 || SSL_accept(tc->ssl) != 1) {
+        ssl_errstr(err, errlen, "TLS handshake");
+        goto fail;
+    }
+    return tc;
+fail:
+    tls_client_close(tc);
+    return NULL;
+}
+
+int tls_client_fd(const tls_client *tc)
+{
+    return tc->fd;
+}
+
+int tls_client_pending(const tls_client *tc)
+{
+    return SSL_pending(tc->ssl) > 0;
+}
+
+int tls_client_binding(tls_client *tc, unsigned char out[32])
+{
+    static const char label[] = "EXPORTER-stratus-channel-binding";
+    return SSL_export_keying_material(tc->ssl, out, 32, label, sizeof(label) - 1, NULL, 0, 0) == 1
+               ? 0
+               : -1;
 }
 
 int tls_client_write(tls_client *tc, const void *p, size_t n)

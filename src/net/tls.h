@@ -23,12 +23,30 @@ void tls_deinit(void);
 void crypto_sha1_hex(const char *p, size_t n, char out[41]);
 /* SHA-256 of n bytes as 64 lowercase hex digits and a NUL (ACL password hashes, as Redis). */
 void crypto_sha256_hex(const char *p, size_t n, char out[65]);
-/* A blocking TLS client (the CLI's line to a running endpoint). */
+/* HMAC-SHA256 of msg under key, as 64 lowercase hex digits and a NUL. */
+void crypto_hmac_sha256_hex(const void *key, size_t klen, const void *msg, size_t mlen,
+                            char out[65]);
+/* Whether a and b (n bytes each) are equal, in time independent of where they differ. */
+int crypto_equal(const void *a, const void *b, size_t n);
+/* A blocking TLS connection: the CLI's line to a running endpoint, and the control plane's line
+ * to a host agent (both ends). */
 typedef struct tls_client tls_client;
-/* Connect to host:port within timeout_ms, verifying the server against the CA file ca. NULL with
- * err when that fails. */
+/* Connect to host:port within timeout_ms, verifying the server against the CA file ca (NULL:
+ * no certificate check; the caller then authenticates the channel with tls_client_binding). NULL
+ * with err when that fails. */
 tls_client *tls_client_connect(const char *host, int port, const char *ca, int timeout_ms,
                                char *err, size_t errlen);
+/* Server side: TLS handshake on an accepted socket fd (taken over, closed by
+ * tls_client_close) with the context of tls_init, blocking up to timeout_ms. NULL with err. */
+tls_client *tls_client_accept(int fd, int timeout_ms, char *err, size_t errlen);
+/* The socket, for poll(). */
+int tls_client_fd(const tls_client *tc);
+/* Whether decrypted bytes wait to be read (poll() cannot see them). */
+int tls_client_pending(const tls_client *tc);
+/* 32 bytes both ends of this TLS session compute alike and a man in the middle cannot (RFC 5705
+ * keying material exporter): bound into an authentication proof, it ties the proof to this
+ * channel. 0 or -1. */
+int tls_client_binding(tls_client *tc, unsigned char out[32]);
 /* Write all n bytes. 0 or -1. */
 int tls_client_write(tls_client *tc, const void *p, size_t n);
 /* Read up to n bytes (blocking, with the connect timeout). Bytes read, 0 at close, -1 on error. */

@@ -105,9 +105,24 @@ void admin_config_filter(int proto, const char *data, size_t len, buf *out)
     resp_value_free(v);
 }
 
+/* A zone endpoint (--follow) leaves the cache's settings, users and size to the control
+ * plane's endpoint, so that every zone keeps the same ones. 1 when it refused. */
+static int follower_refuses(session *s, const char *what)
+{
+    if (!s->cache->follow)
+        return 0;
+    router_reply_error(s,
+                       "ERR %s is not available on a zone endpoint: run it on the cache's main "
+                       "endpoint (the control plane's), which every zone follows",
+                       what);
+    return 1;
+}
+
 void admin_config_set(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                       const size_t *lens)
 {
+    if (follower_refuses(s, "CONFIG SET"))
+        return;
     if (argc < 4 || (argc - 2) % 2) {
         router_reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
         return;
@@ -275,10 +290,13 @@ static void dryrun(session *s, buf *b, size_t argc, const char *const *argv, con
 void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                const size_t *lens)
 {
+    const char *sub = d->sub;
+    if ((!strcmp(sub, "setuser") || !strcmp(sub, "deluser")) &&
+        follower_refuses(s, !strcmp(sub, "setuser") ? "ACL SETUSER" : "ACL DELUSER"))
+        return;
     req *r = session_queue_req(s);
     buf *b = &r->reply;
     char err[512];
-    const char *sub = d->sub;
     if (!strcmp(sub, "setuser")) {
         if (cache_acl_setuser(s->cache, argv[2], lens[2], argc - 3, argv + 3, lens + 3, err,
                               sizeof(err)) != 0)
@@ -361,6 +379,8 @@ done:
 void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const size_t *lens)
 {
     (void)argc;
+    if (follower_refuses(s, "STRATUS SCALE"))
+        return;
     char num[16], *end;
     snprintf(num, sizeof(num), "%.*s", (int)MIN(lens[2], 12), argv[2]);
     long n = strtol(num, &end, 10);

@@ -123,8 +123,10 @@ def child_pids(pid, name="redis-server"):
 class Stratus:
     """One running `stratus up`, with what its ready block said."""
 
-    def __init__(self, workdir, data_dir=None, args=(), env=None, plaintext=True, name="stratus"):
+    def __init__(self, workdir, data_dir=None, args=(), env=None, plaintext=True, name="stratus",
+                 prefix=()):
         self.workdir = Path(workdir)
+        self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", ns]: runs it elsewhere
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = Path(data_dir) if data_dir else self.workdir / "data"
         self.args = list(args)
@@ -142,7 +144,7 @@ class Stratus:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def command(self):
-        cmd = [STRATUS_BIN, "up", "--data-dir", str(self.data_dir), "--port", "0"]
+        cmd = self.prefix + [STRATUS_BIN, "up", "--data-dir", str(self.data_dir), "--port", "0"]
         if self.plaintext:
             cmd += ["--plaintext-port", "0"]
         return cmd + self.args
@@ -399,14 +401,15 @@ class Threads:
             t.join(30)
 
 
-def engine_clients(data_dir, ping=True):
-    """redis-py clients straight to each engine, from the configs under caches/default/engines.
+def engine_clients(data_dir, ping=True, root=None):
+    """redis-py clients straight to each engine, from the configs under caches/default/engines
+    (or under root: an agent's <dir>/default).
 
     Clients never do this; tests use it only to check where keys landed (and, with ping=False,
     to look at engines that may be down). Raises pytest.skip.Exception if the engines' configs
     cannot be read this way.
     """
-    root = Path(data_dir) / "caches" / "default" / "engines"
+    root = Path(root) if root else Path(data_dir) / "caches" / "default" / "engines"
     if not root.is_dir():
         pytest.skip(f"no engine directory at {root}")
     out = {}
@@ -659,7 +662,8 @@ def stratus_factory(tmp_path):
     started = []
     counter = [0]
 
-    def start(*args, data_dir=None, env=None, plaintext=True, name=None, timeout=READY_TIMEOUT):
+    def start(*args, data_dir=None, env=None, plaintext=True, name=None, timeout=READY_TIMEOUT,
+              prefix=()):
         counter[0] += 1
         inst = Stratus(
             tmp_path / f"s{counter[0]}",
@@ -668,6 +672,7 @@ def stratus_factory(tmp_path):
             env=env,
             plaintext=plaintext,
             name=name or f"stratus{counter[0]}",
+            prefix=prefix,
         )
         started.append(inst)
         try:
