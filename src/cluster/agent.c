@@ -499,77 +499,174 @@ static void handle(agent *ag, const resp_value *req, buf *out)
     }
 }
 
-/* Serve one control-plane connection until it closes or a signal arrives; returns 1 to stop. */
-static int serve(agent *ag, int lfd, int sfd, tls_client *tc)
+/* One connection to the agent. Invariant: authed only after both proofs; born bounds how long
+ * an unauthenticated one may stay. */
+typedef struct {
+    tls_client *tc; /* NULL: free slot */
+    int handshaken; /* TLS handshake done */
+    int authed;     /* AUTH accepted: requests are served */
+    char cnonce[80], anonce[65];
+    buf in;
+    uint64_t born;
+} agent_conn;
+
+#define AGENT_CONNS 8        /* connections at once; more are closed at accept */
+#define AGENT_AUTH_MS 5000   /* an unauthenticated connection is closed after this */
+
+static void conn_close(agent_conn *c)
 {
-    char cnonce[80] = "", anonce[65];
-    int authed = 0;
-    buf in, out;
-    buf_init(&in);
+    tls_client_close(c->tc);
+    buf_deinit(&c->in);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Answer one request of c into out; 1 when c must be closed after the reply. */
+static int request(agent *ag, agent_conn *c, const resp_value *req, buf *out)
+{
+    int bad = req->type != RESP_T_ARRAY || req->nelem == 0;
+    for (size_t i = 0; !bad && i < req->nelem; i++)
+        bad = req->elem[i].type != RESP_T_BULK;
+    const resp_value *a = bad ? NULL : req->elem;
+    if (bad) {
+        resp_add_error(out, "ERR requests are arrays of bulk strings");
+        return 1;
+    }
+    if (c->authed) {
+        handle(ag, req, out);
+        return 0;
+    }
+    if (arg_is(&a[0], "HELLO") && req->nelem == 2 && a[1].len <= 64 && !c->cnonce[0]) {
+        char pa[65];
+        snprintf(c->cnonce, sizeof(c->cnonce), "%.*s", (int)a[1].len, a[1].str);
+        random_hex(c->anonce, 32);
+        proof(c->tc, ag->token, "agent", c->cnonce, c->anonce, pa);
+        resp_add_array(out, 3);
+        resp_add_cstr(out, c->anonce);
+        resp_add_cstr(out, pa);
+        resp_add_cstr(out, ag->root);
+        return 0;
+    }
+    if (arg_is(&a[0], "AUTH") && req->nelem == 2 && c->cnonce[0]) {
+        char want[65];
+        c->authed = proof(c->tc, ag->token, "control", c->cnonce, c->anonce, want) == 0 &&
+                    a[1].len == 64 && crypto_equal(want, a[1].str, 64);
+        if (c->authed) {
+            resp_add_simple(out, "OK");
+            log_info("agent: control plane connected");
+            return 0;
+        }
+        log_warn("agent: a connection failed to authenticate");
+        resp_add_error(out, "ERR authentication failed: the token differs from the control "
+                            "plane's");
+        return 1;
+    }
+    resp_add_error(out, "NOAUTH authenticate first (HELLO, AUTH)");
+    return 1;
+}
+
+/* Read what c has and answer every complete request; 1 when c must be closed. */
+static int serve(agent *ag, agent_conn *conns, agent_conn *c)
+{
+    if (!c->handshaken) {
+        int r = tls_client_handshake(c->tc);
+        if (r <= 0)
+            return r < 0;
+        c->handshaken = 1;
+    }
+    for (;;) {
+        if (buf_used(&c->in) > AGENT_MAX_REQUEST)
+            return 1;
+        buf_reserve(&c->in, 16384);
+        long n = tls_client_read(c->tc, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (n == -EAGAIN)
+            break;
+        if (n <= 0)
+            return 1;
+        c->in.len += (size_t)n;
+    }
+    buf out;
     buf_init(&out);
-    int stop = 0;
+    int drop = 0, was_authed = c->authed;
+    while (!drop && buf_used(&c->in)) {
+        resp_value *req;
+        size_t used;
+        int r = resp_value_parse(buf_rptr(&c->in), buf_used(&c->in), &req, &used);
+        if (r == RESP_ERR)
+            drop = 1;
+        if (r != RESP_DONE)
+            break;
+        drop = request(ag, c, req, &out);
+        resp_value_free(req);
+        buf_consume(&c->in, used);
+    }
+    if (buf_used(&out) && tls_client_write(c->tc, buf_rptr(&out), buf_used(&out)) != 0)
+        drop = 1;
+    buf_deinit(&out);
+    /* The control plane reconnected: the connections it had before are dead or dying. */
+    for (int i = 0; !was_authed && c->authed && i < AGENT_CONNS; i++)
+        if (&conns[i] != c && conns[i].tc && conns[i].authed)
+            conn_close(&conns[i]);
+    return drop;
+}
+
+/* Accept, handshake and serve until SIGINT/SIGTERM; nothing here blocks for long, so the lease
+ * is watched every FENCE_EVERY_MS whatever connections do. */
+static void agent_loop(agent *ag, int lfd, int sfd)
+{
+    static agent_conn conns[AGENT_CONNS];
+    char err[256];
     for (;;) {
         reap(ag);
         fence(ag);
-        struct pollfd p[3] = {{.fd = tls_client_fd(tc), .events = POLLIN},
-                              {.fd = sfd, .events = POLLIN},
-                              {.fd = lfd, .events = POLLIN}};
-        if (!tls_client_pending(tc) && poll(p, 3, FENCE_EVERY_MS) <= 0)
-            continue;
-        if (p[1].revents) {
-            stop = 1;
-            break;
-        }
-        if (p[2].revents && !p[0].revents)
-            break; /* a new control connection replaces this one (the old may be half dead) */
-        resp_value *req = NULL;
-        size_t used = 0;
-        int refused = 0;
-        if (read_value(tc, &in, &req, &used) != 1)
-            break;
-        int bad = req->type != RESP_T_ARRAY || req->nelem == 0;
-        for (size_t i = 0; !bad && i < req->nelem; i++)
-            bad = req->elem[i].type != RESP_T_BULK;
-        if (bad) {
-            resp_add_error(&out, "ERR requests are arrays of bulk strings");
-        } else if (!authed && arg_is(&req->elem[0], "HELLO") && req->nelem == 2 &&
-                   req->elem[1].len <= 64) {
-            char pa[65];
-            snprintf(cnonce, sizeof(cnonce), "%.*s", (int)req->elem[1].len, req->elem[1].str);
-            random_hex(anonce, 32);
-            proof(tc, ag->token, "agent", cnonce, anonce, pa);
-            resp_add_array(&out, 3);
-            resp_add_cstr(&out, anonce);
-            resp_add_cstr(&out, pa);
-            resp_add_cstr(&out, ag->root);
-        } else if (!authed && arg_is(&req->elem[0], "AUTH") && req->nelem == 2 && cnonce[0]) {
-            char want[65];
-            authed = proof(tc, ag->token, "control", cnonce, anonce, want) == 0 &&
-                     req->elem[1].len == 64 && crypto_equal(want, req->elem[1].str, 64);
-            if (authed) {
-                resp_add_simple(&out, "OK");
-                log_info("agent: control plane connected");
-            } else {
-                refused = 1;
-                resp_add_error(&out, "ERR authentication failed: the token differs from the "
-                                     "control plane's");
-                log_warn("agent: a connection failed to authenticate");
+        struct pollfd p[2 + AGENT_CONNS];
+        int map[AGENT_CONNS], np = 2, pending = 0;
+        p[0] = (struct pollfd){.fd = lfd, .events = POLLIN};
+        p[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        uint64_t now = ev_clock_ms();
+        for (int i = 0; i < AGENT_CONNS; i++) {
+            if (!conns[i].tc)
+                continue;
+            if (!conns[i].authed && now - conns[i].born > AGENT_AUTH_MS) {
+                conn_close(&conns[i]);
+                continue;
             }
-        } else if (!authed) {
-            resp_add_error(&out, "NOAUTH authenticate first (HELLO, AUTH)");
-        } else {
-            handle(ag, req, &out);
+            pending |= tls_client_pending(conns[i].tc);
+            map[np - 2] = i;
+            p[np++] = (struct pollfd){.fd = tls_client_fd(conns[i].tc), .events = POLLIN};
         }
-        resp_value_free(req);
-        buf_consume(&in, used);
-        int ok = tls_client_write(tc, buf_rptr(&out), buf_used(&out)) == 0;
-        buf_consume(&out, buf_used(&out));
-        if (!ok || refused)
+        if (poll(p, (nfds_t)np, pending ? 0 : FENCE_EVERY_MS) < 0)
+            continue;
+        if (p[1].revents)
             break;
+        for (int k = 2; k < np; k++) {
+            agent_conn *c = &conns[map[k - 2]];
+            if ((p[k].revents || tls_client_pending(c->tc)) && serve(ag, conns, c))
+                conn_close(c);
+        }
+        if (!p[0].revents)
+            continue;
+        int fd = sock_accept(lfd);
+        agent_conn *slot = NULL;
+        for (int i = 0; i < AGENT_CONNS && !slot && fd >= 0; i++)
+            if (!conns[i].tc)
+                slot = &conns[i];
+        if (fd >= 0 && !slot) {
+            close(fd);
+            continue;
+        }
+        if (fd < 0)
+            continue;
+        slot->tc = tls_client_accept(fd, err, sizeof(err));
+        if (!slot->tc) {
+            log_warn("agent: %s", err);
+            continue;
+        }
+        buf_init(&slot->in);
+        slot->born = ev_clock_ms();
     }
-    buf_deinit(&in);
-    buf_deinit(&out);
-    return stop;
+    for (int i = 0; i < AGENT_CONNS; i++)
+        if (conns[i].tc)
+            conn_close(&conns[i]);
 }
 
 static void agent_usage(FILE *f)
@@ -660,26 +757,7 @@ int agent_main(int argc, char **argv)
     srand((unsigned)(ev_clock_ms() ^ (uint64_t)getpid()));
     log_info("agent: listening on %s, engines under %s (ready)", listen_at, ag.root);
     fflush(stdout);
-    int stop = 0;
-    while (!stop) {
-        reap(&ag);
-        fence(&ag);
-        struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-        if (poll(p, 2, FENCE_EVERY_MS) <= 0)
-            continue;
-        if (p[1].revents)
-            break;
-        int fd = sock_accept(lfd);
-        if (fd < 0)
-            continue;
-        tls_client *tc = tls_client_accept(fd, 2000, err, sizeof(err));
-        if (!tc) {
-            log_warn("agent: %s", err);
-            continue;
-        }
-        stop = serve(&ag, lfd, sfd, tc);
-        tls_client_close(tc);
-    }
+    agent_loop(&ag, lfd, sfd);
     /* The engines keep running: they hold the cache's data and a new agent finds them. */
     int running = 0;
     for (int i = 0; i < ag.n; i++)

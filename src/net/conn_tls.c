@@ -464,6 +464,7 @@ struct tls_client {
     SSL_CTX *ctx;
     SSL *ssl;
     int fd;
+    int nonblocking; /* accepted by tls_client_accept: reads may say "not yet" */
 };
 
 void tls_client_close(tls_client *tc)
@@ -529,28 +530,37 @@ fail:
     return NULL;
 }
 
-tls_client *tls_client_accept(int fd, int timeout_ms, char *err, size_t errlen)
+tls_client *tls_client_accept(int fd, char *err, size_t errlen)
 {
     tls_client *tc = xcalloc(1, sizeof(*tc));
     tc->fd = fd;
+    tc->nonblocking = 1;
     int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     if (!server_ctx) {
         snprintf(err, errlen, "TLS is not initialised");
         goto fail;
     }
     tc->ssl = SSL_new(server_ctx);
-    if (!tc->ssl || SSL_set_fd(tc->ssl, fd) != 1 || SSL_accept(tc->ssl) != 1) {
-        ssl_errstr(err, errlen, "TLS handshake");
+    if (!tc->ssl || SSL_set_fd(tc->ssl, fd) != 1) {
+        ssl_errstr(err, errlen, "TLS");
         goto fail;
     }
+    SSL_set_accept_state(tc->ssl);
     return tc;
 fail:
     tls_client_close(tc);
     return NULL;
+}
+
+int tls_client_handshake(tls_client *tc)
+{
+    int r = SSL_do_handshake(tc->ssl);
+    if (r == 1)
+        return 1;
+    int e = SSL_get_error(tc->ssl, r);
+    ERR_clear_error();
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
 }
 
 int tls_client_fd(const tls_client *tc)
@@ -588,5 +598,9 @@ long tls_client_read(tls_client *tc, void *p, size_t n)
     size_t r;
     if (SSL_read_ex(tc->ssl, p, n, &r) == 1)
         return (long)r;
-    return SSL_get_error(tc->ssl, 0) == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    int e = SSL_get_error(tc->ssl, 0);
+    ERR_clear_error();
+    if (tc->nonblocking && (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE))
+        return -EAGAIN;
+    return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
 }

@@ -36,9 +36,12 @@ typedef struct tls_client tls_client;
  * with err when that fails. */
 tls_client *tls_client_connect(const char *host, int port, const char *ca, int timeout_ms,
                                char *err, size_t errlen);
-/* Server side: TLS handshake on an accepted socket fd (taken over, closed by
- * tls_client_close) with the context of tls_init, blocking up to timeout_ms. NULL with err. */
-tls_client *tls_client_accept(int fd, int timeout_ms, char *err, size_t errlen);
+/* Server side, non-blocking: a TLS connection on the accepted socket fd (taken over, closed by
+ * tls_client_close) with the context of tls_init; call tls_client_handshake when fd is
+ * readable until it returns 1. NULL with err. */
+tls_client *tls_client_accept(int fd, char *err, size_t errlen);
+/* Advance a server handshake: 1 done, 0 wait for the socket, -1 failed. */
+int tls_client_handshake(tls_client *tc);
 /* The socket, for poll(). */
 int tls_client_fd(const tls_client *tc);
 /* Whether decrypted bytes wait to be read (poll() cannot see them). */
@@ -49,7 +52,8 @@ int tls_client_pending(const tls_client *tc);
 int tls_client_binding(tls_client *tc, unsigned char out[32]);
 /* Write all n bytes. 0 or -1. */
 int tls_client_write(tls_client *tc, const void *p, size_t n);
-/* Read up to n bytes (blocking, with the connect timeout). Bytes read, 0 at close, -1 on error. */
+/* Read up to n bytes (blocking, with the connect timeout). Bytes read, 0 at close, -1 on error;
+ * on an accepted (non-blocking) connection also -EAGAIN: nothing yet. */
 long tls_client_read(tls_client *tc, void *p, size_t n);
 /* Close and free; NULL is allowed. */
 void tls_client_close(tls_client *tc);
