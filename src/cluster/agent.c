@@ -52,16 +52,6 @@ extern char **environ;
 
 /* ---- shared ---- */
 
-static int random_hex(char *out, size_t nbytes)
-{
-    unsigned char raw[32];
-    if (nbytes > sizeof(raw) || getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
-        return -1;
-    for (size_t i = 0; i < nbytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-    return 0;
-}
-
 /* proof of who ("agent" or "control") for this channel and these nonces. */
 static int proof(tls_client *tc, const char *token, const char *who, const char *cnonce,
                  const char *anonce, char out[65])
@@ -111,7 +101,7 @@ int agent_token_load(const char *path, char *out, size_t outlen, char *err, size
 int agent_token_ensure(const char *path, char *out, size_t outlen, char *err, size_t errlen)
 {
     char tok[65];
-    if (access(path, F_OK) != 0 && random_hex(tok, 32) == 0) {
+    if (access(path, F_OK) != 0 && crypto_random_hex(tok, 32) == 0) {
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd != -1) {
             tok[64] = '\n';
@@ -538,7 +528,7 @@ static int request(agent *ag, agent_conn *c, const resp_value *req, buf *out)
     if (arg_is(&a[0], "HELLO") && req->nelem == 2 && a[1].len <= 64 && !c->cnonce[0]) {
         char pa[65];
         snprintf(c->cnonce, sizeof(c->cnonce), "%.*s", (int)a[1].len, a[1].str);
-        random_hex(c->anonce, 32);
+        crypto_random_hex(c->anonce, 32);
         proof(c->tc, ag->token, "agent", c->cnonce, c->anonce, pa);
         resp_add_array(out, 3);
         resp_add_cstr(out, c->anonce);
@@ -852,7 +842,7 @@ int agent_link_ready(agent_link *a)
         return -1;
     }
     char cn[65], want[65], mine[65];
-    random_hex(cn, 32);
+    crypto_random_hex(cn, 32);
     const char *hello[] = {"HELLO", cn};
     const size_t hl[] = {5, 64};
     const resp_value *v = exchange(a, 2, hello, hl);

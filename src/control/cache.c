@@ -19,6 +19,7 @@
 #include "common/compiler.h"
 #include "common/log.h"
 #include "net/ev.h"
+#include "net/tls.h"
 
 static void choose_home(const topology *cur, topology *t);
 
@@ -44,16 +45,6 @@ static void cache_event(cache *c, const char *kind, const char *fmt, ...)
     store_put(c->store, c->name, "event", name, value, (size_t)MIN((size_t)n, sizeof(value) - 1));
 }
 
-static int random_hex(char *out, size_t nbytes)
-{
-    unsigned char raw[64];
-    if (nbytes > sizeof(raw) || getrandom(raw, nbytes, 0) != (ssize_t)nbytes)
-        return -1;
-    for (size_t i = 0; i < nbytes; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
-    return 0;
-}
-
 /* Read a secret file, or create it with nbytes of randomness (hex) and mode 0600. */
 static int secret_file(const char *dir, const char *name, char *out, size_t outlen, size_t nbytes,
                        char *err, size_t errlen)
@@ -74,7 +65,7 @@ static int secret_file(const char *dir, const char *name, char *out, size_t outl
         snprintf(err, errlen, "%s is empty or damaged: delete it to generate a new one", path);
         return -1;
     }
-    if (random_hex(out, nbytes) != 0) {
+    if (crypto_random_hex(out, nbytes) != 0) {
         snprintf(err, errlen, "cannot read random bytes for %s", path);
         return -1;
     }

@@ -76,6 +76,16 @@ void crypto_hmac_sha256_hex(const void *key, size_t klen, const void *msg, size_
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+int crypto_random_hex(char *out, size_t nbytes)
+{
+    unsigned char raw[64];
+    if (nbytes > sizeof(raw) || RAND_bytes(raw, (int)nbytes) != 1)
+        return -1;
+    for (size_t i = 0; i < nbytes; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
 int crypto_equal(const void *a, const void *b, size_t n)
 {
     return CRYPTO_memcmp(a, b, n) == 0;

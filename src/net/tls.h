@@ -26,6 +26,9 @@ void crypto_sha256_hex(const char *p, size_t n, char out[65]);
 /* HMAC-SHA256 of msg under key, as 64 lowercase hex digits and a NUL. */
 void crypto_hmac_sha256_hex(const void *key, size_t klen, const void *msg, size_t mlen,
                             char out[65]);
+/* nbytes (at most 64) of cryptographic randomness as 2 * nbytes hex digits and a NUL into out.
+ * 0 or -1. */
+int crypto_random_hex(char *out, size_t nbytes);
 /* Whether a and b (n bytes each) are equal, in time independent of where they differ. */
 int crypto_equal(const void *a, const void *b, size_t n);
 /* A blocking TLS connection: the CLI's line to a running endpoint, and the control plane's line
