@@ -1451,6 +1451,7 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
 {
     topology *t = topo_create();
     char masters[MAX_ENGINES][41];
+    int first_slot[MAX_ENGINES];
     int nmasters = 0;
     struct {
         char id[41], master[41];
@@ -1510,11 +1511,36 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
             if ((first < TOPO_SLOTS || (!s->follow[0] && s->engines[eng].primary)) &&
                 nmasters < TOPO_MAX_SHARDS) {
                 snprintf(masters[nmasters], 41, "%s", fields[0]);
+                first_slot[nmasters] = first;
                 nmasters++;
             }
         }
         nrows++;
     }
+    /* Shards are numbered by the first slot they own (then node id), not by the order this
+     * engine listed them: another engine lists them in another order, and a request waiting
+     * for shard i (a fan-out part) must find the same primary in the next topology. */
+    int order[MAX_ENGINES], rank[MAX_ENGINES];
+    for (int i = 0; i < nmasters; i++)
+        order[i] = i;
+    for (int i = 1; i < nmasters; i++)
+        for (int j = i; j > 0; j--) {
+            int a = order[j - 1], b = order[j];
+            if (first_slot[a] < first_slot[b] ||
+                (first_slot[a] == first_slot[b] && strcmp(masters[a], masters[b]) <= 0))
+                break;
+            order[j - 1] = b;
+            order[j] = a;
+        }
+    for (int i = 0; i < nmasters; i++)
+        rank[order[i]] = i;
+    char sorted[MAX_ENGINES][41];
+    for (int i = 0; i < nmasters; i++)
+        memcpy(sorted[rank[i]], masters[i], 41);
+    memcpy(masters, sorted, sizeof(masters[0]) * (size_t)nmasters);
+    for (int sl = 0; sl < TOPO_SLOTS && nmasters > 0; sl++)
+        if (t->slot_shard[sl] < nmasters)
+            t->slot_shard[sl] = (uint16_t)rank[t->slot_shard[sl]];
     t->nshards = nmasters;
     for (int r = 0; r < nrows; r++) {
         int shard = -1;
@@ -2238,5 +2264,23 @@ int supervisor_set_maxmemory(supervisor *s, const char *primary_id, uint64_t byt
             rc = -1;
     }
     save_manifest(s); /* and across Stratus restarts */
+    return rc;
+}
+
+int supervisor_info_primaries(supervisor *s, const topology *t, const char *section,
+                              void (*fn)(void *arg, const char *text, size_t len), void *arg)
+{
+    int rc = 0;
+    for (int sh = 0; sh < t->nshards; sh++) {
+        if (t->shards[sh].primary < 0)
+            continue;
+        engine *e = engine_by_id(s, t->nodes[t->shards[sh].primary].id);
+        const resp_value *v = e && !unresponsive(e) ? ECALL(s, e, "INFO", section) : NULL;
+        if (!reply_ok(v) || (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM)) {
+            rc = -1;
+            continue;
+        }
+        fn(arg, v->str, v->len);
+    }
     return rc;
 }
