@@ -344,8 +344,17 @@ STRATUS_COMMANDS = [{
         {"name": "stratus|scale", "arity": 3, "flags": ["admin", "noscript", "loading", "stale"],
          "first": 0, "last": 0, "step": 0, "acl": ["@admin", "@slow", "@dangerous"],
          "tips": [], "key_specs": [], "subcommands": []},
+    ] + [
+        {"name": "stratus|" + sub, "arity": arity, "flags": ["noscript", "loading", "stale"],
+         "first": 0, "last": 0, "step": 0, "acl": ["@slow", "@connection"],
+         "tips": [], "key_specs": [], "subcommands": []}
+        for sub, arity in (("cost", -3), ("usage", 2), ("receipts", 3), ("receipt", 2))
     ]}]
 POLICY["stratus|scale"] = ("LOCAL", "NONE", "STRATUS_SCALE")
+POLICY["stratus|cost"] = ("LOCAL", "NONE", "STRATUS_COST")
+POLICY["stratus|usage"] = ("LOCAL", "NONE", "STRATUS_USAGE")
+POLICY["stratus|receipts"] = ("LOCAL", "NONE", "STRATUS_RECEIPTS")
+POLICY["stratus|receipt"] = ("LOCAL", "NONE", "STRATUS_RECEIPT")
 
 
 def load_commands():
@@ -461,6 +470,20 @@ def write_docs(data):
         elif name == "stratus|scale":
             status, why = "supported", ("Stratus's own: STRATUS SCALE <shards> reshards the cache "
                                         "live to that many shards (admin users only)")
+        elif name == "stratus|cost":
+            status, why = "supported", ("Stratus's own: STRATUS COST <command ...> says what that "
+                                        "command costs in ECPU without running it (a read is run "
+                                        "to measure its reply, its result dropped); "
+                                        "docs/pricing.md")
+        elif name == "stratus|usage":
+            status, why = "supported", ("Stratus's own: the cache's usage so far (ECPU, bytes, "
+                                        "storage GB-hours, throttled commands)")
+        elif name == "stratus|receipts":
+            status, why = "supported", ("Stratus's own: STRATUS RECEIPTS ON|OFF: on RESP3 every "
+                                        "reply carries its ECPU as an attribute")
+        elif name == "stratus|receipt":
+            status, why = "supported", ("Stratus's own: the cost of this connection's last command "
+                                        "and its total (the RESP2 way to read receipts)")
         elif name == "wait":
             status, why = "supported", ("supported: waits on every shard this connection wrote to "
                                         "since its last satisfied WAIT and answers the smallest "

@@ -110,6 +110,10 @@ int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, si
 int supervisor_repair_slots(supervisor *s);
 /* Sample every primary that owns a shard of t (index = shard); 0, or -1 if one did not answer. */
 int supervisor_sample_shards(supervisor *s, const topology *t, supervisor_shard_load *out);
+/* INFO section of every primary of t, each reply's text passed to fn; 0, or -1 if one did not
+ * answer. */
+int supervisor_info_primaries(supervisor *s, const topology *t, const char *section,
+                              void (*fn)(void *arg, const char *text, size_t len), void *arg);
 /* Set the maxmemory of a shard's primary and its replicas now (the vertical scaling step). */
 int supervisor_set_maxmemory(supervisor *s, const char *primary_id, uint64_t bytes);
 /* Stop every engine with a save (SIGTERM, then SIGKILL after timeout_ms). */

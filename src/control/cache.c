@@ -15,6 +15,7 @@
 #include <urcu-qsbr.h>
 
 #include "cluster/agent.h"
+#include "control/usage.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
 #include "common/log.h"
@@ -187,6 +188,10 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                  cfg->max_shards);
         goto fail;
     }
+    if (strcmp(cfg->metering, "on") != 0 && strcmp(cfg->metering, "off") != 0) {
+        snprintf(err, errlen, "--metering: '%s' is not on or off", cfg->metering);
+        goto fail;
+    }
     if (strcmp(cfg->durability, "async") != 0 && strcmp(cfg->durability, "sync") != 0) {
         snprintf(err, errlen, "--durability: '%s' is not async or sync", cfg->durability);
         goto fail;
@@ -338,6 +343,7 @@ void cache_tick(cache *c, int full)
             reshard_replan(c);
     }
     reshard_step(c);
+    usage_tick(c);
     supervisor_update_availability(c->sup, c->topo);
     if (full || failovers || atomic_exchange(&c->refresh_wanted, 0))
         rebuild_topology(c);
@@ -366,6 +372,7 @@ void cache_get_stats(cache *c, supervisor_stats *out)
 void cache_stop(cache *c)
 {
     persist_state(c);
+    usage_flush(c);
     supervisor_stop(c->sup, 30000);
 }
 
@@ -626,6 +633,7 @@ int cache_attach_store(cache *c, store *st, char *err, size_t errlen)
     pthread_mutex_lock(&c->state_lock);
     c->users_dirty = c->scripts_dirty = 0;
     pthread_mutex_unlock(&c->state_lock);
+    usage_load(c);
     return 0;
 }
 
@@ -697,6 +705,7 @@ void cache_destroy(cache *c)
         return;
     cache_scripts_clear(c);
     xfree(c->scripts);
+    usage_deinit(c);
     pthread_mutex_destroy(&c->scripts_lock);
     for (size_t i = 0; i < c->noverrides; i++)
         xfree(c->overrides[i].value);

@@ -15,6 +15,7 @@
 #include "control/acl.h"
 #include "control/settings.h"
 #include "control/store.h"
+#include "meter/meter.h"
 #include "scale/policy.h"
 
 /* Counters workers add to (relaxed atomics) and the control thread reads. */
@@ -41,6 +42,37 @@ typedef struct {
     char name[64];
     char *value;
 } cache_override;
+
+/* Totals of a cache's metering: what was recorded before this start (from the store) plus what
+ * was flushed since, or a per-command snapshot. */
+typedef struct {
+    uint64_t calls, mecpu, bytes_in, bytes_out;
+    uint64_t storage_byte_s; /* dataset bytes x seconds */
+    uint64_t throttled, rejected;
+} usage_totals;
+
+/* Metering state. Workers write their own meter_cell rows (cells + worker id * cmd_ids); the
+ * control thread refreshes cpu_mecpu and the storage figures and flushes a minute's deltas to
+ * the store. Invariant: cells, cpu_mecpu and is_free have cmd_ids entries per worker / each. */
+typedef struct {
+    int on;                      /* --metering on */
+    long us_per_ecpu;            /* --meter-us-per-ecpu (0: no CPU part) */
+    uint8_t *is_free;            /* by command id: not metered */
+    _Atomic uint64_t *cpu_mecpu; /* by command id: milli-ECPU of engine time per call */
+    meter_cell *cells;           /* workers x cmd_ids counters */
+    int workers;                 /* rows in cells */
+    usage_totals *flushed;       /* control thread: per command id, cells summed at the last flush */
+    usage_totals base;           /* recorded before this start (store) */
+    _Atomic uint64_t storage_bytes;  /* dataset bytes over the primaries, last sample */
+    _Atomic uint64_t storage_byte_s; /* integrated since this start */
+    _Atomic uint64_t throttled;      /* commands refused by the ECPU/s limit since start */
+    uint64_t last_sample_ms;         /* storage and CPU table sampled then */
+    uint64_t minute_storage_byte_s;  /* integrated in the minute being recorded */
+    uint64_t minute_connections;     /* peak connections in it */
+    uint64_t flushed_throttled;      /* throttled at the last flush */
+    int64_t minute;                  /* unix minute being recorded */
+    int64_t pruned_day;              /* last retention pass (unix day) */
+} cache_meter;
 
 /* One slot to move during a reshard (node ids of the primaries). */
 typedef struct {
@@ -117,6 +149,7 @@ typedef struct cache {
     _Atomic int oom_absorb;      /* the autoscaler can still add memory: an OOM reply is
                                     retried by the endpoint (within --backend-timeout) */
     _Atomic int memory_pressure; /* a worker saw OOM: sample at once */
+    cache_meter meter;           /* metering (control/usage.c) */
 } cache;
 
 /* CONFIG SET allow-list: whether name may be set by clients. */

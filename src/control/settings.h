@@ -69,6 +69,12 @@
       "milliseconds after a scaling action before the next scale-out")                             \
     X(scale_in_cooldown, "scale-in-cooldown", SET_INT, "300000", 0, 86400000,                      \
       "milliseconds after a scaling action before the next scale-in")                              \
+    X(metering, "metering", SET_STR, "on", 0, 0,                                                   \
+      "on: every command is metered in ECPU (docs/pricing.md); off: nothing is counted")          \
+    X(meter_us_per_ecpu, "meter-us-per-ecpu", SET_INT, "10", 0, 1000000,                           \
+      "microseconds of engine time per ECPU in the CPU part of the formula (0: data part only)")   \
+    X(usage_retention_days, "usage-retention-days", SET_INT, "90", 1, 36500,                       \
+      "days of per-minute usage records kept")                                                     \
     X(log_level, "log-level", SET_STR, "info", 0, 0, "debug, info, warn or error")
 
 typedef enum { SET_STR, SET_INT, SET_PORT_OFF } setting_type;

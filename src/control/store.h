@@ -5,6 +5,7 @@
 #define STRATUS_STORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct store store;
 
@@ -20,5 +21,26 @@ int store_clear(store *st, const char *cache, const char *kind);
 /* Call fn for each item of kind for cache, in name order. 0 or -EIO. */
 int store_each(store *st, const char *cache, const char *kind,
                void (*fn)(void *arg, const char *name, const char *value, size_t vlen), void *arg);
+
+/* One usage row of a cache's minute: a command type's counters (cmd its name), or the minute's
+ * own figures (cmd ""): storage integrated over the minute, peak connections, throttled and
+ * rejected commands. */
+typedef struct {
+    const char *cmd;
+    uint64_t calls, mecpu, bytes_in, bytes_out;
+    uint64_t storage_byte_s; /* dataset bytes x seconds */
+    uint64_t connections;    /* the most connected at a sample */
+    uint64_t throttled, rejected;
+} store_usage;
+
+/* Add rows to cache's usage at minute (unix time / 60), in one transaction: counters add up,
+ * connections keep the larger. 0 or -EIO. */
+int store_usage_add(store *st, const char *cache, int64_t minute, const store_usage *rows,
+                    size_t n);
+/* Call fn for each usage row of cache with from <= minute < to, by minute then command. */
+int store_usage_each(store *st, const char *cache, int64_t from, int64_t to,
+                     void (*fn)(void *arg, int64_t minute, const store_usage *u), void *arg);
+/* Drop every cache's usage before minute (retention). 0 or -EIO. */
+int store_usage_prune(store *st, int64_t before);
 
 #endif

@@ -82,6 +82,10 @@ typedef enum {
     X(ROLE) \
     X(ASKING) \
     X(STRATUS_SCALE) \
+    X(STRATUS_COST) \
+    X(STRATUS_USAGE) \
+    X(STRATUS_RECEIPTS) \
+    X(STRATUS_RECEIPT) \
     X(CLUSTER_REPLICAS) \
     X(SCRIPT_EXISTS) \
     X(SCAN) \

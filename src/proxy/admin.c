@@ -10,6 +10,7 @@
 #include <sys/random.h>
 
 #include "common/alloc.h"
+#include "control/usage.h"
 #include "proxy/proxy_int.h"
 
 static int arg_is(const char *a, size_t n, const char *word)
@@ -399,4 +400,179 @@ void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const
     req *r = session_queue_req(s);
     resp_add_simple(&r->reply, "OK");
     router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
+}
+
+/* ---- metering: STRATUS COST, USAGE, RECEIPTS, RECEIPT ---- */
+
+static void add_ecpu(buf *b, uint64_t mecpu)
+{
+    char t[32];
+    snprintf(t, sizeof(t), "%llu.%03llu", (unsigned long long)(mecpu / 1000),
+             (unsigned long long)(mecpu % 1000));
+    resp_add_cstr(b, t);
+}
+
+/* The cost map of a command with the given bytes; how says where the reply size came from. */
+static void cost_map(buf *b, int proto, const cache *c, uint16_t id, uint64_t in, uint64_t out,
+                     const char *how)
+{
+    int is_free = c->meter.is_free[id];
+    uint64_t cpu = atomic_load_explicit(&c->meter.cpu_mecpu[id], memory_order_relaxed);
+    meter_cost mc = meter_price(in, out, cpu);
+    if (is_free)
+        mc.total = 0;
+    resp_add_map(b, 7, proto);
+    resp_add_cstr(b, "ecpu");
+    add_ecpu(b, mc.total);
+    resp_add_cstr(b, "mecpu");
+    resp_add_int(b, (long long)mc.total);
+    resp_add_cstr(b, "data_mecpu");
+    resp_add_int(b, (long long)mc.data);
+    resp_add_cstr(b, "cpu_mecpu");
+    resp_add_int(b, (long long)mc.cpu);
+    resp_add_cstr(b, "request_bytes");
+    resp_add_int(b, (long long)in);
+    resp_add_cstr(b, "reply_bytes");
+    resp_add_int(b, (long long)out);
+    resp_add_cstr(b, "reply");
+    resp_add_cstr(b, is_free ? "free" : how);
+}
+
+void admin_cost_reply(worker *w, req *r, size_t reply_len, buf *out)
+{
+    uint16_t id = (uint16_t)(r->cost_probe - 1);
+    r->cost_probe = 0;
+    r->meter_cmd = 0; /* STRATUS COST itself is free, and so is the read it ran */
+    const char *reply = buf_rptr(&r->reply);
+    if (buf_used(&r->reply) && (reply[0] == '-' || reply[0] == '!')) {
+        buf_append(out, reply, buf_used(&r->reply)); /* the command's error is the answer */
+        return;
+    }
+    cost_map(out, r->proto, w->cache, id, r->meter_in, reply_len, "measured");
+}
+
+static uint64_t request_bytes(size_t argc, const size_t *lens)
+{
+    char tmp[32];
+    uint64_t n = (uint64_t)snprintf(tmp, sizeof(tmp), "*%zu\r\n", argc);
+    for (size_t i = 0; i < argc; i++)
+        n += (uint64_t)snprintf(tmp, sizeof(tmp), "$%zu\r\n", lens[i]) + lens[i] + 2;
+    return n;
+}
+
+static void stratus_cost(session *s, size_t argc, const char *const *argv, const size_t *lens)
+{
+    const cmd_def *d = cmd_lookup(argv[2], lens[2]);
+    if (d && d->route == ROUTE_PARENT)
+        d = argc > 3 ? cmd_lookup_sub(d, argv[3], lens[3]) : NULL;
+    if (!d) {
+        router_reply_error(s, "ERR STRATUS COST: unknown command '%.*s'",
+                           (int)MIN(lens[2], 64), argv[2]);
+        return;
+    }
+    if (!cmd_arity_ok(d, argc - 2)) {
+        router_reply_error(s, "ERR STRATUS COST: wrong number of arguments for '%s' command",
+                           d->name);
+        return;
+    }
+    uint64_t in = request_bytes(argc - 2, lens + 2);
+    /* A read changes nothing: it is run and its reply measured (and dropped). A write's reply
+     * is the average of that command's replies so far, or a status reply's 5 bytes. */
+    int runnable = (d->flags & CMD_F_READONLY) && !cmd_blocks(d, argc - 2, argv + 2, lens + 2) &&
+                   (d->route == ROUTE_KEYS || d->route == ROUTE_ANY || d->route == ROUTE_SPLIT ||
+                    d->route == ROUTE_ALL) &&
+                   !s->multi && !s->cache->meter.is_free[d->id];
+    if (runnable) {
+        router_dispatch(s, argc - 2, argv + 2, lens + 2, NULL, in);
+        s->cost_probe = 0;
+        return;
+    }
+    usage_totals t;
+    usage_command_now(s->cache, d->id, &t);
+    s->cost_probe = 0; /* answered here: nothing to measure */
+    req *r = session_queue_req(s);
+    cost_map(&r->reply, s->proto, s->cache, d->id, in, t.calls ? t.bytes_out / t.calls : 5,
+             t.calls ? "average" : "assumed");
+    router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
+}
+
+void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                         const size_t *lens)
+{
+    if (d->local == LOCAL_STRATUS_COST) {
+        /* The read it may run must not be charged: the probe marks its request. */
+        const cmd_def *inner = cmd_lookup(argv[2], lens[2]);
+        s->cost_probe = 0;
+        if (inner && inner->route == ROUTE_PARENT && argc > 3)
+            inner = cmd_lookup_sub(inner, argv[3], lens[3]);
+        if (inner && inner->route != ROUTE_PARENT)
+            s->cost_probe = (uint16_t)(inner->id + 1);
+        stratus_cost(s, argc, argv, lens);
+        s->cost_probe = 0;
+        return;
+    }
+    req *r = session_queue_req(s);
+    buf *b = &r->reply;
+    if (d->local == LOCAL_STRATUS_RECEIPTS) {
+        if (lens[2] == 2 && strncasecmp(argv[2], "on", 2) == 0) {
+            s->receipts = 1;
+            resp_add_simple(b, "OK");
+        } else if (lens[2] == 3 && strncasecmp(argv[2], "off", 3) == 0) {
+            s->receipts = 0;
+            resp_add_simple(b, "OK");
+        } else {
+            resp_add_error(b, "ERR STRATUS RECEIPTS takes ON or OFF");
+        }
+    } else if (d->local == LOCAL_STRATUS_RECEIPT) {
+        resp_add_map(b, 5, s->proto);
+        resp_add_cstr(b, "command");
+        if (s->receipt_calls) {
+            const cmd_def *x = NULL;
+            for (size_t i = 0; i < cmd_table_len && !x; i++) {
+                if (cmd_table[i].id == s->receipt_cmd)
+                    x = &cmd_table[i];
+                for (uint16_t k = 0; k < cmd_table[i].nsubs && !x; k++)
+                    if (cmd_table[i].subs[k].id == s->receipt_cmd)
+                        x = &cmd_table[i].subs[k];
+            }
+            resp_add_cstr(b, x ? x->name : "?");
+        } else {
+            resp_add_null(b, s->proto);
+        }
+        resp_add_cstr(b, "ecpu");
+        add_ecpu(b, s->receipt_last);
+        resp_add_cstr(b, "mecpu");
+        resp_add_int(b, (long long)s->receipt_last);
+        resp_add_cstr(b, "connection_mecpu");
+        resp_add_int(b, (long long)s->receipt_total);
+        resp_add_cstr(b, "connection_commands");
+        resp_add_int(b, (long long)s->receipt_calls);
+    } else {
+        usage_totals t;
+        usage_totals_now(s->cache, &t);
+        uint64_t bytes = atomic_load_explicit(&s->cache->meter.storage_bytes, memory_order_relaxed);
+        char gbh[48];
+        /* GB-hours: byte-seconds / (2^30 bytes x 3600 s). */
+        snprintf(gbh, sizeof(gbh), "%.9f", (double)t.storage_byte_s / (1073741824.0 * 3600.0));
+        resp_add_map(b, 9, s->proto);
+        resp_add_cstr(b, "ecpu");
+        add_ecpu(b, t.mecpu);
+        resp_add_cstr(b, "mecpu");
+        resp_add_int(b, (long long)t.mecpu);
+        resp_add_cstr(b, "commands");
+        resp_add_int(b, (long long)t.calls);
+        resp_add_cstr(b, "bytes_in");
+        resp_add_int(b, (long long)t.bytes_in);
+        resp_add_cstr(b, "bytes_out");
+        resp_add_int(b, (long long)t.bytes_out);
+        resp_add_cstr(b, "storage_bytes");
+        resp_add_int(b, (long long)bytes);
+        resp_add_cstr(b, "storage_gb_hours");
+        resp_add_cstr(b, gbh);
+        resp_add_cstr(b, "throttled");
+        resp_add_int(b, (long long)t.throttled);
+        resp_add_cstr(b, "metering");
+        resp_add_cstr(b, s->cache->meter.on ? "on" : "off");
+    }
+    router_deliver_final(s->w, r, buf_rptr(b), buf_used(b));
 }

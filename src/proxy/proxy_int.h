@@ -93,6 +93,9 @@ struct req {
     char wait_num[24];      /* WAIT: numreplicas as sent */
     uint8_t pubsub_mode;    /* subscribe family: which links it is written to (pubsub.c) */
     uint8_t wait_bump;      /* WAIT: make the link's last write current first */
+    uint16_t meter_cmd;     /* command id + 1 to charge when its reply goes out, 0: none */
+    uint16_t cost_probe;    /* STRATUS COST: id + 1 of the command run to measure its reply */
+    uint32_t meter_in;      /* request bytes charged with it */
     buf cmd;                /* request bytes, kept for resending */
     buf reply;              /* reply bytes when they cannot go straight to the client */
     client_job *job;        /* CLIENT LIST/KILL/UNBLOCK across workers (clients.c), or NULL */
@@ -202,6 +205,14 @@ struct session {
     int readonly;         /* READONLY (cluster read-from-replica mode) */
     int nsub, npsub;      /* channels and patterns subscribed (from the confirmations) */
     int redo;             /* dispatch again once earlier requests are answered (RESET) */
+    uint16_t meter_cmd;   /* the command being dispatched: id + 1 (0: free), for its request */
+    uint16_t cost_probe;  /* STRATUS COST in progress: id + 1 of the command it measures */
+    uint32_t meter_in;    /* its request bytes (charged once, with its first request) */
+    int receipts;         /* STRATUS RECEIPTS ON: RESP3 replies carry their cost */
+    uint64_t receipt_last;  /* milli-ECPU of its last charged command */
+    uint64_t receipt_total; /* milli-ECPU charged to this connection */
+    uint64_t receipt_calls; /* commands charged to it */
+    uint16_t receipt_cmd;   /* id of its last charged command */
 };
 
 /* One worker thread: its loop, listeners, sessions and backend links. */
@@ -237,6 +248,7 @@ struct worker {
     backend *dropped_links; /* private links let go of; destroyed in before_sleep */
     worker *peers;          /* every worker of the pool (peers[i].id == i) */
     int npeers;             /* entries in peers */
+    meter_cell *meter;          /* this worker's counters, by command id (meter/meter.h) */
     pthread_mutex_t inbox_lock; /* guards inbox, the one structure other workers write */
     worker_msg *inbox;          /* messages from other workers (clients.c), wake to read */
 };
@@ -263,6 +275,11 @@ void session_read(session *s);
 void session_authenticated(session *s, const acl_user *u, uint64_t version);
 void session_deauthenticate(session *s);
 req *session_queue_req(session *s);
+/* Append r's reply (data, len) to the client's output, charging its command (and, with receipts
+ * on a RESP3 connection, prefixing its cost as an attribute). */
+void session_append_reply(session *s, req *r, const char *data, size_t len);
+/* Charge r's command with out reply bytes to the worker's meter and the session's receipt. */
+void meter_charge(worker *w, req *r, size_t out);
 void session_write(session *s);
 
 /* backend.c */
@@ -352,6 +369,11 @@ void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *arg
                const size_t *lens);
 int admin_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen);
 void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const size_t *lens);
+/* STRATUS COST / USAGE / RECEIPTS / RECEIPT (metering, docs/pricing.md). */
+void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                         const size_t *lens);
+/* The reply of a STRATUS COST whose command r ran to measure its reply (reply_len bytes). */
+void admin_cost_reply(worker *w, req *r, size_t reply_len, buf *out);
 
 /* wait.c */
 void wait_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens);

@@ -25,14 +25,26 @@ void router_deliver_final(worker *w, req *r, const char *data, size_t len)
 {
     r->flags |= REQ_F_DONE;
     session *s = r->s;
+    buf probe;
+    if (unlikely(r->cost_probe)) {
+        /* STRATUS COST ran a read to measure its reply: the client gets the cost instead. */
+        buf_init(&probe);
+        admin_cost_reply(w, r, len, &probe);
+        buf_consume(&r->reply, buf_used(&r->reply));
+        buf_append(&r->reply, buf_rptr(&probe), buf_used(&probe));
+        buf_deinit(&probe);
+        data = buf_rptr(&r->reply);
+        len = buf_used(&r->reply);
+    }
     if (!s) {
+        if (r->meter_cmd)
+            meter_charge(w, r, len); /* the engine did the work for a client that left */
         req_put(w, r);
         return;
     }
     if (s->head == r) {
         /* The common case: the oldest request's reply goes straight to the client buffer. */
-        if (!(r->flags & REQ_F_NOREPLY))
-            buf_append(&s->out, data, len);
+        session_append_reply(s, r, data, len);
         s->head = r->next;
         if (!s->head)
             s->tail = NULL;
@@ -869,6 +881,8 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
                      const char *raw, size_t rawlen)
 {
     atomic_fetch_add_explicit(&s->cache->counters.total_commands, 1, memory_order_relaxed);
+    s->meter_cmd = 0; /* an error answered before the metering point below is not charged */
+    s->meter_in = 0;
     const cmd_def *d = cmd_lookup(argv[0], lens[0]);
     if (!d) {
         unknown_command(s, argc, argv, lens);
@@ -926,6 +940,10 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         pubsub_command(s, d, argc, argv, lens, raw, rawlen); /* the engine's subscribed pong */
         return;
     }
+    /* Metering: the request this command queues first carries its bytes and its type. */
+    s->meter_cmd = s->cache->meter.on && !s->cache->meter.is_free[d->id] ? (uint16_t)(d->id + 1)
+                                                                         : 0;
+    s->meter_in = (uint32_t)MIN(rawlen, UINT32_MAX);
     if (s->multi && !txn_is_control(d)) {
         txn_queue(s, d, argc, argv, lens, raw, rawlen);
         return;
@@ -975,6 +993,11 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         }
         if (d->local == LOCAL_STRATUS_SCALE) {
             admin_stratus_scale(s, argc, argv, lens);
+            return;
+        }
+        if (d->local == LOCAL_STRATUS_COST || d->local == LOCAL_STRATUS_USAGE ||
+            d->local == LOCAL_STRATUS_RECEIPTS || d->local == LOCAL_STRATUS_RECEIPT) {
+            admin_stratus_meter(s, d, argc, argv, lens);
             return;
         }
         if (d->local == LOCAL_WAIT) {

@@ -57,8 +57,7 @@ void session_reply_ready(session *s)
         if (!s->head)
             s->tail = NULL;
         s->queued--;
-        if (!(r->flags & REQ_F_NOREPLY))
-            buf_append(&s->out, buf_rptr(&r->reply), buf_used(&r->reply));
+        session_append_reply(s, r, buf_rptr(&r->reply), buf_used(&r->reply));
         req_put(s->w, r);
     }
     worker_flush_session(s);
@@ -100,10 +99,48 @@ void session_write(session *s)
     session_unpause_check(s);
 }
 
+void meter_charge(worker *w, req *r, size_t out)
+{
+    uint16_t id = (uint16_t)(r->meter_cmd - 1);
+    r->meter_cmd = 0;
+    uint64_t cpu = atomic_load_explicit(&w->cache->meter.cpu_mecpu[id], memory_order_relaxed);
+    meter_cost c = meter_price(r->meter_in, out, cpu);
+    meter_cell_add(&w->meter[id], c.total, r->meter_in, out);
+    session *s = r->s;
+    if (s) {
+        s->receipt_last = c.total;
+        s->receipt_total += c.total;
+        s->receipt_calls++;
+        s->receipt_cmd = id;
+    }
+}
+
+void session_append_reply(session *s, req *r, const char *data, size_t len)
+{
+    int sent = !(r->flags & REQ_F_NOREPLY);
+    if (r->meter_cmd) {
+        meter_charge(s->w, r, sent ? len : 0);
+        if (s->receipts && s->proto == 3 && sent) {
+            /* RESP3 attribute ahead of the reply: clients that do not know it skip it. */
+            buf_appendf(&s->out, "|1\r\n+ecpu\r\n,%llu.%03llu\r\n",
+                        (unsigned long long)(s->receipt_last / 1000),
+                        (unsigned long long)(s->receipt_last % 1000));
+        }
+    }
+    if (sent)
+        buf_append(&s->out, data, len);
+}
+
 req *session_queue_req(session *s)
 {
     req *r = req_get(s->w);
     r->s = s;
+    /* The command's first request carries its cost: its bytes and its type. */
+    r->meter_cmd = s->meter_cmd;
+    r->meter_in = s->meter_in;
+    r->cost_probe = s->cost_probe;
+    s->meter_cmd = s->cost_probe = 0;
+    s->meter_in = 0;
     r->proto = (uint8_t)s->proto;
     r->born_ms = ev_now_ms(s->w->loop);
     r->deadline_ms = r->born_ms + (uint64_t)s->cache->cfg->backend_timeout;

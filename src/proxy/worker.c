@@ -14,6 +14,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/alloc.h"
+#include "control/usage.h"
 #include "common/compiler.h"
 #include "common/log.h"
 #include "net/sock.h"
@@ -485,6 +486,9 @@ worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen
         w->npeers = nthreads;
         pthread_mutex_init(&w->inbox_lock, NULL);
     }
+    usage_init(c, nthreads);
+    for (int i = 0; i < nthreads; i++)
+        p->workers[i].meter = c->meter.cells + (size_t)i * cmd_ids;
     if (listen_all(p, c, err, errlen) != 0)
         goto fail;
     for (int i = 0; i < nthreads; i++) {

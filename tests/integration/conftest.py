@@ -550,9 +550,13 @@ class RawConn:
                 d[_hashable(k)] = self.read_reply()
             return d
         if t == b"|":
+            # An attribute: kept in last_attr (Stratus's receipts), then the reply it annotates.
             n = int(rest)
-            for _ in range(2 * n):
-                self.read_reply()
+            attr = {}
+            for _ in range(n):
+                k = self.read_reply()
+                attr[_hashable(k)] = self.read_reply()
+            self.last_attr = attr
             return self.read_reply()
         if t == b"_":
             return None

@@ -1,0 +1,260 @@
+/* Usage of a cache: CPU table, storage sampling and per-minute records (see usage.h). */
+#define ALLOC_ROOM ROOM_CONTROL
+#include "control/usage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "common/compiler.h"
+#include "common/log.h"
+#include "net/ev.h"
+
+#define SAMPLE_MS 5000 /* storage and the CPU table are refreshed this often */
+
+static void mark_free(cache_meter *m, const cmd_def *d)
+{
+    m->is_free[d->id] = (uint8_t)meter_is_free(d);
+    for (uint16_t i = 0; i < d->nsubs; i++)
+        mark_free(m, &d->subs[i]);
+}
+
+void usage_init(cache *c, int workers)
+{
+    cache_meter *m = &c->meter;
+    m->on = strcmp(c->cfg->metering, "on") == 0;
+    m->us_per_ecpu = c->cfg->meter_us_per_ecpu;
+    m->is_free = xcalloc(cmd_ids, 1);
+    m->cpu_mecpu = xcalloc(cmd_ids, sizeof(*m->cpu_mecpu));
+    m->cells = xcalloc((size_t)workers * cmd_ids, sizeof(meter_cell));
+    m->flushed = xcalloc(cmd_ids, sizeof(usage_totals));
+    m->workers = workers;
+    for (size_t i = 0; i < cmd_table_len; i++)
+        mark_free(m, &cmd_table[i]);
+}
+
+void usage_deinit(cache *c)
+{
+    cache_meter *m = &c->meter;
+    xfree(m->is_free);
+    xfree(m->cpu_mecpu);
+    xfree(m->cells);
+    xfree(m->flushed);
+    memset(m, 0, sizeof(*m));
+}
+
+static void add_base(void *arg, int64_t minute, const store_usage *u)
+{
+    (void)minute;
+    usage_totals *b = arg;
+    b->calls += u->calls;
+    b->mecpu += u->mecpu;
+    b->bytes_in += u->bytes_in;
+    b->bytes_out += u->bytes_out;
+    b->storage_byte_s += u->storage_byte_s;
+    b->throttled += u->throttled;
+    b->rejected += u->rejected;
+}
+
+void usage_load(cache *c)
+{
+    if (c->store)
+        store_usage_each(c->store, c->name, 0, INT64_MAX, add_base, &c->meter.base);
+}
+
+void usage_command_now(const cache *c, uint16_t id, usage_totals *out)
+{
+    const cache_meter *m = &c->meter;
+    memset(out, 0, sizeof(*out));
+    for (int w = 0; m->cells && w < m->workers; w++) {
+        const meter_cell *cell = &m->cells[(size_t)w * cmd_ids + id];
+        out->calls += atomic_load_explicit(&cell->calls, memory_order_relaxed);
+        out->mecpu += atomic_load_explicit(&cell->mecpu, memory_order_relaxed);
+        out->bytes_in += atomic_load_explicit(&cell->bytes_in, memory_order_relaxed);
+        out->bytes_out += atomic_load_explicit(&cell->bytes_out, memory_order_relaxed);
+    }
+}
+
+void usage_totals_now(const cache *c, usage_totals *out)
+{
+    const cache_meter *m = &c->meter;
+    *out = m->base;
+    for (uint16_t id = 0; id < cmd_ids; id++) {
+        usage_totals t;
+        usage_command_now(c, id, &t);
+        out->calls += t.calls;
+        out->mecpu += t.mecpu;
+        out->bytes_in += t.bytes_in;
+        out->bytes_out += t.bytes_out;
+    }
+    out->storage_byte_s += atomic_load_explicit(&m->storage_byte_s, memory_order_relaxed);
+    out->throttled += atomic_load_explicit(&m->throttled, memory_order_relaxed);
+}
+
+/* ---- sampling ---- */
+
+typedef struct {
+    uint64_t *usec, *calls; /* by command id */
+    uint64_t dataset;       /* used_memory_dataset summed */
+} sample;
+
+static const cmd_def *cmd_by_stat_name(const char *name, size_t len)
+{
+    const char *bar = memchr(name, '|', len);
+    const cmd_def *d = cmd_lookup(name, bar ? (size_t)(bar - name) : len);
+    if (d && bar)
+        d = cmd_lookup_sub(d, bar + 1, len - (size_t)(bar - name) - 1);
+    return d;
+}
+
+/* cmdstat_<name>:calls=N,usec=N,... lines of INFO commandstats, added up per command. */
+static void add_commandstats(void *arg, const char *text, size_t len)
+{
+    sample *sm = arg;
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        if (eol - p > 8 && memcmp(p, "cmdstat_", 8) == 0) {
+            const char *name = p + 8, *colon = memchr(name, ':', (size_t)(eol - name));
+            const cmd_def *d = colon ? cmd_by_stat_name(name, (size_t)(colon - name)) : NULL;
+            unsigned long long calls = 0, usec = 0;
+            char line[256];
+            snprintf(line, sizeof(line), "%.*s", (int)MIN((size_t)(eol - p), sizeof(line) - 1),
+                     colon ? colon + 1 : p);
+            if (d && sscanf(line, "calls=%llu,usec=%llu", &calls, &usec) == 2) {
+                sm->calls[d->id] += calls;
+                sm->usec[d->id] += usec;
+            }
+        }
+        p = eol + 1;
+    }
+}
+
+static void add_dataset(void *arg, const char *text, size_t len)
+{
+    sample *sm = arg;
+    const char *f = "used_memory_dataset:";
+    char tmp[64];
+    for (const char *p = text; p && p < text + len; p = memchr(p, '\n', (size_t)(text + len - p))) {
+        if (*p == '\n')
+            p++;
+        if ((size_t)(text + len - p) > strlen(f) && memcmp(p, f, strlen(f)) == 0) {
+            snprintf(tmp, sizeof(tmp), "%.*s", (int)MIN(20, (size_t)(text + len - p) - strlen(f)),
+                     p + strlen(f));
+            sm->dataset += strtoull(tmp, NULL, 10);
+            return;
+        }
+    }
+}
+
+static void sample_now(cache *c, uint64_t now)
+{
+    cache_meter *m = &c->meter;
+    const topology *t = c->topo;
+    sample sm = {.usec = xcalloc(cmd_ids, sizeof(uint64_t)),
+                 .calls = xcalloc(cmd_ids, sizeof(uint64_t))};
+    /* Storage first: integrated with the previous sample over the time since. */
+    int ok = supervisor_info_primaries(c->sup, t, "memory", add_dataset, &sm) == 0;
+    if (m->last_sample_ms) {
+        uint64_t prev = atomic_load_explicit(&m->storage_bytes, memory_order_relaxed);
+        uint64_t byte_s = prev * (now - m->last_sample_ms) / 1000;
+        atomic_fetch_add_explicit(&m->storage_byte_s, byte_s, memory_order_relaxed);
+        m->minute_storage_byte_s += byte_s;
+    }
+    if (ok)
+        atomic_store_explicit(&m->storage_bytes, sm.dataset, memory_order_relaxed);
+    m->last_sample_ms = now;
+    if (m->us_per_ecpu > 0 &&
+        supervisor_info_primaries(c->sup, t, "commandstats", add_commandstats, &sm) == 0) {
+        for (uint16_t id = 0; id < cmd_ids; id++)
+            if (sm.calls[id])
+                atomic_store_explicit(&m->cpu_mecpu[id],
+                                      meter_cpu_mecpu((double)sm.usec[id] / (double)sm.calls[id],
+                                                      m->us_per_ecpu),
+                                      memory_order_relaxed);
+    }
+    xfree(sm.usec);
+    xfree(sm.calls);
+}
+
+/* ---- records ---- */
+
+static const char *cmd_name(uint16_t id)
+{
+    for (size_t i = 0; i < cmd_table_len; i++) {
+        const cmd_def *d = &cmd_table[i];
+        if (d->id == id)
+            return d->name;
+        for (uint16_t k = 0; k < d->nsubs; k++)
+            if (d->subs[k].id == id)
+                return d->subs[k].name;
+    }
+    return "?";
+}
+
+static void record(cache *c, int64_t minute)
+{
+    cache_meter *m = &c->meter;
+    store_usage *rows = xcalloc((size_t)cmd_ids + 1, sizeof(*rows));
+    size_t n = 0;
+    for (uint16_t id = 0; id < cmd_ids; id++) {
+        usage_totals now;
+        usage_command_now(c, id, &now);
+        usage_totals *f = &m->flushed[id];
+        if (now.calls == f->calls)
+            continue;
+        rows[n++] = (store_usage){.cmd = cmd_name(id),
+                                  .calls = now.calls - f->calls,
+                                  .mecpu = now.mecpu - f->mecpu,
+                                  .bytes_in = now.bytes_in - f->bytes_in,
+                                  .bytes_out = now.bytes_out - f->bytes_out};
+        *f = now;
+    }
+    uint64_t thr = atomic_load_explicit(&m->throttled, memory_order_relaxed);
+    rows[n++] = (store_usage){.cmd = "",
+                              .storage_byte_s = m->minute_storage_byte_s,
+                              .connections = m->minute_connections,
+                              .throttled = thr - m->flushed_throttled};
+    m->flushed_throttled = thr;
+    m->minute_storage_byte_s = 0;
+    m->minute_connections = 0;
+    if (c->store && store_usage_add(c->store, c->name, minute, rows, n) != 0)
+        log_warn("cache %s: usage of minute %lld not recorded", c->name, (long long)minute);
+    xfree(rows);
+}
+
+void usage_flush(cache *c)
+{
+    if (!c->meter.on || !c->meter.cells)
+        return;
+    sample_now(c, ev_clock_ms());
+    record(c, c->meter.minute ? c->meter.minute : (int64_t)(time(NULL) / 60));
+}
+
+void usage_tick(cache *c)
+{
+    cache_meter *m = &c->meter;
+    if (!m->on || !m->cells)
+        return;
+    uint64_t now = ev_clock_ms();
+    int64_t minute = (int64_t)(time(NULL) / 60);
+    uint64_t conns = (uint64_t)atomic_load(&c->counters.connected_clients);
+    if (conns > m->minute_connections)
+        m->minute_connections = conns;
+    if (!m->minute)
+        m->minute = minute;
+    if (now - m->last_sample_ms >= SAMPLE_MS || minute != m->minute)
+        sample_now(c, now);
+    if (minute != m->minute) {
+        record(c, m->minute);
+        m->minute = minute;
+    }
+    int64_t day = minute / 1440;
+    if (c->store && day != m->pruned_day) {
+        m->pruned_day = day;
+        store_usage_prune(c->store, minute - (int64_t)c->cfg->usage_retention_days * 1440);
+    }
+}

@@ -1,0 +1,61 @@
+/* The metering formula (see meter.h and docs/pricing.md). */
+#include "meter/meter.h"
+
+#include <string.h>
+
+/* Connection and session commands: they touch no data, as AWS leaves AUTH, HELLO, PING and the
+ * like unmetered. Transaction brackets are free too: the commands inside are each charged. */
+static const char *const free_names[] = {
+    "auth",           "hello",          "ping",           "echo",          "quit",
+    "reset",          "select",         "readonly",       "readwrite",     "asking",
+    "multi",          "discard",        "watch",         "unwatch",
+    "client|setname", "client|getname", "client|id",      "client|info",   "client|reply",
+    "client|no-evict", "command",       "command|count",  "command|docs",  "command|info",
+    "command|list",   "command|getkeys", "command|getkeysandflags", "command|help", "stratus",
+    "stratus|scale",  "stratus|cost",   "stratus|usage",  "stratus|receipts", "stratus|receipt",
+};
+
+int meter_is_free(const cmd_def *d)
+{
+    for (size_t i = 0; i < sizeof(free_names) / sizeof(free_names[0]); i++)
+        if (strcmp(d->name, free_names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+meter_cost meter_price(uint64_t bytes_in, uint64_t bytes_out, uint64_t cpu_mecpu)
+{
+    meter_cost c;
+    /* 1 ECPU per KiB, in milli-ECPU rounded up: 1 byte costs 1 milli-ECPU (0.98 rounded up). */
+    c.data = ((bytes_in + bytes_out) * 1000 + METER_BYTES_PER_ECPU - 1) / METER_BYTES_PER_ECPU;
+    c.cpu = cpu_mecpu;
+    c.total = c.data > c.cpu ? c.data : c.cpu;
+    if (c.total < METER_MIN_MECPU)
+        c.total = METER_MIN_MECPU;
+    return c;
+}
+
+uint64_t meter_cpu_mecpu(double usec_per_call, long us_per_ecpu)
+{
+    if (us_per_ecpu <= 0 || !(usec_per_call > 0))
+        return 0;
+    double x = usec_per_call * 1000.0 / (double)us_per_ecpu;
+    uint64_t v = (uint64_t)x;
+    return (double)v < x ? v + 1 : v;
+}
+
+void meter_cell_add(meter_cell *cell, uint64_t mecpu, uint64_t bytes_in, uint64_t bytes_out)
+{
+    /* Only the owning worker writes: load + store is enough, and cheaper than an RMW. */
+    atomic_store_explicit(&cell->calls, atomic_load_explicit(&cell->calls, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&cell->mecpu,
+                          atomic_load_explicit(&cell->mecpu, memory_order_relaxed) + mecpu,
+                          memory_order_relaxed);
+    atomic_store_explicit(&cell->bytes_in,
+                          atomic_load_explicit(&cell->bytes_in, memory_order_relaxed) + bytes_in,
+                          memory_order_relaxed);
+    atomic_store_explicit(&cell->bytes_out,
+                          atomic_load_explicit(&cell->bytes_out, memory_order_relaxed) + bytes_out,
+                          memory_order_relaxed);
+}

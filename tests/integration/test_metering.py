@@ -1,0 +1,170 @@
+"""Metering (issue 6): every command's ECPU by the formula docs/pricing.md publishes, checked
+against a scripted workload whose sizes are known; STRATUS COST equals what the command then
+costs; receipts; free connection commands; the CPU part; usage kept across a restart and
+recorded per minute in SQLite."""
+
+import sqlite3
+import time
+
+import pytest
+import redis
+
+from conftest import deadline_poll
+
+
+def one_connection(srv):
+    """A client that keeps one connection (receipts are per connection)."""
+    return redis.Redis(connection_pool=srv.client().connection_pool,
+                       single_connection_client=True)
+
+
+def mecpu_of(req_bytes, reply_bytes, cpu=0):
+    """The published formula: 1 ECPU per KiB moved (request + reply), in milli-ECPU rounded up;
+    the CPU part if larger; at least 1 ECPU."""
+    data = -(-(req_bytes + reply_bytes) * 1000 // 1024)
+    return max(data, cpu, 1000)
+
+
+def resp_request(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return len(out)
+
+
+def bulk(n):
+    return len(b"$%d\r\n" % n) + n + 2
+
+
+def usage(r):
+    u = r.execute_command("STRATUS", "USAGE")
+    return dict(zip(u[::2], u[1::2])) if isinstance(u, list) else u
+
+
+@pytest.fixture
+def data_only(stratus_factory):
+    # The CPU part off: costs depend on bytes alone, so they can be worked out exactly.
+    return stratus_factory("--autoscale", "off", "--meter-us-per-ecpu", "0")
+
+
+def test_a_scripted_workload_costs_exactly_what_the_formula_says(data_only):
+    r = data_only.client()
+    value = "x" * 3200
+    r.set("big", value)
+    members = {f"m{i}": i for i in range(1000)}
+    r.zadd("z", members)
+    before = usage(r)
+    expected = 0
+    for i in range(1000):
+        assert len(r.get("big")) == 3200
+    expected += 1000 * mecpu_of(resp_request("GET", "big"), bulk(3200))
+    for i in range(1000):
+        r.set(f"s{i:03d}", "y" * 100)
+    expected += 1000 * mecpu_of(resp_request("SET", "s000", "y" * 100), len(b"+OK\r\n"))
+    reply = len(b"*1000\r\n") + sum(bulk(len(m)) for m in members)
+    for _ in range(100):
+        assert len(r.zrange("z", 0, -1)) == 1000
+    expected += 100 * mecpu_of(resp_request("ZRANGE", "z", 0, -1), reply)
+    # Free: connection commands cost nothing.
+    for _ in range(50):
+        r.ping()
+    after = usage(r)
+    assert after["mecpu"] - before["mecpu"] == expected
+    assert after["commands"] - before["commands"] == 2100
+    assert after["ecpu"] == "%d.%03d" % (after["mecpu"] // 1000, after["mecpu"] % 1000)
+
+
+def cost(r, *cmd):
+    c = r.execute_command("STRATUS", "COST", *cmd)
+    return dict(zip(c[::2], c[1::2])) if isinstance(c, list) else c
+
+
+def receipt(r):
+    c = r.execute_command("STRATUS", "RECEIPT")
+    return dict(zip(c[::2], c[1::2])) if isinstance(c, list) else c
+
+
+def test_cost_is_what_the_command_then_costs(data_only):
+    r = one_connection(data_only)
+    r.set("k", "v" * 5000)
+    c = cost(r, "GET", "k")
+    assert c["reply"] == "measured" and c["reply_bytes"] == bulk(5000)
+    assert c["request_bytes"] == resp_request("GET", "k")
+    r.get("k")
+    got = receipt(r)
+    assert got["command"] == "get" and got["mecpu"] == c["mecpu"] == mecpu_of(20, bulk(5000))
+    # A write is not run: its reply is the average of that command's replies so far.
+    c = cost(r, "SET", "k2", "w" * 2000)
+    assert c["reply"] == "average" and c["reply_bytes"] == 5
+    assert r.get("k2") is None, "STRATUS COST ran a write"
+    r.set("k2", "w" * 2000)
+    assert receipt(r)["mecpu"] == c["mecpu"] == mecpu_of(resp_request("SET", "k2", "w" * 2000), 5)
+    # Errors and free commands.
+    with pytest.raises(Exception, match="unknown command"):
+        cost(r, "NOSUCH", "x")
+    assert cost(r, "PING")["mecpu"] == 0 and cost(r, "PING")["reply"] == "free"
+    # Nothing above was charged but the GET and the SET.
+    assert receipt(r)["connection_commands"] == 4  # SET k, GET k, GET k2, SET k2
+
+
+def test_receipts_ride_on_resp3_replies(data_only):
+    c = data_only.raw_tls(auth=False)
+    assert isinstance(c.call("HELLO", "3", "AUTH", "default", data_only.password), dict)
+    assert c.call("STRATUS", "RECEIPTS", "ON") == "OK"
+    c.last_attr = None
+    assert c.call("SET", "rk", "v" * 3000) == "OK"
+    assert c.last_attr == {"ecpu": mecpu_of(resp_request("SET", "rk", "v" * 3000), 5) / 1000}
+    c.last_attr = None
+    assert c.call("GET", "rk") == b"v" * 3000
+    assert c.last_attr == {"ecpu": mecpu_of(resp_request("GET", "rk"), bulk(3000)) / 1000}
+    c.last_attr = None
+    assert c.call("PING") == "PONG" and c.last_attr is None  # free: no receipt
+    assert c.call("STRATUS", "RECEIPTS", "OFF") == "OK"
+    c.call("GET", "rk")
+    assert c.last_attr is None
+    assert isinstance(c.call("STRATUS", "RECEIPTS", "maybe"), Exception)
+    c.close()
+
+
+def test_the_cpu_part_charges_what_the_engine_spends(stratus_factory):
+    # 1 ECPU per microsecond: a command that takes the engine longer than its bytes cost is
+    # charged for the time (INFO commandstats usec_per_call, refreshed every 5 s).
+    srv = stratus_factory("--autoscale", "off", "--meter-us-per-ecpu", "1")
+    r = one_connection(srv)
+    r.rpush("l", *range(2000))
+    for _ in range(20):
+        r.sort("l", desc=True, alpha=True, start=0, num=1)
+    deadline_poll(lambda: cost(r, "SORT", "l", "DESC", "ALPHA", "LIMIT", 0, 1)["cpu_mecpu"] > 0,
+                  15, what="the CPU table to be refreshed")
+    c = cost(r, "SORT", "l", "DESC", "ALPHA", "LIMIT", 0, 1)
+    assert c["cpu_mecpu"] > c["data_mecpu"], c  # sorting 2000 strings takes well over 1 us
+    assert c["mecpu"] == max(c["cpu_mecpu"], c["data_mecpu"], 1000)
+
+
+def test_usage_survives_a_restart_and_is_recorded_per_minute(stratus_factory, tmp_path):
+    srv = stratus_factory("--autoscale", "off", "--meter-us-per-ecpu", "0")
+    r = srv.client()
+    for i in range(300):
+        r.set(f"u{i}", "z" * 1000)
+    first = usage(r)
+    assert first["mecpu"] >= 300 * 1000
+    srv.stop()
+    again = stratus_factory("--autoscale", "off", "--meter-us-per-ecpu", "0",
+                            data_dir=srv.data_dir)
+    r = again.client()
+    assert usage(r)["mecpu"] == first["mecpu"]
+    db = sqlite3.connect(srv.data_dir / "stratus.db")
+    rows = dict(db.execute("SELECT cmd, SUM(calls) FROM usage WHERE cache = 'default' "
+                           "GROUP BY cmd").fetchall())
+    assert rows["set"] == 300
+    assert "" in rows  # each recorded minute has its own row: storage, connections
+    db.close()
+
+
+def test_metering_off_counts_nothing(stratus_factory):
+    srv = stratus_factory("--autoscale", "off", "--metering", "off")
+    r = srv.client()
+    r.set("a", "b")
+    u = usage(r)
+    assert u["metering"] == "off" and u["mecpu"] == 0 and u["commands"] == 0

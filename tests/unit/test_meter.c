@@ -1,0 +1,69 @@
+/* Tests for meter/meter: the published formula (docs/pricing.md), worked by hand. */
+#define ALLOC_ROOM ROOM_TEST
+#include <string.h>
+
+#include "common/compiler.h"
+#include "meter/meter.h"
+#include "test.h"
+
+TEST(meter_data_part_is_one_ecpu_per_kib_rounded_up_to_a_milli_ecpu)
+{
+    /* GET of a 3,200-byte value: 20-byte request, 3,209-byte reply ($3200\r\n...\r\n). */
+    meter_cost c = meter_price(20, 3209, 0);
+    ASSERT_EQ(c.data, 3154); /* 3229 * 1000 / 1024 = 3153.3 */
+    ASSERT_EQ(c.total, 3154);
+    /* Exactly 1 KiB is exactly 1 ECPU. */
+    ASSERT_EQ(meter_price(1000, 24, 0).data, 1000);
+    ASSERT_EQ(meter_price(1000, 25, 0).data, 1001);
+}
+
+TEST(meter_a_command_costs_at_least_one_ecpu)
+{
+    meter_cost c = meter_price(27, 5, 0); /* SET k v, +OK */
+    ASSERT_EQ(c.data, 32);
+    ASSERT_EQ(c.total, 1000);
+    ASSERT_EQ(meter_price(0, 0, 0).total, 1000);
+}
+
+TEST(meter_the_larger_of_data_and_cpu_is_charged)
+{
+    ASSERT_EQ(meter_price(20, 3209, 5000).total, 5000);
+    ASSERT_EQ(meter_price(20, 3209, 3000).total, 3154);
+}
+
+TEST(meter_cpu_part_from_engine_time)
+{
+    ASSERT_EQ(meter_cpu_mecpu(10.0, 10), 1000);  /* 10 us at 10 us per ECPU */
+    ASSERT_EQ(meter_cpu_mecpu(0.75, 10), 75);
+    ASSERT_EQ(meter_cpu_mecpu(0.7501, 10), 76); /* rounded up */
+    ASSERT_EQ(meter_cpu_mecpu(123.0, 0), 0);    /* no CPU part */
+    ASSERT_EQ(meter_cpu_mecpu(0.0, 10), 0);
+}
+
+TEST(meter_connection_commands_are_free)
+{
+    static const char *const free_cmds[] = {"auth", "hello", "ping", "quit", "select"};
+    for (size_t i = 0; i < ARRAY_LEN(free_cmds); i++) {
+        const cmd_def *d = cmd_lookup(free_cmds[i], strlen(free_cmds[i]));
+        ASSERT_TRUE(d != NULL);
+        ASSERT_TRUE(meter_is_free(d));
+    }
+    static const char *const paid[] = {"get", "set", "zrange", "eval", "exec", "blpop"};
+    for (size_t i = 0; i < ARRAY_LEN(paid); i++) {
+        const cmd_def *d = cmd_lookup(paid[i], strlen(paid[i]));
+        ASSERT_TRUE(d != NULL);
+        ASSERT_TRUE(!meter_is_free(d));
+    }
+}
+
+TEST(meter_cells_add_up)
+{
+    meter_cell cell;
+    memset(&cell, 0, sizeof(cell));
+    meter_cell_add(&cell, 1000, 20, 5);
+    meter_cell_add(&cell, 3154, 20, 3209);
+    ASSERT_EQ(atomic_load(&cell.calls), 2);
+    ASSERT_EQ(atomic_load(&cell.mecpu), 4154);
+    ASSERT_EQ(atomic_load(&cell.bytes_in), 40);
+    ASSERT_EQ(atomic_load(&cell.bytes_out), 3214);
+}
