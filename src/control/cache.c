@@ -213,8 +213,23 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         if (agent_token_ensure(tpath, token, sizeof(token), err, errlen) != 0)
             goto fail;
     }
+    unsigned long long limit = 0;
+    if (strcmp(cfg->max_storage, "0") != 0 &&
+        (settings_parse_size(cfg->max_storage, &limit) != 0 ||
+         limit < (unsigned long long)cfg->shards * 4 * 1024 * 1024)) {
+        snprintf(err, errlen,
+                 "--max-storage: '%s' is not a size of at least 4mb per shard (e.g. 1gb), or 0 "
+                 "for none",
+                 cfg->max_storage);
+        goto fail;
+    }
+    c->max_storage = limit;
     c->shard_memory = mem;
-    c->autoscale = strcmp(cfg->autoscale, "on") == 0 && !c->follow;
+    c->autoscale = strcmp(cfg->autoscale, "on") == 0 && !c->follow && !limit;
+    if (limit && strcmp(cfg->autoscale, "on") == 0)
+        log_info("cache %s: --max-storage keeps the shard count at %ld (the limit is split "
+                 "evenly over the shards): autoscaling is off",
+                 name, cfg->shards);
     scale_policy_config_default(&c->policy);
     c->policy.min_shards = (int)cfg->min_shards;
     c->policy.max_shards = (int)cfg->max_shards;
@@ -236,7 +251,8 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .replicas = (int)cfg->replicas,
         .node_timeout_ms = (int)cfg->node_timeout,
         .failover_timeout_ms = (int)cfg->failover_timeout,
-        .maxmemory = c->shard_memory,
+        .maxmemory = limit ? MIN(c->shard_memory, limit / (uint64_t)cfg->shards) : c->shard_memory,
+        .evict_ttl_keys = limit != 0,
         .sync_writes = c->sync_writes,
         .zones = cfg->zones,
         .preferred_zone = cfg->preferred_zone,

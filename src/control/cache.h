@@ -72,6 +72,9 @@ typedef struct {
     uint64_t flushed_throttled;      /* throttled at the last flush */
     int64_t minute;                  /* unix minute being recorded */
     int64_t pruned_day;              /* last retention pass (unix day) */
+    long max_ecpu_s;                 /* --max-ecpu-per-second, 0: no limit */
+    pthread_mutex_t bucket_lock;     /* guards bucket (any worker) */
+    meter_bucket bucket;             /* the ECPU/s limit */
 } cache_meter;
 
 /* One slot to move during a reshard (node ids of the primaries). */
@@ -141,6 +144,8 @@ typedef struct cache {
     int sync_writes;             /* --durability sync: a write is acknowledged once a replica
                                     has it (the endpoint sends WAIT 1 after it) */
     uint64_t shard_memory;       /* --shard-memory, bytes */
+    uint64_t max_storage;        /* --max-storage, bytes (0: none): split over the shards as
+                                    their maxmemory, keys with a TTL evicted first */
     scale_policy_config policy;  /* thresholds, windows, bounds (control thread) */
     scale_state scale;           /* what the policy remembers (control thread) */
     char pending_reason[200];    /* why the next reshard runs (the autoscaler's reason) */

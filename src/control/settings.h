@@ -73,6 +73,12 @@
       "on: every command is metered in ECPU (docs/pricing.md); off: nothing is counted")          \
     X(meter_us_per_ecpu, "meter-us-per-ecpu", SET_INT, "10", 0, 1000000,                           \
       "microseconds of engine time per ECPU in the CPU part of the formula (0: data part only)")   \
+    X(max_storage, "max-storage", SET_STR, "0", 0, 0,                                               \
+      "usage limit: data the cache holds, e.g. 10gb (0: none); at it keys with a TTL are "        \
+      "evicted, then writes get OOM")                                                              \
+    X(max_ecpu_per_second, "max-ecpu-per-second", SET_INT, "0", 0, 1000000000,                    \
+      "usage limit: ECPU per second for the cache (0: none); beyond it commands wait up to "      \
+      "100 ms, then get THROTTLED")                                                                \
     X(usage_retention_days, "usage-retention-days", SET_INT, "90", 1, 36500,                       \
       "days of per-minute usage records kept")                                                     \
     X(log_level, "log-level", SET_STR, "info", 0, 0, "debug, info, warn or error")

@@ -33,6 +33,9 @@ void usage_init(cache *c, int workers)
     m->workers = workers;
     for (size_t i = 0; i < cmd_table_len; i++)
         mark_free(m, &cmd_table[i]);
+    m->max_ecpu_s = m->on ? c->cfg->max_ecpu_per_second : 0;
+    pthread_mutex_init(&m->bucket_lock, NULL);
+    meter_bucket_init(&m->bucket, m->max_ecpu_s, ev_clock_ms());
 }
 
 void usage_deinit(cache *c)
@@ -42,6 +45,8 @@ void usage_deinit(cache *c)
     xfree(m->cpu_mecpu);
     xfree(m->cells);
     xfree(m->flushed);
+    if (m->cells)
+        pthread_mutex_destroy(&m->bucket_lock);
     memset(m, 0, sizeof(*m));
 }
 

@@ -59,3 +59,36 @@ void meter_cell_add(meter_cell *cell, uint64_t mecpu, uint64_t bytes_in, uint64_
                           atomic_load_explicit(&cell->bytes_out, memory_order_relaxed) + bytes_out,
                           memory_order_relaxed);
 }
+
+void meter_bucket_init(meter_bucket *b, long ecpu_per_s, uint64_t now_ms)
+{
+    b->rate = (int64_t)ecpu_per_s * 1000;
+    b->burst = b->rate / 10 > 0 ? b->rate / 10 : 1;
+    b->tokens = b->burst;
+    b->at_ms = now_ms;
+}
+
+static void refill(meter_bucket *b, uint64_t now_ms)
+{
+    if (now_ms <= b->at_ms)
+        return;
+    int64_t add = b->rate * (int64_t)(now_ms - b->at_ms) / 1000;
+    if (add <= 0)
+        return; /* too little time for a milli-ECPU: count it later */
+    b->tokens = b->tokens + add > b->burst ? b->burst : b->tokens + add;
+    b->at_ms = now_ms;
+}
+
+uint64_t meter_bucket_wait(meter_bucket *b, uint64_t now_ms)
+{
+    refill(b, now_ms);
+    if (b->tokens >= 0 || b->rate <= 0)
+        return 0;
+    return (uint64_t)((-b->tokens * 1000 + b->rate - 1) / b->rate);
+}
+
+void meter_bucket_take(meter_bucket *b, uint64_t mecpu, uint64_t now_ms)
+{
+    refill(b, now_ms);
+    b->tokens -= (int64_t)mecpu;
+}

@@ -33,6 +33,15 @@ typedef struct {
     uint64_t total; /* what is charged: max(data, cpu, METER_MIN_MECPU); 0 for a free command */
 } meter_cost;
 
+/* A token bucket of milli-ECPU (the ECPU/s limit). Commands are admitted while tokens >= 0 and
+ * charged after their reply, so one may leave it in debt; the debt is the wait of the next. */
+typedef struct {
+    int64_t tokens;  /* milli-ECPU available (negative: owed) */
+    uint64_t at_ms;  /* tokens counted up to then */
+    int64_t rate;    /* milli-ECPU added per second */
+    int64_t burst;   /* tokens never exceed this */
+} meter_bucket;
+
 /* Whether d is free (connection-level commands AWS leaves unmetered, and Stratus's own). */
 int meter_is_free(const cmd_def *d);
 /* The cost of a command that moved bytes_in + bytes_out and whose type takes cpu_mecpu per call
@@ -41,6 +50,12 @@ meter_cost meter_price(uint64_t bytes_in, uint64_t bytes_out, uint64_t cpu_mecpu
 /* Milli-ECPU of the engine time usec_per_call, at us_per_ecpu microseconds per ECPU (rounded
  * up to the next milli-ECPU; 0 when us_per_ecpu is 0: no CPU part). */
 uint64_t meter_cpu_mecpu(double usec_per_call, long us_per_ecpu);
+/* A full bucket refilled at ecpu_per_s (bursts of a tenth of a second's worth). */
+void meter_bucket_init(meter_bucket *b, long ecpu_per_s, uint64_t now_ms);
+/* Milliseconds before a command may run at now_ms (0: now). */
+uint64_t meter_bucket_wait(meter_bucket *b, uint64_t now_ms);
+/* Take mecpu out of the bucket at now_ms. */
+void meter_bucket_take(meter_bucket *b, uint64_t mecpu, uint64_t now_ms);
 /* Add one charged command to cell. */
 void meter_cell_add(meter_cell *cell, uint64_t mecpu, uint64_t bytes_in, uint64_t bytes_out);
 

@@ -129,6 +129,13 @@ void admin_config_set(session *s, const cmd_def *d, size_t argc, const char *con
         return;
     }
     for (size_t i = 2; i < argc; i += 2) {
+        if (s->cache->max_storage && lens[i] == 16 &&
+            strncasecmp(argv[i], "maxmemory-policy", 16) == 0) {
+            router_reply_error(s, "ERR CONFIG SET maxmemory-policy: this cache has --max-storage, "
+                                  "which keeps volatile-lru so that only keys with a TTL are "
+                                  "ever evicted");
+            return;
+        }
         if (!cache_config_allowed(argv[i], lens[i])) {
             router_reply_error(
                 s,
@@ -382,6 +389,11 @@ void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const
     (void)argc;
     if (follower_refuses(s, "STRATUS SCALE"))
         return;
+    if (s->cache->max_storage) {
+        router_reply_error(s, "ERR a cache with --max-storage keeps its shard count: its limit is "
+                              "split evenly over the shards");
+        return;
+    }
     char num[16], *end;
     snprintf(num, sizeof(num), "%.*s", (int)MIN(lens[2], 12), argv[2]);
     long n = strtol(num, &end, 10);

@@ -303,6 +303,19 @@ void backend_write(backend *b)
         conn_set_write_handler(b->c, NULL);
 }
 
+/* The engine refused a write at its maxmemory with nothing left to evict: the cache is at its
+ * --max-storage, and the client is told so in those terms. */
+static void storage_limit_reached(worker *w, req *r)
+{
+    char msg[300];
+    int n = snprintf(msg, sizeof(msg),
+                     "-OOM storage limit of cache %s reached (--max-storage %llu bytes): keys "
+                     "without a TTL are never evicted; delete keys, give keys a TTL, or raise "
+                     "the limit\r\n",
+                     w->cache->name, (unsigned long long)w->cache->max_storage);
+    router_deliver(w, r, msg, (size_t)MIN((size_t)n, sizeof(msg) - 1));
+}
+
 static int is_redirect_or_retry(const char *p, size_t n)
 {
     static const char *const prefixes[] = {
@@ -449,6 +462,8 @@ static void on_backend_readable(conn *c)
              (flen > 4 && memcmp(frame, "-OOM", 4) == 0 &&
               atomic_load_explicit(&w->cache->oom_absorb, memory_order_relaxed))))
             router_on_error_reply(w, r, frame, flen);
+        else if (unlikely(w->cache->max_storage) && flen > 4 && memcmp(frame, "-OOM", 4) == 0)
+            storage_limit_reached(w, r);
         else
             router_deliver(w, r, frame, flen);
     }

@@ -877,6 +877,35 @@ static void dispatch_scan(session *s, size_t argc, const char *const *argv, cons
     router_send(s->w, ch);
 }
 
+#define THROTTLE_ABSORB_MS 100 /* over the ECPU/s limit, a command waits this long at most */
+
+/* The cache's ECPU/s limit: 0 when the command may run now. Otherwise it either waits (a short
+ * wait is absorbed: the command is parsed again once it is over) or gets THROTTLED with the
+ * wait it would need; 1 either way. */
+static int throttle(session *s)
+{
+    cache_meter *m = &s->cache->meter;
+    uint64_t now = ev_now_ms(s->w->loop);
+    pthread_mutex_lock(&m->bucket_lock);
+    uint64_t wait = meter_bucket_wait(&m->bucket, now);
+    pthread_mutex_unlock(&m->bucket_lock);
+    if (wait == 0)
+        return 0;
+    s->meter_cmd = 0;
+    atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1,
+                              memory_order_relaxed); /* counted when it runs */
+    if (wait <= THROTTLE_ABSORB_MS) {
+        s->throttled_until = now + wait;
+        return 1;
+    }
+    atomic_fetch_add_explicit(&m->throttled, 1, memory_order_relaxed);
+    router_reply_error(s,
+                       "THROTTLED ECPU/s limit of cache %s reached (%ld ECPU/s), retry after "
+                       "%llu ms",
+                       s->cache->name, m->max_ecpu_s, (unsigned long long)wait);
+    return 1;
+}
+
 void router_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
                      const char *raw, size_t rawlen)
 {
@@ -944,6 +973,8 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     s->meter_cmd = s->cache->meter.on && !s->cache->meter.is_free[d->id] ? (uint16_t)(d->id + 1)
                                                                          : 0;
     s->meter_in = (uint32_t)MIN(rawlen, UINT32_MAX);
+    if (unlikely(s->cache->meter.max_ecpu_s) && s->meter_cmd && throttle(s))
+        return;
     if (s->multi && !txn_is_control(d)) {
         txn_queue(s, d, argc, argv, lens, raw, rawlen);
         return;

@@ -106,6 +106,12 @@ void meter_charge(worker *w, req *r, size_t out)
     uint64_t cpu = atomic_load_explicit(&w->cache->meter.cpu_mecpu[id], memory_order_relaxed);
     meter_cost c = meter_price(r->meter_in, out, cpu);
     meter_cell_add(&w->meter[id], c.total, r->meter_in, out);
+    cache_meter *m = &w->cache->meter;
+    if (unlikely(m->max_ecpu_s)) {
+        pthread_mutex_lock(&m->bucket_lock);
+        meter_bucket_take(&m->bucket, c.total, ev_now_ms(w->loop));
+        pthread_mutex_unlock(&m->bucket_lock);
+    }
     session *s = r->s;
     if (s) {
         s->receipt_last = c.total;
@@ -180,7 +186,7 @@ void session_process_input(session *s)
 
 static void process_loop(session *s)
 {
-    while (!s->closing && !s->dead && !s->paused && buf_used(&s->in)) {
+    while (!s->closing && !s->dead && !s->paused && !s->throttled_until && buf_used(&s->in)) {
         if (s->barrier && s->queued > 0)
             return;
         size_t consumed = 0;
@@ -239,6 +245,8 @@ static void process_loop(session *s)
                 s->barrier = 1;
                 return;
             }
+            if (s->throttled_until)
+                return; /* over the ECPU/s limit: parsed again when the worker's tick allows */
         }
         buf_consume(&s->in, consumed);
         if (s->queued >= MAX_QUEUED || buf_used(&s->out) >= OUT_PAUSE_BYTES) {

@@ -296,6 +296,9 @@ static void on_tick(ev_loop *loop, void *data)
         } else if (s->reject_tls && !s->closing && now > s->close_at_ms) {
             s->closing = 1;
             worker_flush_session(s);
+        } else if (s->throttled_until && now >= s->throttled_until) {
+            s->throttled_until = 0; /* its wait for the ECPU/s limit is over */
+            session_process_input(s);
         }
     }
 }

@@ -168,3 +168,71 @@ def test_metering_off_counts_nothing(stratus_factory):
     r.set("a", "b")
     u = usage(r)
     assert u["metering"] == "off" and u["mecpu"] == 0 and u["commands"] == 0
+
+
+def test_the_ecpu_per_second_limit_holds_the_rate_and_says_throttled(stratus_factory):
+    limit = 1000
+    srv = stratus_factory("--autoscale", "off", "--meter-us-per-ecpu", "0",
+                          "--max-ecpu-per-second", str(limit))
+    r = srv.client()
+    r.set("v3k", "x" * 3200)  # each GET costs 3.154 ECPU
+    stop = time.monotonic() + 5.0
+    errors = []
+
+    def hammer():
+        c = srv.client()
+        while time.monotonic() < stop:
+            try:
+                c.get("v3k")
+            except Exception as e:  # noqa: BLE001
+                errors.append(str(e))
+
+    import threading
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # the bucket's burst is spent by now
+    u0, t0 = usage(r)["mecpu"], time.monotonic()
+    time.sleep(3.0)
+    u1, t1 = usage(r)["mecpu"], time.monotonic()
+    for t in threads:
+        t.join()
+    rate = (u1 - u0) / 1000 / (t1 - t0)
+    assert abs(rate - limit) <= 0.05 * limit, rate
+    # Commands this cheap wait (absorbed) rather than fail.
+    assert all("THROTTLED" in e for e in errors), errors[:3]
+    # One command costs more than 100 ms of the limit: the next is refused with the wait it
+    # would need, never left to time out.
+    with pytest.raises(redis.ResponseError,
+                       match=r"^THROTTLED ECPU/s limit of cache default reached \(1000 ECPU/s\), "
+                             r"retry after \d+ ms$"):
+        r.set("huge", "h" * 300_000)  # about 293 ECPU: the bucket owes that much
+        for _ in range(5):
+            r.get("huge")
+    assert usage(r)["throttled"] >= 1
+
+
+def test_the_storage_limit_evicts_only_keys_with_a_ttl_then_says_oom(stratus_factory):
+    srv = stratus_factory("--autoscale", "off", "--replicas", "0", "--max-storage", "8mb")
+    r = srv.client()
+    value = "t" * 10_000
+    for i in range(300):  # about 3 MB with a TTL
+        r.set(f"ttl:{i}", value, ex=3600)
+    kept = []
+    with pytest.raises(redis.ResponseError,
+                       match=r"^OOM storage limit of cache default reached \(--max-storage 8388608 "
+                             r"bytes\): keys without a TTL are never evicted"):
+        for i in range(2000):  # 20 MB without a TTL: more than the limit
+            r.set(f"keep:{i}", value)
+            kept.append(f"keep:{i}")
+    assert len(kept) > 300, len(kept)  # the TTL keys made room first
+    assert all(r.exists(k) for k in kept), "a key without a TTL was evicted"
+    assert r.dbsize() < 300 + len(kept), "no key with a TTL was evicted"
+    # Reads and deletes still work at the limit, and make room again.
+    assert r.get(kept[0]) == value
+    r.delete(*kept[:100])
+    r.set("after-delete", value)
+    with pytest.raises(redis.ResponseError, match="keeps volatile-lru"):
+        r.config_set("maxmemory-policy", "allkeys-lru")
+    with pytest.raises(redis.ResponseError, match="keeps its shard count"):
+        r.execute_command("STRATUS", "SCALE", "2")

@@ -67,3 +67,19 @@ TEST(meter_cells_add_up)
     ASSERT_EQ(atomic_load(&cell.bytes_in), 40);
     ASSERT_EQ(atomic_load(&cell.bytes_out), 3214);
 }
+
+TEST(meter_bucket_admits_at_its_rate)
+{
+    meter_bucket b;
+    meter_bucket_init(&b, 1000, 10000); /* 1000 ECPU/s: 100 ECPU of burst */
+    ASSERT_EQ(meter_bucket_wait(&b, 10000), 0);
+    meter_bucket_take(&b, 100000, 10000); /* 100 ECPU: empty */
+    ASSERT_EQ(meter_bucket_wait(&b, 10000), 0);
+    meter_bucket_take(&b, 50000, 10000); /* 50 ECPU in debt: 50 ms to wait */
+    ASSERT_EQ(meter_bucket_wait(&b, 10000), 50);
+    ASSERT_EQ(meter_bucket_wait(&b, 10020), 30);
+    ASSERT_EQ(meter_bucket_wait(&b, 10050), 0);
+    /* Refill stops at the burst. */
+    ASSERT_EQ(meter_bucket_wait(&b, 20000), 0);
+    ASSERT_EQ(b.tokens, 100000);
+}
