@@ -12,7 +12,7 @@ WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wform
           -Wno-format-nonliteral -Wno-format-truncation -Werror
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Isrc -MMD -MP
-LDLIBS := -pthread -lssl -lcrypto -lurcu-qsbr -lsqlite3
+LDLIBS := -pthread -lssl -lcrypto -lurcu-qsbr -lsqlite3 -lmicrohttpd
 
 ifneq ($(SANITIZER),)
 CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all

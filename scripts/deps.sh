@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-    build-essential pkg-config libssl-dev liburcu-dev libsqlite3-dev openssl ca-certificates procps
+    build-essential pkg-config libssl-dev liburcu-dev libsqlite3-dev libmicrohttpd-dev openssl
+    ca-certificates procps
     redis-server redis-tools nutcracker iproute2
     python3 python3-redis python3-pytest
 )

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/bill.h"
 #include "cluster/agent.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
@@ -24,6 +25,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "control/cache.h"
+#include "control/metrics.h"
 #include "control/settings.h"
 #include "control/store.h"
 #include "net/ev.h"
@@ -42,6 +44,9 @@ static void usage(FILE *out)
             "  stratus cache scale NAME --shards N|auto [--data-dir D]\n"
             "                          set a running cache's shard count (auto: the autoscaler\n"
             "                          decides again)\n"
+            "  stratus bill [CACHE] [--since T] [--until T] [--prices SHEET] [--data-dir D]\n"
+            "                          what the recorded usage costs at ElastiCache Serverless\n"
+            "                          prices, a month forecast, and fixed nodes instead\n"
             "  stratus agent --token-file F [--listen HOST:PORT] [--dir D]\n"
             "                          run a zone's engines on this host for a control plane\n"
             "                          elsewhere (its --zone-agents names this host)\n"
@@ -114,7 +119,7 @@ static int setup_tls(const settings *cfg, tls_files *files, char *err, size_t er
     return tls_init(files, err, errlen);
 }
 
-static void print_banner(const cache *c, const tls_files *files)
+static void print_banner(const cache *c, const tls_files *files, const metrics_server *metrics)
 {
     const char *host = strcmp(c->cfg->bind, "0.0.0.0") == 0 || strcmp(c->cfg->bind, "::") == 0
                            ? "127.0.0.1"
@@ -130,6 +135,8 @@ static void print_banner(const cache *c, const tls_files *files)
     if (c->reader_port >= 0)
         printf("  reader     rediss://default:%s@%s:%d (reads from zone %s's replicas)\n",
                c->password, host, c->reader_port, c->zone);
+    if (metrics)
+        printf("  metrics    http://%s:%d/metrics\n", host, metrics_port(metrics));
     printf("  redis-cli  redis-cli --tls --cacert %s -u %s\n", files->ca, url);
     printf("  ioredis    new Redis(\"%s\", { tls: { ca: fs.readFileSync(\"%s\") } })\n", url,
            files->ca);
@@ -207,6 +214,7 @@ static int cmd_up(int argc, char **argv)
         threads = 1;
     int rc = 1;
     worker_pool *pool = NULL;
+    metrics_server *metrics = NULL;
     char db[4200];
     snprintf(db, sizeof(db), "%s/stratus.db", cfg.data_dir);
     store *st = store_open(db, err, sizeof(err));
@@ -230,7 +238,15 @@ static int cmd_up(int argc, char **argv)
     }
     log_info("endpoint: TLS on %s:%d%s, %d worker thread(s)", cfg.bind, c->port,
              c->plaintext_port >= 0 ? ", plaintext on too" : "", threads);
-    print_banner(c, &files);
+    if (cfg.metrics_port >= 0) {
+        metrics = metrics_start(c, cfg.bind, (int)cfg.metrics_port, err, sizeof(err));
+        if (!metrics) {
+            fail(err);
+            goto stop;
+        }
+        log_info("metrics: http://%s:%d/metrics", cfg.bind, metrics_port(metrics));
+    }
+    print_banner(c, &files, metrics);
     write_endpoint_file(c, &files);
 
     uint64_t next_full = ev_clock_ms() + 1000;
@@ -270,6 +286,8 @@ static int cmd_up(int argc, char **argv)
 stop:
     if (rc != 0)
         log_error("stopping after an error");
+    metrics_stop(metrics);
+    metrics = NULL;
     worker_pool_stop(pool);
     pool = NULL;
     if (c)
@@ -527,6 +545,8 @@ int main(int argc, char **argv)
         return cmd_cache(argc - 2, argv + 2);
     if (strcmp(argv[1], "agent") == 0)
         return agent_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "bill") == 0)
+        return cmd_bill(argc - 2, argv + 2);
     if (strcmp(argv[1], "up") == 0) {
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

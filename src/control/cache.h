@@ -75,6 +75,9 @@ typedef struct {
     long max_ecpu_s;                 /* --max-ecpu-per-second, 0: no limit */
     pthread_mutex_t bucket_lock;     /* guards bucket (any worker) */
     meter_bucket bucket;             /* the ECPU/s limit */
+    pthread_mutex_t prefix_lock;     /* guards prefixes (workers add, the control thread takes) */
+    meter_prefix prefixes[256];      /* ECPU by key prefix in the minute being recorded */
+    size_t nprefixes;
 } cache_meter;
 
 /* One slot to move during a reshard (node ids of the primaries). */

@@ -16,6 +16,8 @@
     X(bind, "bind", SET_STR, "127.0.0.1", 0, 0, "address the endpoint listens on")                 \
     X(reader_port, "reader-port", SET_PORT_OFF, "off", 0, 65535,                                   \
       "TLS port whose reads are served by a replica in this endpoint's zone (0: any free port)")   \
+    X(metrics_port, "metrics-port", SET_PORT_OFF, "off", 0, 65535,                                 \
+      "HTTP port of the Prometheus metrics, GET /metrics (off by default; 0: any free port)")      \
     X(zones, "zones", SET_STR, "", 0, 0,                                                           \
       "zones of a new cache, e.g. a,b,c (default: one per engine of a shard, z1, z2, ...)")        \
     X(preferred_zone, "preferred-zone", SET_STR, "", 0, 0,                                         \

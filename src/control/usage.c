@@ -35,6 +35,7 @@ void usage_init(cache *c, int workers)
         mark_free(m, &cmd_table[i]);
     m->max_ecpu_s = m->on ? c->cfg->max_ecpu_per_second : 0;
     pthread_mutex_init(&m->bucket_lock, NULL);
+    pthread_mutex_init(&m->prefix_lock, NULL);
     meter_bucket_init(&m->bucket, m->max_ecpu_s, ev_clock_ms());
 }
 
@@ -45,8 +46,10 @@ void usage_deinit(cache *c)
     xfree(m->cpu_mecpu);
     xfree(m->cells);
     xfree(m->flushed);
-    if (m->cells)
+    if (m->cells) {
         pthread_mutex_destroy(&m->bucket_lock);
+        pthread_mutex_destroy(&m->prefix_lock);
+    }
     memset(m, 0, sizeof(*m));
 }
 
@@ -54,6 +57,8 @@ static void add_base(void *arg, int64_t minute, const store_usage *u)
 {
     (void)minute;
     usage_totals *b = arg;
+    if (strncmp(u->cmd, "key:", 4) == 0)
+        return; /* by key prefix: already counted in the command rows */
     b->calls += u->calls;
     b->mecpu += u->mecpu;
     b->bytes_in += u->bytes_in;
@@ -187,6 +192,18 @@ static void sample_now(cache *c, uint64_t now)
 
 /* ---- records ---- */
 
+void usage_add_prefixes(cache *c, const meter_prefix *p, size_t n)
+{
+    cache_meter *m = &c->meter;
+    if (!n || !m->cells)
+        return;
+    pthread_mutex_lock(&m->prefix_lock);
+    for (size_t i = 0; i < n; i++)
+        meter_prefix_add(m->prefixes, ARRAY_LEN(m->prefixes), &m->nprefixes, p[i].p, p[i].len,
+                         p[i].mecpu, p[i].calls);
+    pthread_mutex_unlock(&m->prefix_lock);
+}
+
 static const char *cmd_name(uint16_t id)
 {
     for (size_t i = 0; i < cmd_table_len; i++) {
@@ -203,8 +220,21 @@ static const char *cmd_name(uint16_t id)
 static void record(cache *c, int64_t minute)
 {
     cache_meter *m = &c->meter;
-    store_usage *rows = xcalloc((size_t)cmd_ids + 1, sizeof(*rows));
+    meter_prefix prefixes[ARRAY_LEN(m->prefixes)];
+    pthread_mutex_lock(&m->prefix_lock);
+    size_t np = m->nprefixes;
+    memcpy(prefixes, m->prefixes, np * sizeof(prefixes[0]));
+    m->nprefixes = 0;
+    pthread_mutex_unlock(&m->prefix_lock);
+    store_usage *rows = xcalloc((size_t)cmd_ids + 1 + np, sizeof(*rows));
+    char(*names)[METER_PREFIX_MAX + 8] = xcalloc(np ? np : 1, sizeof(*names));
     size_t n = 0;
+    /* Key prefixes as rows "key:<prefix>": their ECPU is already in the command rows. */
+    for (size_t i = 0; i < np; i++) {
+        snprintf(names[i], sizeof(names[i]), "key:%.*s", (int)prefixes[i].len, prefixes[i].p);
+        rows[n++] = (store_usage){.cmd = names[i], .calls = prefixes[i].calls,
+                                  .mecpu = prefixes[i].mecpu};
+    }
     for (uint16_t id = 0; id < cmd_ids; id++) {
         usage_totals now;
         usage_command_now(c, id, &now);
@@ -229,6 +259,7 @@ static void record(cache *c, int64_t minute)
     if (c->store && store_usage_add(c->store, c->name, minute, rows, n) != 0)
         log_warn("cache %s: usage of minute %lld not recorded", c->name, (long long)minute);
     xfree(rows);
+    xfree(names);
 }
 
 void usage_flush(cache *c)

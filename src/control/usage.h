@@ -20,6 +20,8 @@ void usage_flush(cache *c);
 void usage_totals_now(const cache *c, usage_totals *out);
 /* Live counters of command id summed over the workers, from any thread. */
 void usage_command_now(const cache *c, uint16_t id, usage_totals *out);
+/* A worker's ECPU by key prefix, added to the minute being recorded (any thread). */
+void usage_add_prefixes(cache *c, const meter_prefix *p, size_t n);
 /* Free the tables. */
 void usage_deinit(cache *c);
 

@@ -92,3 +92,40 @@ void meter_bucket_take(meter_bucket *b, uint64_t mecpu, uint64_t now_ms)
     refill(b, now_ms);
     b->tokens -= (int64_t)mecpu;
 }
+
+size_t meter_key_prefix(const char *key, size_t len, char out[METER_PREFIX_MAX])
+{
+    const char *colon = memchr(key, ':', len < METER_PREFIX_MAX ? len : METER_PREFIX_MAX);
+    if (!colon)
+        return 0;
+    size_t n = (size_t)(colon - key) + 1;
+    memcpy(out, key, n);
+    return n;
+}
+
+void meter_prefix_add(meter_prefix *t, size_t cap, size_t *n, const char *p, size_t len,
+                      uint64_t mecpu, uint64_t calls)
+{
+    size_t low = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (t[i].len == len && memcmp(t[i].p, p, len) == 0) {
+            t[i].mecpu += mecpu;
+            t[i].calls += calls;
+            return;
+        }
+        if (t[i].mecpu < t[low].mecpu)
+            low = i;
+    }
+    meter_prefix *e;
+    if (*n < cap) {
+        e = &t[(*n)++];
+        e->mecpu = mecpu;
+        e->calls = calls;
+    } else {
+        e = &t[low]; /* space-saving: the newcomer inherits the smallest count */
+        e->mecpu += mecpu;
+        e->calls += calls;
+    }
+    memcpy(e->p, p, len);
+    e->len = (uint8_t)len;
+}

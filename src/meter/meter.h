@@ -42,6 +42,17 @@ typedef struct {
     int64_t burst;   /* tokens never exceed this */
 } meter_bucket;
 
+#define METER_PREFIX_MAX 24 /* bytes of a key prefix kept */
+
+/* ECPU by key prefix, summed in a bounded table: when it is full, the smallest entry gives its
+ * place to a new prefix and the newcomer starts from that entry's count (the "space-saving"
+ * rule: the heaviest prefixes stay, each overestimated by at most the smallest count). */
+typedef struct {
+    char p[METER_PREFIX_MAX];
+    uint8_t len;
+    uint64_t mecpu, calls;
+} meter_prefix;
+
 /* Whether d is free (connection-level commands AWS leaves unmetered, and Stratus's own). */
 int meter_is_free(const cmd_def *d);
 /* The cost of a command that moved bytes_in + bytes_out and whose type takes cpu_mecpu per call
@@ -56,6 +67,12 @@ void meter_bucket_init(meter_bucket *b, long ecpu_per_s, uint64_t now_ms);
 uint64_t meter_bucket_wait(meter_bucket *b, uint64_t now_ms);
 /* Take mecpu out of the bucket at now_ms. */
 void meter_bucket_take(meter_bucket *b, uint64_t mecpu, uint64_t now_ms);
+/* The prefix of key: up to and including its first ':' (session:42 -> "session:"), cut at
+ * METER_PREFIX_MAX bytes; a key without ':' has the prefix "" (no prefix). Its length. */
+size_t meter_key_prefix(const char *key, size_t len, char out[METER_PREFIX_MAX]);
+/* Add mecpu and calls to prefix p in table t of cap entries (*n in use). */
+void meter_prefix_add(meter_prefix *t, size_t cap, size_t *n, const char *p, size_t len,
+                      uint64_t mecpu, uint64_t calls);
 /* Add one charged command to cell. */
 void meter_cell_add(meter_cell *cell, uint64_t mecpu, uint64_t bytes_in, uint64_t bytes_out);
 

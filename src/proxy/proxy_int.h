@@ -8,6 +8,7 @@
 #include "common/buf.h"
 #include "common/compiler.h"
 #include "control/cache.h"
+#include "meter/meter.h"
 #include "net/conn.h"
 #include "net/ev.h"
 #include "proto/cmdtable.h"
@@ -96,6 +97,9 @@ struct req {
     uint16_t meter_cmd;     /* command id + 1 to charge when its reply goes out, 0: none */
     uint16_t cost_probe;    /* STRATUS COST: id + 1 of the command run to measure its reply */
     uint32_t meter_in;      /* request bytes charged with it */
+    uint8_t meter_plen;     /* its first key's prefix (meter_haskey: it has a key) */
+    uint8_t meter_haskey;
+    char meter_prefix[METER_PREFIX_MAX];
     buf cmd;                /* request bytes, kept for resending */
     buf reply;              /* reply bytes when they cannot go straight to the client */
     client_job *job;        /* CLIENT LIST/KILL/UNBLOCK across workers (clients.c), or NULL */
@@ -208,6 +212,9 @@ struct session {
     uint16_t meter_cmd;   /* the command being dispatched: id + 1 (0: free), for its request */
     uint16_t cost_probe;  /* STRATUS COST in progress: id + 1 of the command it measures */
     uint32_t meter_in;    /* its request bytes (charged once, with its first request) */
+    uint8_t meter_plen;   /* its first key's prefix: length, and whether it has a key */
+    uint8_t meter_haskey;
+    char meter_prefix[METER_PREFIX_MAX];
     int receipts;         /* STRATUS RECEIPTS ON: RESP3 replies carry their cost */
     uint64_t receipt_last;  /* milli-ECPU of its last charged command */
     uint64_t receipt_total; /* milli-ECPU charged to this connection */
@@ -250,6 +257,9 @@ struct worker {
     worker *peers;          /* every worker of the pool (peers[i].id == i) */
     int npeers;             /* entries in peers */
     meter_cell *meter;          /* this worker's counters, by command id (meter/meter.h) */
+    meter_prefix prefixes[64];  /* ECPU by key prefix since the last flush to the cache */
+    size_t nprefixes;
+    uint64_t prefixes_flush_ms; /* next flush */
     pthread_mutex_t inbox_lock; /* guards inbox, the one structure other workers write */
     worker_msg *inbox;          /* messages from other workers (clients.c), wake to read */
 };

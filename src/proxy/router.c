@@ -973,6 +973,13 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     s->meter_cmd = s->cache->meter.on && !s->cache->meter.is_free[d->id] ? (uint16_t)(d->id + 1)
                                                                          : 0;
     s->meter_in = (uint32_t)MIN(rawlen, UINT32_MAX);
+    s->meter_haskey = 0;
+    if (s->meter_cmd && d->nspecs && d->specs[0].begin == KS_BS_INDEX && d->specs[0].pos > 0 &&
+        (size_t)d->specs[0].pos < argc) {
+        size_t k = (size_t)d->specs[0].pos;
+        s->meter_plen = (uint8_t)meter_key_prefix(argv[k], lens[k], s->meter_prefix);
+        s->meter_haskey = 1;
+    }
     if (unlikely(s->cache->meter.max_ecpu_s) && s->meter_cmd && throttle(s))
         return;
     if (s->multi && !txn_is_control(d)) {

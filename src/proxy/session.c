@@ -106,6 +106,9 @@ void meter_charge(worker *w, req *r, size_t out)
     uint64_t cpu = atomic_load_explicit(&w->cache->meter.cpu_mecpu[id], memory_order_relaxed);
     meter_cost c = meter_price(r->meter_in, out, cpu);
     meter_cell_add(&w->meter[id], c.total, r->meter_in, out);
+    if (r->meter_haskey)
+        meter_prefix_add(w->prefixes, ARRAY_LEN(w->prefixes), &w->nprefixes, r->meter_prefix,
+                         r->meter_plen, c.total, 1);
     cache_meter *m = &w->cache->meter;
     if (unlikely(m->max_ecpu_s)) {
         pthread_mutex_lock(&m->bucket_lock);
@@ -144,6 +147,12 @@ req *session_queue_req(session *s)
     /* The command's first request carries its cost: its bytes and its type. */
     r->meter_cmd = s->meter_cmd;
     r->meter_in = s->meter_in;
+    if (s->meter_cmd && s->meter_haskey) {
+        r->meter_haskey = 1;
+        r->meter_plen = s->meter_plen;
+        memcpy(r->meter_prefix, s->meter_prefix, s->meter_plen);
+    }
+    s->meter_haskey = 0;
     r->cost_probe = s->cost_probe;
     s->meter_cmd = s->cost_probe = 0;
     s->meter_in = 0;

@@ -283,6 +283,11 @@ static void on_tick(ev_loop *loop, void *data)
     if (w->resub_pending)
         pubsub_resubscribe(w);
     process_retries(w, now);
+    if (now >= w->prefixes_flush_ms) {
+        w->prefixes_flush_ms = now + 1000;
+        usage_add_prefixes(w->cache, w->prefixes, w->nprefixes);
+        w->nprefixes = 0;
+    }
     for (int p = 0; p < 3; p++)
         for (int i = 0; i < w->nlinks; i++)
             if (w->links[p][i])
@@ -403,6 +408,8 @@ static void *worker_main(void *arg)
     }
     w->retired = NULL;
     session_free_all(w);
+    usage_add_prefixes(w->cache, w->prefixes, w->nprefixes); /* recorded at the cache's stop */
+    w->nprefixes = 0;
     for (int i = 0; i < w->ndead; i++)
         conn_free(w->dead_conns[i]);
     w->ndead = 0;

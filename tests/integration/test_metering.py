@@ -158,6 +158,7 @@ def test_usage_survives_a_restart_and_is_recorded_per_minute(stratus_factory, tm
     rows = dict(db.execute("SELECT cmd, SUM(calls) FROM usage WHERE cache = 'default' "
                            "GROUP BY cmd").fetchall())
     assert rows["set"] == 300
+    assert rows.get("key:") == 300  # keys u0..u299 have no ':' prefix
     assert "" in rows  # each recorded minute has its own row: storage, connections
     db.close()
 
@@ -236,3 +237,52 @@ def test_the_storage_limit_evicts_only_keys_with_a_ttl_then_says_oom(stratus_fac
         r.config_set("maxmemory-policy", "allkeys-lru")
     with pytest.raises(redis.ResponseError, match="keeps its shard count"):
         r.execute_command("STRATUS", "SCALE", "2")
+
+
+def test_prometheus_metrics_mirror_the_meter(stratus_factory):
+    import re
+    import urllib.error
+    import urllib.request
+
+    srv = stratus_factory("--autoscale", "off", "--meter-us-per-ecpu", "0", "--metrics-port", "0")
+    line = next(x for x in srv.stdout_lines if x.strip().startswith("metrics "))
+    url = line.split()[-1]
+    r = srv.client()
+    r.set("pk", "p" * 2000)
+    for _ in range(3):
+        r.get("pk")
+    u = usage(r)
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    assert "# TYPE stratus_elasticache_processing_units_total counter" in text
+    m = re.search(r'^stratus_elasticache_processing_units_total\{cache="default"\} (\S+)$', text,
+                  re.M)
+    assert m and m.group(1) == u["ecpu"], (m and m.group(1), u)
+    assert 'stratus_commands_total{cache="default",command="get"} 3' in text
+    assert 'stratus_commands_total{cache="default",command="set"} 1' in text
+    assert re.search(r'^stratus_bytes_used_for_cache\{cache="default"\} \d+$', text, re.M)
+    assert 'stratus_throttled_cmds_total{cache="default"} 0' in text
+    assert re.search(r'^stratus_curr_connections\{cache="default"\} [1-9]', text, re.M)
+    try:
+        urllib.request.urlopen(url.replace("/metrics", "/nope"), timeout=10)
+        raise AssertionError("no 404")
+    except urllib.error.HTTPError as e:
+        assert e.code == 404
+
+
+def test_the_bill_names_the_key_prefixes_that_cost_most(stratus_factory):
+    import subprocess
+
+    from conftest import STRATUS_BIN
+    srv = stratus_factory("--autoscale", "off", "--meter-us-per-ecpu", "0")
+    r = srv.client()
+    for i in range(200):
+        r.set(f"session:{i}", "s" * 3000)  # about 3 ECPU each
+        r.incr(f"rate:{i % 7}")  # 1 ECPU each
+    srv.stop()  # records the minute in progress
+    out = subprocess.run([STRATUS_BIN, "bill", "--data-dir", str(srv.data_dir)],
+                         capture_output=True, text=True, timeout=30).stdout
+    lines = out.split("Top key prefixes by ECPU")[1].splitlines()
+    assert lines[1].split()[0] == "session:" and lines[1].split()[1] == "200", out
+    assert lines[2].split()[0] == "rate:" and lines[2].split()[1] == "200", out
+    top = out.split("Top command types by ECPU:")[1].splitlines()
+    assert top[1].split()[0] == "set" and top[2].split()[0] == "incrby", out  # redis-py sends INCRBY

@@ -83,3 +83,24 @@ TEST(meter_bucket_admits_at_its_rate)
     ASSERT_EQ(meter_bucket_wait(&b, 20000), 0);
     ASSERT_EQ(b.tokens, 100000);
 }
+
+TEST(meter_key_prefixes)
+{
+    char p[METER_PREFIX_MAX];
+    ASSERT_EQ(meter_key_prefix("session:42", 10, p), 8);
+    ASSERT_MEM_EQ(p, 8, "session:", 8);
+    ASSERT_EQ(meter_key_prefix("plain", 5, p), 0);
+    ASSERT_EQ(meter_key_prefix("a-very-long-name-without-colon:x", 32, p), 0); /* cut at 24 */
+    meter_prefix t[2];
+    size_t n = 0;
+    meter_prefix_add(t, 2, &n, "a:", 2, 10, 1);
+    meter_prefix_add(t, 2, &n, "b:", 2, 5, 1);
+    meter_prefix_add(t, 2, &n, "a:", 2, 10, 1);
+    ASSERT_EQ(n, 2);
+    ASSERT_EQ(t[0].mecpu, 20);
+    /* Full: "c:" takes the smallest place ("b:") and inherits its count. */
+    meter_prefix_add(t, 2, &n, "c:", 2, 1, 1);
+    ASSERT_MEM_EQ(t[1].p, t[1].len, "c:", 2);
+    ASSERT_EQ(t[1].mecpu, 6);
+    ASSERT_EQ(t[1].calls, 2);
+}
