@@ -450,14 +450,13 @@ static void cost_map(buf *b, int proto, const cache *c, uint16_t id, uint64_t in
     resp_add_cstr(b, is_free ? "free" : how);
 }
 
-void admin_cost_reply(worker *w, req *r, size_t reply_len, buf *out)
+void admin_cost_reply(worker *w, req *r, const char *reply, size_t reply_len, buf *out)
 {
     uint16_t id = (uint16_t)(r->cost_probe - 1);
     r->cost_probe = 0;
     r->meter_cmd = 0; /* STRATUS COST itself is free, and so is the read it ran */
-    const char *reply = buf_rptr(&r->reply);
-    if (buf_used(&r->reply) && (reply[0] == '-' || reply[0] == '!')) {
-        buf_append(out, reply, buf_used(&r->reply)); /* the command's error is the answer */
+    if (reply_len && (reply[0] == '-' || reply[0] == '!')) {
+        buf_append(out, reply, reply_len); /* the command's error is the answer */
         return;
     }
     cost_map(out, r->proto, w->cache, id, r->meter_in, reply_len, "measured");

@@ -384,7 +384,7 @@ void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const
 void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                          const size_t *lens);
 /* The reply of a STRATUS COST whose command r ran to measure its reply (reply_len bytes). */
-void admin_cost_reply(worker *w, req *r, size_t reply_len, buf *out);
+void admin_cost_reply(worker *w, req *r, const char *reply, size_t reply_len, buf *out);
 
 /* wait.c */
 void wait_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens);

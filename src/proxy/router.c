@@ -29,7 +29,7 @@ void router_deliver_final(worker *w, req *r, const char *data, size_t len)
     if (unlikely(r->cost_probe)) {
         /* STRATUS COST ran a read to measure its reply: the client gets the cost instead. */
         buf_init(&probe);
-        admin_cost_reply(w, r, len, &probe);
+        admin_cost_reply(w, r, data, len, &probe);
         buf_consume(&r->reply, buf_used(&r->reply));
         buf_append(&r->reply, buf_rptr(&probe), buf_used(&probe));
         buf_deinit(&probe);

@@ -100,12 +100,15 @@ def test_cost_is_what_the_command_then_costs(data_only):
     assert r.get("k2") is None, "STRATUS COST ran a write"
     r.set("k2", "w" * 2000)
     assert receipt(r)["mecpu"] == c["mecpu"] == mecpu_of(resp_request("SET", "k2", "w" * 2000), 5)
-    # Errors and free commands.
+    # Errors and free commands: a read that fails says why instead of a cost.
+    r.set("str", "x")
+    with pytest.raises(redis.ResponseError, match="^WRONGTYPE"):
+        cost(r, "LRANGE", "str", 0, -1)
     with pytest.raises(Exception, match="unknown command"):
         cost(r, "NOSUCH", "x")
     assert cost(r, "PING")["mecpu"] == 0 and cost(r, "PING")["reply"] == "free"
     # Nothing above was charged but the GET and the SET.
-    assert receipt(r)["connection_commands"] == 4  # SET k, GET k, GET k2, SET k2
+    assert receipt(r)["connection_commands"] == 5  # SET k, GET k, GET k2, SET k2, SET str
 
 
 def test_receipts_ride_on_resp3_replies(data_only):
