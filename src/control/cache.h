@@ -66,6 +66,8 @@ typedef struct {
     _Atomic uint64_t storage_bytes;  /* dataset bytes over the primaries, last sample */
     _Atomic uint64_t storage_byte_s; /* integrated since this start */
     _Atomic uint64_t throttled;      /* commands refused by the ECPU/s limit since start */
+    _Atomic uint64_t rejected;       /* commands refused before running since start */
+    uint64_t flushed_rejected;       /* rejected at the last flush */
     uint64_t last_sample_ms;         /* storage and CPU table sampled then */
     uint64_t minute_storage_byte_s;  /* integrated in the minute being recorded */
     uint64_t minute_connections;     /* peak connections in it */

@@ -101,6 +101,7 @@ void usage_totals_now(const cache *c, usage_totals *out)
     }
     out->storage_byte_s += atomic_load_explicit(&m->storage_byte_s, memory_order_relaxed);
     out->throttled += atomic_load_explicit(&m->throttled, memory_order_relaxed);
+    out->rejected += atomic_load_explicit(&m->rejected, memory_order_relaxed);
 }
 
 /* ---- sampling ---- */
@@ -249,11 +250,14 @@ static void record(cache *c, int64_t minute)
         *f = now;
     }
     uint64_t thr = atomic_load_explicit(&m->throttled, memory_order_relaxed);
+    uint64_t rej = atomic_load_explicit(&m->rejected, memory_order_relaxed);
     rows[n++] = (store_usage){.cmd = "",
                               .storage_byte_s = m->minute_storage_byte_s,
                               .connections = m->minute_connections,
-                              .throttled = thr - m->flushed_throttled};
+                              .throttled = thr - m->flushed_throttled,
+                              .rejected = rej - m->flushed_rejected};
     m->flushed_throttled = thr;
+    m->flushed_rejected = rej;
     m->minute_storage_byte_s = 0;
     m->minute_connections = 0;
     if (c->store && store_usage_add(c->store, c->name, minute, rows, n) != 0)

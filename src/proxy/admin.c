@@ -565,7 +565,7 @@ void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *
         char gbh[48];
         /* GB-hours: byte-seconds / (2^30 bytes x 3600 s). */
         snprintf(gbh, sizeof(gbh), "%.9f", (double)t.storage_byte_s / (1073741824.0 * 3600.0));
-        resp_add_map(b, 9, s->proto);
+        resp_add_map(b, 10, s->proto);
         resp_add_cstr(b, "ecpu");
         add_ecpu(b, t.mecpu);
         resp_add_cstr(b, "mecpu");
@@ -582,6 +582,8 @@ void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *
         resp_add_cstr(b, gbh);
         resp_add_cstr(b, "throttled");
         resp_add_int(b, (long long)t.throttled);
+        resp_add_cstr(b, "rejected");
+        resp_add_int(b, (long long)t.rejected);
         resp_add_cstr(b, "metering");
         resp_add_cstr(b, s->cache->meter.on ? "on" : "off");
     }

@@ -877,6 +877,14 @@ static void dispatch_scan(session *s, size_t argc, const char *const *argv, cons
     router_send(s->w, ch);
 }
 
+/* A command refused before it could run (unknown, wrong arity, NOAUTH, NOPERM): not charged,
+ * counted in the minute's usage record. */
+static void rejected(session *s)
+{
+    if (s->cache->meter.on)
+        atomic_fetch_add_explicit(&s->cache->meter.rejected, 1, memory_order_relaxed);
+}
+
 #define THROTTLE_ABSORB_MS 100 /* over the ECPU/s limit, a command waits this long at most */
 
 /* The cache's ECPU/s limit: 0 when the command may run now. Otherwise it either waits (a short
@@ -916,11 +924,13 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     if (!d) {
         unknown_command(s, argc, argv, lens);
         txn_mark_dirty(s);
+        rejected(s);
         return;
     }
     if (d->route == ROUTE_PARENT) {
         if (argc < 2) {
             router_reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
+            rejected(s);
             return;
         }
         const cmd_def *sub = cmd_lookup_sub(d, argv[1], lens[1]);
@@ -928,6 +938,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
             router_reply_error(s, "ERR unknown subcommand '%.*s'. Try %s HELP.",
                                (int)MIN(lens[1], 64), argv[1], d->name);
             txn_mark_dirty(s);
+            rejected(s);
             return;
         }
         d = sub;
@@ -937,10 +948,12 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     if (!cmd_arity_ok(d, argc)) {
         router_reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
         txn_mark_dirty(s);
+        rejected(s);
         return;
     }
     if (!s->authed && !(d->flags & CMD_F_NOAUTH)) {
         router_reply_error(s, "NOAUTH Authentication required.");
+        rejected(s);
         return;
     }
     if (unlikely(d->route == ROUTE_LOCAL && d->local == LOCAL_RESET)) {
@@ -955,8 +968,10 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         clients_reset(s);
         return;
     }
-    if (admin_acl_guard(s, d, argc, argv, lens) != 0)
+    if (admin_acl_guard(s, d, argc, argv, lens) != 0) {
+        rejected(s);
         return;
+    }
     if (pubsub_restricted(s, d)) {
         router_reply_error(
             s,

@@ -66,10 +66,17 @@ def test_a_scripted_workload_costs_exactly_what_the_formula_says(data_only):
     for _ in range(100):
         assert len(r.zrange("z", 0, -1)) == 1000
     expected += 100 * mecpu_of(resp_request("ZRANGE", "z", 0, -1), reply)
-    # Free: connection commands cost nothing.
+    # Free: connection commands cost nothing, and commands refused before running are counted
+    # as rejected, not charged.
     for _ in range(50):
         r.ping()
+    for _ in range(3):
+        with pytest.raises(redis.ResponseError):
+            r.execute_command("NOSUCHCOMMAND")
+    with pytest.raises(redis.ResponseError):
+        r.execute_command("GET")
     after = usage(r)
+    assert after["rejected"] - before["rejected"] == 4
     assert after["mecpu"] - before["mecpu"] == expected
     assert after["commands"] - before["commands"] == 2100
     assert after["ecpu"] == "%d.%03d" % (after["mecpu"] // 1000, after["mecpu"] % 1000)
