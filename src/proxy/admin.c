@@ -416,6 +416,13 @@ void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const
 
 /* ---- metering: STRATUS COST, USAGE, RECEIPTS, RECEIPT ---- */
 
+/* One key and its integer value of a reply map. */
+static void kv_int(buf *b, const char *key, long long v)
+{
+    resp_add_cstr(b, key);
+    resp_add_int(b, v);
+}
+
 static void add_ecpu(buf *b, uint64_t mecpu)
 {
     char t[32];
@@ -436,16 +443,11 @@ static void cost_map(buf *b, int proto, const cache *c, uint16_t id, uint64_t in
     resp_add_map(b, 7, proto);
     resp_add_cstr(b, "ecpu");
     add_ecpu(b, mc.total);
-    resp_add_cstr(b, "mecpu");
-    resp_add_int(b, (long long)mc.total);
-    resp_add_cstr(b, "data_mecpu");
-    resp_add_int(b, (long long)mc.data);
-    resp_add_cstr(b, "cpu_mecpu");
-    resp_add_int(b, (long long)mc.cpu);
-    resp_add_cstr(b, "request_bytes");
-    resp_add_int(b, (long long)in);
-    resp_add_cstr(b, "reply_bytes");
-    resp_add_int(b, (long long)out);
+    kv_int(b, "mecpu", (long long)mc.total);
+    kv_int(b, "data_mecpu", (long long)mc.data);
+    kv_int(b, "cpu_mecpu", (long long)mc.cpu);
+    kv_int(b, "request_bytes", (long long)in);
+    kv_int(b, "reply_bytes", (long long)out);
     resp_add_cstr(b, "reply");
     resp_add_cstr(b, is_free ? "free" : how);
 }
@@ -552,12 +554,9 @@ void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *
         }
         resp_add_cstr(b, "ecpu");
         add_ecpu(b, s->receipt_last);
-        resp_add_cstr(b, "mecpu");
-        resp_add_int(b, (long long)s->receipt_last);
-        resp_add_cstr(b, "connection_mecpu");
-        resp_add_int(b, (long long)s->receipt_total);
-        resp_add_cstr(b, "connection_commands");
-        resp_add_int(b, (long long)s->receipt_calls);
+        kv_int(b, "mecpu", (long long)s->receipt_last);
+        kv_int(b, "connection_mecpu", (long long)s->receipt_total);
+        kv_int(b, "connection_commands", (long long)s->receipt_calls);
     } else {
         usage_totals t;
         usage_totals_now(s->cache, &t);
@@ -568,22 +567,15 @@ void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *
         resp_add_map(b, 10, s->proto);
         resp_add_cstr(b, "ecpu");
         add_ecpu(b, t.mecpu);
-        resp_add_cstr(b, "mecpu");
-        resp_add_int(b, (long long)t.mecpu);
-        resp_add_cstr(b, "commands");
-        resp_add_int(b, (long long)t.calls);
-        resp_add_cstr(b, "bytes_in");
-        resp_add_int(b, (long long)t.bytes_in);
-        resp_add_cstr(b, "bytes_out");
-        resp_add_int(b, (long long)t.bytes_out);
-        resp_add_cstr(b, "storage_bytes");
-        resp_add_int(b, (long long)bytes);
+        kv_int(b, "mecpu", (long long)t.mecpu);
+        kv_int(b, "commands", (long long)t.calls);
+        kv_int(b, "bytes_in", (long long)t.bytes_in);
+        kv_int(b, "bytes_out", (long long)t.bytes_out);
+        kv_int(b, "storage_bytes", (long long)bytes);
         resp_add_cstr(b, "storage_gb_hours");
         resp_add_cstr(b, gbh);
-        resp_add_cstr(b, "throttled");
-        resp_add_int(b, (long long)t.throttled);
-        resp_add_cstr(b, "rejected");
-        resp_add_int(b, (long long)t.rejected);
+        kv_int(b, "throttled", (long long)t.throttled);
+        kv_int(b, "rejected", (long long)t.rejected);
         resp_add_cstr(b, "metering");
         resp_add_cstr(b, s->cache->meter.on ? "on" : "off");
     }
