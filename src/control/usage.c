@@ -165,6 +165,8 @@ static void sample_now(cache *c, uint64_t now)
 {
     cache_meter *m = &c->meter;
     const topology *t = c->topo;
+    if (!t)
+        return; /* the cache never started: nothing to sample */
     sample sm = {.usec = xcalloc(cmd_ids, sizeof(uint64_t)),
                  .calls = xcalloc(cmd_ids, sizeof(uint64_t))};
     /* Storage first: integrated with the previous sample over the time since. */
@@ -268,8 +270,8 @@ static void record(cache *c, int64_t minute)
 
 void usage_flush(cache *c)
 {
-    if (!c->meter.on || !c->meter.cells)
-        return;
+    if (!c->meter.on || !c->meter.cells || !c->topo)
+        return; /* a cache that never started has nothing to record */
     sample_now(c, ev_clock_ms());
     record(c, c->meter.minute ? c->meter.minute : (int64_t)(time(NULL) / 60));
 }
