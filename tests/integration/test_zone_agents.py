@@ -89,6 +89,7 @@ def test_a_wrong_token_is_refused_and_a_right_one_runs_the_zone(stratus_factory,
         # Each side proves the token: here the agent's proof fails first, so the control plane
         # sends nothing (not even its own proof) and says why.
         assert "could not prove it holds the token" in str(e.value), e.value
+        assert "exited with status 1 " in str(e.value), e.value  # an error, not a crash
         assert "control plane connected" not in log.read_text()
         srv = stratus_factory("--autoscale", "off", "--replicas", "1", "--zones", "a,b",
                               "--preferred-zone", "a", "--zone-agents", f"b=127.0.0.1:{port}",

@@ -61,6 +61,15 @@ def test_reader_port_reads_from_the_replica_in_its_zone(stratus_factory):
     assert r.get("zone:k") == "v1"
     # Eventually consistent: the replica has it a moment later.
     deadline_poll(lambda: reader.get("zone:k") == "v1", 10, what="the replica to have the key")
+
+    def served_by_replica():
+        # Until the replica is in the endpoint's topology (it joins a moment after the primary),
+        # the reader port falls back to the primary.
+        before = gets_served(engines[replica])
+        reader.get("zone:k")
+        return gets_served(engines[replica]) > before
+
+    deadline_poll(served_by_replica, 15, what="reader-port reads served by the replica")
     p0, q0 = gets_served(engines[primary]), gets_served(engines[replica])
     for _ in range(100):
         assert reader.get("zone:k") == "v1"
