@@ -51,6 +51,14 @@ typedef struct {
     uint64_t throttled, rejected;
 } usage_totals;
 
+/* One ACL user's ECPU/s quota. */
+typedef struct {
+    char user[64];
+    long ecpu_s;
+    pthread_mutex_t lock; /* guards bucket (any worker) */
+    meter_bucket bucket;
+} cache_user_quota;
+
 /* Metering state. Workers write their own meter_cell rows (cells + worker id * cmd_ids); the
  * control thread refreshes cpu_mecpu and the storage figures and flushes a minute's deltas to
  * the store. Invariant: cells, cpu_mecpu and is_free have cmd_ids entries per worker / each. */
@@ -77,6 +85,8 @@ typedef struct {
     long max_ecpu_s;                 /* --max-ecpu-per-second, 0: no limit */
     pthread_mutex_t bucket_lock;     /* guards bucket (any worker) */
     meter_bucket bucket;             /* the ECPU/s limit */
+    cache_user_quota quotas[32];     /* --user-ecpu-per-second */
+    int nquotas;
     pthread_mutex_t prefix_lock;     /* guards prefixes (workers add, the control thread takes) */
     meter_prefix prefixes[256];      /* ECPU by key prefix in the minute being recorded */
     size_t nprefixes;

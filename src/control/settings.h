@@ -81,6 +81,8 @@
     X(max_ecpu_per_second, "max-ecpu-per-second", SET_INT, "0", 0, 1000000000,                    \
       "usage limit: ECPU per second for the cache (0: none); beyond it commands wait up to "      \
       "100 ms, then get THROTTLED")                                                                \
+    X(user_ecpu_per_second, "user-ecpu-per-second", SET_STR, "", 0, 0,                             \
+      "ECPU/s quotas per ACL user, user=N,... (so one app cannot starve another)")                 \
     X(usage_retention_days, "usage-retention-days", SET_INT, "90", 1, 36500,                       \
       "days of per-minute usage records kept")                                                     \
     X(log_level, "log-level", SET_STR, "info", 0, 0, "debug, info, warn or error")

@@ -36,6 +36,22 @@ void usage_init(cache *c, int workers)
     m->max_ecpu_s = m->on ? c->cfg->max_ecpu_per_second : 0;
     pthread_mutex_init(&m->bucket_lock, NULL);
     pthread_mutex_init(&m->prefix_lock, NULL);
+    /* Quotas were checked by usage_parse_quotas at cache creation. */
+    char list[4096];
+    snprintf(list, sizeof(list), "%s", m->on ? c->cfg->user_ecpu_per_second : "");
+    char *save = NULL;
+    for (char *q = strtok_r(list, ",", &save); q && m->nquotas < (int)ARRAY_LEN(m->quotas);
+         q = strtok_r(NULL, ",", &save)) {
+        cache_user_quota *u = &m->quotas[m->nquotas];
+        char *eq = strchr(q, '=');
+        if (!eq)
+            continue;
+        snprintf(u->user, sizeof(u->user), "%.*s", (int)(eq - q), q);
+        u->ecpu_s = atol(eq + 1);
+        pthread_mutex_init(&u->lock, NULL);
+        meter_bucket_init(&u->bucket, u->ecpu_s, ev_clock_ms());
+        m->nquotas++;
+    }
     meter_bucket_init(&m->bucket, m->max_ecpu_s, ev_clock_ms());
 }
 
@@ -49,6 +65,8 @@ void usage_deinit(cache *c)
     if (m->cells) {
         pthread_mutex_destroy(&m->bucket_lock);
         pthread_mutex_destroy(&m->prefix_lock);
+        for (int i = 0; i < m->nquotas; i++)
+            pthread_mutex_destroy(&m->quotas[i].lock);
     }
     memset(m, 0, sizeof(*m));
 }
@@ -102,6 +120,34 @@ void usage_totals_now(const cache *c, usage_totals *out)
     out->storage_byte_s += atomic_load_explicit(&m->storage_byte_s, memory_order_relaxed);
     out->throttled += atomic_load_explicit(&m->throttled, memory_order_relaxed);
     out->rejected += atomic_load_explicit(&m->rejected, memory_order_relaxed);
+}
+
+int usage_parse_quotas(const char *text, char *err, size_t errlen)
+{
+    char list[4096];
+    snprintf(list, sizeof(list), "%s", text);
+    char *save = NULL;
+    int n = 0;
+    for (char *q = strtok_r(list, ",", &save); q; q = strtok_r(NULL, ",", &save), n++) {
+        char *eq = strchr(q, '='), *end = NULL;
+        long v = eq ? strtol(eq + 1, &end, 10) : 0;
+        if (!eq || eq == q || eq - q >= 64 || !end || *end || v < 1 || n >= 32) {
+            snprintf(err, errlen,
+                     "--user-ecpu-per-second: '%s' is not user=N (N ECPU per second, at least 1; "
+                     "up to 32 users)",
+                     q);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+cache_user_quota *usage_quota_of(cache *c, const char *user)
+{
+    for (int i = 0; user && i < c->meter.nquotas; i++)
+        if (strcmp(c->meter.quotas[i].user, user) == 0)
+            return &c->meter.quotas[i];
+    return NULL;
 }
 
 /* ---- sampling ---- */

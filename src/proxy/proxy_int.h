@@ -221,6 +221,7 @@ struct session {
     uint64_t receipt_calls; /* commands charged to it */
     uint16_t receipt_cmd;   /* id of its last charged command */
     uint64_t throttled_until; /* over the ECPU/s limit: its next command waits until then */
+    cache_user_quota *quota;  /* its ACL user's ECPU/s quota, or NULL */
 };
 
 /* One worker thread: its loop, listeners, sessions and backend links. */

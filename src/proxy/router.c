@@ -894,9 +894,19 @@ static int throttle(session *s)
 {
     cache_meter *m = &s->cache->meter;
     uint64_t now = ev_now_ms(s->w->loop);
-    pthread_mutex_lock(&m->bucket_lock);
-    uint64_t wait = meter_bucket_wait(&m->bucket, now);
-    pthread_mutex_unlock(&m->bucket_lock);
+    uint64_t wait = 0, user_wait = 0;
+    if (m->max_ecpu_s) {
+        pthread_mutex_lock(&m->bucket_lock);
+        wait = meter_bucket_wait(&m->bucket, now);
+        pthread_mutex_unlock(&m->bucket_lock);
+    }
+    if (s->quota) {
+        pthread_mutex_lock(&s->quota->lock);
+        user_wait = meter_bucket_wait(&s->quota->bucket, now);
+        pthread_mutex_unlock(&s->quota->lock);
+    }
+    int by_user = user_wait > wait;
+    wait = MAX(wait, user_wait);
     if (wait == 0)
         return 0;
     s->meter_cmd = 0;
@@ -907,10 +917,17 @@ static int throttle(session *s)
         return 1;
     }
     atomic_fetch_add_explicit(&m->throttled, 1, memory_order_relaxed);
-    router_reply_error(s,
-                       "THROTTLED ECPU/s limit of cache %s reached (%ld ECPU/s), retry after "
-                       "%llu ms",
-                       s->cache->name, m->max_ecpu_s, (unsigned long long)wait);
+    if (by_user)
+        router_reply_error(s,
+                           "THROTTLED ECPU/s quota of user %s on cache %s reached (%ld ECPU/s), "
+                           "retry after %llu ms",
+                           s->quota->user, s->cache->name, s->quota->ecpu_s,
+                           (unsigned long long)wait);
+    else
+        router_reply_error(s,
+                           "THROTTLED ECPU/s limit of cache %s reached (%ld ECPU/s), retry after "
+                           "%llu ms",
+                           s->cache->name, m->max_ecpu_s, (unsigned long long)wait);
     return 1;
 }
 
@@ -995,7 +1012,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         s->meter_plen = (uint8_t)meter_key_prefix(argv[k], lens[k], s->meter_prefix);
         s->meter_haskey = 1;
     }
-    if (unlikely(s->cache->meter.max_ecpu_s) && s->meter_cmd && throttle(s))
+    if (unlikely(s->cache->meter.max_ecpu_s || s->quota) && s->meter_cmd && throttle(s))
         return;
     if (s->multi && !txn_is_control(d)) {
         txn_queue(s, d, argc, argv, lens, raw, rawlen);

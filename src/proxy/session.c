@@ -19,6 +19,7 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "control/usage.h"
 #include "net/tls.h"
 #include "proxy/proxy_int.h"
 
@@ -110,12 +111,17 @@ void meter_charge(worker *w, req *r, size_t out)
         meter_prefix_add(w->prefixes, ARRAY_LEN(w->prefixes), &w->nprefixes, r->meter_prefix,
                          r->meter_plen, c.total, 1);
     cache_meter *m = &w->cache->meter;
+    session *s = r->s;
     if (unlikely(m->max_ecpu_s)) {
         pthread_mutex_lock(&m->bucket_lock);
         meter_bucket_take(&m->bucket, c.total, ev_now_ms(w->loop));
         pthread_mutex_unlock(&m->bucket_lock);
     }
-    session *s = r->s;
+    if (unlikely(s && s->quota)) {
+        pthread_mutex_lock(&s->quota->lock);
+        meter_bucket_take(&s->quota->bucket, c.total, ev_now_ms(w->loop));
+        pthread_mutex_unlock(&s->quota->lock);
+    }
     if (s) {
         s->receipt_last = c.total;
         s->receipt_total += c.total;
@@ -374,6 +380,7 @@ void session_authenticated(session *s, const acl_user *u, uint64_t version)
     s->user_name = xstrdup(u->name);
     s->user = u;
     s->acl_version = version;
+    s->quota = usage_quota_of(s->cache, u->name);
     s->parser.limits = limits_after_auth;
 }
 
@@ -382,6 +389,7 @@ void session_deauthenticate(session *s)
     s->authed = 0;
     xfree(s->user_name);
     s->user_name = NULL;
+    s->quota = NULL;
     s->user = NULL;
     s->parser.limits = limits_before_auth;
 }

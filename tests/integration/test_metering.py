@@ -296,3 +296,49 @@ def test_the_bill_names_the_key_prefixes_that_cost_most(stratus_factory):
     assert lines[2].split()[0] == "rate:" and lines[2].split()[1] == "200", out
     top = out.split("Top command types by ECPU:")[1].splitlines()
     assert top[1].split()[0] == "set" and top[2].split()[0] == "incrby", out  # redis-py sends INCRBY
+
+
+def test_a_user_quota_keeps_one_app_from_starving_another(stratus_factory):
+    import threading
+
+    srv = stratus_factory("--autoscale", "off", "--meter-us-per-ecpu", "0",
+                          "--user-ecpu-per-second", "batch=300")
+    admin = srv.client()
+    for user in ("batch", "web"):
+        admin.execute_command("ACL", "SETUSER", user, "on", ">pw-" + user, "~*", "+@all")
+    admin.set("v3k", "x" * 3200)  # 3.154 ECPU per GET
+
+    def client(user):
+        return redis.Redis(host=srv.host, port=srv.port, username=user, password="pw-" + user,
+                           ssl=True, ssl_ca_certs=srv.ca, decode_responses=True)
+
+    stop = time.monotonic() + 4.0
+    counts = []
+
+    def batch():
+        c, n = client("batch"), 0
+        while time.monotonic() < stop:
+            c.get("v3k")
+            n += 1
+        counts.append(n)
+
+    threads = [threading.Thread(target=batch) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    web = client("web")
+    t0 = time.monotonic()
+    for _ in range(300):  # 946 ECPU: over 3 s at batch's quota, unlimited for web
+        web.get("v3k")
+    web_s = time.monotonic() - t0
+    for t in threads:
+        t.join()
+    assert web_s < 2.0, web_s
+    batch_rate = sum(counts) * 3.154 / 4.0
+    assert batch_rate <= 300 * 1.05 + 30, batch_rate  # the burst (30 ECPU) at most on top
+    with pytest.raises(redis.ResponseError,
+                       match=r"^THROTTLED ECPU/s quota of user batch on cache default reached "
+                             r"\(300 ECPU/s\), retry after \d+ ms$"):
+        c = client("batch")
+        c.set("big", "b" * 200_000)  # about 195 ECPU: the next command would wait > 100 ms
+        c.get("big")
