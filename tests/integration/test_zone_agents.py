@@ -151,6 +151,7 @@ def test_a_zone_host_cut_off_refuses_writes_it_cannot_place(stratus_factory, zon
                                "--zone-agents", f"b={ip_b}:7400", "--agent-token-file", str(token),
                                "--failover-timeout", "600", "--failback-delay", "3600000")
         r = main.client()
+        deadline_poll(lambda: "cluster healthy" in main.log_text(), 60, what="cluster healthy")
         for i in range(100):
             r.set(f"zb:{i}", i)
         deadline_poll(lambda: "cluster healthy" in main.log_text() and
