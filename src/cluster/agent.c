@@ -636,16 +636,25 @@ static void agent_loop(agent *ag, int lfd, int sfd)
         if (!p[0].revents)
             continue;
         int fd = sock_accept(lfd);
-        agent_conn *slot = NULL;
-        for (int i = 0; i < AGENT_CONNS && !slot && fd >= 0; i++)
+        if (fd < 0)
+            continue;
+        /* A free slot, else the oldest connection that has not authenticated gives way: strays
+         * holding every slot cannot keep the control plane (and its lease) out. */
+        agent_conn *slot = NULL, *oldest = NULL;
+        for (int i = 0; i < AGENT_CONNS && !slot; i++) {
             if (!conns[i].tc)
                 slot = &conns[i];
-        if (fd >= 0 && !slot) {
+            else if (!conns[i].authed && (!oldest || conns[i].born < oldest->born))
+                oldest = &conns[i];
+        }
+        if (!slot && oldest) {
+            conn_close(oldest);
+            slot = oldest;
+        }
+        if (!slot) {
             close(fd);
             continue;
         }
-        if (fd < 0)
-            continue;
         slot->tc = tls_client_accept(fd, err, sizeof(err));
         if (!slot->tc) {
             log_warn("agent: %s", err);
