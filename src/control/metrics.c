@@ -81,6 +81,32 @@ void metrics_render(cache *c, buf *out)
            "client connections accepted (NewConnections)");
     buf_appendf(out, "stratus_new_connections_total{cache=\"%s\"} %lld\n", n,
                 (long long)atomic_load(&c->counters.total_connections));
+    supervisor_stats st;
+    cache_get_stats(c, &st);
+    family(out, "stratus_engines", "gauge", "engine processes supervised");
+    buf_appendf(out, "stratus_engines{cache=\"%s\"} %d\n", n, st.engines_total);
+    family(out, "stratus_engines_up", "gauge", "engines answering PING at the last sample");
+    buf_appendf(out, "stratus_engines_up{cache=\"%s\"} %d\n", n, st.engines_up);
+    family(out, "stratus_engine_restarts_total", "counter", "engine processes restarted");
+    buf_appendf(out, "stratus_engine_restarts_total{cache=\"%s\"} %lld\n", n,
+                (long long)st.restarts);
+    family(out, "stratus_failovers_total", "counter",
+           "primaries replaced by a replica, failbacks included");
+    buf_appendf(out, "stratus_failovers_total{cache=\"%s\"} %lld\n", n, (long long)st.failovers);
+    family(out, "stratus_resharding", "gauge", "1 while slots are being moved");
+    buf_appendf(out, "stratus_resharding{cache=\"%s\"} %d\n", n, atomic_load(&c->resharding));
+    family(out, "stratus_slots_moved_total", "counter", "slots moved by resharding");
+    buf_appendf(out, "stratus_slots_moved_total{cache=\"%s\"} %lld\n", n,
+                (long long)atomic_load(&c->slots_moved));
+    family(out, "stratus_commands_processed_total", "counter",
+           "commands received by the endpoint, metered or not (CloudWatch: GetTypeCmds + "
+           "SetTypeCmds + ...)");
+    buf_appendf(out, "stratus_commands_processed_total{cache=\"%s\"} %lld\n", n,
+                (long long)atomic_load(&c->counters.total_commands));
+    family(out, "stratus_engine_errors_total", "counter",
+           "replies turned into errors by engine failures");
+    buf_appendf(out, "stratus_engine_errors_total{cache=\"%s\"} %lld\n", n,
+                (long long)atomic_load(&c->counters.backend_errors));
     family(out, "stratus_commands_total", "counter", "metered commands, by command type");
     cmd_series(out, c, "stratus_commands_total", 0);
     family(out, "stratus_command_processing_units_total", "counter",

@@ -272,6 +272,10 @@ def test_prometheus_metrics_mirror_the_meter(stratus_factory):
     assert re.search(r'^stratus_bytes_used_for_cache\{cache="default"\} \d+$', text, re.M)
     assert 'stratus_throttled_cmds_total{cache="default"} 0' in text
     assert re.search(r'^stratus_curr_connections\{cache="default"\} [1-9]', text, re.M)
+    # The endpoint's own health, for dashboards and alerts (docs/operations.md).
+    assert re.search(r'^stratus_engines\{cache="default"\} 2$', text, re.M), text
+    assert re.search(r'^stratus_failovers_total\{cache="default"\} 0$', text, re.M)
+    assert re.search(r'^stratus_commands_processed_total\{cache="default"\} [1-9]', text, re.M)
     try:
         urllib.request.urlopen(url.replace("/metrics", "/nope"), timeout=10)
         raise AssertionError("no 404")
