@@ -188,7 +188,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                  cfg->max_shards);
         goto fail;
     }
-    if (usage_parse_quotas(cfg->user_ecpu_per_second, err, errlen) != 0)
+    if (usage_parse_quotas(cfg->user_ecpu_per_second, NULL, NULL, err, errlen) != 0)
         goto fail;
     if (strcmp(cfg->metering, "on") != 0 && strcmp(cfg->metering, "off") != 0) {
         snprintf(err, errlen, "--metering: '%s' is not on or off", cfg->metering);

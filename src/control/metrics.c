@@ -18,30 +18,41 @@ struct metrics_server {
     int port;
 };
 
-/* One metric family: its help line, type, and the CloudWatch metric it mirrors. */
+/* One metric family: its help line and type. */
 static void family(buf *out, const char *name, const char *type, const char *help)
 {
     buf_appendf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void cmd_series(buf *out, const cache *c, const char *name, int field)
+/* A family with one integer series for cache c. */
+static void scalar(buf *out, const cache *c, const char *name, const char *type,
+                   const char *help, long long v)
 {
-    for (size_t i = 0; i < cmd_table_len; i++) {
-        const cmd_def *d = &cmd_table[i];
-        for (int k = -1; k < (int)d->nsubs; k++) {
-            const cmd_def *x = k < 0 ? d : &d->subs[k];
-            usage_totals t;
-            usage_command_now(c, x->id, &t);
-            if (!t.calls)
-                continue;
-            if (field == 0)
-                buf_appendf(out, "%s{cache=\"%s\",command=\"%s\"} %llu\n", name, c->name, x->name,
-                            (unsigned long long)t.calls);
-            else
-                buf_appendf(out, "%s{cache=\"%s\",command=\"%s\"} %llu.%03llu\n", name, c->name,
-                            x->name, (unsigned long long)(t.mecpu / 1000),
-                            (unsigned long long)(t.mecpu % 1000));
-        }
+    family(out, name, type, help);
+    buf_appendf(out, "%s{cache=\"%s\"} %lld\n", name, c->name, v);
+}
+
+/* Milli-ECPU as ECPU with three decimals. */
+static void add_ecpu(buf *out, uint64_t mecpu)
+{
+    buf_appendf(out, "%llu.%03llu\n", (unsigned long long)(mecpu / 1000),
+                (unsigned long long)(mecpu % 1000));
+}
+
+/* Per command type: calls (ecpu == 0) or ECPU (ecpu == 1) of every type that ran. */
+static void cmd_series(buf *out, const cache *c, const char *name, int ecpu)
+{
+    for (uint16_t id = 0; id < cmd_ids; id++) {
+        const cmd_def *x = cmd_by_id(id);
+        usage_totals t;
+        usage_command_now(c, id, &t);
+        if (!x || !t.calls)
+            continue;
+        buf_appendf(out, "%s{cache=\"%s\",command=\"%s\"} ", name, c->name, x->name);
+        if (ecpu)
+            add_ecpu(out, t.mecpu);
+        else
+            buf_appendf(out, "%llu\n", (unsigned long long)t.calls);
     }
 }
 
@@ -49,64 +60,50 @@ void metrics_render(cache *c, buf *out)
 {
     usage_totals t;
     usage_totals_now(c, &t);
-    const char *n = c->name;
-    family(out, "stratus_elasticache_processing_units_total", "counter",
-           "ECPU charged (CloudWatch: ElastiCacheProcessingUnits), docs/pricing.md");
-    buf_appendf(out, "stratus_elasticache_processing_units_total{cache=\"%s\"} %llu.%03llu\n", n,
-                (unsigned long long)(t.mecpu / 1000), (unsigned long long)(t.mecpu % 1000));
-    family(out, "stratus_bytes_used_for_cache", "gauge",
-           "data held, dataset bytes over the primaries (CloudWatch: BytesUsedForCache)");
-    buf_appendf(out, "stratus_bytes_used_for_cache{cache=\"%s\"} %llu\n", n,
-                (unsigned long long)atomic_load_explicit(&c->meter.storage_bytes,
-                                                         memory_order_relaxed));
-    family(out, "stratus_storage_gb_hours_total", "counter", "storage integrated over time");
-    buf_appendf(out, "stratus_storage_gb_hours_total{cache=\"%s\"} %.9f\n", n,
-                (double)t.storage_byte_s / (1073741824.0 * 3600.0));
-    family(out, "stratus_throttled_cmds_total", "counter",
-           "commands refused by the ECPU/s limit (CloudWatch: ThrottledCmds)");
-    buf_appendf(out, "stratus_throttled_cmds_total{cache=\"%s\"} %llu\n", n,
-                (unsigned long long)t.throttled);
-    family(out, "stratus_network_bytes_in_total", "counter",
-           "request bytes of metered commands (CloudWatch: NetworkBytesIn)");
-    buf_appendf(out, "stratus_network_bytes_in_total{cache=\"%s\"} %llu\n", n,
-                (unsigned long long)t.bytes_in);
-    family(out, "stratus_network_bytes_out_total", "counter",
-           "reply bytes of metered commands (CloudWatch: NetworkBytesOut)");
-    buf_appendf(out, "stratus_network_bytes_out_total{cache=\"%s\"} %llu\n", n,
-                (unsigned long long)t.bytes_out);
-    family(out, "stratus_curr_connections", "gauge", "client connections (CurrConnections)");
-    buf_appendf(out, "stratus_curr_connections{cache=\"%s\"} %lld\n", n,
-                (long long)atomic_load(&c->counters.connected_clients));
-    family(out, "stratus_new_connections_total", "counter",
-           "client connections accepted (NewConnections)");
-    buf_appendf(out, "stratus_new_connections_total{cache=\"%s\"} %lld\n", n,
-                (long long)atomic_load(&c->counters.total_connections));
     supervisor_stats st;
     cache_get_stats(c, &st);
-    family(out, "stratus_engines", "gauge", "engine processes supervised");
-    buf_appendf(out, "stratus_engines{cache=\"%s\"} %d\n", n, st.engines_total);
-    family(out, "stratus_engines_up", "gauge", "engines answering PING at the last sample");
-    buf_appendf(out, "stratus_engines_up{cache=\"%s\"} %d\n", n, st.engines_up);
-    family(out, "stratus_engine_restarts_total", "counter", "engine processes restarted");
-    buf_appendf(out, "stratus_engine_restarts_total{cache=\"%s\"} %lld\n", n,
-                (long long)st.restarts);
-    family(out, "stratus_failovers_total", "counter",
-           "primaries replaced by a replica, failbacks included");
-    buf_appendf(out, "stratus_failovers_total{cache=\"%s\"} %lld\n", n, (long long)st.failovers);
-    family(out, "stratus_resharding", "gauge", "1 while slots are being moved");
-    buf_appendf(out, "stratus_resharding{cache=\"%s\"} %d\n", n, atomic_load(&c->resharding));
-    family(out, "stratus_slots_moved_total", "counter", "slots moved by resharding");
-    buf_appendf(out, "stratus_slots_moved_total{cache=\"%s\"} %lld\n", n,
-                (long long)atomic_load(&c->slots_moved));
-    family(out, "stratus_commands_processed_total", "counter",
+    family(out, "stratus_elasticache_processing_units_total", "counter",
+           "ECPU charged (CloudWatch: ElastiCacheProcessingUnits), docs/pricing.md");
+    buf_appendf(out, "stratus_elasticache_processing_units_total{cache=\"%s\"} ", c->name);
+    add_ecpu(out, t.mecpu);
+    scalar(out, c, "stratus_bytes_used_for_cache", "gauge",
+           "data held, dataset bytes over the primaries (CloudWatch: BytesUsedForCache)",
+           (long long)atomic_load_explicit(&c->meter.storage_bytes, memory_order_relaxed));
+    family(out, "stratus_storage_gb_hours_total", "counter", "storage integrated over time");
+    buf_appendf(out, "stratus_storage_gb_hours_total{cache=\"%s\"} %.9f\n", c->name,
+                (double)t.storage_byte_s / (1073741824.0 * 3600.0));
+    scalar(out, c, "stratus_throttled_cmds_total", "counter",
+           "commands refused by the ECPU/s limit (CloudWatch: ThrottledCmds)",
+           (long long)t.throttled);
+    scalar(out, c, "stratus_network_bytes_in_total", "counter",
+           "request bytes of metered commands (CloudWatch: NetworkBytesIn)",
+           (long long)t.bytes_in);
+    scalar(out, c, "stratus_network_bytes_out_total", "counter",
+           "reply bytes of metered commands (CloudWatch: NetworkBytesOut)",
+           (long long)t.bytes_out);
+    scalar(out, c, "stratus_curr_connections", "gauge", "client connections (CurrConnections)",
+           (long long)atomic_load(&c->counters.connected_clients));
+    scalar(out, c, "stratus_new_connections_total", "counter",
+           "client connections accepted (NewConnections)",
+           (long long)atomic_load(&c->counters.total_connections));
+    scalar(out, c, "stratus_engines", "gauge", "engine processes supervised", st.engines_total);
+    scalar(out, c, "stratus_engines_up", "gauge", "engines answering PING at the last sample",
+           st.engines_up);
+    scalar(out, c, "stratus_engine_restarts_total", "counter", "engine processes restarted",
+           (long long)st.restarts);
+    scalar(out, c, "stratus_failovers_total", "counter",
+           "primaries replaced by a replica, failbacks included", (long long)st.failovers);
+    scalar(out, c, "stratus_resharding", "gauge", "1 while slots are being moved",
+           atomic_load(&c->resharding));
+    scalar(out, c, "stratus_slots_moved_total", "counter", "slots moved by resharding",
+           (long long)atomic_load(&c->slots_moved));
+    scalar(out, c, "stratus_commands_processed_total", "counter",
            "commands received by the endpoint, metered or not (CloudWatch: GetTypeCmds + "
-           "SetTypeCmds + ...)");
-    buf_appendf(out, "stratus_commands_processed_total{cache=\"%s\"} %lld\n", n,
-                (long long)atomic_load(&c->counters.total_commands));
-    family(out, "stratus_engine_errors_total", "counter",
-           "replies turned into errors by engine failures");
-    buf_appendf(out, "stratus_engine_errors_total{cache=\"%s\"} %lld\n", n,
-                (long long)atomic_load(&c->counters.backend_errors));
+           "SetTypeCmds + ...)",
+           (long long)atomic_load(&c->counters.total_commands));
+    scalar(out, c, "stratus_engine_errors_total", "counter",
+           "replies turned into errors by engine failures",
+           (long long)atomic_load(&c->counters.backend_errors));
     family(out, "stratus_commands_total", "counter", "metered commands, by command type");
     cmd_series(out, c, "stratus_commands_total", 0);
     family(out, "stratus_command_processing_units_total", "counter",

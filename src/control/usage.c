@@ -14,13 +14,6 @@
 
 #define SAMPLE_MS 5000 /* storage and the CPU table are refreshed this often */
 
-static void mark_free(cache_meter *m, const cmd_def *d)
-{
-    m->is_free[d->id] = (uint8_t)meter_is_free(d);
-    for (uint16_t i = 0; i < d->nsubs; i++)
-        mark_free(m, &d->subs[i]);
-}
-
 void usage_init(cache *c, int workers)
 {
     cache_meter *m = &c->meter;
@@ -31,26 +24,19 @@ void usage_init(cache *c, int workers)
     m->cells = xcalloc((size_t)workers * cmd_ids, sizeof(meter_cell));
     m->flushed = xcalloc(cmd_ids, sizeof(usage_totals));
     m->workers = workers;
-    for (size_t i = 0; i < cmd_table_len; i++)
-        mark_free(m, &cmd_table[i]);
+    for (uint16_t id = 0; id < cmd_ids; id++)
+        m->is_free[id] = cmd_by_id(id) && meter_is_free(cmd_by_id(id));
     m->max_ecpu_s = m->on ? c->cfg->max_ecpu_per_second : 0;
     pthread_mutex_init(&m->bucket_lock, NULL);
     pthread_mutex_init(&m->prefix_lock, NULL);
-    /* Quotas were checked by usage_parse_quotas at cache creation. */
-    char list[4096];
-    snprintf(list, sizeof(list), "%s", m->on ? c->cfg->user_ecpu_per_second : "");
-    char *save = NULL;
-    for (char *q = strtok_r(list, ",", &save); q && m->nquotas < (int)ARRAY_LEN(m->quotas);
-         q = strtok_r(NULL, ",", &save)) {
-        cache_user_quota *u = &m->quotas[m->nquotas];
-        char *eq = strchr(q, '=');
-        if (!eq)
-            continue;
-        snprintf(u->user, sizeof(u->user), "%.*s", (int)(eq - q), q);
-        u->ecpu_s = atol(eq + 1);
-        pthread_mutex_init(&u->lock, NULL);
-        meter_bucket_init(&u->bucket, u->ecpu_s, ev_clock_ms());
-        m->nquotas++;
+    /* The text was checked by the same parser at cache creation. */
+    char err[256];
+    if (m->on && usage_parse_quotas(c->cfg->user_ecpu_per_second, m->quotas, &m->nquotas, err,
+                                    sizeof(err)) != 0)
+        m->nquotas = 0;
+    for (int i = 0; i < m->nquotas; i++) {
+        pthread_mutex_init(&m->quotas[i].lock, NULL);
+        meter_bucket_init(&m->quotas[i].bucket, m->quotas[i].ecpu_s, ev_clock_ms());
     }
     meter_bucket_init(&m->bucket, m->max_ecpu_s, ev_clock_ms());
 }
@@ -122,23 +108,30 @@ void usage_totals_now(const cache *c, usage_totals *out)
     out->rejected += atomic_load_explicit(&m->rejected, memory_order_relaxed);
 }
 
-int usage_parse_quotas(const char *text, char *err, size_t errlen)
+int usage_parse_quotas(const char *text, cache_user_quota *out, int *n, char *err,
+                       size_t errlen)
 {
     char list[4096];
     snprintf(list, sizeof(list), "%s", text);
     char *save = NULL;
-    int n = 0;
-    for (char *q = strtok_r(list, ",", &save); q; q = strtok_r(NULL, ",", &save), n++) {
+    int k = 0;
+    for (char *q = strtok_r(list, ",", &save); q; q = strtok_r(NULL, ",", &save), k++) {
         char *eq = strchr(q, '='), *end = NULL;
         long v = eq ? strtol(eq + 1, &end, 10) : 0;
-        if (!eq || eq == q || eq - q >= 64 || !end || *end || v < 1 || n >= 32) {
+        if (!eq || eq == q || eq - q >= 64 || !end || *end || v < 1 || k >= 32) {
             snprintf(err, errlen,
                      "--user-ecpu-per-second: '%s' is not user=N (N ECPU per second, at least 1; "
                      "up to 32 users)",
                      q);
             return -1;
         }
+        if (out) {
+            snprintf(out[k].user, sizeof(out[k].user), "%.*s", (int)(eq - q), q);
+            out[k].ecpu_s = v;
+        }
     }
+    if (n)
+        *n = k;
     return 0;
 }
 
@@ -253,19 +246,6 @@ void usage_add_prefixes(cache *c, const meter_prefix *p, size_t n)
     pthread_mutex_unlock(&m->prefix_lock);
 }
 
-static const char *cmd_name(uint16_t id)
-{
-    for (size_t i = 0; i < cmd_table_len; i++) {
-        const cmd_def *d = &cmd_table[i];
-        if (d->id == id)
-            return d->name;
-        for (uint16_t k = 0; k < d->nsubs; k++)
-            if (d->subs[k].id == id)
-                return d->subs[k].name;
-    }
-    return "?";
-}
-
 static void record(cache *c, int64_t minute)
 {
     cache_meter *m = &c->meter;
@@ -290,7 +270,7 @@ static void record(cache *c, int64_t minute)
         usage_totals *f = &m->flushed[id];
         if (now.calls == f->calls)
             continue;
-        rows[n++] = (store_usage){.cmd = cmd_name(id),
+        rows[n++] = (store_usage){.cmd = cmd_by_id(id) ? cmd_by_id(id)->name : "?",
                                   .calls = now.calls - f->calls,
                                   .mecpu = now.mecpu - f->mecpu,
                                   .bytes_in = now.bytes_in - f->bytes_in,

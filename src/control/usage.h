@@ -22,8 +22,10 @@ void usage_totals_now(const cache *c, usage_totals *out);
 void usage_command_now(const cache *c, uint16_t id, usage_totals *out);
 /* A worker's ECPU by key prefix, added to the minute being recorded (any thread). */
 void usage_add_prefixes(cache *c, const meter_prefix *p, size_t n);
-/* Check --user-ecpu-per-second ("user=N,..."). 0, or -1 with the fix in err. */
-int usage_parse_quotas(const char *text, char *err, size_t errlen);
+/* Parse --user-ecpu-per-second ("user=N,...", at most 32) into out[*n] (out may be NULL: only
+ * check it). 0, or -1 with the fix in err. */
+int usage_parse_quotas(const char *text, cache_user_quota *out, int *n, char *err,
+                       size_t errlen);
 /* The ECPU/s quota of ACL user, or NULL if it has none. */
 cache_user_quota *usage_quota_of(cache *c, const char *user);
 /* Free the tables. */

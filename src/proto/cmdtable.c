@@ -26,15 +26,30 @@ static uint32_t name_hash(const char *s, size_t n)
     return h;
 }
 
+static const cmd_def **by_id; /* cmd_ids entries, built with the buckets */
+
 static void build_buckets(void)
 {
+    static const cmd_def *ids[1024];
+    by_id = ids;
     for (size_t i = 0; i < cmd_table_len; i++) {
         const cmd_def *d = &cmd_table[i];
+        if (d->id < ARRAY_LEN(ids))
+            ids[d->id] = d;
+        for (uint16_t k = 0; k < d->nsubs; k++)
+            if (d->subs[k].id < ARRAY_LEN(ids))
+                ids[d->subs[k].id] = &d->subs[k];
         uint32_t b = name_hash(d->name, strlen(d->name)) & (LOOKUP_BUCKETS - 1);
         while (buckets[b])
             b = (b + 1) & (LOOKUP_BUCKETS - 1);
         buckets[b] = d;
     }
+}
+
+const cmd_def *cmd_by_id(uint16_t id)
+{
+    pthread_once(&buckets_once, build_buckets);
+    return id < cmd_ids && id < 1024 ? by_id[id] : NULL;
 }
 
 const cmd_def *cmd_lookup(const char *name, size_t len)

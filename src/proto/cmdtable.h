@@ -165,6 +165,8 @@ extern const size_t cmd_acl_ncategories;
 
 /* Find a command by name, case-insensitively; NULL if unknown. */
 const cmd_def *cmd_lookup(const char *name, size_t len);
+/* The command or subcommand whose id is id (< cmd_ids), else NULL. */
+const cmd_def *cmd_by_id(uint16_t id);
 /* Find a subcommand of parent, case-insensitively; NULL if unknown. */
 const cmd_def *cmd_lookup_sub(const cmd_def *parent, const char *name, size_t len);
 /* Whether argc satisfies the command's arity. */

@@ -496,13 +496,15 @@ static void stratus_cost(session *s, size_t argc, const char *const *argv, const
                     d->route == ROUTE_ALL) &&
                    !s->multi && !s->cache->meter.is_free[d->id];
     if (runnable) {
+        /* The probe marks the read's request: its reply becomes the cost, and nothing (neither
+         * STRATUS COST nor the read) is charged. */
+        s->cost_probe = (uint16_t)(d->id + 1);
         router_dispatch(s, argc - 2, argv + 2, lens + 2, NULL, in);
         s->cost_probe = 0;
         return;
     }
     usage_totals t;
     usage_command_now(s->cache, d->id, &t);
-    s->cost_probe = 0; /* answered here: nothing to measure */
     req *r = session_queue_req(s);
     cost_map(&r->reply, s->proto, s->cache, d->id, in, t.calls ? t.bytes_out / t.calls : 5,
              t.calls ? "average" : "assumed");
@@ -513,15 +515,7 @@ void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *
                          const size_t *lens)
 {
     if (d->local == LOCAL_STRATUS_COST) {
-        /* The read it may run must not be charged: the probe marks its request. */
-        const cmd_def *inner = cmd_lookup(argv[2], lens[2]);
-        s->cost_probe = 0;
-        if (inner && inner->route == ROUTE_PARENT && argc > 3)
-            inner = cmd_lookup_sub(inner, argv[3], lens[3]);
-        if (inner && inner->route != ROUTE_PARENT)
-            s->cost_probe = (uint16_t)(inner->id + 1);
         stratus_cost(s, argc, argv, lens);
-        s->cost_probe = 0;
         return;
     }
     req *r = session_queue_req(s);
@@ -540,14 +534,7 @@ void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *
         resp_add_map(b, 5, s->proto);
         resp_add_cstr(b, "command");
         if (s->receipt_calls) {
-            const cmd_def *x = NULL;
-            for (size_t i = 0; i < cmd_table_len && !x; i++) {
-                if (cmd_table[i].id == s->receipt_cmd)
-                    x = &cmd_table[i];
-                for (uint16_t k = 0; k < cmd_table[i].nsubs && !x; k++)
-                    if (cmd_table[i].subs[k].id == s->receipt_cmd)
-                        x = &cmd_table[i].subs[k];
-            }
+            const cmd_def *x = cmd_by_id(s->receipt_cmd);
             resp_add_cstr(b, x ? x->name : "?");
         } else {
             resp_add_null(b, s->proto);
