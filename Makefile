@@ -12,7 +12,7 @@ WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wform
           -Wno-format-nonliteral -Wno-format-truncation -Werror
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Isrc -MMD -MP
-LDLIBS := -pthread -lssl -lcrypto -lurcu-qsbr -lsqlite3 -lmicrohttpd
+LDLIBS := -pthread -lssl -lcrypto -lurcu-qsbr -lsqlite3 -lmicrohttpd -ljansson
 
 ifneq ($(SANITIZER),)
 CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -20,7 +20,8 @@ LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
 ROOMS    := common net proto proxy cluster scale meter control
-LIB_SRC  := $(foreach r,$(ROOMS),$(wildcard src/$(r)/*.c))
+# web_gen.c is named as well as globbed, so a tree without it regenerates it instead of failing to link.
+LIB_SRC  := $(sort $(foreach r,$(ROOMS),$(wildcard src/$(r)/*.c)) src/control/web_gen.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  := $(wildcard src/cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -30,7 +31,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STRATUS  := $(BUILD)/stratus
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale bench-failover bench-zones commands clean
+.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale bench-failover bench-zones commands web clean
 
 all: $(STRATUS) $(UNIT)
 
@@ -84,6 +85,12 @@ bench-zones: deps $(STRATUS)
 # Regenerate the command table and docs/commands.md from the committed Redis COMMAND dump.
 commands:
 	$(PYTHON) scripts/gen-commands.py
+
+# Embed the web console (web/) in the binary; any build after a change in web/ does it too.
+web: src/control/web_gen.c
+
+src/control/web_gen.c: $(wildcard web/*) scripts/embed-web.py
+	$(PYTHON) scripts/embed-web.py
 
 format:
 	clang-format -i $(shell find src tests/unit -name '*.[ch]' ! -name '*_gen.c')

@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-    build-essential pkg-config libssl-dev liburcu-dev libsqlite3-dev libmicrohttpd-dev openssl
+    build-essential pkg-config libssl-dev liburcu-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev openssl
     ca-certificates procps
     redis-server redis-tools nutcracker iproute2
     python3 python3-redis python3-pytest
+    chromium  # the web console's test drives it headless (playwright-core, no browser download)
 )
 missing=()
 for p in "${packages[@]}"; do

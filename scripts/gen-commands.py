@@ -344,6 +344,10 @@ STRATUS_COMMANDS = [{
         {"name": "stratus|scale", "arity": 3, "flags": ["admin", "noscript", "loading", "stale"],
          "first": 0, "last": 0, "step": 0, "acl": ["@admin", "@slow", "@dangerous"],
          "tips": [], "key_specs": [], "subcommands": []},
+        {"name": "stratus|hibernate", "arity": 2,
+         "flags": ["admin", "noscript", "loading", "stale"],
+         "first": 0, "last": 0, "step": 0, "acl": ["@admin", "@slow", "@dangerous"],
+         "tips": [], "key_specs": [], "subcommands": []},
     ] + [
         {"name": "stratus|" + sub, "arity": arity, "flags": ["noscript", "loading", "stale"],
          "first": 0, "last": 0, "step": 0, "acl": ["@slow", "@connection"],
@@ -351,6 +355,7 @@ STRATUS_COMMANDS = [{
         for sub, arity in (("cost", -3), ("usage", 2), ("receipts", 3), ("receipt", 2))
     ]}]
 POLICY["stratus|scale"] = ("LOCAL", "NONE", "STRATUS_SCALE")
+POLICY["stratus|hibernate"] = ("LOCAL", "NONE", "STRATUS_HIBERNATE")
 POLICY["stratus|cost"] = ("LOCAL", "NONE", "STRATUS_COST")
 POLICY["stratus|usage"] = ("LOCAL", "NONE", "STRATUS_USAGE")
 POLICY["stratus|receipts"] = ("LOCAL", "NONE", "STRATUS_RECEIPTS")
@@ -470,6 +475,11 @@ def write_docs(data):
         elif name == "stratus|scale":
             status, why = "supported", ("Stratus's own: STRATUS SCALE <shards> reshards the cache "
                                         "live to that many shards (admin users only)")
+        elif name == "stratus|hibernate":
+            status, why = "supported", ("Stratus's own: STRATUS HIBERNATE puts the cache to sleep "
+                                        "now (engines saved and stopped; the next request wakes "
+                                        "it), as --hibernate-after does when it is idle (admin "
+                                        "users only)")
         elif name == "stratus|cost":
             status, why = "supported", ("Stratus's own: STRATUS COST <command ...> says what that "
                                         "command costs in ECPU without running it (a read is run "

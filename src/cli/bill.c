@@ -51,7 +51,8 @@ static void add_row(void *arg, int64_t minute, const store_usage *u)
                     .cmd = u->cmd,
                     .calls = u->calls,
                     .mecpu = u->mecpu,
-                    .storage_byte_s = u->storage_byte_s};
+                    .storage_byte_s = u->storage_byte_s,
+                    .rest_byte_s = u->rest_byte_s};
     bill_add(arg, &row);
 }
 
@@ -155,6 +156,8 @@ int cmd_bill(int argc, char **argv)
            (double)r.mecpu / 1000.0, r.ecpu_cost, sheet.per_million_ecpu);
     printf("  %-10s %18.6f GB-hours  $%10.2f  ($%g per GB-hour; at least %g GB per hour)\n",
            "storage", r.billed_gb_hours, r.storage_cost, sheet.per_gb_hour, min_gb);
+    printf("  %-10s %18.6f GB-hours  $%10.2f  (hibernated: snapshot on disk, $%g per GB-month)\n",
+           "at rest", r.rest_gb_hours, r.rest_cost, sheet.rest_per_gb_month);
     printf("  %-10s %18s           $%10.2f\n", "total", "", r.total);
     printf("  month forecast at the last 24 recorded hours' rate (730 h): $%.2f\n",
            r.forecast_month);

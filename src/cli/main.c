@@ -21,11 +21,16 @@
 #include "cluster/agent.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
+#include "common/file.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "control/cache.h"
+#include "control/api.h"
+#include "control/endpoint.h"
 #include "control/metrics.h"
+#include "control/plane.h"
+#include "control/snapshot.h"
 #include "control/settings.h"
 #include "control/store.h"
 #include "net/ev.h"
@@ -64,6 +69,13 @@ static int fail(const char *msg)
     return 1;
 }
 
+/* Whether this process is a cache started by `stratus serve` (or `up`) for its control plane. */
+static int plane_child(void)
+{
+    const char *v = getenv("STRATUS_PLANE_CHILD");
+    return v && strcmp(v, "1") == 0;
+}
+
 static int prepare_dir(settings *cfg, char *err, size_t errlen)
 {
     if (mkdir(cfg->data_dir, 0700) == -1 && errno != EEXIST) {
@@ -77,9 +89,17 @@ static int prepare_dir(settings *cfg, char *err, size_t errlen)
     }
     snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", abs);
     /* One Stratus per data dir: a second one would take the first one's engines for leftovers
-     * of a crash and stop them. The lock lives as long as the process (fd kept open). */
-    char lock[PATH_MAX + 32];
-    snprintf(lock, sizeof(lock), "%s/stratus.lock", cfg->data_dir);
+     * of a crash and stop them. The lock lives as long as the process (fd kept open). A cache
+     * process started by the control plane locks its cache's directory instead (the plane
+     * holds the data dir's). */
+    char lock[PATH_MAX + 128];
+    if (plane_child()) {
+        snprintf(lock, sizeof(lock), "%s/caches/%s", cfg->data_dir, cfg->cache_name);
+        file_mkdir_p(lock, 0700);
+        snprintf(lock, sizeof(lock), "%s/caches/%s/lock", cfg->data_dir, cfg->cache_name);
+    } else {
+        snprintf(lock, sizeof(lock), "%s/stratus.lock", cfg->data_dir);
+    }
     int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd == -1) {
         snprintf(err, errlen, "--data-dir: cannot create %s: %s", lock, strerror(errno));
@@ -145,24 +165,31 @@ static void print_banner(const cache *c, const tls_files *files, const metrics_s
     fflush(stdout);
 }
 
+static void print_api(const settings *cfg, const api_server *api)
+{
+    const char *host = strcmp(cfg->bind, "0.0.0.0") == 0 || strcmp(cfg->bind, "::") == 0
+                           ? "127.0.0.1"
+                           : cfg->bind;
+    printf("  api        http://%s:%d/v1  (token in %s/admin-token)\n", host, api_port(api),
+           cfg->data_dir);
+    printf("  console    http://%s:%d/\n", host, api_port(api));
+    fflush(stdout);
+}
+
 /* <cache dir>/endpoint tells the CLI where the running endpoint listens (host, port, CA). */
 static void endpoint_path(const cache *c, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%s/endpoint", c->dir);
 }
 
-static void write_endpoint_file(const cache *c, const tls_files *files)
+static void write_endpoint_file(const cache *c, const tls_files *files, int metrics)
 {
-    char path[4300], tmp[4400];
-    endpoint_path(c, path, sizeof(path));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     const char *host = strcmp(c->cfg->bind, "0.0.0.0") == 0 || strcmp(c->cfg->bind, "::") == 0
                            ? "127.0.0.1"
                            : c->cfg->bind;
-    FILE *f = fopen(tmp, "we");
-    if (!f || fprintf(f, "host %s\nport %d\nca %s\n", host, c->port, files->ca) < 0 ||
-        fclose(f) != 0 || rename(tmp, path) != 0)
-        log_warn("cannot write %s: `stratus cache` commands will not find this endpoint", path);
+    if (endpoint_write(c->dir, host, c->port, files->ca, metrics) != 0)
+        log_warn("cannot write %s/endpoint: `stratus cache` commands will not find this endpoint",
+                 c->dir);
 }
 
 static void remove_endpoint_file(const cache *c)
@@ -215,10 +242,12 @@ static int cmd_up(int argc, char **argv)
     int rc = 1;
     worker_pool *pool = NULL;
     metrics_server *metrics = NULL;
+    plane *pl = NULL;
+    api_server *api = NULL;
     char db[4200];
     snprintf(db, sizeof(db), "%s/stratus.db", cfg.data_dir);
     store *st = store_open(db, err, sizeof(err));
-    cache *c = st ? cache_create("default", &cfg, engine_bin, err, sizeof(err)) : NULL;
+    cache *c = st ? cache_create(cfg.cache_name, &cfg, engine_bin, err, sizeof(err)) : NULL;
     if (!c || cache_attach_store(c, st, err, sizeof(err)) != 0) {
         fail(err);
         goto out;
@@ -246,8 +275,23 @@ static int cmd_up(int argc, char **argv)
         }
         log_info("metrics: http://%s:%d/metrics", cfg.bind, metrics_port(metrics));
     }
+    if (!plane_child() && cfg.api_port >= 0 && !c->follow) {
+        char self[PATH_MAX];
+        ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        self[sl > 0 ? sl : 0] = '\0';
+        pl = plane_start(&cfg, self, c, err, sizeof(err));
+        api = pl ? api_start(pl, cfg.bind, (int)cfg.api_port, err, sizeof(err)) : NULL;
+        if (!api) {
+            fail(err);
+            goto stop;
+        }
+    }
     print_banner(c, &files, metrics);
-    write_endpoint_file(c, &files);
+    if (api)
+        print_api(&cfg, api);
+    write_endpoint_file(c, &files, metrics ? metrics_port(metrics) : -1);
+    pid_t parent = getppid();
+    uint64_t next_daily = 0;
 
     uint64_t next_full = ev_clock_ms() + 1000;
     uint64_t healthy_deadline = ev_clock_ms() + (uint64_t)cfg.start_timeout;
@@ -263,13 +307,21 @@ static int cmd_up(int argc, char **argv)
         }
         if (stop)
             break;
+        if (plane_child() && getppid() != parent) {
+            log_warn("the control plane that started this cache is gone; stopping");
+            break;
+        }
         uint64_t now = ev_clock_ms();
+        if (pl && now >= next_daily) {
+            next_daily = now + 30000;
+            snapshot_daily(pl);
+        }
         int full = now >= next_full;
         if (full)
             next_full = now + 1000;
         cache_tick(c, full);
         if (!healthy) {
-            healthy = supervisor_cluster_ok(c->sup);
+            healthy = atomic_load(&c->sleep.asleep) || supervisor_cluster_ok(c->sup);
             if (healthy) {
                 log_info("cache %s: cluster healthy", c->name);
             } else if (now > healthy_deadline) {
@@ -286,6 +338,10 @@ static int cmd_up(int argc, char **argv)
 stop:
     if (rc != 0)
         log_error("stopping after an error");
+    api_stop(api);
+    api = NULL;
+    plane_stop(pl);
+    pl = NULL;
     metrics_stop(metrics);
     metrics = NULL;
     worker_pool_stop(pool);
@@ -296,6 +352,87 @@ out:
     worker_pool_stop(pool);
     cache_destroy(c);
     store_close(st);
+    tls_deinit();
+    close(sfd);
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
+}
+
+/* ---- stratus serve ---- */
+
+static int cmd_serve(int argc, char **argv)
+{
+    static settings cfg;
+    char err[1024];
+    if (settings_load(&cfg, argc, argv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "stratus: %s\n", err);
+        return 2;
+    }
+    log_level lvl;
+    if (log_parse_level(cfg.log_level, &lvl) != 0) {
+        fprintf(stderr, "stratus: --log-level: must be debug, info, warn or error (got \"%s\")\n",
+                cfg.log_level);
+        return 2;
+    }
+    log_set_level(lvl);
+    if (cfg.api_port < 0) {
+        fprintf(stderr, "stratus: serve: --api-port cannot be off (the API is how caches are "
+                        "made)\n");
+        return 2;
+    }
+    char engine_bin[4096];
+    if (supervisor_find_engine(cfg.engine_binary, engine_bin, sizeof(engine_bin), err,
+                               sizeof(err)) != 0)
+        return fail(err);
+    if (prepare_dir(&cfg, err, sizeof(err)) != 0)
+        return fail(err);
+    /* The caches share the service's certificate: made once here, before any of them starts. */
+    tls_files files;
+    if (setup_tls(&cfg, &files, err, sizeof(err)) != 0)
+        return fail(err);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (sfd == -1)
+        return fail("cannot create a signalfd");
+    char self[PATH_MAX];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[sl > 0 ? sl : 0] = '\0';
+    int rc = 1;
+    plane *pl = plane_start(&cfg, self, NULL, err, sizeof(err));
+    api_server *api = pl ? api_start(pl, cfg.bind, (int)cfg.api_port, err, sizeof(err)) : NULL;
+    if (!api) {
+        fail(err);
+        goto out;
+    }
+    size_t n;
+    xfree(plane_list(pl, &n));
+    printf("Stratus %s control plane is up: %zu cache(s)\n", STRATUS_VERSION, n);
+    print_api(&cfg, api);
+    printf("  ca         %s\n", files.ca);
+    printf("  create     stratus cache create NAME --data-dir %s\n", cfg.data_dir);
+    printf("Press Ctrl-C to stop.\n");
+    fflush(stdout);
+    for (;;) {
+        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
+        if (poll(&pfd, 1, 30000) > 0) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+                (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM))
+                break;
+        }
+        snapshot_daily(pl);
+    }
+    log_info("stopping: every cache saves and stops");
+    rc = 0;
+out:
+    api_stop(api);
+    plane_stop(pl);
     tls_deinit();
     close(sfd);
     if (rc == 0)
@@ -370,99 +507,6 @@ static int cmd_events(int argc, char **argv)
 }
 
 /* ---- stratus cache scale ---- */
-
-/* Send argv to the endpoint as the default user; the reply (a line of text) to out. 0 when
- * the command succeeded, 1 when the cache refused it (out holds why), -1 with err. */
-static int endpoint_call(const char *dir, size_t argc, const char *const *argv, char *out,
-                         size_t outlen, char *err, size_t errlen)
-{
-    char path[4300], line[4400], host[256] = "", ca[4096] = "", password[128] = "";
-    int port = 0;
-    snprintf(path, sizeof(path), "%s/endpoint", dir);
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errlen, "the cache is not running (no %s)", path);
-        return -1;
-    }
-    while (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "host ", 5) == 0)
-            snprintf(host, sizeof(host), "%s", line + 5);
-        else if (strncmp(line, "port ", 5) == 0)
-            port = atoi(line + 5);
-        else if (strncmp(line, "ca ", 3) == 0)
-            snprintf(ca, sizeof(ca), "%s", line + 3);
-    }
-    fclose(f);
-    snprintf(path, sizeof(path), "%s/password", dir);
-    f = fopen(path, "re");
-    if (!f || !fgets(password, sizeof(password), f)) {
-        if (f)
-            fclose(f);
-        snprintf(err, errlen, "cannot read %s", path);
-        return -1;
-    }
-    fclose(f);
-    password[strcspn(password, "\r\n")] = '\0';
-    tls_client *tc = tls_client_connect(host, port, ca, 10000, err, errlen);
-    if (!tc) {
-        size_t l = strlen(err);
-        snprintf(err + l, errlen - l, " (is the cache running?)");
-        return -1;
-    }
-    buf b;
-    buf_init(&b);
-    const char *auth[] = {"AUTH", "default", password};
-    const size_t alens[] = {4, 7, strlen(password)};
-    resp_add_command(&b, 3, auth, alens);
-    size_t *lens = xmalloc(argc * sizeof(size_t));
-    for (size_t i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
-    resp_add_command(&b, argc, argv, lens);
-    xfree(lens);
-    int rc = -1;
-    if (tls_client_write(tc, buf_rptr(&b), buf_used(&b)) != 0) {
-        snprintf(err, errlen, "cannot send the command to %s:%d", host, port);
-        goto out;
-    }
-    buf_consume(&b, buf_used(&b));
-    /* Two replies: AUTH's, then the command's. */
-    resp_value *v = NULL;
-    for (int got = 0; got < 2;) {
-        size_t consumed;
-        int r =
-            buf_used(&b) ? resp_value_parse(buf_rptr(&b), buf_used(&b), &v, &consumed) : RESP_AGAIN;
-        if (r == RESP_DONE) {
-            got++;
-            if (v->type == RESP_T_ERROR || got == 2) {
-                snprintf(out, outlen, "%.*s", (int)v->len, v->str ? v->str : "");
-                rc = v->type == RESP_T_ERROR ? 1 : 0;
-                if (v->type == RESP_T_ERROR && got == 1)
-                    got = 2; /* AUTH refused: the data dir's password does not match */
-            }
-            resp_value_free(v);
-            buf_consume(&b, consumed);
-            continue;
-        }
-        if (r == RESP_ERR) {
-            snprintf(err, errlen, "protocol error from %s:%d", host, port);
-            rc = -1;
-            break;
-        }
-        buf_reserve(&b, 4096);
-        long n = tls_client_read(tc, b.data + b.len, b.cap - b.len);
-        if (n <= 0) {
-            snprintf(err, errlen, "%s:%d closed the connection", host, port);
-            rc = -1;
-            break;
-        }
-        b.len += (size_t)n;
-    }
-out:
-    buf_deinit(&b);
-    tls_client_close(tc);
-    return rc;
-}
 
 static int cmd_cache(int argc, char **argv)
 {
@@ -547,6 +591,15 @@ int main(int argc, char **argv)
         return agent_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "bill") == 0)
         return cmd_bill(argc - 2, argv + 2);
+    if (strcmp(argv[1], "serve") == 0) {
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                usage(stdout);
+                return 0;
+            }
+        }
+        return cmd_serve(argc - 2, argv + 2);
+    }
     if (strcmp(argv[1], "up") == 0) {
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {

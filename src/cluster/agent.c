@@ -35,6 +35,7 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/compiler.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "net/ev.h"
 #include "net/sock.h"
@@ -243,20 +244,6 @@ static void parse_conf(agent_engine *e, const char *conf, size_t len)
     }
 }
 
-static int mkdir_p(const char *path)
-{
-    char tmp[4300];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    return mkdir(tmp, 0700) == -1 && errno != EEXIST ? -errno : 0;
-}
 
 static int start_engine(agent *ag, agent_engine *e, const resp_value *conf, buf *out)
 {
@@ -268,7 +255,7 @@ static int start_engine(agent *ag, agent_engine *e, const resp_value *conf, buf 
     char dir[4300], path[4400];
     engine_dir(ag, e, dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/redis.conf", dir);
-    int rc = mkdir_p(dir);
+    int rc = file_mkdir_p(dir, 0700);
     FILE *f = rc == 0 ? fopen(path, "we") : NULL;
     if (!f) {
         resp_add_error(out, "ERR cannot write %s: %s", path, strerror(rc ? -rc : errno));
@@ -728,7 +715,7 @@ int agent_main(int argc, char **argv)
         fprintf(stderr, "stratus agent: %s\n", err);
         return 1;
     }
-    if (mkdir_p(dir) != 0 || !realpath(dir, ag.root)) {
+    if (file_mkdir_p(dir, 0700) != 0 || !realpath(dir, ag.root)) {
         fprintf(stderr, "stratus agent: cannot create --dir %s: %s\n", dir, strerror(errno));
         return 1;
     }

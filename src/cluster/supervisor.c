@@ -26,6 +26,7 @@
 #include "cluster/engine.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "cluster/agent.h"
 #include "net/ev.h"
@@ -105,53 +106,6 @@ struct supervisor {
 
 /* ---- helpers ---- */
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char tmp[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof(tmp))
-        return -ENAMETOOLONG;
-    memcpy(tmp, path, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-                return -errno;
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, mode) == -1 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-static int write_file_atomic(const char *path, const char *data, size_t len, mode_t mode)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd == -1)
-        return -errno;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w == -1) {
-            if (errno == EINTR)
-                continue;
-            int e = -errno;
-            close(fd);
-            unlink(tmp);
-            return e;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) == -1 || close(fd) == -1 || rename(tmp, path) == -1) {
-        int e = -errno;
-        unlink(tmp);
-        return e;
-    }
-    return 0;
-}
 
 int supervisor_find_engine(const char *wanted, char *out, size_t outlen, char *err, size_t errlen)
 {
@@ -342,11 +296,18 @@ static int save_manifest(supervisor *s)
     }
     char path[4200];
     manifest_path(s, path, sizeof(path));
-    return write_file_atomic(path, text, MIN(n, sizeof(text)), 0600);
+    return file_write_atomic(path, text, MIN(n, sizeof(text)), 0600);
 }
 
 static int load_manifest(supervisor *s)
 {
+    /* Loaded again after a stop (a wake): start from clean engine records. */
+    for (int i = 0; i < s->nengines; i++) {
+        engine_client_deinit(&s->engines[i].cli);
+        memset(&s->engines[i], 0, sizeof(s->engines[i]));
+        engine_client_init(&s->engines[i].cli);
+    }
+    s->nengines = 0;
     char path[4200];
     manifest_path(s, path, sizeof(path));
     FILE *f = fopen(path, "re");
@@ -507,10 +468,10 @@ static int spawn_engine(supervisor *s, engine *e)
     if (a)
         return spawn_remote(s, e, a);
     char text[8192], path[4200];
-    int rc = mkdir_p(e->dir, 0700);
+    int rc = file_mkdir_p(e->dir, 0700);
     int n = rc == 0 ? render_config(s, e, text, sizeof(text)) : rc;
     snprintf(path, sizeof(path), "%s/redis.conf", e->dir);
-    rc = n < 0 ? n : write_file_atomic(path, text, (size_t)n, 0600);
+    rc = n < 0 ? n : file_write_atomic(path, text, (size_t)n, 0600);
     if (rc != 0) {
         log_error("engine %s: cannot prepare %s: %s", e->name, e->dir, strerror(-rc));
         return rc;
@@ -1279,7 +1240,7 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
     srand((unsigned)(ev_clock_ms() ^ (uint64_t)getpid()));
     char edir[4200];
     snprintf(edir, sizeof(edir), "%s/engines", s->dir);
-    int rc = mkdir_p(edir, 0700);
+    int rc = file_mkdir_p(edir, 0700);
     if (rc != 0) {
         snprintf(err, errlen, "cannot create %s: %s", edir, strerror(-rc));
         return -1;
@@ -1582,6 +1543,27 @@ topology *supervisor_topology(supervisor *s)
             if (reply_ok(v) && (v->type == RESP_T_BULK || v->type == RESP_T_VERBATIM))
                 return parse_nodes(s, v->str, v->len);
         }
+    }
+    return NULL;
+}
+
+topology *supervisor_topology_at_rest(supervisor *s)
+{
+    if (s->nengines == 0 && load_manifest(s) <= 0)
+        return NULL;
+    for (int i = 0; i < s->nengines; i++) {
+        char path[4300];
+        snprintf(path, sizeof(path), "%s/nodes.conf", s->engines[i].dir);
+        buf text;
+        buf_init(&text);
+        topology *t = NULL;
+        if (file_read_all(path, &text, 1u << 20) == 0 && buf_used(&text))
+            t = parse_nodes(s, buf_rptr(&text), buf_used(&text));
+        buf_deinit(&text);
+        if (t && t->nshards > 0)
+            return t;
+        if (t)
+            topo_destroy(t);
     }
     return NULL;
 }

@@ -83,6 +83,9 @@ int supervisor_cluster_ok(supervisor *s);
 void supervisor_poll(supervisor *s);
 /* Build a fresh topology from the engines (CLUSTER NODES); NULL if no engine answered. */
 topology *supervisor_topology(supervisor *s);
+/* The topology the stopped engines had (their nodes.conf), or NULL: routes for a cache that
+ * starts asleep, so requests wait for the wake instead of finding no shard. */
+topology *supervisor_topology_at_rest(supervisor *s);
 /* Count the engines that answer PING, with restarts and the engine version. */
 void supervisor_sample(supervisor *s, supervisor_stats *out);
 /* Engine settings clients changed (CONFIG SET): applied now to every running engine, and

@@ -15,6 +15,7 @@
 #include <urcu-qsbr.h>
 
 #include "cluster/agent.h"
+#include "control/hibernate.h"
 #include "control/usage.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
@@ -24,9 +25,7 @@
 
 static void choose_home(const topology *cur, topology *t);
 
-/* Record a scaling event: logged, and kept in the store for `stratus events` (control thread). */
-static void cache_event(cache *c, const char *kind, const char *fmt, ...) ATTR_PRINTF(3, 4);
-static void cache_event(cache *c, const char *kind, const char *fmt, ...)
+void cache_event(cache *c, const char *kind, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -227,6 +226,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     }
     c->max_storage = limit;
     c->shard_memory = mem;
+    c->sleep.after_ms = cfg->hibernate_after * 1000;
     c->autoscale = strcmp(cfg->autoscale, "on") == 0 && !c->follow && !limit;
     if (limit && strcmp(cfg->autoscale, "on") == 0)
         log_info("cache %s: --max-storage keeps the shard count at %ld (the limit is split "
@@ -275,8 +275,12 @@ fail:
     return NULL;
 }
 
+const uint64_t cache_latency_us[CACHE_LATENCY_BUCKETS - 1] = {
+    50, 100, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 500000, 1000000};
+
 static void publish(cache *c, topology *t)
 {
+    atomic_store(&c->nshards, t->nshards);
     topology *old = rcu_xchg_pointer(&c->topo, t);
     if (old) {
         synchronize_rcu();
@@ -287,6 +291,30 @@ static void publish(cache *c, topology *t)
 int cache_start(cache *c, char *err, size_t errlen)
 {
     c->started_ms = ev_clock_ms();
+    if (!c->follow && hibernate_present(c->dir)) {
+        /* It was asleep when the service stopped: it stays asleep, with no route until the
+         * first request wakes it (which verifies the snapshot then). */
+        uint64_t bytes = 0;
+        char why[400];
+        if (hibernate_verify(c->dir, &bytes, why, sizeof(why)) != 0)
+            log_warn("cache %s: its hibernation snapshot does not verify: %s", c->name, why);
+        atomic_store(&c->sleep.rest_bytes, bytes);
+        atomic_store(&c->sleep.asleep, 1);
+        topology *t = supervisor_topology_at_rest(c->sup);
+        if (!t) {
+            snprintf(err, errlen, "cache %s is asleep but its engines' nodes.conf is unreadable",
+                     c->name);
+            return -1;
+        }
+        t->version = 1;
+        choose_home(NULL, t);
+        for (int i = 0; i < t->nnodes; i++)
+            atomic_store(&t->nodes[i].available, 0);
+        publish(c, t);
+        log_info("cache %s: asleep (hibernated, %llu bytes at rest); the first request wakes it",
+                 c->name, (unsigned long long)bytes);
+        return 0;
+    }
     if (supervisor_start(c->sup, (int)c->cfg->start_timeout, err, errlen) != 0)
         return -1;
     int repaired = supervisor_repair_slots(c->sup);
@@ -353,6 +381,10 @@ static void rebuild_topology(cache *c)
 void cache_tick(cache *c, int full)
 {
     persist_state(c);
+    if (hibernate_tick(c, full)) {
+        usage_tick(c);
+        return;
+    }
     supervisor_poll(c->sup);
     int failovers = supervisor_check_primaries(c->sup);
     if (failovers) {

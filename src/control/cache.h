@@ -11,12 +11,17 @@
 
 #include "cluster/supervisor.h"
 #include "common/buf.h"
+#include "common/compiler.h"
 #include "cluster/topology.h"
 #include "control/acl.h"
 #include "control/settings.h"
 #include "control/store.h"
 #include "meter/meter.h"
 #include "scale/policy.h"
+
+/* Upper bounds (microseconds) of the reply latency histogram; the last bucket is unbounded. */
+#define CACHE_LATENCY_BUCKETS 16
+extern const uint64_t cache_latency_us[CACHE_LATENCY_BUCKETS - 1];
 
 /* Counters workers add to (relaxed atomics) and the control thread reads. */
 typedef struct {
@@ -28,6 +33,9 @@ typedef struct {
     _Atomic int64_t redirects;         /* MOVED/ASK/TRYAGAIN absorbed */
     _Atomic int64_t private_links;     /* private engine connections (blocking commands) */
     _Atomic int64_t cross_slot_reads;  /* reads served across slots by gathering their keys */
+    _Atomic uint64_t latency[CACHE_LATENCY_BUCKETS]; /* replies by time from request to reply,
+                                                        bucket i: up to cache_latency_us[i] */
+    _Atomic uint64_t latency_sum_us;                 /* their sum */
 } cache_counters;
 
 /* A script body the cache keeps so NOSCRIPT never reaches a client that loaded it. */
@@ -78,6 +86,7 @@ typedef struct {
     uint64_t flushed_rejected;       /* rejected at the last flush */
     uint64_t last_sample_ms;         /* storage and CPU table sampled then */
     uint64_t minute_storage_byte_s;  /* integrated in the minute being recorded */
+    uint64_t minute_rest_byte_s;     /* snapshot at rest (asleep), same minute */
     uint64_t minute_connections;     /* peak connections in it */
     uint64_t flushed_throttled;      /* throttled at the last flush */
     int64_t minute;                  /* unix minute being recorded */
@@ -91,6 +100,28 @@ typedef struct {
     meter_prefix prefixes[256];      /* ECPU by key prefix in the minute being recorded */
     size_t nprefixes;
 } cache_meter;
+
+/* Scale to zero. Invariant: asleep is set while the engines are stopped (or not started) and
+ * a verified hibernation manifest is on disk; workers then hold requests (up to WAKE_WAIT_MS)
+ * and ask for a wake. */
+typedef struct {
+    long after_ms;               /* --hibernate-after (0: never) */
+    _Atomic int asleep;          /* engines stopped: requests wait for the wake */
+    _Atomic int wake_wanted;     /* a request arrived while asleep */
+    _Atomic int sleep_wanted;    /* STRATUS HIBERNATE */
+    _Atomic int wake_failed;     /* the snapshot did not verify: requests get wake_error */
+    char wake_error[300];        /* written before wake_failed is set */
+    _Atomic int64_t activity;    /* requests routed to engines (idle detection) */
+    int64_t seen_activity;       /* control thread: activity at the last check */
+    uint64_t idle_since_ms;      /* control thread: no activity since then */
+    _Atomic uint64_t rest_bytes; /* bytes of the hibernation snapshot (storage at rest) */
+    _Atomic int64_t hibernations, wakes; /* since start */
+    _Atomic int64_t last_wake_ms;        /* how long the last wake took */
+    uint64_t asleep_since_ms;            /* wall clock (unix ms) when it fell asleep */
+} cache_sleep;
+
+/* How long a request waits for a sleeping cache to wake before it fails. */
+#define WAKE_WAIT_MS 30000
 
 /* One slot to move during a reshard (node ids of the primaries). */
 typedef struct {
@@ -170,7 +201,19 @@ typedef struct cache {
                                     retried by the endpoint (within --backend-timeout) */
     _Atomic int memory_pressure; /* a worker saw OOM: sample at once */
     cache_meter meter;           /* metering (control/usage.c) */
+    cache_sleep sleep;           /* scale to zero (control/hibernate.c) */
+    _Atomic int nshards;         /* shards of the published topology (for other threads) */
 } cache;
+
+/* Count one reply that took us microseconds (any worker). */
+static inline void cache_count_latency(cache *c, uint64_t us)
+{
+    int i = 0;
+    while (i < CACHE_LATENCY_BUCKETS - 1 && us > cache_latency_us[i])
+        i++;
+    atomic_fetch_add_explicit(&c->counters.latency[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->counters.latency_sum_us, us, memory_order_relaxed);
+}
 
 /* CONFIG SET allow-list: whether name may be set by clients. */
 int cache_config_allowed(const char *name, size_t len);
@@ -209,6 +252,9 @@ int cache_script_get(cache *c, const char *sha, size_t shalen, buf *out);
 void cache_scripts_clear(cache *c);
 /* Whether the control loop has work to do at once (a reshard runs): it should not sleep. */
 int cache_busy(const cache *c);
+/* Record an event (scaling, failover, hibernation): logged, and kept in the store for
+ * `stratus events` and the API (control thread). */
+void cache_event(cache *c, const char *kind, const char *fmt, ...) ATTR_PRINTF(3, 4);
 /* Stop the engines with a save. */
 void cache_stop(cache *c);
 /* Free the cache (after stop, once no worker runs). */

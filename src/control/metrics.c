@@ -2,20 +2,16 @@
 #define ALLOC_ROOM ROOM_CONTROL
 #include "control/metrics.h"
 
-#include <arpa/inet.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "common/alloc.h"
+#include "control/http.h"
 #include "control/usage.h"
 
 struct metrics_server {
-    struct MHD_Daemon *d;
+    http_server *h;
     cache *c;
-    int port;
 };
 
 /* One metric family: its help line and type. */
@@ -104,6 +100,35 @@ void metrics_render(cache *c, buf *out)
     scalar(out, c, "stratus_engine_errors_total", "counter",
            "replies turned into errors by engine failures",
            (long long)atomic_load(&c->counters.backend_errors));
+    scalar(out, c, "stratus_shards", "gauge", "shards (primaries) serving the cache",
+           (long long)atomic_load(&c->nshards));
+    scalar(out, c, "stratus_hibernating", "gauge",
+           "1 while the cache is asleep (engines saved and stopped; the next request wakes it)",
+           (long long)atomic_load(&c->sleep.asleep));
+    scalar(out, c, "stratus_hibernations_total", "counter", "times the cache fell asleep",
+           (long long)atomic_load(&c->sleep.hibernations));
+    scalar(out, c, "stratus_wakes_total", "counter", "times a request woke the cache",
+           (long long)atomic_load(&c->sleep.wakes));
+    scalar(out, c, "stratus_storage_at_rest_bytes", "gauge",
+           "bytes of the hibernation snapshot on disk while asleep",
+           (long long)atomic_load(&c->sleep.rest_bytes));
+    family(out, "stratus_reply_latency_seconds", "histogram",
+           "time from a request read to its reply queued, at the endpoint");
+    uint64_t cum = 0;
+    for (int i = 0; i < CACHE_LATENCY_BUCKETS; i++) {
+        cum += atomic_load_explicit(&c->counters.latency[i], memory_order_relaxed);
+        if (i < CACHE_LATENCY_BUCKETS - 1)
+            buf_appendf(out, "stratus_reply_latency_seconds_bucket{cache=\"%s\",le=\"%g\"} %llu\n",
+                        c->name, (double)cache_latency_us[i] / 1e6, (unsigned long long)cum);
+        else
+            buf_appendf(out, "stratus_reply_latency_seconds_bucket{cache=\"%s\",le=\"+Inf\"} %llu\n",
+                        c->name, (unsigned long long)cum);
+    }
+    buf_appendf(out, "stratus_reply_latency_seconds_sum{cache=\"%s\"} %.6f\n", c->name,
+                (double)atomic_load_explicit(&c->counters.latency_sum_us, memory_order_relaxed) /
+                    1e6);
+    buf_appendf(out, "stratus_reply_latency_seconds_count{cache=\"%s\"} %llu\n", c->name,
+                (unsigned long long)cum);
     family(out, "stratus_commands_total", "counter", "metered commands, by command type");
     cmd_series(out, c, "stratus_commands_total", 0);
     family(out, "stratus_command_processing_units_total", "counter",
@@ -111,74 +136,42 @@ void metrics_render(cache *c, buf *out)
     cmd_series(out, c, "stratus_command_processing_units_total", 1);
 }
 
-static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *version, const char *upload,
-                              size_t *upload_size, void **state)
+static void answer(void *arg, const http_request *rq, http_reply *reply, buf *out)
 {
-    (void)version;
-    (void)upload;
-    (void)upload_size;
-    (void)state;
-    metrics_server *m = cls;
-    buf out;
-    buf_init(&out);
-    unsigned status = MHD_HTTP_OK;
-    const char *type = "text/plain; version=0.0.4; charset=utf-8";
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-        status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        buf_appendf(&out, "use GET /metrics\n");
-    } else if (strcmp(url, "/metrics") != 0) {
-        status = MHD_HTTP_NOT_FOUND;
-        buf_appendf(&out, "not found: the metrics are at /metrics\n");
+    metrics_server *m = arg;
+    reply->type = "text/plain; version=0.0.4; charset=utf-8";
+    if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
+        reply->status = 405;
+        buf_appendf(out, "use GET /metrics\n");
+    } else if (strcmp(rq->path, "/metrics") != 0) {
+        reply->status = 404;
+        buf_appendf(out, "not found: the metrics are at /metrics\n");
     } else {
-        metrics_render(m->c, &out);
+        metrics_render(m->c, out);
     }
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(buf_used(&out), buf_rptr(&out), MHD_RESPMEM_MUST_COPY);
-    buf_deinit(&out);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", type);
-    enum MHD_Result ok = MHD_queue_response(conn, status, r);
-    MHD_destroy_response(r);
-    return ok;
 }
 
 metrics_server *metrics_start(cache *c, const char *bind, int port, char *err, size_t errlen)
 {
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, bind, &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "--metrics-port: cannot listen on '%s' (an IPv4 address)", bind);
-        return NULL;
-    }
     metrics_server *m = xcalloc(1, sizeof(*m));
     m->c = c;
-    m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                            answer, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                            MHD_OPTION_END);
-    if (!m->d) {
-        snprintf(err, errlen, "--metrics-port: cannot listen on %s:%d (in use?)", bind, port);
+    m->h = http_start("--metrics-port", bind, port, 0, answer, m, err, errlen);
+    if (!m->h) {
         xfree(m);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT);
-    m->port = info ? (int)info->port : port;
     return m;
 }
 
 int metrics_port(const metrics_server *m)
 {
-    return m->port;
+    return http_port(m->h);
 }
 
 void metrics_stop(metrics_server *m)
 {
     if (!m)
         return;
-    MHD_stop_daemon(m->d);
+    http_stop(m->h);
     xfree(m);
 }

@@ -85,6 +85,13 @@
       "ECPU/s quotas per ACL user, user=N,... (so one app cannot starve another)")                 \
     X(usage_retention_days, "usage-retention-days", SET_INT, "90", 1, 36500,                       \
       "days of per-minute usage records kept")                                                     \
+    X(hibernate_after, "hibernate-after", SET_INT, "600", 0, 31536000,                            \
+      "seconds without a request before the cache hibernates (engines saved and stopped; the "    \
+      "next request wakes it); 0: never")                                                          \
+    X(cache_name, "cache-name", SET_STR, "default", 0, 0,                                          \
+      "the cache this process serves (`stratus serve` starts one process per cache)")              \
+    X(api_port, "api-port", SET_PORT_OFF, "8379", 0, 65535,                                        \
+      "HTTP port of the control plane's API and web console (off: none)")                          \
     X(log_level, "log-level", SET_STR, "info", 0, 0, "debug, info, warn or error")
 
 typedef enum { SET_STR, SET_INT, SET_PORT_OFF } setting_type;

@@ -33,6 +33,7 @@ static const char schema[] = "PRAGMA journal_mode=WAL;"
                              " connections INTEGER NOT NULL DEFAULT 0,"
                              " throttled INTEGER NOT NULL DEFAULT 0,"
                              " rejected INTEGER NOT NULL DEFAULT 0,"
+                             " rest_byte_s INTEGER NOT NULL DEFAULT 0,"
                              " PRIMARY KEY (cache, minute, cmd));";
 
 store *store_open(const char *path, char *err, size_t errlen)
@@ -52,6 +53,9 @@ store *store_open(const char *path, char *err, size_t errlen)
         sqlite3_free(msg);
         goto fail;
     }
+    /* Databases made before hibernation lack the column; adding it again fails harmlessly. */
+    sqlite3_exec(st->db, "ALTER TABLE usage ADD COLUMN rest_byte_s INTEGER NOT NULL DEFAULT 0",
+                 NULL, NULL, NULL);
     return st;
 fail:
     sqlite3_close(st->db);
@@ -132,6 +136,33 @@ int store_each(store *st, const char *cache, const char *kind,
     return 0;
 }
 
+int store_each_cache(store *st, const char *kind,
+                     void (*fn)(void *arg, const char *cache, const char *name, const char *value,
+                                size_t vlen),
+                     void *arg)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(
+        st->db, "SELECT cache, name, value FROM cache_items WHERE kind = ?1 ORDER BY cache, name",
+        -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, kind, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            const char *cache = (const char *)sqlite3_column_text(stmt, 0);
+            const char *name = (const char *)sqlite3_column_text(stmt, 1);
+            const char *value = sqlite3_column_blob(stmt, 2);
+            int n = sqlite3_column_bytes(stmt, 2);
+            fn(arg, cache ? cache : "", name ? name : "", value ? value : "", (size_t)n);
+        }
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        log_error("store %s: %s", st->path, sqlite3_errmsg(st->db));
+        return -EIO;
+    }
+    return 0;
+}
+
 /* ---- usage ---- */
 
 int store_usage_add(store *st, const char *cache, int64_t minute, const store_usage *rows,
@@ -143,14 +174,15 @@ int store_usage_add(store *st, const char *cache, int64_t minute, const store_us
         rc = sqlite3_prepare_v2(
             st->db,
             "INSERT INTO usage (cache, minute, cmd, calls, mecpu, bytes_in, bytes_out, "
-            "storage_byte_s, connections, throttled, rejected) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+            "storage_byte_s, connections, throttled, rejected, rest_byte_s) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
             "ON CONFLICT (cache, minute, cmd) DO UPDATE SET calls = calls + excluded.calls, "
             "mecpu = mecpu + excluded.mecpu, bytes_in = bytes_in + excluded.bytes_in, "
             "bytes_out = bytes_out + excluded.bytes_out, "
             "storage_byte_s = storage_byte_s + excluded.storage_byte_s, "
             "connections = MAX(connections, excluded.connections), "
-            "throttled = throttled + excluded.throttled, rejected = rejected + excluded.rejected",
+            "throttled = throttled + excluded.throttled, rejected = rejected + excluded.rejected, "
+            "rest_byte_s = rest_byte_s + excluded.rest_byte_s",
             -1, &stmt, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < n; i++) {
         const store_usage *u = &rows[i];
@@ -166,6 +198,7 @@ int store_usage_add(store *st, const char *cache, int64_t minute, const store_us
         sqlite3_bind_int64(stmt, 9, (sqlite3_int64)u->connections);
         sqlite3_bind_int64(stmt, 10, (sqlite3_int64)u->throttled);
         sqlite3_bind_int64(stmt, 11, (sqlite3_int64)u->rejected);
+        sqlite3_bind_int64(stmt, 12, (sqlite3_int64)u->rest_byte_s);
         rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
     }
     sqlite3_finalize(stmt);
@@ -186,7 +219,7 @@ int store_usage_each(store *st, const char *cache, int64_t from, int64_t to,
     int rc = sqlite3_prepare_v2(
         st->db,
         "SELECT minute, cmd, calls, mecpu, bytes_in, bytes_out, storage_byte_s, connections, "
-        "throttled, rejected FROM usage WHERE cache = ?1 AND minute >= ?2 AND minute < ?3 "
+        "throttled, rejected, rest_byte_s FROM usage WHERE cache = ?1 AND minute >= ?2 AND minute < ?3 "
         "ORDER BY minute, cmd",
         -1, &stmt, NULL);
     if (rc == SQLITE_OK) {
@@ -205,6 +238,7 @@ int store_usage_each(store *st, const char *cache, int64_t from, int64_t to,
                 .connections = (uint64_t)sqlite3_column_int64(stmt, 7),
                 .throttled = (uint64_t)sqlite3_column_int64(stmt, 8),
                 .rejected = (uint64_t)sqlite3_column_int64(stmt, 9),
+                .rest_byte_s = (uint64_t)sqlite3_column_int64(stmt, 10),
             };
             fn(arg, sqlite3_column_int64(stmt, 0), &u);
         }

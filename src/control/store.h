@@ -22,6 +22,12 @@ int store_clear(store *st, const char *cache, const char *kind);
 int store_each(store *st, const char *cache, const char *kind,
                void (*fn)(void *arg, const char *name, const char *value, size_t vlen), void *arg);
 
+/* Call fn for each item of kind of every cache, by cache then name. 0 or -EIO. */
+int store_each_cache(store *st, const char *kind,
+                     void (*fn)(void *arg, const char *cache, const char *name, const char *value,
+                                size_t vlen),
+                     void *arg);
+
 /* One usage row of a cache's minute: a command type's counters (cmd its name), or the minute's
  * own figures (cmd ""): storage integrated over the minute, peak connections, throttled and
  * rejected commands. */
@@ -29,6 +35,7 @@ typedef struct {
     const char *cmd;
     uint64_t calls, mecpu, bytes_in, bytes_out;
     uint64_t storage_byte_s; /* dataset bytes x seconds */
+    uint64_t rest_byte_s;    /* hibernation snapshot bytes x seconds (asleep) */
     uint64_t connections;    /* the most connected at a sample */
     uint64_t throttled, rejected;
 } store_usage;

@@ -206,6 +206,15 @@ static void sample_now(cache *c, uint64_t now)
     const topology *t = c->topo;
     if (!t)
         return; /* the cache never started: nothing to sample */
+    if (atomic_load(&c->sleep.asleep)) {
+        /* Asleep: no data in memory, the snapshot at rest instead (billed apart). */
+        if (m->last_sample_ms)
+            m->minute_rest_byte_s +=
+                atomic_load(&c->sleep.rest_bytes) * (now - m->last_sample_ms) / 1000;
+        atomic_store_explicit(&m->storage_bytes, 0, memory_order_relaxed);
+        m->last_sample_ms = now;
+        return;
+    }
     sample sm = {.usec = xcalloc(cmd_ids, sizeof(uint64_t)),
                  .calls = xcalloc(cmd_ids, sizeof(uint64_t))};
     /* Storage first: integrated with the previous sample over the time since. */
@@ -281,12 +290,14 @@ static void record(cache *c, int64_t minute)
     uint64_t rej = atomic_load_explicit(&m->rejected, memory_order_relaxed);
     rows[n++] = (store_usage){.cmd = "",
                               .storage_byte_s = m->minute_storage_byte_s,
+                              .rest_byte_s = m->minute_rest_byte_s,
                               .connections = m->minute_connections,
                               .throttled = thr - m->flushed_throttled,
                               .rejected = rej - m->flushed_rejected};
     m->flushed_throttled = thr;
     m->flushed_rejected = rej;
     m->minute_storage_byte_s = 0;
+    m->minute_rest_byte_s = 0;
     m->minute_connections = 0;
     if (c->store && store_usage_add(c->store, c->name, minute, rows, n) != 0)
         log_warn("cache %s: usage of minute %lld not recorded", c->name, (long long)minute);

@@ -25,6 +25,7 @@ static const price_sheet builtin_sheets[] = {
      .per_million_ecpu = 0.0034,
      .per_gb_hour = 0.125,
      .min_gb = 1.0,
+     .rest_per_gb_month = 0.085,
      .nodes = {{"cache.t4g.micro", 0.016, 0.5, 20000},
                {"cache.t4g.small", 0.032, 1.37, 40000},
                {"cache.t4g.medium", 0.065, 3.09, 60000},
@@ -39,6 +40,7 @@ static const price_sheet builtin_sheets[] = {
      .per_million_ecpu = 0.0023,
      .per_gb_hour = 0.084,
      .min_gb = 0.1,
+     .rest_per_gb_month = 0.085,
      .nodes = {{"cache.t4g.micro", 0.0128, 0.5, 20000},
                {"cache.t4g.small", 0.0256, 1.37, 40000},
                {"cache.t4g.medium", 0.052, 3.09, 60000},
@@ -86,6 +88,7 @@ int bill_sheet_load(const char *path, price_sheet *out, char *err, size_t errlen
             have_ecpu = 1;
         } else if (sscanf(p, "per_gb_hour %lf", &out->per_gb_hour) == 1) {
             have_gb = 1;
+        } else if (sscanf(p, "rest_per_gb_month %lf", &out->rest_per_gb_month) == 1) {
         } else if (sscanf(p, "min_gb %lf", &out->min_gb) == 1) {
         } else if (out->nnodes < BILL_MAX_NODES &&
                    sscanf(p, "node %39s %lf %lf %lf", nd->type, &nd->hourly, &nd->mem_gb,
@@ -162,6 +165,7 @@ void bill_add(bill_report *r, const bill_row *row)
     bill_minute *m = minute_of(r, row->minute);
     m->mecpu += row->mecpu;
     m->storage_byte_s += row->storage_byte_s;
+    m->rest_byte_s += row->rest_byte_s;
     r->mecpu += row->mecpu;
     r->calls += row->calls;
     if (row->cmd[0])
@@ -177,7 +181,7 @@ static int by_ecpu(const void *a, const void *b)
 }
 
 /* Storage billed for the minutes [i, j): hour by hour, at least min_gb for the part of an hour
- * the cache ran (each minute it ran has a record). */
+ * the cache ran (each minute it ran has a record; a minute asleep is not running). */
 static void storage_of(const bill_report *r, size_t i, size_t j, double min_gb, double *gbh,
                        double *billed)
 {
@@ -185,8 +189,10 @@ static void storage_of(const bill_report *r, size_t i, size_t j, double min_gb, 
     while (i < j) {
         int64_t hour = r->mins[i].minute / 60;
         double byte_s = 0, minutes = 0;
-        for (; i < j && r->mins[i].minute / 60 == hour; i++, minutes++)
+        for (; i < j && r->mins[i].minute / 60 == hour; i++) {
             byte_s += (double)r->mins[i].storage_byte_s;
+            minutes += r->mins[i].rest_byte_s == 0;
+        }
         double h = byte_s / GIB / 3600.0, floor_gbh = min_gb * minutes / 60.0;
         *gbh += h;
         *billed += h > floor_gbh ? h : floor_gbh;
@@ -204,7 +210,12 @@ void bill_finish(bill_report *r, const price_sheet *sheet, double min_storage_gb
     storage_of(r, 0, r->nmins, min_storage_gb, &r->gb_hours, &r->billed_gb_hours);
     r->ecpu_cost = (double)r->mecpu / 1000.0 / 1e6 * sheet->per_million_ecpu;
     r->storage_cost = r->billed_gb_hours * sheet->per_gb_hour;
-    r->total = r->ecpu_cost + r->storage_cost;
+    uint64_t rest = 0;
+    for (size_t i = 0; i < r->nmins; i++)
+        rest += r->mins[i].rest_byte_s;
+    r->rest_gb_hours = (double)rest / GIB / 3600.0;
+    r->rest_cost = r->rest_gb_hours * sheet->rest_per_gb_month / MONTH_HOURS;
+    r->total = r->ecpu_cost + r->storage_cost + r->rest_cost;
     for (size_t i = 0; i < r->nmins; i++) {
         double gb = (double)r->mins[i].storage_byte_s / 60.0 / GIB;
         double eps = (double)r->mins[i].mecpu / 1000.0 / 60.0;
@@ -216,13 +227,16 @@ void bill_finish(bill_report *r, const price_sheet *sheet, double min_storage_gb
     while (w > 0 && r->mins[w - 1].minute > r->last_minute - 24 * 60)
         w--;
     double hours = (double)(r->last_minute - r->mins[w].minute + 1) / 60.0;
-    uint64_t mecpu = 0;
-    for (size_t i = w; i < r->nmins; i++)
+    uint64_t mecpu = 0, rest_w = 0;
+    for (size_t i = w; i < r->nmins; i++) {
         mecpu += r->mins[i].mecpu;
+        rest_w += r->mins[i].rest_byte_s;
+    }
     double gbh, billed;
     storage_of(r, w, r->nmins, min_storage_gb, &gbh, &billed);
     double per_hour = ((double)mecpu / 1000.0 / 1e6 * sheet->per_million_ecpu +
-                       billed * sheet->per_gb_hour) /
+                       billed * sheet->per_gb_hour +
+                       (double)rest_w / GIB / 3600.0 * sheet->rest_per_gb_month / MONTH_HOURS) /
                       (hours > 0 ? hours : 1);
     r->forecast_month = per_hour * MONTH_HOURS;
     for (int k = 0; k < sheet->nnodes; k++) {

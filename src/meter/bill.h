@@ -25,6 +25,8 @@ typedef struct {
     double per_million_ecpu; /* USD per million ECPU */
     double per_gb_hour;      /* USD per GB-hour */
     double min_gb;           /* the offer's own minimum billed storage, GB (shown apart) */
+    double rest_per_gb_month; /* USD per GB-month of a hibernated cache's snapshot (Stratus's
+                                 own line: priced as the offer's snapshot storage) */
     bill_node nodes[BILL_MAX_NODES];
     int nnodes;
 } price_sheet;
@@ -36,6 +38,7 @@ typedef struct {
                                 key prefix's share (counted in the command rows already) */
     uint64_t calls, mecpu;   /* command rows */
     uint64_t storage_byte_s; /* minute row */
+    uint64_t rest_byte_s;    /* minute row: snapshot bytes x seconds while hibernated */
 } bill_row;
 
 /* A command type's share. */
@@ -47,7 +50,7 @@ typedef struct {
 /* One minute's sums (bill_add keeps them; bill_finish reads them). */
 typedef struct {
     int64_t minute;
-    uint64_t mecpu, storage_byte_s;
+    uint64_t mecpu, storage_byte_s, rest_byte_s;
 } bill_minute;
 
 /* What the bill says. Invariant: mins is ordered by minute. */
@@ -59,7 +62,8 @@ typedef struct {
     uint64_t mecpu, calls;
     double gb_hours;         /* storage integrated */
     double billed_gb_hours;  /* with min_storage_gb applied hour by hour */
-    double ecpu_cost, storage_cost, total; /* USD */
+    double rest_gb_hours;    /* snapshot storage while hibernated */
+    double ecpu_cost, storage_cost, rest_cost, total; /* USD */
     double forecast_month;   /* USD for a 730-hour month at the recent rate */
     double peak_gb;          /* the largest minute's average storage */
     double peak_ecpu_s;      /* the busiest minute's ECPU per second */

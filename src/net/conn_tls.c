@@ -64,6 +64,39 @@ void crypto_sha256_hex(const char *p, size_t n, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+int crypto_sha256_file(const char *path, char out[65], uint64_t *size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return -errno;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int rc = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -ENOMEM;
+    unsigned char chunk[65536];
+    *size = 0;
+    while (rc == 0) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n == -1 ? -errno : 0;
+            break;
+        }
+        *size += (uint64_t)n;
+        if (EVP_DigestUpdate(ctx, chunk, (size_t)n) != 1)
+            rc = -EIO;
+    }
+    close(fd);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (rc == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+        rc = -EIO;
+    EVP_MD_CTX_free(ctx);
+    if (rc == 0)
+        for (unsigned i = 0; i < mdlen && i < 32; i++)
+            snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return rc;
+}
+
 void crypto_hmac_sha256_hex(const void *key, size_t klen, const void *msg, size_t mlen,
                             char out[65])
 {

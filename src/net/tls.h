@@ -4,6 +4,7 @@
 #define STRATUS_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Paths of the certificate material the endpoint serves. */
 typedef struct {
@@ -23,6 +24,8 @@ void tls_deinit(void);
 void crypto_sha1_hex(const char *p, size_t n, char out[41]);
 /* SHA-256 of n bytes as 64 lowercase hex digits and a NUL (ACL password hashes, as Redis). */
 void crypto_sha256_hex(const char *p, size_t n, char out[65]);
+/* SHA-256 of a file's content as 64 hex digits and a NUL; its size to *size. 0 or -errno. */
+int crypto_sha256_file(const char *path, char out[65], uint64_t *size);
 /* HMAC-SHA256 of msg under key, as 64 lowercase hex digits and a NUL. */
 void crypto_hmac_sha256_hex(const void *key, size_t klen, const void *msg, size_t mlen,
                             char out[65]);

@@ -82,6 +82,7 @@ typedef enum {
     X(ROLE) \
     X(ASKING) \
     X(STRATUS_SCALE) \
+    X(STRATUS_HIBERNATE) \
     X(STRATUS_COST) \
     X(STRATUS_USAGE) \
     X(STRATUS_RECEIPTS) \

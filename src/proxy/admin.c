@@ -414,6 +414,20 @@ void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const
     router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
 }
 
+/* ---- STRATUS HIBERNATE ---- */
+
+void admin_stratus_hibernate(session *s)
+{
+    if (follower_refuses(s, "STRATUS HIBERNATE"))
+        return;
+    /* The control thread saves and stops the engines at its next turn; the next request that
+     * needs data wakes them. */
+    atomic_store(&s->cache->sleep.sleep_wanted, 1);
+    req *r = session_queue_req(s);
+    resp_add_simple(&r->reply, "OK");
+    router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
+}
+
 /* ---- metering: STRATUS COST, USAGE, RECEIPTS, RECEIPT ---- */
 
 /* One key and its integer value of a reply map. */

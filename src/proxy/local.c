@@ -471,6 +471,7 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
     case LOCAL_ACL: /* admin.c */
     case LOCAL_WAIT:
     case LOCAL_STRATUS_SCALE:
+    case LOCAL_STRATUS_HIBERNATE:
     case LOCAL_STRATUS_COST:
     case LOCAL_STRATUS_USAGE:
     case LOCAL_STRATUS_RECEIPTS:

@@ -77,6 +77,7 @@ struct req {
     char ask_addr[48];      /* TARGET_NODE: cluster address from ASK */
     uint64_t deadline_ms;   /* give up (error reply) after this */
     uint64_t born_ms;       /* when the client's command was read */
+    uint64_t born_us;       /* the same, in microseconds (latency histogram) */
     req *ack;               /* --durability sync: a write's WAIT request, and the WAIT's write
                                (both cleared when either is freed); the write's reply is held
                                in reply until the WAIT says a replica has it */
@@ -381,6 +382,7 @@ void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *arg
                const size_t *lens);
 int admin_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen);
 void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const size_t *lens);
+void admin_stratus_hibernate(session *s);
 /* STRATUS COST / USAGE / RECEIPTS / RECEIPT (metering, docs/pricing.md). */
 void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                          const size_t *lens);

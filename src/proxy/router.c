@@ -323,6 +323,20 @@ static int zone_reader(worker *w, const req *r, const topology *t, int node)
 int router_try_send(worker *w, req *r)
 {
     uint64_t now = ev_now_ms(w->loop);
+    cache_sleep *sl = &w->cache->sleep;
+    atomic_fetch_add_explicit(&sl->activity, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&sl->asleep, memory_order_relaxed)) {
+        /* Hibernated: the request waits for the wake it asks for (longer than for a failover:
+         * engines load their data first), unless the wake already failed. */
+        if (atomic_load_explicit(&sl->wake_failed, memory_order_acquire)) {
+            router_fail(w, r, "%s", sl->wake_error);
+            return 0;
+        }
+        atomic_store_explicit(&sl->wake_wanted, 1, memory_order_relaxed);
+        if (r->deadline_ms < r->born_ms + WAKE_WAIT_MS)
+            r->deadline_ms = r->born_ms + WAKE_WAIT_MS;
+        return -EAGAIN;
+    }
     const topology *t = worker_topology(w);
     int node = -1;
     if (r->target == TARGET_NODE) {
@@ -1063,6 +1077,10 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         }
         if (d->local == LOCAL_STRATUS_SCALE) {
             admin_stratus_scale(s, argc, argv, lens);
+            return;
+        }
+        if (d->local == LOCAL_STRATUS_HIBERNATE) {
+            admin_stratus_hibernate(s);
             return;
         }
         if (d->local == LOCAL_STRATUS_COST || d->local == LOCAL_STRATUS_USAGE ||

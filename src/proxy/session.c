@@ -133,6 +133,7 @@ void meter_charge(worker *w, req *r, size_t out)
 void session_append_reply(session *s, req *r, const char *data, size_t len)
 {
     int sent = !(r->flags & REQ_F_NOREPLY);
+    cache_count_latency(s->cache, ev_clock_us() - r->born_us);
     if (r->meter_cmd) {
         meter_charge(s->w, r, sent ? len : 0);
         if (s->receipts && s->proto == 3 && sent) {
@@ -164,6 +165,7 @@ req *session_queue_req(session *s)
     s->meter_in = 0;
     r->proto = (uint8_t)s->proto;
     r->born_ms = ev_now_ms(s->w->loop);
+    r->born_us = ev_clock_us();
     r->deadline_ms = r->born_ms + (uint64_t)s->cache->cfg->backend_timeout;
     if (unlikely(s->reply_off || s->reply_skip)) {
         r->flags |= REQ_F_NOREPLY; /* CLIENT REPLY OFF or SKIP */

@@ -1,0 +1,647 @@
+/* The control plane's HTTP API (see api.h and docs/api.md). */
+#define ALLOC_ROOM ROOM_CONTROL
+#include "control/api.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/alloc.h"
+#include "control/http.h"
+#include "control/snapshot.h"
+#include "control/web.h"
+#include "net/tls.h"
+
+struct api_server {
+    http_server *h;
+    plane *p;
+};
+
+/* ---- replies ---- */
+
+static void reply_json(http_reply *rp, buf *out, unsigned status, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    rp->status = status;
+    rp->type = "application/json";
+    buf_appendf(out, "%s\n", text ? text : "{}");
+    free(text);
+    json_decref(j);
+}
+
+static void reply_error(http_reply *rp, buf *out, unsigned status, const char *code,
+                        const char *msg)
+{
+    reply_json(rp, out, status,
+               json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+/* A plane error code as HTTP. */
+static void reply_rc(http_reply *rp, buf *out, int rc, const char *what_missing,
+                     const char *msg)
+{
+    switch (rc) {
+    case -ENOENT:
+        reply_error(rp, out, 404, what_missing, msg);
+        break;
+    case -EEXIST:
+        reply_error(rp, out, 409, "AlreadyExists", msg);
+        break;
+    case -EINVAL:
+        reply_error(rp, out, 400, "InvalidParameterValue", msg);
+        break;
+    case -EBUSY:
+        reply_error(rp, out, 409, "InvalidState", msg);
+        break;
+    default:
+        reply_error(rp, out, 500, "InternalError", msg);
+    }
+}
+
+static void iso_time(int64_t ms, char *out, size_t n)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char base[32];
+    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, n, "%s.%03dZ", base, (int)(ms % 1000));
+}
+
+static const char *status_name(plane_status s)
+{
+    static const char *const names[] = {"creating", "available", "hibernating", "failed",
+                                        "deleting"};
+    return names[s];
+}
+
+static json_t *cache_json(const plane_info *c)
+{
+    char created[40], url[512];
+    iso_time(c->def.created_ms, created, sizeof(created));
+    snprintf(url, sizeof(url), "rediss://default:%s@%s:%d", c->password, c->host, c->def.port);
+    json_t *j = json_pack(
+        "{s:s,s:s,s:s,s:s,s:b,s:i}", "name", c->def.name, "description", c->def.description,
+        "status", status_name(c->status), "created_at", created, "embedded", c->embedded, "pid",
+        c->pid);
+    if (c->host[0])
+        json_object_set_new(j, "endpoint",
+                            json_pack("{s:s,s:i,s:s,s:s,s:s}", "host", c->host, "port",
+                                      c->def.port, "url", url, "ca", c->ca, "password",
+                                      c->password));
+    json_object_set_new(
+        j, "settings",
+        json_pack("{s:i,s:i,s:s,s:{s:I,s:s},s:I,s:s,s:s,s:s,s:i}", "shards", c->def.shards,
+                  "replicas", c->def.replicas, "durability", c->def.durability, "usage_limits",
+                  "max_ecpu_per_second", (json_int_t)c->def.max_ecpu_per_second, "max_storage",
+                  c->def.max_storage, "hibernate_after_seconds", (json_int_t)c->def.hibernate_after,
+                  "zones", c->def.zones, "preferred_zone", c->def.preferred_zone,
+                  "daily_snapshot_time", c->def.daily_snapshot_time, "snapshot_retention_limit",
+                  c->def.snapshot_retention));
+    json_object_set_new(j, "usage",
+                        json_pack("{s:f,s:I,s:i,s:i,s:f,s:f,s:f}", "ecpu_per_second",
+                                  c->last.ecpu_s, "storage_bytes", (json_int_t)c->last.storage,
+                                  "connections", c->last.connections, "shards", c->last.shards,
+                                  "p50_ms", c->last.p50_ms, "p99_ms", c->last.p99_ms,
+                                  "ecpu_total", c->ecpu_total));
+    json_object_set_new(j, "cost",
+                        json_pack("{s:f,s:f,s:s}", "to_date_usd", c->cost_to_date,
+                                  "month_forecast_usd", c->month_forecast, "prices",
+                                  "ElastiCache Serverless for Redis OSS, us-east-1"));
+    if (c->error[0])
+        json_object_set_new(j, "error", json_string(c->error));
+    return j;
+}
+
+static json_t *snapshot_json(const snapshot_info *s)
+{
+    char created[40];
+    iso_time(s->created_ms, created, sizeof(created));
+    return json_pack("{s:s,s:s,s:s,s:s,s:i,s:I,s:I}", "name", s->name, "cache", s->cache, "kind",
+                     s->kind, "created_at", created, "files", s->files, "bytes",
+                     (json_int_t)s->bytes, "keys", (json_int_t)s->keys);
+}
+
+/* ---- request bodies ---- */
+
+/* Parse the body as a JSON object; NULL after replying 400. */
+static json_t *body_object(const http_request *rq, http_reply *rp, buf *out)
+{
+    if (rq->body_len == 0)
+        return json_object();
+    json_error_t e;
+    json_t *j = json_loadb(rq->body, rq->body_len, 0, &e);
+    if (!j || !json_is_object(j)) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "the body must be a JSON object (%s at line %d)",
+                 j ? "not an object" : e.text, e.line);
+        json_decref(j);
+        reply_error(rp, out, 400, "InvalidRequest", msg);
+        return NULL;
+    }
+    return j;
+}
+
+/* Fields of a cache definition a body may carry (AWS's CreateServerlessCache names in
+ * docs/api.md). */
+static const char *const def_fields[] = {
+    "name",         "description",   "shards",          "replicas",
+    "durability",   "usage_limits",  "hibernate_after_seconds",
+    "zones",        "preferred_zone", "daily_snapshot_time", "snapshot_retention_limit",
+    "snapshot",     NULL};
+
+static int field_known(const char *k, const char *const *list)
+{
+    for (int i = 0; list[i]; i++)
+        if (strcmp(k, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int get_int(json_t *j, const char *k, long *out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(j, k);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v)) {
+        snprintf(err, errlen, "%s must be an integer", k);
+        return -1;
+    }
+    *out = (long)json_integer_value(v);
+    return 0;
+}
+
+static int get_str(json_t *j, const char *k, char *out, size_t outlen, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(j, k);
+    if (!v)
+        return 0;
+    if (json_is_integer(v)) {
+        snprintf(out, outlen, "%lld", (long long)json_integer_value(v));
+        return 0;
+    }
+    if (!json_is_string(v) || json_string_length(v) >= outlen) {
+        snprintf(err, errlen, "%s must be a string of at most %zu characters", k, outlen - 1);
+        return -1;
+    }
+    snprintf(out, outlen, "%s", json_string_value(v));
+    return 0;
+}
+
+/* Apply the fields of body j onto d. 0, or -1 with err. */
+static int def_from_json(json_t *j, plane_def *d, int creating, char *err, size_t errlen)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v)
+    {
+        if (strcmp(k, "user_group_id") == 0) {
+            snprintf(err, errlen, "user_group_id is not supported: a cache's users are made with "
+                                  "ACL SETUSER on the cache itself (docs/commands.md)");
+            return -1;
+        }
+        if (!field_known(k, def_fields)) {
+            snprintf(err, errlen,
+                     "unknown field \"%s\"; known: name, description, shards, replicas, "
+                     "durability, usage_limits {max_ecpu_per_second, max_storage}, "
+                     "hibernate_after_seconds, zones, preferred_zone, daily_snapshot_time, "
+                     "snapshot_retention_limit",
+                     k);
+            return -1;
+        }
+    }
+    if (!creating && json_object_get(j, "name") &&
+        (!json_is_string(json_object_get(j, "name")) ||
+         strcmp(json_string_value(json_object_get(j, "name")), d->name) != 0)) {
+        snprintf(err, errlen, "a cache cannot be renamed; restore a snapshot into a new cache");
+        return -1;
+    }
+    long shards = d->shards, replicas = d->replicas, ret = d->snapshot_retention;
+    if (get_str(j, "name", d->name, sizeof(d->name), err, errlen) ||
+        get_str(j, "description", d->description, sizeof(d->description), err, errlen) ||
+        get_int(j, "shards", &shards, err, errlen) ||
+        get_int(j, "replicas", &replicas, err, errlen) ||
+        get_str(j, "durability", d->durability, sizeof(d->durability), err, errlen) ||
+        get_int(j, "hibernate_after_seconds", &d->hibernate_after, err, errlen) ||
+        get_str(j, "preferred_zone", d->preferred_zone, sizeof(d->preferred_zone), err, errlen) ||
+        get_str(j, "daily_snapshot_time", d->daily_snapshot_time, sizeof(d->daily_snapshot_time),
+                err, errlen) ||
+        get_int(j, "snapshot_retention_limit", &ret, err, errlen))
+        return -1;
+    if (shards < 1 || shards > 64 || replicas < 0 || replicas > 2) {
+        snprintf(err, errlen, "shards must be 1 to 64 and replicas 0 to 2");
+        return -1;
+    }
+    d->shards = (int)shards;
+    d->replicas = (int)replicas;
+    d->snapshot_retention = (int)ret;
+    json_t *z = json_object_get(j, "zones");
+    if (z && json_is_array(z)) {
+        size_t i;
+        json_t *e;
+        d->zones[0] = '\0';
+        json_array_foreach(z, i, e)
+        {
+            if (!json_is_string(e)) {
+                snprintf(err, errlen, "zones must be strings");
+                return -1;
+            }
+            size_t l = strlen(d->zones);
+            snprintf(d->zones + l, sizeof(d->zones) - l, "%s%s", i ? "," : "",
+                     json_string_value(e));
+        }
+    } else if (z && get_str(j, "zones", d->zones, sizeof(d->zones), err, errlen)) {
+        return -1;
+    }
+    json_t *ul = json_object_get(j, "usage_limits");
+    if (ul) {
+        if (!json_is_object(ul)) {
+            snprintf(err, errlen, "usage_limits must be an object {max_ecpu_per_second, "
+                                  "max_storage}");
+            return -1;
+        }
+        json_object_foreach(ul, k, v)
+        {
+            if (strcmp(k, "max_ecpu_per_second") != 0 && strcmp(k, "max_storage") != 0) {
+                snprintf(err, errlen, "usage_limits: unknown field \"%s\" (max_ecpu_per_second, "
+                                      "max_storage)",
+                         k);
+                return -1;
+            }
+        }
+        if (get_int(ul, "max_ecpu_per_second", &d->max_ecpu_per_second, err, errlen) ||
+            get_str(ul, "max_storage", d->max_storage, sizeof(d->max_storage), err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- routes ---- */
+
+typedef struct {
+    json_t *arr;
+} json_acc;
+
+static void add_event(void *arg, int64_t ms, const char *cname, const char *kind, const char *msg)
+{
+    json_acc *a = arg;
+    char when[40];
+    iso_time(ms, when, sizeof(when));
+    json_array_append_new(a->arr, json_pack("{s:s,s:s,s:s,s:s}", "time", when, "cache", cname,
+                                            "kind", kind, "message", msg));
+}
+
+/* Split path "/v1/a/b/c" into up to 4 parts after "/v1". */
+static int split(const char *path, char parts[4][72])
+{
+    int n = 0;
+    const char *p = path + 3;
+    while (*p == '/' && n < 4) {
+        p++;
+        const char *e = strchr(p, '/');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == 0 || l >= 72)
+            return l == 0 && !e ? n : -1;
+        memcpy(parts[n], p, l);
+        parts[n][l] = '\0';
+        n++;
+        p += l;
+    }
+    return *p ? -1 : n;
+}
+
+static void route_caches(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                         int n, char parts[4][72])
+{
+    plane *p = a->p;
+    char err[800];
+    const char *m = rq->method;
+    if (n == 1 && strcmp(m, "GET") == 0) {
+        size_t cnt;
+        plane_info *list = plane_list(p, &cnt);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < cnt; i++)
+            json_array_append_new(arr, cache_json(&list[i]));
+        xfree(list);
+        reply_json(rp, out, 200, json_pack("{s:o}", "caches", arr));
+        return;
+    }
+    if (n == 1 && strcmp(m, "POST") == 0) {
+        json_t *j = body_object(rq, rp, out);
+        if (!j)
+            return;
+        plane_def d;
+        plane_def_defaults(p, &d);
+        if (!json_is_string(json_object_get(j, "name"))) {
+            json_decref(j);
+            reply_error(rp, out, 400, "InvalidParameterValue",
+                        "name is required: 1 to 40 lowercase letters, digits and hyphens");
+            return;
+        }
+        int rc = def_from_json(j, &d, 1, err, sizeof(err)) == 0 ? 0 : -EINVAL;
+        json_t *snap = json_object_get(j, "snapshot");
+        char snapname[72] = "";
+        if (rc == 0 && snap && !json_is_string(snap)) {
+            snprintf(err, sizeof(err), "snapshot must be the name of a snapshot to restore");
+            rc = -EINVAL;
+        } else if (snap) {
+            snprintf(snapname, sizeof(snapname), "%s", json_string_value(snap));
+        }
+        json_decref(j);
+        uint64_t keys = 0;
+        if (rc == 0)
+            rc = snapname[0] ? snapshot_restore(p, snapname, &d, &keys, err, sizeof(err))
+                             : plane_create(p, &d, err, sizeof(err));
+        if (rc != 0) {
+            reply_rc(rp, out, rc, "SnapshotNotFound", err);
+            return;
+        }
+        plane_info info;
+        plane_describe(p, d.name, &info, err, sizeof(err));
+        json_t *cj = cache_json(&info);
+        if (snapname[0])
+            json_object_set_new(cj, "restored_keys", json_integer((json_int_t)keys));
+        reply_json(rp, out, 201, cj);
+        return;
+    }
+    if (n < 2) {
+        reply_error(rp, out, 405, "MethodNotAllowed", "use GET or POST /v1/caches");
+        return;
+    }
+    const char *name = parts[1];
+    plane_info info;
+    if (n == 2 && strcmp(m, "GET") == 0) {
+        int rc = plane_describe(p, name, &info, err, sizeof(err));
+        if (rc != 0)
+            reply_rc(rp, out, rc, "CacheNotFound", err);
+        else
+            reply_json(rp, out, 200, cache_json(&info));
+        return;
+    }
+    if (n == 2 && (strcmp(m, "PATCH") == 0 || strcmp(m, "PUT") == 0)) {
+        int rc = plane_describe(p, name, &info, err, sizeof(err));
+        if (rc != 0) {
+            reply_rc(rp, out, rc, "CacheNotFound", err);
+            return;
+        }
+        json_t *j = body_object(rq, rp, out);
+        if (!j)
+            return;
+        plane_def d = info.def;
+        rc = def_from_json(j, &d, 0, err, sizeof(err)) == 0 ? 0 : -EINVAL;
+        json_decref(j);
+        int restarted = 0;
+        if (rc == 0)
+            rc = plane_modify(p, &d, &restarted, err, sizeof(err));
+        if (rc != 0) {
+            reply_rc(rp, out, rc, "CacheNotFound", err);
+            return;
+        }
+        plane_describe(p, name, &info, err, sizeof(err));
+        json_t *cj = cache_json(&info);
+        json_object_set_new(cj, "restarted", json_boolean(restarted));
+        reply_json(rp, out, 200, cj);
+        return;
+    }
+    if (n == 2 && strcmp(m, "DELETE") == 0) {
+        const char *final = http_query(rq, "final_snapshot");
+        if (final && *final) {
+            snapshot_info si;
+            int rc = snapshot_create(p, name, final, "final", &si, err, sizeof(err));
+            if (rc != 0) {
+                reply_rc(rp, out, rc, "CacheNotFound", err);
+                return;
+            }
+        }
+        int rc = plane_delete(p, name, err, sizeof(err));
+        if (rc != 0)
+            reply_rc(rp, out, rc, "CacheNotFound", err);
+        else
+            reply_json(rp, out, 200, json_pack("{s:s,s:s}", "name", name, "status", "deleted"));
+        return;
+    }
+    if (n == 3 && strcmp(m, "POST") == 0 &&
+        (strcmp(parts[2], "hibernate") == 0 || strcmp(parts[2], "wake") == 0)) {
+        int rc = strcmp(parts[2], "hibernate") == 0 ? plane_hibernate(p, name, err, sizeof(err))
+                                                    : plane_wake(p, name, err, sizeof(err));
+        if (rc != 0) {
+            reply_rc(rp, out, rc, "CacheNotFound", err);
+            return;
+        }
+        plane_describe(p, name, &info, err, sizeof(err));
+        json_t *cj = cache_json(&info);
+        json_object_set_new(cj, "status", json_string(parts[2][0] == 'h' ? "hibernating"
+                                                                         : "available"));
+        reply_json(rp, out, 200, cj);
+        return;
+    }
+    if (n == 3 && strcmp(m, "GET") == 0 && strcmp(parts[2], "series") == 0) {
+        if (plane_describe(p, name, &info, err, sizeof(err)) != 0) {
+            reply_rc(rp, out, -ENOENT, "CacheNotFound", err);
+            return;
+        }
+        plane_point *pts = xmalloc(PLANE_POINTS * sizeof(*pts));
+        size_t np = plane_series(p, name, pts, PLANE_POINTS);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < np; i++)
+            json_array_append_new(
+                arr, json_pack("{s:I,s:f,s:I,s:f,s:f,s:i,s:i,s:b}", "t", (json_int_t)pts[i].t_ms,
+                               "ecpu_per_second", pts[i].ecpu_s, "storage_bytes",
+                               (json_int_t)pts[i].storage, "p50_ms", pts[i].p50_ms, "p99_ms",
+                               pts[i].p99_ms, "shards", pts[i].shards, "connections",
+                               pts[i].connections, "asleep", pts[i].asleep));
+        xfree(pts);
+        reply_json(rp, out, 200, json_pack("{s:s,s:o}", "name", name, "points", arr));
+        return;
+    }
+    if (n == 3 && strcmp(m, "GET") == 0 &&
+        (strcmp(parts[2], "usage") == 0 || strcmp(parts[2], "bill") == 0)) {
+        if (plane_describe(p, name, &info, err, sizeof(err)) != 0) {
+            reply_rc(rp, out, -ENOENT, "CacheNotFound", err);
+            return;
+        }
+        double to_date, forecast, ecpu, gbh, rest;
+        plane_cost(p, name, &to_date, &forecast, &ecpu, &gbh, &rest);
+        reply_json(rp, out, 200,
+                   json_pack("{s:s,s:f,s:f,s:f,s:f,s:f,s:s}", "name", name, "ecpu", ecpu,
+                             "storage_gb_hours", gbh, "storage_at_rest_gb_hours", rest,
+                             "cost_to_date_usd", to_date, "month_forecast_usd", forecast,
+                             "prices", "ElastiCache Serverless for Redis OSS, us-east-1 "
+                                       "(`stratus bill` for other sheets and fixed nodes)"));
+        return;
+    }
+    reply_error(rp, out, 404, "NotFound",
+                "no such call; see docs/api.md (GET/POST /v1/caches, GET/PATCH/DELETE "
+                "/v1/caches/NAME, POST /v1/caches/NAME/hibernate|wake, GET "
+                "/v1/caches/NAME/series|usage|bill)");
+}
+
+static void route_snapshots(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                            int n, char parts[4][72])
+{
+    plane *p = a->p;
+    char err[800];
+    const char *m = rq->method;
+    snapshot_info si;
+    if (n == 1 && strcmp(m, "GET") == 0) {
+        size_t cnt;
+        snapshot_info *list = snapshot_list(p, http_query(rq, "cache"), &cnt);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < cnt; i++)
+            json_array_append_new(arr, snapshot_json(&list[i]));
+        xfree(list);
+        reply_json(rp, out, 200, json_pack("{s:o}", "snapshots", arr));
+        return;
+    }
+    if (n == 1 && strcmp(m, "POST") == 0) {
+        json_t *j = body_object(rq, rp, out);
+        if (!j)
+            return;
+        json_t *nm = json_object_get(j, "name"), *c = json_object_get(j, "cache"),
+               *rdb = json_object_get(j, "rdb_path");
+        int rc;
+        if (!json_is_string(nm) || (!json_is_string(c) && !json_is_string(rdb))) {
+            snprintf(err, sizeof(err), "give \"name\" and either \"cache\" (take a snapshot of it) "
+                                       "or \"rdb_path\" (import a plain RDB file)");
+            rc = -EINVAL;
+        } else if (json_is_string(c)) {
+            rc = snapshot_create(p, json_string_value(c), json_string_value(nm), "manual", &si,
+                                 err, sizeof(err));
+        } else {
+            rc = snapshot_import(p, json_string_value(nm), json_string_value(rdb), &si, err,
+                                 sizeof(err));
+        }
+        json_decref(j);
+        if (rc != 0)
+            reply_rc(rp, out, rc, "CacheNotFound", err);
+        else
+            reply_json(rp, out, 201, snapshot_json(&si));
+        return;
+    }
+    if (n < 2) {
+        reply_error(rp, out, 405, "MethodNotAllowed", "use GET or POST /v1/snapshots");
+        return;
+    }
+    const char *name = parts[1];
+    if (n == 2 && strcmp(m, "GET") == 0) {
+        int rc = snapshot_describe(p, name, &si, err, sizeof(err));
+        if (rc != 0)
+            reply_rc(rp, out, rc, "SnapshotNotFound", err);
+        else
+            reply_json(rp, out, 200, snapshot_json(&si));
+        return;
+    }
+    if (n == 2 && strcmp(m, "DELETE") == 0) {
+        int rc = snapshot_delete(p, name, err, sizeof(err));
+        if (rc != 0)
+            reply_rc(rp, out, rc, "SnapshotNotFound", err);
+        else
+            reply_json(rp, out, 200, json_pack("{s:s,s:s}", "name", name, "status", "deleted"));
+        return;
+    }
+    if (n == 3 && strcmp(m, "POST") == 0 && strcmp(parts[2], "export") == 0) {
+        json_t *j = body_object(rq, rp, out);
+        if (!j)
+            return;
+        json_t *dir = json_object_get(j, "path");
+        char path[4400];
+        int rc;
+        if (!json_is_string(dir)) {
+            snprintf(err, sizeof(err), "give \"path\": the directory to write <name>.rdb and "
+                                       "<name>.json into");
+            rc = -EINVAL;
+        } else {
+            rc = snapshot_export(p, name, json_string_value(dir), path, sizeof(path), err,
+                                 sizeof(err));
+        }
+        json_decref(j);
+        if (rc != 0)
+            reply_rc(rp, out, rc, "SnapshotNotFound", err);
+        else
+            reply_json(rp, out, 200, json_pack("{s:s,s:s}", "name", name, "rdb", path));
+        return;
+    }
+    reply_error(rp, out, 404, "NotFound",
+                "no such call; see docs/api.md (GET/POST /v1/snapshots, GET/DELETE "
+                "/v1/snapshots/NAME, POST /v1/snapshots/NAME/export; restore with POST "
+                "/v1/caches {\"name\": ..., \"snapshot\": NAME})");
+}
+
+static void answer(void *arg, const http_request *rq, http_reply *rp, buf *out)
+{
+    api_server *a = arg;
+    if (strncmp(rq->path, "/v1", 3) != 0 || (rq->path[3] != '/' && rq->path[3] != '\0')) {
+        const web_file *f = strcmp(rq->method, "GET") == 0 ? web_find(rq->path) : NULL;
+        if (!f) {
+            reply_error(rp, out, 404, "NotFound",
+                        "not found: the API is under /v1 (docs/api.md), the console at /");
+            return;
+        }
+        rp->status = 200;
+        rp->type = f->type;
+        buf_append(out, f->data, f->len);
+        return;
+    }
+    const char *auth = http_header(rq, "Authorization");
+    const char *token = plane_token(a->p);
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) != strlen(token) ||
+        !crypto_equal(auth + 7, token, strlen(token))) {
+        rp->extra_name = "WWW-Authenticate";
+        rp->extra_value = "Bearer";
+        reply_error(rp, out, 401, "Unauthorized",
+                    "send \"Authorization: Bearer <token>\" with the admin token from "
+                    "<data-dir>/admin-token");
+        return;
+    }
+    char parts[4][72];
+    int n = split(rq->path, parts);
+    if (n < 1) {
+        reply_error(rp, out, 404, "NotFound",
+                    "see docs/api.md: /v1/caches, /v1/snapshots, /v1/events");
+        return;
+    }
+    if (strcmp(parts[0], "caches") == 0) {
+        route_caches(a, rq, rp, out, n, parts);
+    } else if (strcmp(parts[0], "snapshots") == 0) {
+        route_snapshots(a, rq, rp, out, n, parts);
+    } else if (strcmp(parts[0], "events") == 0 && n == 1 && strcmp(rq->method, "GET") == 0) {
+        const char *lim = http_query(rq, "limit");
+        long limit = lim ? strtol(lim, NULL, 10) : 100;
+        if (limit < 1 || limit > 10000)
+            limit = 100;
+        json_acc acc = {.arr = json_array()};
+        plane_events(a->p, http_query(rq, "cache"), (size_t)limit, add_event, &acc);
+        reply_json(rp, out, 200, json_pack("{s:o}", "events", acc.arr));
+    } else {
+        reply_error(rp, out, 404, "NotFound",
+                    "see docs/api.md: /v1/caches, /v1/snapshots, /v1/events");
+    }
+}
+
+api_server *api_start(plane *p, const char *bind, int port, char *err, size_t errlen)
+{
+    api_server *a = xcalloc(1, sizeof(*a));
+    a->p = p;
+    a->h = http_start("--api-port", bind, port, 1, answer, a, err, errlen);
+    if (!a->h) {
+        xfree(a);
+        return NULL;
+    }
+    return a;
+}
+
+int api_port(const api_server *a)
+{
+    return http_port(a->h);
+}
+
+void api_stop(api_server *a)
+{
+    if (!a)
+        return;
+    http_stop(a->h);
+    xfree(a);
+}

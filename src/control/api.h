@@ -1,0 +1,21 @@
+/* The control plane's HTTP JSON API (/v1/...), its web console (/) and its metrics (/metrics),
+ * served by control/http.c. Every /v1 call needs "Authorization: Bearer <admin token>"; errors
+ * are {"error": {"code": ..., "message": ...}} with an HTTP status. The only server file that
+ * includes jansson.h. Reference: docs/api.md. */
+#ifndef STRATUS_API_H
+#define STRATUS_API_H
+
+#include <stddef.h>
+
+#include "control/plane.h"
+
+typedef struct api_server api_server;
+
+/* Serve p on bind:port (0: any free port). NULL with err. */
+api_server *api_start(plane *p, const char *bind, int port, char *err, size_t errlen);
+/* The port bound. */
+int api_port(const api_server *a);
+/* Stop serving and free; NULL is allowed. */
+void api_stop(api_server *a);
+
+#endif
