@@ -60,10 +60,10 @@ test-unit: $(UNIT)
 	$(UNIT)
 
 test-integration: $(STRATUS)
-	STRATUS_BIN=$(abspath $(STRATUS)) $(PYTHON) -m pytest -q tests/integration
+	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) $(PYTHON) -m pytest -q tests/integration
 
 test-node: $(STRATUS)
-	cd tests/node && STRATUS_BIN=$(abspath $(STRATUS)) node --test
+	cd tests/node && STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) node --test
 
 check: deps all
 	$(MAKE) --no-print-directory test-unit
@@ -71,16 +71,16 @@ check: deps all
 	$(MAKE) --no-print-directory test-node
 
 bench: deps $(STRATUS)
-	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/compare
+	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/compare
 
 bench-scale: deps $(STRATUS)
-	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/scale
+	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/scale
 
 bench-failover: deps $(STRATUS)
-	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/failover
+	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/failover
 
 bench-zones: deps $(STRATUS)
-	STRATUS_BIN=$(abspath $(STRATUS)) ./bench/zones
+	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/zones
 
 # Regenerate the command table and docs/commands.md from the committed Redis COMMAND dump.
 commands:

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/api_client.h"
 #include "cli/bill.h"
 #include "cluster/agent.h"
 #include "common/alloc.h"
@@ -43,7 +44,18 @@ static void usage(FILE *out)
     fprintf(out,
             "Stratus %s: a serverless Redis-compatible cache on your own machine.\n\n"
             "Usage:\n"
-            "  stratus up [settings]   start the cache \"default\" behind one TLS endpoint\n"
+            "  stratus up [settings]   start the cache \"default\" behind one TLS endpoint, with\n"
+            "                          the control plane's API and console (--api-port)\n"
+            "  stratus serve [settings]\n"
+            "                          run the control plane alone: caches made with the API\n"
+            "  stratus cache create NAME [--shards N] [--max-ecpu-per-second N] [...]\n"
+            "  stratus cache list | describe NAME | modify NAME [...] | delete NAME\n"
+            "  stratus cache hibernate NAME | wake NAME\n"
+            "                          manage caches through the API (--json for scripts)\n"
+            "  stratus snapshot create CACHE NAME | list | describe NAME | delete NAME\n"
+            "  stratus snapshot restore NAME NEW-CACHE [--shards N] | export NAME DIR\n"
+            "  stratus snapshot import NAME RDB-FILE\n"
+            "  stratus usage CACHE     ECPU, storage and cost so far\n"
             "  stratus events [CACHE] [--data-dir D]\n"
             "                          scaling decisions and actions, newest first\n"
             "  stratus cache scale NAME --shards N|auto [--data-dir D]\n"
@@ -174,6 +186,19 @@ static void print_api(const settings *cfg, const api_server *api)
            cfg->data_dir);
     printf("  console    http://%s:%d/\n", host, api_port(api));
     fflush(stdout);
+    /* <data-dir>/api tells the CLI where the API listens. */
+    char path[PATH_MAX + 16], text[128];
+    snprintf(path, sizeof(path), "%s/api", cfg->data_dir);
+    int n = snprintf(text, sizeof(text), "http://%s:%d\n", host, api_port(api));
+    if (file_write_atomic(path, text, (size_t)n, 0600) != 0)
+        log_warn("cannot write %s: `stratus cache` commands will need --api", path);
+}
+
+static void remove_api_file(const settings *cfg)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/api", cfg->data_dir);
+    unlink(path);
 }
 
 /* <cache dir>/endpoint tells the CLI where the running endpoint listens (host, port, CA). */
@@ -338,6 +363,8 @@ static int cmd_up(int argc, char **argv)
 stop:
     if (rc != 0)
         log_error("stopping after an error");
+    if (api)
+        remove_api_file(&cfg);
     api_stop(api);
     api = NULL;
     plane_stop(pl);
@@ -431,6 +458,8 @@ static int cmd_serve(int argc, char **argv)
     log_info("stopping: every cache saves and stops");
     rc = 0;
 out:
+    if (api)
+        remove_api_file(&cfg);
     api_stop(api);
     plane_stop(pl);
     tls_deinit();
@@ -510,6 +539,8 @@ static int cmd_events(int argc, char **argv)
 
 static int cmd_cache(int argc, char **argv)
 {
+    if (argc >= 1 && strcmp(argv[0], "scale") != 0)
+        return cli_cache(argc, argv);
     if (argc < 1 || strcmp(argv[0], "scale") != 0) {
         fprintf(stderr, "stratus: usage: stratus cache scale NAME --shards N|auto "
                         "[--data-dir D]\n");
@@ -587,6 +618,10 @@ int main(int argc, char **argv)
         return cmd_events(argc - 2, argv + 2);
     if (strcmp(argv[1], "cache") == 0)
         return cmd_cache(argc - 2, argv + 2);
+    if (strcmp(argv[1], "snapshot") == 0)
+        return cli_snapshot(argc - 2, argv + 2);
+    if (strcmp(argv[1], "usage") == 0)
+        return cli_usage(argc - 2, argv + 2);
     if (strcmp(argv[1], "agent") == 0)
         return agent_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "bill") == 0)

@@ -131,6 +131,7 @@ int hibernate_sleep(cache *c, char *err, size_t errlen)
 {
     cache_sleep *sl = &c->sleep;
     uint64_t t0 = ev_clock_ms();
+    atomic_store(&sl->wake_wanted, 0);
     atomic_store(&sl->asleep, 1); /* from now on requests wait for the wake */
     usage_flush(c);
     supervisor_stop(c->sup, 30000);
@@ -188,6 +189,8 @@ int hibernate_wake(cache *c, char *err, size_t errlen)
     atomic_store(&sl->rest_bytes, 0);
     atomic_store(&c->refresh_wanted, 1);
     atomic_store(&sl->asleep, 0);
+    /* Requests that arrived while the engines started asked again: they are served now. */
+    atomic_store(&sl->wake_wanted, 0);
     atomic_fetch_add(&sl->wakes, 1);
     int64_t took = (int64_t)(ev_clock_ms() - t0);
     atomic_store(&sl->last_wake_ms, took);

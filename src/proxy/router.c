@@ -332,7 +332,12 @@ int router_try_send(worker *w, req *r)
             router_fail(w, r, "%s", sl->wake_error);
             return 0;
         }
-        atomic_store_explicit(&sl->wake_wanted, 1, memory_order_relaxed);
+        if (!atomic_exchange_explicit(&sl->wake_wanted, 1, memory_order_relaxed)) {
+            session *owner = req_session(r);
+            log_info("cache %s: woken by a request (%s) from %s", w->cache->name,
+                     owner && owner->last_cmd ? owner->last_cmd : "internal",
+                     owner ? owner->addr : "the endpoint");
+        }
         if (r->deadline_ms < r->born_ms + WAKE_WAIT_MS)
             r->deadline_ms = r->born_ms + WAKE_WAIT_MS;
         return -EAGAIN;

@@ -22,6 +22,8 @@ import redis
 
 REPO = Path(__file__).resolve().parents[2]
 STRATUS_BIN = os.environ.get("STRATUS_BIN") or str(REPO / "build" / "stratus")
+# Every `stratus up` of the tests runs its control plane's API on a port of its own.
+os.environ.setdefault("STRATUS_API_PORT", "0")
 
 READY_TIMEOUT = 30.0  # seconds to wait for "Press Ctrl-C to stop."
 STOP_TIMEOUT = 30.0  # seconds between SIGTERM and SIGKILL

@@ -1,0 +1,556 @@
+/* `stratus cache|snapshot|usage` subcommands: calls to the control plane's HTTP API, shown as
+ * tables (or the API's JSON with --json). The CLI's one file that includes jansson.h.
+ * Exit codes: 0 done, 1 the API refused (4xx other than below) or failed, 2 bad usage,
+ * 3 not found, 4 conflict (exists already, busy), 5 the API cannot be reached. */
+#define ALLOC_ROOM ROOM_CLI
+#include "cli/api_client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/file.h"
+
+enum { EX_OK = 0, EX_REFUSED = 1, EX_USAGE = 2, EX_NOTFOUND = 3, EX_CONFLICT = 4, EX_UNREACHABLE = 5 };
+
+/* Options every subcommand takes. */
+typedef struct {
+    const char *data_dir;
+    const char *api;   /* http://host:port, else <data-dir>/api */
+    const char *token; /* else <data-dir>/admin-token */
+    int json;
+    char api_buf[256], token_buf[128];
+} opts;
+
+/* Take the common options out of argv (the rest stays, in order); -1 on a bad option. */
+static int parse_opts(int *argc, char **argv, opts *o)
+{
+    int out = 0;
+    o->data_dir = getenv("STRATUS_DATA_DIR") ? getenv("STRATUS_DATA_DIR") : "./stratus-data";
+    for (int i = 0; i < *argc; i++) {
+        const char *a = argv[i];
+        const char **dst = strcmp(a, "--data-dir") == 0 ? &o->data_dir
+                           : strcmp(a, "--api") == 0    ? &o->api
+                           : strcmp(a, "--token") == 0  ? &o->token
+                                                        : NULL;
+        if (dst) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "stratus: %s needs a value\n", a);
+                return -1;
+            }
+            *dst = argv[++i];
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = 1;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    *argc = out;
+    return 0;
+}
+
+static int read_line_file(const char *dir, const char *name, char *out, size_t outlen)
+{
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    buf b;
+    buf_init(&b);
+    int rc = file_read_all(path, &b, 4096);
+    snprintf(out, outlen, "%.*s", rc == 0 ? (int)buf_used(&b) : 0, buf_rptr(&b));
+    out[strcspn(out, "\r\n")] = '\0';
+    buf_deinit(&b);
+    return rc == 0 && out[0] ? 0 : -1;
+}
+
+/* Call the API: method path [body]; the status to *status and the body to out. 0 or -1 (could
+ * not reach it; a message was printed). */
+static int call(opts *o, const char *method, const char *path, const char *body, int *status,
+                buf *out)
+{
+    if (!o->api) {
+        if (read_line_file(o->data_dir, "api", o->api_buf, sizeof(o->api_buf)) != 0) {
+            fprintf(stderr,
+                    "stratus: no control plane runs for data dir %s (no %s/api): start `stratus "
+                    "serve` (or `stratus up`) there, or pass --api http://HOST:PORT\n",
+                    o->data_dir, o->data_dir);
+            return -1;
+        }
+        o->api = o->api_buf;
+    }
+    if (!o->token) {
+        if (read_line_file(o->data_dir, "admin-token", o->token_buf, sizeof(o->token_buf)) != 0) {
+            fprintf(stderr, "stratus: cannot read %s/admin-token: pass --token\n", o->data_dir);
+            return -1;
+        }
+        o->token = o->token_buf;
+    }
+    char host[128];
+    int port = 0;
+    if (sscanf(o->api, "http://%127[^:/]:%d", host, &port) != 2 || port <= 0) {
+        fprintf(stderr, "stratus: --api must look like http://127.0.0.1:8379 (got \"%s\")\n",
+                o->api);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%d", port);
+    int fd = -1;
+    if (getaddrinfo(host, ps, &hints, &ai) == 0) {
+        for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+            fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+            if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+                close(fd);
+                fd = -1;
+            }
+        }
+        freeaddrinfo(ai);
+    }
+    if (fd < 0) {
+        fprintf(stderr, "stratus: cannot reach the API at %s: %s (is `stratus serve` running?)\n",
+                o->api, strerror(errno));
+        return -1;
+    }
+    /* Creating a cache, a snapshot or a restore can take a while; a hung API cannot. */
+    struct timeval tv = {.tv_sec = 600};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    buf req;
+    buf_init(&req);
+    size_t blen = body ? strlen(body) : 0;
+    buf_appendf(&req,
+                "%s %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: "
+                "application/json\r\nContent-Length: %zu\r\n\r\n",
+                method, path, host, o->token, blen);
+    if (blen)
+        buf_append(&req, body, blen);
+    int rc = -1;
+    size_t off = 0;
+    while (off < buf_used(&req)) {
+        ssize_t w = write(fd, buf_rptr(&req) + off, buf_used(&req) - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    buf resp;
+    buf_init(&resp);
+    if (off == buf_used(&req)) {
+        for (;;) {
+            buf_reserve(&resp, 65536);
+            ssize_t n = read(fd, resp.data + resp.len, resp.cap - resp.len);
+            if (n <= 0)
+                break;
+            resp.len += (size_t)n;
+        }
+        buf_append(&resp, "", 1);
+        const char *hdr_end = strstr(buf_rptr(&resp), "\r\n\r\n");
+        if (sscanf(buf_rptr(&resp), "HTTP/%*s %d", status) == 1 && hdr_end) {
+            const char *b = hdr_end + 4;
+            buf_append(out, b, strlen(b));
+            rc = 0;
+        }
+    }
+    if (rc != 0)
+        fprintf(stderr, "stratus: no answer from the API at %s\n", o->api);
+    buf_deinit(&req);
+    buf_deinit(&resp);
+    close(fd);
+    return rc;
+}
+
+/* Print an API error and map its status to an exit code. */
+static int api_error(int status, const char *body)
+{
+    json_t *j = json_loads(body, 0, NULL);
+    json_t *e = j ? json_object_get(j, "error") : NULL;
+    const char *msg = e ? json_string_value(json_object_get(e, "message")) : NULL;
+    const char *code = e ? json_string_value(json_object_get(e, "code")) : NULL;
+    fprintf(stderr, "stratus: %s%s%s\n", code ? code : "", code ? ": " : "",
+            msg ? msg : body);
+    json_decref(j);
+    return status == 404 ? EX_NOTFOUND : status == 409 ? EX_CONFLICT : EX_REFUSED;
+}
+
+/* Run a call; on success hand the parsed JSON to show (or print it with --json). */
+static int run(opts *o, const char *method, const char *path, json_t *body,
+               void (*show)(json_t *j))
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    int status = 0;
+    buf out;
+    buf_init(&out);
+    int rc = call(o, method, path, text, &status, &out);
+    free(text);
+    if (rc != 0) {
+        buf_deinit(&out);
+        return EX_UNREACHABLE;
+    }
+    buf_append(&out, "", 1);
+    if (status >= 300) {
+        rc = api_error(status, buf_rptr(&out));
+    } else if (o->json || !show) {
+        fputs(buf_rptr(&out), stdout);
+    } else {
+        json_t *j = json_loads(buf_rptr(&out), 0, NULL);
+        show(j);
+        json_decref(j);
+    }
+    buf_deinit(&out);
+    return rc;
+}
+
+/* ---- showing ---- */
+
+static const char *str_of(json_t *o, const char *path)
+{
+    json_t *v = o;
+    char key[64];
+    while (v && *path) {
+        size_t l = strcspn(path, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)l, path);
+        v = json_object_get(v, key);
+        path += l + (path[l] == '.');
+    }
+    static char num[64];
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+        return num;
+    }
+    if (json_is_real(v)) {
+        snprintf(num, sizeof(num), "%.3f", json_real_value(v));
+        return num;
+    }
+    if (json_is_boolean(v))
+        return json_is_true(v) ? "yes" : "no";
+    return json_is_string(v) ? json_string_value(v) : "-";
+}
+
+static void human_bytes(double b, char *out, size_t n)
+{
+    const char *u[] = {"B", "KB", "MB", "GB", "TB"};
+    int i = 0;
+    while (b >= 1024 && i < 4) {
+        b /= 1024;
+        i++;
+    }
+    snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+}
+
+static void show_cache_row(json_t *c)
+{
+    char store[32];
+    json_t *u = json_object_get(c, "usage");
+    human_bytes(json_number_value(json_object_get(u, "storage_bytes")), store, sizeof(store));
+    char ep[96];
+    snprintf(ep, sizeof(ep), "%s:%s", str_of(c, "endpoint.host"), str_of(c, "endpoint.port"));
+    printf("%-20s %-12s %-22s %6s %9.1f %10s %10.2f\n", str_of(c, "name"), str_of(c, "status"),
+           ep, str_of(c, "settings.shards"),
+           json_number_value(json_object_get(u, "ecpu_per_second")), store,
+           json_number_value(json_object_get(json_object_get(c, "cost"), "to_date_usd")));
+}
+
+static void show_list(json_t *j)
+{
+    json_t *arr = json_object_get(j, "caches");
+    if (!json_array_size(arr)) {
+        printf("no caches yet: `stratus cache create NAME`\n");
+        return;
+    }
+    printf("%-20s %-12s %-22s %6s %9s %10s %10s\n", "NAME", "STATUS", "ENDPOINT", "SHARDS",
+           "ECPU/S", "STORAGE", "COST $");
+    size_t i;
+    json_t *c;
+    json_array_foreach(arr, i, c) show_cache_row(c);
+}
+
+static void show_cache(json_t *c)
+{
+    static const char *const rows[][2] = {
+        {"name", "name"},
+        {"status", "status"},
+        {"description", "description"},
+        {"created", "created_at"},
+        {"url", "endpoint.url"},
+        {"ca", "endpoint.ca"},
+        {"shards", "settings.shards"},
+        {"replicas", "settings.replicas"},
+        {"durability", "settings.durability"},
+        {"max ECPU/s", "settings.usage_limits.max_ecpu_per_second"},
+        {"max storage", "settings.usage_limits.max_storage"},
+        {"hibernate", "settings.hibernate_after_seconds"},
+        {"zones", "settings.zones"},
+        {"daily snap", "settings.daily_snapshot_time"},
+        {"retention", "settings.snapshot_retention_limit"},
+        {"ECPU/s now", "usage.ecpu_per_second"},
+        {"storage B", "usage.storage_bytes"},
+        {"p50 ms", "usage.p50_ms"},
+        {"p99 ms", "usage.p99_ms"},
+        {"cost $", "cost.to_date_usd"},
+        {"month $", "cost.month_forecast_usd"},
+        {"error", "error"},
+        {"restored", "restored_keys"},
+        {"restarted", "restarted"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const char *v = str_of(c, rows[i][1]);
+        if (strcmp(v, "-") != 0 || i < 5)
+            printf("%-12s %s\n", rows[i][0], v);
+    }
+}
+
+static void show_snapshot(json_t *s)
+{
+    char size[32];
+    human_bytes(json_number_value(json_object_get(s, "bytes")), size, sizeof(size));
+    printf("%-28s %-16s %-7s %-24s %5s %10s %10s\n", str_of(s, "name"), str_of(s, "cache"),
+           str_of(s, "kind"), str_of(s, "created_at"), str_of(s, "files"), size,
+           str_of(s, "keys"));
+}
+
+static void show_snapshot_one(json_t *s)
+{
+    printf("%-28s %-16s %-7s %-24s %5s %10s %10s\n", "NAME", "CACHE", "KIND", "CREATED", "FILES",
+           "SIZE", "KEYS");
+    show_snapshot(s);
+}
+
+static void show_snapshots(json_t *j)
+{
+    json_t *arr = json_object_get(j, "snapshots");
+    if (!json_array_size(arr)) {
+        printf("no snapshots yet: `stratus snapshot create CACHE NAME`\n");
+        return;
+    }
+    printf("%-28s %-16s %-7s %-24s %5s %10s %10s\n", "NAME", "CACHE", "KIND", "CREATED", "FILES",
+           "SIZE", "KEYS");
+    size_t i;
+    json_t *s;
+    json_array_foreach(arr, i, s) show_snapshot(s);
+}
+
+static void show_usage(json_t *j)
+{
+    printf("cache %s: %s ECPU, %s GB-hours of storage, %s GB-hours at rest (hibernated)\n",
+           str_of(j, "name"), str_of(j, "ecpu"), str_of(j, "storage_gb_hours"),
+           str_of(j, "storage_at_rest_gb_hours"));
+    printf("cost so far $%s, month forecast $%s (%s)\n", str_of(j, "cost_to_date_usd"),
+           str_of(j, "month_forecast_usd"), str_of(j, "prices"));
+}
+
+static void show_done(json_t *j)
+{
+    printf("%s: %s\n", str_of(j, "name"), str_of(j, "status"));
+}
+
+static void show_export(json_t *j)
+{
+    printf("snapshot %s written to %s (and its .json manifest beside it)\n", str_of(j, "name"),
+           str_of(j, "rdb"));
+}
+
+/* ---- options that define a cache ---- */
+
+/* Read --flag value pairs of a cache definition into body; -1 on an unknown flag. */
+static int def_flags(int argc, char **argv, int from, json_t *body)
+{
+    json_t *limits = json_object();
+    for (int i = from; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v || strncmp(f, "--", 2) != 0) {
+            fprintf(stderr, "stratus: unexpected \"%s\" (flags take a value: --shards 2)\n", f);
+            json_decref(limits);
+            return -1;
+        }
+        i++;
+        char *end;
+        long n = strtol(v, &end, 10);
+        int isnum = *v && !*end;
+        if (strcmp(f, "--description") == 0)
+            json_object_set_new(body, "description", json_string(v));
+        else if (strcmp(f, "--shards") == 0 || strcmp(f, "--replicas") == 0 ||
+                 strcmp(f, "--hibernate-after") == 0 || strcmp(f, "--snapshot-retention") == 0 ||
+                 strcmp(f, "--max-ecpu-per-second") == 0) {
+            if (!isnum) {
+                fprintf(stderr, "stratus: %s takes a number (got \"%s\")\n", f, v);
+                json_decref(limits);
+                return -1;
+            }
+            const char *key = strcmp(f, "--shards") == 0             ? "shards"
+                              : strcmp(f, "--replicas") == 0         ? "replicas"
+                              : strcmp(f, "--hibernate-after") == 0  ? "hibernate_after_seconds"
+                              : strcmp(f, "--snapshot-retention") == 0 ? "snapshot_retention_limit"
+                                                                        : NULL;
+            if (key)
+                json_object_set_new(body, key, json_integer(n));
+            else
+                json_object_set_new(limits, "max_ecpu_per_second", json_integer(n));
+        } else if (strcmp(f, "--max-storage") == 0)
+            json_object_set_new(limits, "max_storage", json_string(v));
+        else if (strcmp(f, "--durability") == 0)
+            json_object_set_new(body, "durability", json_string(v));
+        else if (strcmp(f, "--zones") == 0)
+            json_object_set_new(body, "zones", json_string(v));
+        else if (strcmp(f, "--preferred-zone") == 0)
+            json_object_set_new(body, "preferred_zone", json_string(v));
+        else if (strcmp(f, "--daily-snapshot-time") == 0)
+            json_object_set_new(body, "daily_snapshot_time", json_string(v));
+        else if (strcmp(f, "--from-snapshot") == 0)
+            json_object_set_new(body, "snapshot", json_string(v));
+        else {
+            fprintf(stderr,
+                    "stratus: unknown flag %s (--description, --shards, --replicas, --durability, "
+                    "--max-ecpu-per-second, --max-storage, --hibernate-after, --zones, "
+                    "--preferred-zone, --daily-snapshot-time, --snapshot-retention)\n",
+                    f);
+            json_decref(limits);
+            return -1;
+        }
+    }
+    if (json_object_size(limits))
+        json_object_set_new(body, "usage_limits", limits);
+    else
+        json_decref(limits);
+    return 0;
+}
+
+static int usage_error(const char *text)
+{
+    fprintf(stderr, "stratus: usage: %s\n", text);
+    return EX_USAGE;
+}
+
+static const char cache_usage[] =
+    "stratus cache create NAME [--shards N] [--replicas N] [--durability async|sync] "
+    "[--max-ecpu-per-second N] [--max-storage SIZE] [--hibernate-after S] [--zones a,b] "
+    "[--preferred-zone Z] [--daily-snapshot-time HH:MM] [--snapshot-retention N] "
+    "[--description T]\n"
+    "       stratus cache list | describe NAME | modify NAME [flags as create] | delete NAME "
+    "[--final-snapshot SNAP] | hibernate NAME | wake NAME | scale NAME --shards N|auto\n"
+    "       (every command: [--data-dir D] [--api URL] [--token T] [--json])";
+
+int cli_cache(int argc, char **argv)
+{
+    opts o = {0};
+    if (parse_opts(&argc, argv, &o) != 0)
+        return EX_USAGE;
+    if (argc < 1)
+        return usage_error(cache_usage);
+    const char *sub = argv[0];
+    char path[256];
+    if (strcmp(sub, "list") == 0)
+        return argc == 1 ? run(&o, "GET", "/v1/caches", NULL, show_list)
+                         : usage_error(cache_usage);
+    if (argc < 2 || argv[1][0] == '-')
+        return usage_error(cache_usage);
+    const char *name = argv[1];
+    if (strlen(name) > 64 || strpbrk(name, "/?#% "))
+        return usage_error("a cache name is at most 40 lowercase letters, digits and hyphens");
+    snprintf(path, sizeof(path), "/v1/caches/%s", name);
+    if (strcmp(sub, "create") == 0 || strcmp(sub, "modify") == 0) {
+        json_t *body = json_object();
+        if (strcmp(sub, "create") == 0)
+            json_object_set_new(body, "name", json_string(name));
+        if (def_flags(argc, argv, 2, body) != 0) {
+            json_decref(body);
+            return EX_USAGE;
+        }
+        return sub[0] == 'c' ? run(&o, "POST", "/v1/caches", body, show_cache)
+                             : run(&o, "PATCH", path, body, show_cache);
+    }
+    if (strcmp(sub, "describe") == 0 && argc == 2)
+        return run(&o, "GET", path, NULL, show_cache);
+    if (strcmp(sub, "delete") == 0) {
+        if (argc == 4 && strcmp(argv[2], "--final-snapshot") == 0) {
+            char p2[400];
+            snprintf(p2, sizeof(p2), "%s?final_snapshot=%s", path, argv[3]);
+            return run(&o, "DELETE", p2, NULL, show_done);
+        }
+        return argc == 2 ? run(&o, "DELETE", path, NULL, show_done) : usage_error(cache_usage);
+    }
+    if ((strcmp(sub, "hibernate") == 0 || strcmp(sub, "wake") == 0) && argc == 2) {
+        char p2[300];
+        snprintf(p2, sizeof(p2), "%s/%s", path, sub);
+        return run(&o, "POST", p2, NULL, show_done);
+    }
+    return usage_error(cache_usage);
+}
+
+static const char snapshot_usage[] =
+    "stratus snapshot create CACHE NAME | list [CACHE] | describe NAME | delete NAME | restore "
+    "NAME NEW-CACHE [--shards N] [other create flags] | export NAME DIR | import NAME RDB-FILE\n"
+    "       (every command: [--data-dir D] [--api URL] [--token T] [--json])";
+
+int cli_snapshot(int argc, char **argv)
+{
+    opts o = {0};
+    if (parse_opts(&argc, argv, &o) != 0)
+        return EX_USAGE;
+    if (argc < 1)
+        return usage_error(snapshot_usage);
+    const char *sub = argv[0];
+    char path[512];
+    if (strcmp(sub, "list") == 0 && argc <= 2) {
+        if (argc == 2)
+            snprintf(path, sizeof(path), "/v1/snapshots?cache=%s", argv[1]);
+        else
+            snprintf(path, sizeof(path), "/v1/snapshots");
+        return run(&o, "GET", path, NULL, show_snapshots);
+    }
+    if (argc < 2 || strpbrk(argv[1], "/?#% "))
+        return usage_error(snapshot_usage);
+    snprintf(path, sizeof(path), "/v1/snapshots/%s", argv[1]);
+    if (strcmp(sub, "create") == 0 && argc == 3)
+        return run(&o, "POST", "/v1/snapshots",
+                   json_pack("{s:s,s:s}", "cache", argv[1], "name", argv[2]), show_snapshot_one);
+    if (strcmp(sub, "describe") == 0 && argc == 2)
+        return run(&o, "GET", path, NULL, show_snapshot_one);
+    if (strcmp(sub, "delete") == 0 && argc == 2)
+        return run(&o, "DELETE", path, NULL, show_done);
+    if (strcmp(sub, "export") == 0 && argc == 3) {
+        char abs[4096];
+        if (!realpath(argv[2], abs) && argv[2][0] != '/')
+            snprintf(abs, sizeof(abs), "%s", argv[2]);
+        char p2[600];
+        snprintf(p2, sizeof(p2), "%s/export", path);
+        return run(&o, "POST", p2, json_pack("{s:s}", "path", argv[2][0] == '/' ? argv[2] : abs),
+                   show_export);
+    }
+    if (strcmp(sub, "import") == 0 && argc == 3) {
+        char abs[4096];
+        if (!realpath(argv[2], abs)) {
+            fprintf(stderr, "stratus: %s: %s\n", argv[2], strerror(errno));
+            return EX_USAGE;
+        }
+        return run(&o, "POST", "/v1/snapshots",
+                   json_pack("{s:s,s:s}", "name", argv[1], "rdb_path", abs), show_snapshot_one);
+    }
+    if (strcmp(sub, "restore") == 0 && argc >= 3) {
+        json_t *body = json_pack("{s:s,s:s}", "name", argv[2], "snapshot", argv[1]);
+        if (def_flags(argc, argv, 3, body) != 0) {
+            json_decref(body);
+            return EX_USAGE;
+        }
+        return run(&o, "POST", "/v1/caches", body, show_cache);
+    }
+    return usage_error(snapshot_usage);
+}
+
+int cli_usage(int argc, char **argv)
+{
+    opts o = {0};
+    if (parse_opts(&argc, argv, &o) != 0)
+        return EX_USAGE;
+    if (argc != 1)
+        return usage_error("stratus usage CACHE [--data-dir D] [--api URL] [--json]");
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/caches/%s/usage", argv[0]);
+    return run(&o, "GET", path, NULL, show_usage);
+}
