@@ -31,7 +31,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STRATUS  := $(BUILD)/stratus
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale bench-failover bench-zones commands web clean
+.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale bench-controlplane bench-failover bench-zones commands web clean
 
 all: $(STRATUS) $(UNIT)
 
@@ -75,6 +75,9 @@ bench: deps $(STRATUS)
 
 bench-scale: deps $(STRATUS)
 	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/scale
+
+bench-controlplane: deps $(STRATUS)
+	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/controlplane
 
 bench-failover: deps $(STRATUS)
 	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/failover

@@ -573,6 +573,12 @@ static void route_snapshots(api_server *a, const http_request *rq, http_reply *r
 static void answer(void *arg, const http_request *rq, http_reply *rp, buf *out)
 {
     api_server *a = arg;
+    if (strcmp(rq->path, "/metrics") == 0 && strcmp(rq->method, "GET") == 0) {
+        rp->status = 200;
+        rp->type = "text/plain; version=0.0.4; charset=utf-8";
+        plane_metrics(a->p, out);
+        return;
+    }
     if (strncmp(rq->path, "/v1", 3) != 0 || (rq->path[3] != '/' && rq->path[3] != '\0')) {
         const web_file *f = strcmp(rq->method, "GET") == 0 ? web_find(rq->path) : NULL;
         if (!f) {

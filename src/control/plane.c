@@ -55,6 +55,7 @@ typedef struct {
     uint64_t prev_lat[CACHE_LATENCY_BUCKETS];
     int64_t prev_t;
     int busy; /* an API call is working on it (create, modify, delete): the manager keeps off */
+    buf metrics; /* its last /metrics text (for the plane's own /metrics) */
 } pcache;
 
 struct plane {
@@ -615,6 +616,7 @@ int plane_create(plane *p, const plane_def *d, char *err, size_t errlen)
         }
     pthread_mutex_unlock(&p->lock);
     file_remove_tree(dir);
+    buf_deinit(&pc->metrics);
     xfree(pc);
     return -EIO;
 }
@@ -741,6 +743,7 @@ int plane_delete(plane *p, const char *name, char *err, size_t errlen)
     event_locked(p, name, "delete", "stopped and removed with its data (usage records kept)");
     pthread_mutex_unlock(&p->lock);
     rc = file_remove_tree(dir);
+    buf_deinit(&pc->metrics);
     xfree(pc);
     if (rc != 0) {
         snprintf(err, errlen, "stopped, but %s could not be removed: %s", dir, strerror(-rc));
@@ -946,7 +949,12 @@ static int http_get_metrics(int port, buf *out)
         }
     }
     close(fd);
-    return rc;
+    /* Keep the body only. */
+    const char *body = rc == 0 ? memmem(buf_rptr(out), buf_used(out), "\r\n\r\n", 4) : NULL;
+    if (!body)
+        return -1;
+    buf_consume(out, (size_t)(body + 4 - buf_rptr(out)));
+    return 0;
 }
 
 /* The figures of one exposition text the console charts. */
@@ -1034,8 +1042,10 @@ static void sample_one(plane *p, pcache *pc, int64_t now_ms)
     }
     scraped s;
     parse_metrics(buf_rptr(&text), buf_used(&text), &s);
-    buf_deinit(&text);
     pthread_mutex_lock(&p->lock);
+    buf_consume(&pc->metrics, buf_used(&pc->metrics));
+    buf_append(&pc->metrics, buf_rptr(&text), buf_used(&text));
+    buf_deinit(&text);
     plane_point pt = {.t_ms = now_ms,
                       .storage = s.storage,
                       .shards = s.shards,
@@ -1250,12 +1260,72 @@ void plane_stop(plane *p)
     }
     for (size_t i = 0; i < p->n; i++) {
         stop_child(p, p->caches[i]);
+        buf_deinit(&p->caches[i]->metrics);
         xfree(p->caches[i]);
     }
     xfree(p->caches);
     store_close(p->st);
     pthread_mutex_destroy(&p->lock);
     xfree(p);
+}
+
+/* One metric family of the merged text: its HELP and TYPE lines once, every cache's series. */
+typedef struct {
+    char name[128];
+    buf meta, series;
+} family;
+
+void plane_metrics(plane *p, buf *out)
+{
+    /* Each cache's text lists families as HELP, TYPE, then series; Prometheus wants a family's
+     * lines together, so series are grouped under the family last declared in their text. */
+    family *fams = NULL;
+    size_t nf = 0, cap = 0;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->n; i++) {
+        const char *q = buf_rptr(&p->caches[i]->metrics);
+        const char *end = q + buf_used(&p->caches[i]->metrics);
+        family *cur = NULL;
+        while (q < end) {
+            const char *nl = memchr(q, '\n', (size_t)(end - q));
+            size_t ll = nl ? (size_t)(nl - q) : (size_t)(end - q);
+            if (ll > 7 && (strncmp(q, "# HELP ", 7) == 0 || strncmp(q, "# TYPE ", 7) == 0)) {
+                const char *sp = memchr(q + 7, ' ', ll - 7);
+                size_t nlen = sp ? (size_t)(sp - q - 7) : ll - 7;
+                cur = NULL;
+                for (size_t f = 0; f < nf && !cur; f++)
+                    if (strlen(fams[f].name) == nlen && memcmp(fams[f].name, q + 7, nlen) == 0)
+                        cur = &fams[f];
+                if (!cur) {
+                    if (nf == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        fams = xrealloc(fams, cap * sizeof(*fams));
+                    }
+                    cur = &fams[nf++];
+                    snprintf(cur->name, sizeof(cur->name), "%.*s", (int)MIN(nlen, 127), q + 7);
+                    buf_init(&cur->meta);
+                    buf_init(&cur->series);
+                }
+                /* HELP and TYPE once each. */
+                if (!memmem(buf_rptr(&cur->meta), buf_used(&cur->meta), q, 7)) {
+                    buf_append(&cur->meta, q, ll);
+                    buf_append(&cur->meta, "\n", 1);
+                }
+            } else if (cur && ll) {
+                buf_append(&cur->series, q, ll);
+                buf_append(&cur->series, "\n", 1);
+            }
+            q += ll + (nl ? 1 : 0);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    for (size_t f = 0; f < nf; f++) {
+        buf_append(out, buf_rptr(&fams[f].meta), buf_used(&fams[f].meta));
+        buf_append(out, buf_rptr(&fams[f].series), buf_used(&fams[f].series));
+        buf_deinit(&fams[f].meta);
+        buf_deinit(&fams[f].series);
+    }
+    xfree(fams);
 }
 
 const char *plane_token(const plane *p)

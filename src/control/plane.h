@@ -80,6 +80,8 @@ plane *plane_start(const settings *cfg, const char *self, cache *embedded, char 
                    size_t errlen);
 /* Stop every child (they save and stop their engines) and free. */
 void plane_stop(plane *p);
+/* Every cache's latest metrics, merged into one Prometheus text (each family once). */
+void plane_metrics(plane *p, buf *out);
 /* The admin token (64 hex digits). */
 const char *plane_token(const plane *p);
 /* The service settings. */

@@ -160,6 +160,7 @@ class Stratus:
         # Hermetic: no STRATUS_* setting leaks in from the caller's environment (the Makefile
         # exports STRATUS_BIN, for one).
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRATUS_")}
+        env["STRATUS_API_PORT"] = "0"  # each instance's control-plane API on a free port
         env.update(self.extra_env)
         self._log_file = open(self.log_path, "wb")
         self.started_at = time.monotonic()

@@ -1,6 +1,7 @@
 """`stratus bill` (issue 6): the recorded usage priced by a sheet, reproducible to the cent, with
 a forecast and the fixed-node comparison; clear errors for bad input."""
 
+import re
 import sqlite3
 import subprocess
 from datetime import datetime, timezone
@@ -27,7 +28,9 @@ def recorded_day(tmp_path, ecpu_per_minute, storage_gib):
         rows.append(("default", m, "get", 1000, ecpu_per_minute * 1000 * 3 // 4, 0, 0, 0, 0, 0, 0))
         rows.append(("default", m, "set", 500, ecpu_per_minute * 1000 // 4, 0, 0, 0, 0, 0, 0))
         rows.append(("default", m, "", 0, 0, 0, 0, storage_gib * 2**30 * 60, 3, 0, 0))
-    db.executemany("INSERT INTO usage VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+    db.executemany("INSERT INTO usage (cache, minute, cmd, calls, mecpu, bytes_in, bytes_out, "
+                   "storage_byte_s, connections, throttled, rejected) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
     db.commit()
     db.close()
     return tmp_path
@@ -81,3 +84,31 @@ def test_bad_input_gets_a_clear_error(tmp_path):
     assert rc == 2 and "line 1" in out, out
     rc, out = bill(tmp_path / "nowhere")
     assert rc == 1 and "no state" in out
+
+
+def test_hibernated_minutes_are_billed_as_storage_at_rest(tmp_path):
+    """A day asleep: no ECPU, no GB-hours in memory, its snapshot billed apart at the snapshot
+    price; --min-storage does not apply to minutes asleep (ElastiCache's own minimum does, shown
+    apart, since it has no scale to zero)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "stratus.db").touch()
+    bill(tmp_path, "--since", "2026-11-02", "--until", "2026-11-03")
+    db = sqlite3.connect(tmp_path / "stratus.db")
+    day = int(datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()) // 60
+    rest = 10 * 2**30 * 60  # 10 GiB at rest, every minute
+    db.executemany("INSERT INTO usage (cache, minute, cmd, rest_byte_s) VALUES (?,?,?,?)",
+                   [("default", m, "", rest) for m in range(day, day + 1440)])
+    db.commit()
+    db.close()
+    rc, out = bill(tmp_path, "--since", "2026-11-02", "--until", "2026-11-03", "--min-storage",
+                   "0.5")
+    assert rc == 0, out
+    # 10 GB x 24 h = 240 GB-h at rest, at $0.085 per GB-month of 730 h: $0.03.
+    m = re.search(r"at rest\s+([\d.]+) GB-hours\s+\$\s*([\d.]+)", out)
+    assert m and abs(float(m.group(1)) - 240.0) < 1e-6 and m.group(2) == "0.03", out
+    m = re.search(r"storage\s+([\d.]+) GB-hours\s+\$\s*([\d.]+)", out)
+    assert m and float(m.group(1)) == 0.0 and m.group(2) == "0.00", out
+    m = re.search(r"total\s+\$\s*([\d.]+)", out)
+    assert m and m.group(1) == "0.03", out
+    # ElastiCache would bill its 1 GB minimum for all 24 hours: $3.00.
+    assert "with the offer's own 1 GB minimum: $3.00 so far" in out, out

@@ -328,6 +328,26 @@ def test_two_caches_are_isolated(plane):
     for _ in range(10):
         b.set("big", big)  # never throttled
     assert b.get("big") == big.encode()
+    # One Prometheus text for every cache: each family declared once, series of both.
+    deadline = time.time() + 20
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{plane.port}/metrics", timeout=10) as m:
+            text = m.read().decode()
+        if 'cache="alpha"' in text and 'cache="beta"' in text:
+            break
+        assert time.time() < deadline, text[:2000]
+        time.sleep(0.2)
+    helps = re.findall(r"^# HELP (\S+)", text, re.M)
+    assert len(helps) == len(set(helps)) and "stratus_shards" in helps
+    fams = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            cur = line.split()[2]
+        elif line and not line.startswith("#"):
+            name = re.match(r"[a-z_]+", line).group(0)
+            assert name == cur or name in (cur + "_bucket", cur + "_sum", cur + "_count"), line
+            fams.setdefault(cur, set()).add(re.search(r'cache="([^"]+)"', line).group(1))
+    assert fams["stratus_elasticache_processing_units_total"] == {"alpha", "beta"}
     # Different processes, different engines.
     assert plane.cache_pid("alpha") != plane.cache_pid("beta")
     assert not set(child_pids(plane.cache_pid("alpha"))) & set(child_pids(plane.cache_pid("beta")))

@@ -89,6 +89,7 @@ class Stratus {
     const logFd = fs.openSync(this.logPath, 'w');
     const env = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('STRATUS_')) env[k] = v;
+    env.STRATUS_API_PORT = '0'; // each instance's control-plane API on a free port
     Object.assign(env, this.env);
     this.proc = spawn(STRATUS_BIN, this.command(), {
       cwd: this.workdir,
