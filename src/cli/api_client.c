@@ -62,13 +62,7 @@ static int read_line_file(const char *dir, const char *name, char *out, size_t o
 {
     char path[4300];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    buf b;
-    buf_init(&b);
-    int rc = file_read_all(path, &b, 4096);
-    snprintf(out, outlen, "%.*s", rc == 0 ? (int)buf_used(&b) : 0, buf_rptr(&b));
-    out[strcspn(out, "\r\n")] = '\0';
-    buf_deinit(&b);
-    return rc == 0 && out[0] ? 0 : -1;
+    return file_read_line(path, out, outlen) == 0 && out[0] ? 0 : -1;
 }
 
 /* Call the API: method path [body]; the status to *status and the body to out. 0 or -1 (could

@@ -11,6 +11,7 @@
 
 #include "common/alloc.h"
 #include "control/store.h"
+#include "control/usage.h"
 #include "meter/bill.h"
 
 static void usage(FILE *f)
@@ -45,24 +46,13 @@ static void when(int64_t minute, char *out, size_t n)
     strftime(out, n, "%Y-%m-%d %H:%M", &tm);
 }
 
-static void add_row(void *arg, int64_t minute, const store_usage *u)
-{
-    bill_row row = {.minute = minute,
-                    .cmd = u->cmd,
-                    .calls = u->calls,
-                    .mecpu = u->mecpu,
-                    .storage_byte_s = u->storage_byte_s,
-                    .rest_byte_s = u->rest_byte_s};
-    bill_add(arg, &row);
-}
-
 int cmd_bill(int argc, char **argv)
 {
-    const char *cache = "default", *data_dir = "./stratus-data", *prices = "redis-oss";
+    const char *cname = "default", *data_dir = "./stratus-data", *prices = "redis-oss";
     const char *since = NULL, *until = NULL;
     double min_gb = 0;
     if (argc > 0 && argv[0][0] != '-') {
-        cache = argv[0];
+        cname = argv[0];
         argc--;
         argv++;
     }
@@ -131,7 +121,7 @@ int cmd_bill(int argc, char **argv)
     }
     bill_report r;
     bill_begin(&r, from, to);
-    int rc = store_usage_each(st, cache, from, to, add_row, &r);
+    int rc = store_usage_each(st, cname, from, to, usage_bill_row, &r);
     store_close(st);
     if (rc != 0) {
         fprintf(stderr, "stratus bill: cannot read the usage records in %s\n", db);
@@ -142,7 +132,7 @@ int cmd_bill(int argc, char **argv)
     char a[32], b[32];
     when(from, a, sizeof(a));
     when(to, b, sizeof(b));
-    printf("Bill for cache \"%s\", %s to %s UTC\n", cache, a, b);
+    printf("Bill for cache \"%s\", %s to %s UTC\n", cname, a, b);
     printf("Prices: %s\n        (%s)\n", sheet.name, sheet.source[0] ? sheet.source : "your sheet");
     if (!r.nmins) {
         printf("No usage recorded in this period (records are written once a minute).\n");

@@ -224,21 +224,37 @@ static void remove_endpoint_file(const cache *c)
     unlink(path);
 }
 
+/* Settings of `up` and `serve`, and the log level they set; 0, or -1 after saying why. */
+static int load_settings(settings *cfg, int argc, char **argv)
+{
+    char err[1024];
+    if (settings_load(cfg, argc, argv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "stratus: %s\n", err);
+        return -1;
+    }
+    log_level lvl;
+    if (log_parse_level(cfg->log_level, &lvl) != 0) {
+        fprintf(stderr, "stratus: --log-level: must be debug, info, warn or error (got \"%s\")\n",
+                cfg->log_level);
+        return -1;
+    }
+    log_set_level(lvl);
+    return 0;
+}
+
+/* This program's path, for the caches the control plane starts. */
+static void self_path(char *out, size_t outlen)
+{
+    ssize_t n = readlink("/proc/self/exe", out, outlen - 1);
+    out[n > 0 ? n : 0] = '\0';
+}
+
 static int cmd_up(int argc, char **argv)
 {
     static settings cfg;
     char err[1024];
-    if (settings_load(&cfg, argc, argv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "stratus: %s\n", err);
+    if (load_settings(&cfg, argc, argv) != 0)
         return 2;
-    }
-    log_level lvl;
-    if (log_parse_level(cfg.log_level, &lvl) != 0) {
-        fprintf(stderr, "stratus: --log-level: must be debug, info, warn or error (got \"%s\")\n",
-                cfg.log_level);
-        return 2;
-    }
-    log_set_level(lvl);
     char engine_bin[4096];
     if (supervisor_find_engine(cfg.engine_binary, engine_bin, sizeof(engine_bin), err,
                                sizeof(err)) != 0)
@@ -302,8 +318,7 @@ static int cmd_up(int argc, char **argv)
     }
     if (!plane_child() && cfg.api_port >= 0 && !c->follow) {
         char self[PATH_MAX];
-        ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        self[sl > 0 ? sl : 0] = '\0';
+        self_path(self, sizeof(self));
         pl = plane_start(&cfg, self, c, err, sizeof(err));
         api = pl ? api_start(pl, cfg.bind, (int)cfg.api_port, err, sizeof(err)) : NULL;
         if (!api) {
@@ -392,17 +407,8 @@ static int cmd_serve(int argc, char **argv)
 {
     static settings cfg;
     char err[1024];
-    if (settings_load(&cfg, argc, argv, err, sizeof(err)) != 0) {
-        fprintf(stderr, "stratus: %s\n", err);
+    if (load_settings(&cfg, argc, argv) != 0)
         return 2;
-    }
-    log_level lvl;
-    if (log_parse_level(cfg.log_level, &lvl) != 0) {
-        fprintf(stderr, "stratus: --log-level: must be debug, info, warn or error (got \"%s\")\n",
-                cfg.log_level);
-        return 2;
-    }
-    log_set_level(lvl);
     if (cfg.api_port < 0) {
         fprintf(stderr, "stratus: serve: --api-port cannot be off (the API is how caches are "
                         "made)\n");
@@ -428,8 +434,7 @@ static int cmd_serve(int argc, char **argv)
     if (sfd == -1)
         return fail("cannot create a signalfd");
     char self[PATH_MAX];
-    ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    self[sl > 0 ? sl : 0] = '\0';
+    self_path(self, sizeof(self));
     int rc = 1;
     plane *pl = plane_start(&cfg, self, NULL, err, sizeof(err));
     api_server *api = pl ? api_start(pl, cfg.bind, (int)cfg.api_port, err, sizeof(err)) : NULL;

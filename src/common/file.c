@@ -152,6 +152,17 @@ int file_read_all(const char *path, buf *out, size_t max)
     return rc;
 }
 
+int file_read_line(const char *path, char *out, size_t outlen)
+{
+    buf b;
+    buf_init(&b);
+    int rc = file_read_all(path, &b, 65536);
+    snprintf(out, outlen, "%.*s", rc == 0 ? (int)buf_used(&b) : 0, rc == 0 ? buf_rptr(&b) : "");
+    out[strcspn(out, "\r\n")] = '\0';
+    buf_deinit(&b);
+    return rc;
+}
+
 int file_remove_tree(const char *path)
 {
     struct stat st;

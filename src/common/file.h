@@ -18,6 +18,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 int file_copy_atomic(const char *src, const char *dst, mode_t mode);
 /* Append the whole file to out (at most max bytes). 0, -EFBIG, or -errno. */
 int file_read_all(const char *path, buf *out, size_t max);
+/* The first line of a small file (a secret, a token, an address) into out, without its line
+ * end. 0, or -errno (out is then ""). */
+int file_read_line(const char *path, char *out, size_t outlen);
 /* Remove path and everything under it (no error when it does not exist). 0 or -errno. */
 int file_remove_tree(const char *path);
 /* Size of path in bytes, or -errno. */

@@ -29,6 +29,7 @@
 #include "control/hibernate.h"
 #include "control/metrics.h"
 #include "control/store.h"
+#include "control/usage.h"
 #include "meter/bill.h"
 #include "net/ev.h"
 #include "net/tls.h"
@@ -809,12 +810,7 @@ int plane_endpoint(plane *p, const char *name, char *host, size_t hostlen, int *
     if (endpoint_read(dir, host, hostlen, port, ca, calen, &metrics) != 0)
         return -ENOENT;
     snprintf(path, sizeof(path), "%s/password", dir);
-    buf b;
-    buf_init(&b);
-    int rc = file_read_all(path, &b, 4096);
-    snprintf(password, pwlen, "%.*s", rc == 0 ? (int)buf_used(&b) : 0, buf_rptr(&b));
-    password[strcspn(password, "\r\n")] = '\0';
-    buf_deinit(&b);
+    file_read_line(path, password, pwlen);
     return 0;
 }
 
@@ -889,17 +885,6 @@ size_t plane_series(plane *p, const char *name, plane_point *out, size_t max)
     return got;
 }
 
-static void add_bill_row(void *arg, int64_t minute, const store_usage *u)
-{
-    bill_row row = {.minute = minute,
-                    .cmd = u->cmd,
-                    .calls = u->calls,
-                    .mecpu = u->mecpu,
-                    .storage_byte_s = u->storage_byte_s,
-                    .rest_byte_s = u->rest_byte_s};
-    bill_add(arg, &row);
-}
-
 int plane_cost(plane *p, const char *name, double *to_date, double *forecast, double *ecpu,
                double *gb_hours, double *rest_gb_hours)
 {
@@ -909,7 +894,7 @@ int plane_cost(plane *p, const char *name, double *to_date, double *forecast, do
     int64_t now = (int64_t)(time(NULL) / 60);
     bill_begin(&r, 0, now + 1);
     pthread_mutex_lock(&p->lock);
-    int rc = store_usage_each(p->st, name, 0, now + 1, add_bill_row, &r);
+    int rc = store_usage_each(p->st, name, 0, now + 1, usage_bill_row, &r);
     pthread_mutex_unlock(&p->lock);
     bill_finish(&r, &sheet, 0);
     *to_date = r.total;

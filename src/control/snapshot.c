@@ -404,19 +404,6 @@ static int primaries_of(const char *cdir, char names[][16], int max)
     return n;
 }
 
-static int read_secret(const char *cdir, const char *file, char *out, size_t outlen)
-{
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/%s", cdir, file);
-    buf b;
-    buf_init(&b);
-    int rc = file_read_all(path, &b, 4096);
-    snprintf(out, outlen, "%.*s", rc == 0 ? (int)buf_used(&b) : 0, buf_rptr(&b));
-    out[strcspn(out, "\r\n")] = '\0';
-    buf_deinit(&b);
-    return rc;
-}
-
 /* BGSAVE on a running engine and wait for it; its key count to *keys. */
 static int engine_save(const char *edir, const char *password, uint64_t *keys, char *err,
                        size_t errlen)
@@ -500,7 +487,9 @@ int snapshot_create(plane *p, const char *cname, const char *name, const char *k
     } else if (asleep && hibernate_verify(cdir, &bytes, err, errlen) != 0) {
         rc = -EIO;
     }
-    read_secret(cdir, "internal-password", password, sizeof(password));
+    char secret[4400];
+    snprintf(secret, sizeof(secret), "%s/internal-password", cdir);
+    file_read_line(secret, password, sizeof(password));
     for (int i = 0; rc == 0 && i < np; i++) {
         char edir[4400], src[4500], dst[4500];
         snprintf(edir, sizeof(edir), "%s/engines/%s", cdir, prim[i]);

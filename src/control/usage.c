@@ -10,6 +10,7 @@
 #include "common/alloc.h"
 #include "common/compiler.h"
 #include "common/log.h"
+#include "meter/bill.h"
 #include "net/ev.h"
 
 #define SAMPLE_MS 5000 /* storage and the CPU table are refreshed this often */
@@ -336,4 +337,15 @@ void usage_tick(cache *c)
         m->pruned_day = day;
         store_usage_prune(c->store, minute - (int64_t)c->cfg->usage_retention_days * 1440);
     }
+}
+
+void usage_bill_row(void *arg, int64_t minute, const store_usage *u)
+{
+    bill_row row = {.minute = minute,
+                    .cmd = u->cmd,
+                    .calls = u->calls,
+                    .mecpu = u->mecpu,
+                    .storage_byte_s = u->storage_byte_s,
+                    .rest_byte_s = u->rest_byte_s};
+    bill_add(arg, &row);
 }

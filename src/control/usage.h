@@ -30,5 +30,7 @@ int usage_parse_quotas(const char *text, cache_user_quota *out, int *n, char *er
 cache_user_quota *usage_quota_of(cache *c, const char *user);
 /* Free the tables. */
 void usage_deinit(cache *c);
+/* store_usage_each callback: add a recorded row to the bill_report arg (meter/bill.h). */
+void usage_bill_row(void *arg, int64_t minute, const store_usage *u);
 
 #endif
