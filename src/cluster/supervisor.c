@@ -973,6 +973,96 @@ static int failover(supervisor *s, engine *p, const char *why)
     return 0;
 }
 
+/* ---- hibernation ---- */
+
+int supervisor_replicas_caught_up(supervisor *s, int timeout_ms)
+{
+    uint64_t until = ev_clock_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        int all = 1, any = 0;
+        for (int i = 0; i < s->nengines && all; i++) {
+            engine *p = &s->engines[i];
+            if (!p->primary || p->pid <= 0)
+                continue;
+            char off[32];
+            const resp_value *v = ECALL(s, p, "INFO", "replication");
+            if (info_field(v, "master_repl_offset", off, sizeof(off)) != 0) {
+                all = 0;
+                break;
+            }
+            long long want = atoll(off);
+            int have = 0;
+            for (int j = 0; j < s->nengines; j++) {
+                engine *r = &s->engines[j];
+                if (r != p && r->shard == p->shard && !r->primary && r->pid > 0 &&
+                    replica_offset(s, r) == want)
+                    have = 1;
+            }
+            all = have;
+            any = 1;
+        }
+        if (all && any)
+            return 1;
+        if (ev_clock_ms() > until || s->replicas == 0)
+            return 0;
+        pause_ms(10);
+    }
+}
+
+int supervisor_promote_fresh_replicas(supervisor *s, int timeout_ms)
+{
+    uint64_t until = ev_clock_ms() + (uint64_t)timeout_ms;
+    int promoted = 0;
+    /* The primaries as they were at the wake: a replica promoted below is not one of them. */
+    engine *primaries[MAX_ENGINES];
+    int np = 0;
+    for (int i = 0; i < s->nengines; i++)
+        if (s->engines[i].primary && !agent_of(s, &s->engines[i]))
+            primaries[np++] = &s->engines[i];
+    for (int i = 0; i < np; i++) {
+        engine *p = primaries[i];
+        engine *r = NULL;
+        for (int j = 0; j < s->nengines && !r; j++) {
+            engine *e = &s->engines[j];
+            if (e != p && e->shard == p->shard && !e->primary && e->pid > 0 && !agent_of(s, e))
+                r = e;
+        }
+        if (!r)
+            continue;
+        /* A replica is not held by the writable delay: once it sees its shard's slots served
+         * (cluster_state:ok), a takeover makes it a primary that is writable at once. */
+        int ok = 0;
+        while (!ok && ev_clock_ms() < until) {
+            char state[16];
+            const resp_value *v = ECALL(s, r, "CLUSTER", "INFO");
+            ok = info_field(v, "cluster_state", state, sizeof(state)) == 0 &&
+                 strcmp(state, "ok") == 0;
+            if (!ok)
+                pause_ms(2);
+        }
+        char id[41];
+        if (!ok || node_id(s, r, id, sizeof(id)) != 0 ||
+            !reply_ok(ECALL(s, r, "CLUSTER", "FAILOVER", "TAKEOVER")) ||
+            !became_primary(s, r, CALL_MS) || !owns_slots(s, r)) {
+            log_warn("cache %s: replica %s did not take over from %s after the wake; %s serves "
+                     "after Redis's writable delay",
+                     s->cache_name, r->name, p->name, p->name);
+            continue;
+        }
+        r->primary = 1;
+        p->primary = 0;
+        for (int j = 0; j < s->nengines; j++) {
+            engine *e = &s->engines[j];
+            if (e != r && e->shard == r->shard)
+                snprintf(e->replicate_to, sizeof(e->replicate_to), "%s", id);
+        }
+        promoted++;
+    }
+    if (promoted)
+        save_manifest(s);
+    return promoted;
+}
+
 #define FAILBACK_WAIT_MS 5000 /* a graceful CLUSTER FAILOVER takes this long at most */
 
 /* The primary p answers but is not in --preferred-zone (a failover moved it): once the shard's

@@ -121,6 +121,13 @@ int supervisor_info_primaries(supervisor *s, const topology *t, const char *sect
                               void (*fn)(void *arg, const char *text, size_t len), void *arg);
 /* Set the maxmemory of a shard's primary and its replicas now (the vertical scaling step). */
 int supervisor_set_maxmemory(supervisor *s, const char *primary_id, uint64_t bytes);
+/* Before hibernating: whether every primary has a replica with all of its replication stream
+ * (waits up to timeout_ms for them to catch up). */
+int supervisor_replicas_caught_up(supervisor *s, int timeout_ms);
+/* Right after a wake whose replicas were caught up: each shard's replica takes over from its
+ * primary (CLUSTER FAILOVER TAKEOVER), so the shard is writable at once instead of after the
+ * 2 s writable delay Redis imposes on a primary that just started. The number promoted. */
+int supervisor_promote_fresh_replicas(supervisor *s, int timeout_ms);
 /* Stop every engine with a save (SIGTERM, then SIGKILL after timeout_ms). */
 void supervisor_stop(supervisor *s, int timeout_ms);
 /* Free the supervisor (after stop). */

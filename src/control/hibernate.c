@@ -75,6 +75,19 @@ static int list_files(const char *root, const char *rel, buf *out, uint64_t *tot
     return rc;
 }
 
+/* Whether the manifest of dir says every primary's replica had all of its data. */
+static int replicas_caught_up(const char *dir)
+{
+    char path[4300];
+    manifest_path(dir, path, sizeof(path));
+    buf text;
+    buf_init(&text);
+    int yes = file_read_all(path, &text, 16u << 20) == 0 &&
+              memmem(buf_rptr(&text), buf_used(&text), "\n# replicas caught up\n", 22) != NULL;
+    buf_deinit(&text);
+    return yes;
+}
+
 int hibernate_verify(const char *dir, uint64_t *bytes, char *err, size_t errlen)
 {
     char path[4300];
@@ -134,10 +147,15 @@ int hibernate_sleep(cache *c, char *err, size_t errlen)
     atomic_store(&sl->wake_wanted, 0);
     atomic_store(&sl->asleep, 1); /* from now on requests wait for the wake */
     usage_flush(c);
+    /* Replicas with everything their primary had can take over at the wake (no writable
+     * delay): nothing acknowledged is lost that way. */
+    int caught_up = c->cfg->replicas > 0 && supervisor_replicas_caught_up(c->sup, 2000);
     supervisor_stop(c->sup, 30000);
     buf text;
     buf_init(&text);
     buf_appendf(&text, "# stratus hibernation 1 %lld\n", (long long)time(NULL));
+    if (caught_up)
+        buf_appendf(&text, "# replicas caught up\n");
     uint64_t total = 0;
     int rc = list_files(c->dir, "engines", &text, &total);
     buf_appendf(&text, "# end\n");
@@ -183,6 +201,7 @@ int hibernate_wake(cache *c, char *err, size_t errlen)
         supervisor_stop(c->sup, 5000);
         return -1;
     }
+    int promoted = replicas_caught_up(c->dir) ? supervisor_promote_fresh_replicas(c->sup, 2000) : 0;
     char path[4300];
     manifest_path(c->dir, path, sizeof(path));
     unlink(path);
@@ -195,8 +214,10 @@ int hibernate_wake(cache *c, char *err, size_t errlen)
     int64_t took = (int64_t)(ev_clock_ms() - t0);
     atomic_store(&sl->last_wake_ms, took);
     sl->idle_since_ms = ev_clock_ms();
-    cache_event(c, "wake", "a request arrived: %llu bytes verified and engines started in %lld ms",
-                (unsigned long long)bytes, (long long)took);
+    cache_event(c, "wake",
+                "a request arrived: %llu bytes verified and engines started in %lld ms (%d "
+                "replica(s) took over, writable at once)",
+                (unsigned long long)bytes, (long long)took, promoted);
     return 0;
 }
 
