@@ -417,18 +417,36 @@ static int engine_save(const char *edir, const char *password, uint64_t *keys, c
         snprintf(err, errlen, "cannot reach the engine at %s: %s", sock, c.err);
         goto out;
     }
-    const resp_value *v = engine_callv(&c, 5000, "INFO", "persistence", NULL);
-    const char *f = v && v->str ? strstr(v->str, "rdb_saves:") : NULL;
-    long long before = f ? atoll(f + 10) : 0;
-    v = engine_callv(&c, 5000, "DBSIZE", NULL);
+    const resp_value *v = engine_callv(&c, 5000, "DBSIZE", NULL);
     *keys += v && v->type == RESP_T_INTEGER ? (uint64_t)v->integer : 0;
-    v = engine_callv(&c, 5000, "BGSAVE", "SCHEDULE", NULL);
-    if (!v || v->type == RESP_T_ERROR) {
-        snprintf(err, errlen, "BGSAVE refused: %.*s", v ? (int)v->len : 7, v ? v->str : "timeout");
-        goto out;
+    /* A save already running (one for a replica's sync, say) is not ours: it may have started
+     * before the last write. Wait for it to end, note how many saves the engine has done, then
+     * ask for ours. */
+    uint64_t deadline = ev_clock_ms() + SAVE_MS;
+    long long before = 0;
+    const char *f;
+    for (;;) {
+        v = engine_callv(&c, 5000, "INFO", "persistence", NULL);
+        f = v && v->str ? strstr(v->str, "rdb_saves:") : NULL;
+        if (f && !strstr(v->str, "rdb_bgsave_in_progress:1")) {
+            before = atoll(f + 10);
+            v = engine_callv(&c, 5000, "BGSAVE", "SCHEDULE", NULL);
+            if (v && v->type != RESP_T_ERROR)
+                break;
+            if (!v || !strstr(v->str, "in progress")) {
+                snprintf(err, errlen, "BGSAVE refused: %.*s", v ? (int)v->len : 7,
+                         v ? v->str : "timeout");
+                goto out;
+            }
+        }
+        if (ev_clock_ms() > deadline) {
+            snprintf(err, errlen, "the engine was saving for %d s; BGSAVE not started",
+                     SAVE_MS / 1000);
+            goto out;
+        }
+        poll(NULL, 0, 10);
     }
     /* Done when the engine counts one more save (rdb_saves) and none runs. */
-    uint64_t deadline = ev_clock_ms() + SAVE_MS;
     for (;;) {
         v = engine_callv(&c, 5000, "INFO", "persistence", NULL);
         f = v && v->str ? strstr(v->str, "rdb_saves:") : NULL;

@@ -509,6 +509,19 @@ def test_snapshot_of_a_hibernating_cache_does_not_wake_it(plane):
     assert child_pids(plane.cache_pid("nap")) == []
     plane.create("nap-copy", snapshot="nap1", replicas=0)
     assert all_data(plane.client("nap-copy")) == want
+    # Right after a wake (the old primary resyncing from the replica that took over, a save
+    # for it running): a snapshot waits for that save and takes its own.
+    plane.create("busy", replicas=1)
+    b = plane.client("busy")
+    p = b.pipeline(transaction=False)
+    for i in range(2000):
+        p.set(f"v:{i}", "x" * 1000)
+    p.execute()
+    plane.api("POST", "/v1/caches/busy/hibernate")
+    assert b.get("v:1") == b"x" * 1000
+    b.set("after", "wake")
+    got, s = plane.api("POST", "/v1/snapshots", {"cache": "busy", "name": "busy1"})
+    assert got == 201 and s["keys"] == 2001, s
 
 
 def test_caches_come_back_after_serve_restarts(tmp_path):
