@@ -1032,13 +1032,14 @@ int supervisor_promote_fresh_replicas(supervisor *s, int timeout_ms)
         /* A replica is not held by the writable delay: once it sees its shard's slots served
          * (cluster_state:ok), a takeover makes it a primary that is writable at once. */
         int ok = 0;
-        while (!ok && ev_clock_ms() < until) {
+        for (;;) {
             char state[16];
             const resp_value *v = ECALL(s, r, "CLUSTER", "INFO");
             ok = info_field(v, "cluster_state", state, sizeof(state)) == 0 &&
                  strcmp(state, "ok") == 0;
-            if (!ok)
-                pause_ms(2);
+            if (ok || ev_clock_ms() >= until)
+                break;
+            pause_ms(2);
         }
         char id[41];
         if (!ok || node_id(s, r, id, sizeof(id)) != 0 ||
@@ -1057,6 +1058,8 @@ int supervisor_promote_fresh_replicas(supervisor *s, int timeout_ms)
                 snprintf(e->replicate_to, sizeof(e->replicate_to), "%s", id);
         }
         promoted++;
+        log_info("cache %s: %s took over shard %d from %s (writable at once)", s->cache_name,
+                 r->name, r->shard, p->name);
     }
     if (promoted)
         save_manifest(s);
