@@ -572,6 +572,18 @@ int plane_create(plane *p, const plane_def *d, char *err, size_t errlen)
                  d->name);
         return -EEXIST;
     }
+    char dir[4300];
+    plane_cache_dir(p, d->name, dir, sizeof(dir));
+    if (access(dir, F_OK) == 0) {
+        /* Data of a cache this plane does not know (`stratus up` ran on this data dir, say):
+         * never overwritten. */
+        pthread_mutex_unlock(&p->lock);
+        snprintf(err, errlen,
+                 "%s holds the data of an earlier cache named \"%s\"; pick another name, or move "
+                 "that directory away first",
+                 dir, d->name);
+        return -EEXIST;
+    }
     pcache *pc = xcalloc(1, sizeof(*pc));
     pc->def = *d;
     pc->def.port = 0;
@@ -584,10 +596,6 @@ int plane_create(plane *p, const plane_def *d, char *err, size_t errlen)
         p->caches = xrealloc(p->caches, p->cap * sizeof(*p->caches));
     }
     p->caches[p->n++] = pc;
-    char dir[4300];
-    plane_cache_dir(p, d->name, dir, sizeof(dir));
-    /* Leftovers of a cache deleted while its process was down must not come back. */
-    file_remove_tree(dir);
     rc = def_save(p, &pc->def) == 0 && spawn(p, pc) == 0 ? 0 : -1;
     if (rc != 0)
         snprintf(err, errlen, "cannot start it: %s", pc->error[0] ? pc->error : "store error");

@@ -239,6 +239,12 @@ def test_api_round_trip_and_errors(plane):
     assert not (plane.data / "caches" / "orders").exists()
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
     assert plane.api("GET", "/v1/caches/orders")[0] == 404
+    # Data the plane does not know is never overwritten by a create.
+    (plane.data / "caches" / "stray").mkdir(parents=True)
+    (plane.data / "caches" / "stray" / "keep").write_text("x")
+    got, reply = plane.api("POST", "/v1/caches", {"name": "stray"})
+    assert got == 409 and "earlier cache" in reply["error"]["message"], reply
+    assert (plane.data / "caches" / "stray" / "keep").read_text() == "x"
     # The name is free again, and the new cache starts empty.
     plane.create("orders")
     assert plane.client("orders").dbsize() == 0
@@ -405,9 +411,28 @@ def test_idle_cache_hibernates_and_a_connected_client_wakes_it(plane):
         time.sleep(0.1)
     assert r.ping()
     assert child_pids(pid) == []
-    # The storage at rest is metered apart, and no ECPU is charged while asleep.
-    status, c = plane.api("GET", "/v1/caches/idle")
-    assert c["status"] in ("hibernating", "available")
+    # Asleep, seen from the metrics: no data in memory, its snapshot at rest, and no ECPU
+    # charged while it sleeps (PING is free).
+    def metric(text, name):
+        m = re.search(rf'^{name}{{cache="idle"}} (\S+)$', text, re.M)
+        return float(m.group(1)) if m else None
+
+    deadline = time.time() + 20
+    while True:
+        with urllib.request.urlopen(f"http://127.0.0.1:{plane.port}/metrics", timeout=10) as m:
+            text = m.read().decode()
+        if metric(text, "stratus_hibernating") == 1:
+            break
+        assert time.time() < deadline, text[:3000]
+        time.sleep(0.2)
+    assert metric(text, "stratus_storage_at_rest_bytes") > 0
+    assert metric(text, "stratus_bytes_used_for_cache") == 0
+    ecpu = metric(text, "stratus_elasticache_processing_units_total")
+    for _ in range(20):
+        r.ping()
+    with urllib.request.urlopen(f"http://127.0.0.1:{plane.port}/metrics", timeout=10) as m:
+        assert metric(m.read().decode(), "stratus_elasticache_processing_units_total") == ecpu
+    assert plane.api("GET", "/v1/caches/idle")[1]["status"] == "hibernating"
 
 
 def test_torn_hibernation_snapshot_is_never_loaded(plane):
