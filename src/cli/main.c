@@ -353,7 +353,7 @@ static int cmd_up(int argc, char **argv)
         }
         uint64_t now = ev_clock_ms();
         if (pl && now >= next_daily) {
-            next_daily = now + 30000;
+            next_daily = now + 5000;
             snapshot_daily(pl);
         }
         int full = now >= next_full;
@@ -452,7 +452,7 @@ static int cmd_serve(int argc, char **argv)
     fflush(stdout);
     for (;;) {
         struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-        if (poll(&pfd, 1, 30000) > 0) {
+        if (poll(&pfd, 1, 5000) > 0) {
             struct signalfd_siginfo si;
             if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
                 (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM))

@@ -865,6 +865,17 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const plane_info *)a)->def.name, ((const plane_info *)b)->def.name);
 }
 
+plane_def *plane_defs(plane *p, size_t *n)
+{
+    pthread_mutex_lock(&p->lock);
+    plane_def *list = xcalloc(p->n ? p->n : 1, sizeof(*list));
+    *n = p->n;
+    for (size_t i = 0; i < p->n; i++)
+        list[i] = p->caches[i]->def;
+    pthread_mutex_unlock(&p->lock);
+    return list;
+}
+
 plane_info *plane_list(plane *p, size_t *n)
 {
     pthread_mutex_lock(&p->lock);

@@ -101,6 +101,8 @@ int plane_delete(plane *p, const char *name, char *err, size_t errlen);
 int plane_describe(plane *p, const char *name, plane_info *out, char *err, size_t errlen);
 /* Every cache, by name; *n entries (xfree the array). */
 plane_info *plane_list(plane *p, size_t *n);
+/* Every cache's definition (cheap: no files, no usage); *n entries (xfree the array). */
+plane_def *plane_defs(plane *p, size_t *n);
 /* Put a cache to sleep now (hibernate) or wake it. */
 int plane_hibernate(plane *p, const char *name, char *err, size_t errlen);
 int plane_wake(plane *p, const char *name, char *err, size_t errlen);

@@ -839,9 +839,9 @@ void snapshot_daily(plane *p)
     strftime(hhmm, sizeof(hhmm), "%H:%M", &tm);
     strftime(day, sizeof(day), "%Y%m%d", &tm);
     size_t n;
-    plane_info *caches = plane_list(p, &n);
+    plane_def *caches = plane_defs(p, &n);
     for (size_t i = 0; i < n; i++) {
-        const plane_def *d = &caches[i].def;
+        const plane_def *d = &caches[i];
         if (!d->daily_snapshot_time[0] || strcmp(d->daily_snapshot_time, hhmm) != 0)
             continue;
         char name[64], err[600];

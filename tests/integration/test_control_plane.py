@@ -575,3 +575,25 @@ def test_caches_come_back_after_serve_restarts(tmp_path):
         assert p.client("sleeper").get("z") == b"1"
     finally:
         assert p.stop() == 0
+
+
+def test_daily_snapshot_at_its_time(plane):
+    # The minute from now on (UTC), unless it is about to end: then the next one.
+    now = time.gmtime(time.time() + (20 if time.gmtime().tm_sec >= 45 else 0))
+    at = time.strftime("%H:%M", now)
+    plane.create("nightly", replicas=0)
+    plane.client("nightly").set("k", "v")
+    got, c = plane.api("PATCH", "/v1/caches/nightly",
+                       {"daily_snapshot_time": at, "snapshot_retention_limit": 1})
+    assert got == 200 and c["restarted"] is False and c["settings"]["daily_snapshot_time"] == at
+    want = f"nightly-daily-{time.strftime('%Y%m%d', now)}"
+    deadline = time.time() + 90
+    while True:
+        got, snaps = plane.api("GET", "/v1/snapshots?cache=nightly")
+        names = [s["name"] for s in snaps["snapshots"] if s["kind"] == "daily"]
+        if names:
+            break
+        assert time.time() < deadline, "no daily snapshot was taken at " + at
+        time.sleep(0.5)
+    assert names == [want]
+    assert plane.api("GET", f"/v1/snapshots/{want}")[1]["keys"] == 1
