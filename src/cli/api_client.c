@@ -20,7 +20,14 @@
 #include "common/buf.h"
 #include "common/file.h"
 
-enum { EX_OK = 0, EX_REFUSED = 1, EX_USAGE = 2, EX_NOTFOUND = 3, EX_CONFLICT = 4, EX_UNREACHABLE = 5 };
+enum {
+    EX_OK = 0,
+    EX_REFUSED = 1,
+    EX_USAGE = 2,
+    EX_NOTFOUND = 3,
+    EX_CONFLICT = 4,
+    EX_UNREACHABLE = 5
+};
 
 /* Options every subcommand takes. */
 typedef struct {
@@ -166,15 +173,13 @@ static int api_error(int status, const char *body)
     json_t *e = j ? json_object_get(j, "error") : NULL;
     const char *msg = e ? json_string_value(json_object_get(e, "message")) : NULL;
     const char *code = e ? json_string_value(json_object_get(e, "code")) : NULL;
-    fprintf(stderr, "stratus: %s%s%s\n", code ? code : "", code ? ": " : "",
-            msg ? msg : body);
+    fprintf(stderr, "stratus: %s%s%s\n", code ? code : "", code ? ": " : "", msg ? msg : body);
     json_decref(j);
     return status == 404 ? EX_NOTFOUND : status == 409 ? EX_CONFLICT : EX_REFUSED;
 }
 
 /* Run a call; on success hand the parsed JSON to show (or print it with --json). */
-static int run(opts *o, const char *method, const char *path, json_t *body,
-               void (*show)(json_t *j))
+static int run(opts *o, const char *method, const char *path, json_t *body, void (*show)(json_t *j))
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -245,10 +250,9 @@ static void show_cache_row(json_t *c)
     human_bytes(json_number_value(json_object_get(u, "storage_bytes")), store, sizeof(store));
     char ep[96];
     snprintf(ep, sizeof(ep), "%s:%s", str_of(c, "endpoint.host"), str_of(c, "endpoint.port"));
-    printf("%-20s %-12s %-22s %6s %9.1f %10s %10.2f\n", str_of(c, "name"), str_of(c, "status"),
-           ep, str_of(c, "settings.shards"),
-           json_number_value(json_object_get(u, "ecpu_per_second")), store,
-           json_number_value(json_object_get(json_object_get(c, "cost"), "to_date_usd")));
+    printf("%-20s %-12s %-22s %6s %9.1f %10s %10.2f\n", str_of(c, "name"), str_of(c, "status"), ep,
+           str_of(c, "settings.shards"), json_number_value(json_object_get(u, "ecpu_per_second")),
+           store, json_number_value(json_object_get(json_object_get(c, "cost"), "to_date_usd")));
 }
 
 static void show_list(json_t *j)
@@ -305,8 +309,7 @@ static void show_snapshot(json_t *s)
     char size[32];
     human_bytes(json_number_value(json_object_get(s, "bytes")), size, sizeof(size));
     printf("%-28s %-16s %-7s %-24s %5s %10s %10s\n", str_of(s, "name"), str_of(s, "cache"),
-           str_of(s, "kind"), str_of(s, "created_at"), str_of(s, "files"), size,
-           str_of(s, "keys"));
+           str_of(s, "kind"), str_of(s, "created_at"), str_of(s, "files"), size, str_of(s, "keys"));
 }
 
 static void show_snapshot_one(json_t *s)
@@ -377,11 +380,11 @@ static int def_flags(int argc, char **argv, int from, json_t *body)
                 json_decref(limits);
                 return -1;
             }
-            const char *key = strcmp(f, "--shards") == 0             ? "shards"
-                              : strcmp(f, "--replicas") == 0         ? "replicas"
-                              : strcmp(f, "--hibernate-after") == 0  ? "hibernate_after_seconds"
+            const char *key = strcmp(f, "--shards") == 0               ? "shards"
+                              : strcmp(f, "--replicas") == 0           ? "replicas"
+                              : strcmp(f, "--hibernate-after") == 0    ? "hibernate_after_seconds"
                               : strcmp(f, "--snapshot-retention") == 0 ? "snapshot_retention_limit"
-                                                                        : NULL;
+                                                                       : NULL;
             if (key)
                 json_object_set_new(body, key, json_integer(n));
             else
@@ -440,8 +443,7 @@ int cli_cache(int argc, char **argv)
     const char *sub = argv[0];
     char path[256];
     if (strcmp(sub, "list") == 0)
-        return argc == 1 ? run(&o, "GET", "/v1/caches", NULL, show_list)
-                         : usage_error(cache_usage);
+        return argc == 1 ? run(&o, "GET", "/v1/caches", NULL, show_list) : usage_error(cache_usage);
     if (argc < 2 || argv[1][0] == '-')
         return usage_error(cache_usage);
     const char *name = argv[1];

@@ -179,9 +179,8 @@ static void print_banner(const cache *c, const tls_files *files, const metrics_s
 
 static void print_api(const settings *cfg, const api_server *api)
 {
-    const char *host = strcmp(cfg->bind, "0.0.0.0") == 0 || strcmp(cfg->bind, "::") == 0
-                           ? "127.0.0.1"
-                           : cfg->bind;
+    const char *host =
+        strcmp(cfg->bind, "0.0.0.0") == 0 || strcmp(cfg->bind, "::") == 0 ? "127.0.0.1" : cfg->bind;
     printf("  api        http://%s:%d/v1  (token in %s/admin-token)\n", host, api_port(api),
            cfg->data_dir);
     printf("  console    http://%s:%d/\n", host, api_port(api));

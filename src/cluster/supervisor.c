@@ -106,7 +106,6 @@ struct supervisor {
 
 /* ---- helpers ---- */
 
-
 int supervisor_find_engine(const char *wanted, char *out, size_t outlen, char *err, size_t errlen)
 {
     if (wanted && wanted[0]) {
@@ -385,25 +384,25 @@ static const char proxy_user_rules[] =
 /* Render e's configuration into conf (cap bytes). Its length, or -ENAMETOOLONG. */
 static int render_config(supervisor *s, engine *e, char *conf, size_t cap)
 {
-    int n =
-        snprintf(conf, cap,
-                 "# Rendered by Stratus at every start; edits are overwritten.\n"
-                 "port %d\nbind %s\nprotected-mode no\n"
-                 "%s%s%s"
-                 "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
-                 "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
-                 "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
-                 "requirepass %s\nmasterauth %s\n"
-                 "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
-                 "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
-                 "maxmemory-policy %s\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
-                 "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
-                 "shutdown-on-sigterm default\n"
-                 "user stratus-proxy %s >%s\n",
-                 e->port, engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
-                 e->addr[0] == '/' ? e->addr : "",
-                 e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
-                 s->node_timeout_ms, s->password, s->password, s->evict_ttl_keys ? "volatile-lru" : "noeviction", proxy_user_rules, s->proxy_password);
+    int n = snprintf(
+        conf, cap,
+        "# Rendered by Stratus at every start; edits are overwritten.\n"
+        "port %d\nbind %s\nprotected-mode no\n"
+        "%s%s%s"
+        "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
+        "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
+        "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
+        "requirepass %s\nmasterauth %s\n"
+        "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
+        "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
+        "maxmemory-policy %s\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
+        "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
+        "shutdown-on-sigterm default\n"
+        "user stratus-proxy %s >%s\n",
+        e->port, engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
+        e->addr[0] == '/' ? e->addr : "", e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir,
+        e->bus_port, s->node_timeout_ms, s->password, s->password,
+        s->evict_ttl_keys ? "volatile-lru" : "noeviction", proxy_user_rules, s->proxy_password);
     /* Sync durability: a primary with no replica in reach refuses writes (NOREPLICAS, retried
      * by the endpoint), so one that is cut off cannot take writes nobody else will have. */
     if (s->sync_writes && n > 0 && (size_t)n < cap)
@@ -411,11 +410,10 @@ static int render_config(supervisor *s, engine *e, char *conf, size_t cap)
                       "min-replicas-to-write 1\nmin-replicas-max-lag %d\n", SYNC_MAX_LAG_S);
     uint64_t mm = e->maxmemory ? e->maxmemory : s->maxmemory;
     if (mm && n > 0 && (size_t)n < cap)
-        n += snprintf(conf + n, cap - (size_t)n, "maxmemory %llu\n",
-                      (unsigned long long)mm);
+        n += snprintf(conf + n, cap - (size_t)n, "maxmemory %llu\n", (unsigned long long)mm);
     if (s->overrides && n > 0 && (size_t)n < cap)
-        n += snprintf(conf + n, cap - (size_t)n, "# Set by clients (CONFIG SET):\n%s",
-                      s->overrides);
+        n +=
+            snprintf(conf + n, cap - (size_t)n, "# Set by clients (CONFIG SET):\n%s", s->overrides);
     if (n < 0 || (size_t)n >= cap) {
         log_error("engine %s: rendered configuration too long", e->name);
         return -ENAMETOOLONG;
@@ -764,8 +762,8 @@ static int engine_ended(supervisor *s, engine *e, int *status)
         /* An agent out of reach cannot say: the engine is taken as running (its health checks
          * fail, so a primary fails over, and the agent's lease fences it). */
         const resp_value *v = agent_link_callv(a, "STATUS", s->cache_name, e->name, NULL);
-        if (!v || v->type != RESP_T_ARRAY || v->nelem != 3 ||
-            v->elem[0].type != RESP_T_BULK || (v->elem[0].len == 7 && !memcmp(v->elem[0].str, "running", 7)))
+        if (!v || v->type != RESP_T_ARRAY || v->nelem != 3 || v->elem[0].type != RESP_T_BULK ||
+            (v->elem[0].len == 7 && !memcmp(v->elem[0].str, "running", 7)))
             return 0;
         *status = (int)v->elem[2].integer;
         return 1;
@@ -1135,8 +1133,7 @@ int supervisor_check_primaries(supervisor *s)
         size_t n = 0;
         for (int j = 0; j < s->nengines; j++)
             if (s->engines[j].primary && zone_of(s, &s->engines[j]) == &s->znet[i]) {
-                snprintf(names[n], sizeof(names[n]), "%s/%s", s->cache_name,
-                         s->engines[j].name);
+                snprintf(names[n], sizeof(names[n]), "%s/%s", s->cache_name, s->engines[j].name);
                 list[n] = names[n];
                 n++;
             }
@@ -1402,8 +1399,8 @@ int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
                 }
             }
             if (e->port <= 0) {
-                snprintf(err, errlen, "no free port for engine %s%s%s", e->name,
-                         remote ? ": " : "", remote ? agent_link_error(agent_of(s, e)) : "");
+                snprintf(err, errlen, "no free port for engine %s%s%s", e->name, remote ? ": " : "",
+                         remote ? agent_link_error(agent_of(s, e)) : "");
                 return -1;
             }
         }

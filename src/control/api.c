@@ -35,13 +35,11 @@ static void reply_json(http_reply *rp, buf *out, unsigned status, json_t *j)
 static void reply_error(http_reply *rp, buf *out, unsigned status, const char *code,
                         const char *msg)
 {
-    reply_json(rp, out, status,
-               json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+    reply_json(rp, out, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
 /* A plane error code as HTTP. */
-static void reply_rc(http_reply *rp, buf *out, int rc, const char *what_missing,
-                     const char *msg)
+static void reply_rc(http_reply *rp, buf *out, int rc, const char *what_missing, const char *msg)
 {
     switch (rc) {
     case -ENOENT:
@@ -83,15 +81,13 @@ static json_t *cache_json(const plane_info *c)
     char created[40], url[512];
     iso_time(c->def.created_ms, created, sizeof(created));
     snprintf(url, sizeof(url), "rediss://default:%s@%s:%d", c->password, c->host, c->def.port);
-    json_t *j = json_pack(
-        "{s:s,s:s,s:s,s:s,s:b,s:i}", "name", c->def.name, "description", c->def.description,
-        "status", status_name(c->status), "created_at", created, "embedded", c->embedded, "pid",
-        c->pid);
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:b,s:i}", "name", c->def.name, "description",
+                          c->def.description, "status", status_name(c->status), "created_at",
+                          created, "embedded", c->embedded, "pid", c->pid);
     if (c->host[0])
         json_object_set_new(j, "endpoint",
-                            json_pack("{s:s,s:i,s:s,s:s,s:s}", "host", c->host, "port",
-                                      c->def.port, "url", url, "ca", c->ca, "password",
-                                      c->password));
+                            json_pack("{s:s,s:i,s:s,s:s,s:s}", "host", c->host, "port", c->def.port,
+                                      "url", url, "ca", c->ca, "password", c->password));
     json_object_set_new(
         j, "settings",
         json_pack("{s:i,s:i,s:s,s:{s:I,s:s},s:I,s:s,s:s,s:s,s:i}", "shards", c->def.shards,
@@ -105,8 +101,8 @@ static json_t *cache_json(const plane_info *c)
                         json_pack("{s:f,s:I,s:i,s:i,s:f,s:f,s:f}", "ecpu_per_second",
                                   c->last.ecpu_s, "storage_bytes", (json_int_t)c->last.storage,
                                   "connections", c->last.connections, "shards", c->last.shards,
-                                  "p50_ms", c->last.p50_ms, "p99_ms", c->last.p99_ms,
-                                  "ecpu_total", c->ecpu_total));
+                                  "p50_ms", c->last.p50_ms, "p99_ms", c->last.p99_ms, "ecpu_total",
+                                  c->ecpu_total));
     json_object_set_new(j, "cost",
                         json_pack("{s:f,s:f,s:s}", "to_date_usd", c->cost_to_date,
                                   "month_forecast_usd", c->month_forecast, "prices",
@@ -147,11 +143,19 @@ static json_t *body_object(const http_request *rq, http_reply *rp, buf *out)
 
 /* Fields of a cache definition a body may carry (AWS's CreateServerlessCache names in
  * docs/api.md). */
-static const char *const def_fields[] = {
-    "name",         "description",   "shards",          "replicas",
-    "durability",   "usage_limits",  "hibernate_after_seconds",
-    "zones",        "preferred_zone", "daily_snapshot_time", "snapshot_retention_limit",
-    "snapshot",     NULL};
+static const char *const def_fields[] = {"name",
+                                         "description",
+                                         "shards",
+                                         "replicas",
+                                         "durability",
+                                         "usage_limits",
+                                         "hibernate_after_seconds",
+                                         "zones",
+                                         "preferred_zone",
+                                         "daily_snapshot_time",
+                                         "snapshot_retention_limit",
+                                         "snapshot",
+                                         NULL};
 
 static int field_known(const char *k, const char *const *list)
 {
@@ -199,8 +203,9 @@ static int def_from_json(json_t *j, plane_def *d, int creating, char *err, size_
     json_object_foreach(j, k, v)
     {
         if (strcmp(k, "user_group_id") == 0) {
-            snprintf(err, errlen, "user_group_id is not supported: a cache's users are made with "
-                                  "ACL SETUSER on the cache itself (docs/commands.md)");
+            snprintf(err, errlen,
+                     "user_group_id is not supported: a cache's users are made with "
+                     "ACL SETUSER on the cache itself (docs/commands.md)");
             return -1;
         }
         if (!field_known(k, def_fields)) {
@@ -259,15 +264,17 @@ static int def_from_json(json_t *j, plane_def *d, int creating, char *err, size_
     json_t *ul = json_object_get(j, "usage_limits");
     if (ul) {
         if (!json_is_object(ul)) {
-            snprintf(err, errlen, "usage_limits must be an object {max_ecpu_per_second, "
-                                  "max_storage}");
+            snprintf(err, errlen,
+                     "usage_limits must be an object {max_ecpu_per_second, "
+                     "max_storage}");
             return -1;
         }
         json_object_foreach(ul, k, v)
         {
             if (strcmp(k, "max_ecpu_per_second") != 0 && strcmp(k, "max_storage") != 0) {
-                snprintf(err, errlen, "usage_limits: unknown field \"%s\" (max_ecpu_per_second, "
-                                      "max_storage)",
+                snprintf(err, errlen,
+                         "usage_limits: unknown field \"%s\" (max_ecpu_per_second, "
+                         "max_storage)",
                          k);
                 return -1;
             }
@@ -313,8 +320,8 @@ static int split(const char *path, char parts[4][72])
     return *p ? -1 : n;
 }
 
-static void route_caches(api_server *a, const http_request *rq, http_reply *rp, buf *out,
-                         int n, char parts[4][72])
+static void route_caches(api_server *a, const http_request *rq, http_reply *rp, buf *out, int n,
+                         char parts[4][72])
 {
     plane *p = a->p;
     char err[800];
@@ -433,8 +440,8 @@ static void route_caches(api_server *a, const http_request *rq, http_reply *rp, 
         }
         plane_describe(p, name, &info, err, sizeof(err));
         json_t *cj = cache_json(&info);
-        json_object_set_new(cj, "status", json_string(parts[2][0] == 'h' ? "hibernating"
-                                                                         : "available"));
+        json_object_set_new(cj, "status",
+                            json_string(parts[2][0] == 'h' ? "hibernating" : "available"));
         reply_json(rp, out, 200, cj);
         return;
     }
@@ -468,9 +475,9 @@ static void route_caches(api_server *a, const http_request *rq, http_reply *rp, 
         reply_json(rp, out, 200,
                    json_pack("{s:s,s:f,s:f,s:f,s:f,s:f,s:s}", "name", name, "ecpu", ecpu,
                              "storage_gb_hours", gbh, "storage_at_rest_gb_hours", rest,
-                             "cost_to_date_usd", to_date, "month_forecast_usd", forecast,
-                             "prices", "ElastiCache Serverless for Redis OSS, us-east-1 "
-                                       "(`stratus bill` for other sheets and fixed nodes)"));
+                             "cost_to_date_usd", to_date, "month_forecast_usd", forecast, "prices",
+                             "ElastiCache Serverless for Redis OSS, us-east-1 "
+                             "(`stratus bill` for other sheets and fixed nodes)"));
         return;
     }
     reply_error(rp, out, 404, "NotFound",
@@ -479,8 +486,8 @@ static void route_caches(api_server *a, const http_request *rq, http_reply *rp, 
                 "/v1/caches/NAME/series|usage|bill)");
 }
 
-static void route_snapshots(api_server *a, const http_request *rq, http_reply *rp, buf *out,
-                            int n, char parts[4][72])
+static void route_snapshots(api_server *a, const http_request *rq, http_reply *rp, buf *out, int n,
+                            char parts[4][72])
 {
     plane *p = a->p;
     char err[800];
@@ -504,12 +511,13 @@ static void route_snapshots(api_server *a, const http_request *rq, http_reply *r
                *rdb = json_object_get(j, "rdb_path");
         int rc;
         if (!json_is_string(nm) || (!json_is_string(c) && !json_is_string(rdb))) {
-            snprintf(err, sizeof(err), "give \"name\" and either \"cache\" (take a snapshot of it) "
-                                       "or \"rdb_path\" (import a plain RDB file)");
+            snprintf(err, sizeof(err),
+                     "give \"name\" and either \"cache\" (take a snapshot of it) "
+                     "or \"rdb_path\" (import a plain RDB file)");
             rc = -EINVAL;
         } else if (json_is_string(c)) {
-            rc = snapshot_create(p, json_string_value(c), json_string_value(nm), "manual", &si,
-                                 err, sizeof(err));
+            rc = snapshot_create(p, json_string_value(c), json_string_value(nm), "manual", &si, err,
+                                 sizeof(err));
         } else {
             rc = snapshot_import(p, json_string_value(nm), json_string_value(rdb), &si, err,
                                  sizeof(err));
@@ -550,8 +558,9 @@ static void route_snapshots(api_server *a, const http_request *rq, http_reply *r
         char path[4400];
         int rc;
         if (!json_is_string(dir)) {
-            snprintf(err, sizeof(err), "give \"path\": the directory to write <name>.rdb and "
-                                       "<name>.json into");
+            snprintf(err, sizeof(err),
+                     "give \"path\": the directory to write <name>.rdb and "
+                     "<name>.json into");
             rc = -EINVAL;
         } else {
             rc = snapshot_export(p, name, json_string_value(dir), path, sizeof(path), err,

@@ -207,8 +207,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     char token[256] = "";
     if (cfg->zone_agents[0] && !c->follow) {
         char tpath[4200];
-        snprintf(tpath, sizeof(tpath), "%s",
-                 cfg->agent_token_file[0] ? cfg->agent_token_file : "");
+        snprintf(tpath, sizeof(tpath), "%s", cfg->agent_token_file[0] ? cfg->agent_token_file : "");
         if (!tpath[0])
             snprintf(tpath, sizeof(tpath), "%s/agent-token", cfg->data_dir);
         if (agent_token_ensure(tpath, token, sizeof(token), err, errlen) != 0)

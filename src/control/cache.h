@@ -77,8 +77,8 @@ typedef struct {
     _Atomic uint64_t *cpu_mecpu; /* by command id: milli-ECPU of engine time per call */
     meter_cell *cells;           /* workers x cmd_ids counters */
     int workers;                 /* rows in cells */
-    usage_totals *flushed;       /* control thread: per command id, cells summed at the last flush */
-    usage_totals base;           /* recorded before this start (store) */
+    usage_totals *flushed; /* control thread: per command id, cells summed at the last flush */
+    usage_totals base;     /* recorded before this start (store) */
     _Atomic uint64_t storage_bytes;  /* dataset bytes over the primaries, last sample */
     _Atomic uint64_t storage_byte_s; /* integrated since this start */
     _Atomic uint64_t throttled;      /* commands refused by the ECPU/s limit since start */
@@ -96,8 +96,8 @@ typedef struct {
     meter_bucket bucket;             /* the ECPU/s limit */
     cache_user_quota quotas[32];     /* --user-ecpu-per-second */
     int nquotas;
-    pthread_mutex_t prefix_lock;     /* guards prefixes (workers add, the control thread takes) */
-    meter_prefix prefixes[256];      /* ECPU by key prefix in the minute being recorded */
+    pthread_mutex_t prefix_lock; /* guards prefixes (workers add, the control thread takes) */
+    meter_prefix prefixes[256];  /* ECPU by key prefix in the minute being recorded */
     size_t nprefixes;
 } cache_meter;
 
@@ -105,16 +105,16 @@ typedef struct {
  * a verified hibernation manifest is on disk; workers then hold requests (up to WAKE_WAIT_MS)
  * and ask for a wake. */
 typedef struct {
-    long after_ms;               /* --hibernate-after (0: never) */
-    _Atomic int asleep;          /* engines stopped: requests wait for the wake */
-    _Atomic int wake_wanted;     /* a request arrived while asleep */
-    _Atomic int sleep_wanted;    /* STRATUS HIBERNATE */
-    _Atomic int wake_failed;     /* the snapshot did not verify: requests get wake_error */
-    char wake_error[300];        /* written before wake_failed is set */
-    _Atomic int64_t activity;    /* requests routed to engines (idle detection) */
-    int64_t seen_activity;       /* control thread: activity at the last check */
-    uint64_t idle_since_ms;      /* control thread: no activity since then */
-    _Atomic uint64_t rest_bytes; /* bytes of the hibernation snapshot (storage at rest) */
+    long after_ms;                       /* --hibernate-after (0: never) */
+    _Atomic int asleep;                  /* engines stopped: requests wait for the wake */
+    _Atomic int wake_wanted;             /* a request arrived while asleep */
+    _Atomic int sleep_wanted;            /* STRATUS HIBERNATE */
+    _Atomic int wake_failed;             /* the snapshot did not verify: requests get wake_error */
+    char wake_error[300];                /* written before wake_failed is set */
+    _Atomic int64_t activity;            /* requests routed to engines (idle detection) */
+    int64_t seen_activity;               /* control thread: activity at the last check */
+    uint64_t idle_since_ms;              /* control thread: no activity since then */
+    _Atomic uint64_t rest_bytes;         /* bytes of the hibernation snapshot (storage at rest) */
     _Atomic int64_t hibernations, wakes; /* since start */
     _Atomic int64_t last_wake_ms;        /* how long the last wake took */
     uint64_t asleep_since_ms;            /* wall clock (unix ms) when it fell asleep */

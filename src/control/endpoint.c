@@ -50,8 +50,8 @@ int endpoint_read(const char *dir, char *host, size_t hostlen, int *port, char *
 
 /* Send argv to the endpoint as the default user; the reply (a line of text) to out. 0 when
  * the command succeeded, 1 when the cache refused it (out holds why), -1 with err. */
-int endpoint_call(const char *dir, size_t argc, const char *const *argv, char *out,
-                         size_t outlen, char *err, size_t errlen)
+int endpoint_call(const char *dir, size_t argc, const char *const *argv, char *out, size_t outlen,
+                  char *err, size_t errlen)
 {
     char path[4300], host[256] = "", ca[4096] = "", password[128] = "";
     int port = 0, metrics = -1;
@@ -129,4 +129,3 @@ out:
     tls_client_close(tc);
     return rc;
 }
-

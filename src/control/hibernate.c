@@ -82,7 +82,7 @@ static int replicas_caught_up(const char *dir)
     manifest_path(dir, path, sizeof(path));
     buf text;
     buf_init(&text);
-    int yes = file_read_all(path, &text, 16u << 20) == 0 &&
+    int yes = file_read_all(path, &text, 16u << 20) == 0 && buf_used(&text) &&
               memmem(buf_rptr(&text), buf_used(&text), "\n# replicas caught up\n", 22) != NULL;
     buf_deinit(&text);
     return yes;
@@ -122,8 +122,9 @@ int hibernate_verify(const char *dir, uint64_t *bytes, char *err, size_t errlen)
             goto fail;
         }
         if (have != size || strcmp(got, want) != 0) {
-            snprintf(err, errlen, "%s changed since the cache fell asleep (%llu bytes, expected %llu)",
-                     rel, (unsigned long long)have, size);
+            snprintf(err, errlen,
+                     "%s changed since the cache fell asleep (%llu bytes, expected %llu)", rel,
+                     (unsigned long long)have, size);
             goto fail;
         }
         *bytes += have;

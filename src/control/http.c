@@ -118,8 +118,8 @@ http_server *http_start(const char *what, const char *bind, int port, int thread
                             MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED,
                             completed, NULL, MHD_OPTION_END);
     if (!h->d) {
-        snprintf(err, errlen, "%s: cannot listen on %s:%d (in use? pick another port)", what,
-                 bind, port);
+        snprintf(err, errlen, "%s: cannot listen on %s:%d (in use? pick another port)", what, bind,
+                 port);
         xfree(h);
         return NULL;
     }

@@ -21,8 +21,8 @@ static void family(buf *out, const char *name, const char *type, const char *hel
 }
 
 /* A family with one integer series for cache c. */
-static void scalar(buf *out, const cache *c, const char *name, const char *type,
-                   const char *help, long long v)
+static void scalar(buf *out, const cache *c, const char *name, const char *type, const char *help,
+                   long long v)
 {
     family(out, name, type, help);
     buf_appendf(out, "%s{cache=\"%s\"} %lld\n", name, c->name, v);
@@ -72,11 +72,9 @@ void metrics_render(cache *c, buf *out)
            "commands refused by the ECPU/s limit (CloudWatch: ThrottledCmds)",
            (long long)t.throttled);
     scalar(out, c, "stratus_network_bytes_in_total", "counter",
-           "request bytes of metered commands (CloudWatch: NetworkBytesIn)",
-           (long long)t.bytes_in);
+           "request bytes of metered commands (CloudWatch: NetworkBytesIn)", (long long)t.bytes_in);
     scalar(out, c, "stratus_network_bytes_out_total", "counter",
-           "reply bytes of metered commands (CloudWatch: NetworkBytesOut)",
-           (long long)t.bytes_out);
+           "reply bytes of metered commands (CloudWatch: NetworkBytesOut)", (long long)t.bytes_out);
     scalar(out, c, "stratus_curr_connections", "gauge", "client connections (CurrConnections)",
            (long long)atomic_load(&c->counters.connected_clients));
     scalar(out, c, "stratus_new_connections_total", "counter",
@@ -121,7 +119,8 @@ void metrics_render(cache *c, buf *out)
             buf_appendf(out, "stratus_reply_latency_seconds_bucket{cache=\"%s\",le=\"%g\"} %llu\n",
                         c->name, (double)cache_latency_us[i] / 1e6, (unsigned long long)cum);
         else
-            buf_appendf(out, "stratus_reply_latency_seconds_bucket{cache=\"%s\",le=\"+Inf\"} %llu\n",
+            buf_appendf(out,
+                        "stratus_reply_latency_seconds_bucket{cache=\"%s\",le=\"+Inf\"} %llu\n",
                         c->name, (unsigned long long)cum);
     }
     buf_appendf(out, "stratus_reply_latency_seconds_sum{cache=\"%s\"} %.6f\n", c->name,

@@ -35,27 +35,27 @@
 #include "net/tls.h"
 #include "proto/resp.h"
 
-#define READY_MS 30000   /* a new cache must answer PING within this */
-#define STOP_MS 60000    /* a child must exit within this after SIGTERM */
+#define READY_MS 30000 /* a new cache must answer PING within this */
+#define STOP_MS 60000  /* a child must exit within this after SIGTERM */
 
 /* A cache the plane runs. Invariant: pid > 0 exactly while its child process runs (not yet
  * reaped); the embedded cache has pid 0 and c set. */
 typedef struct {
     plane_def def;
     plane_status status;
-    cache *c;              /* embedded (`stratus up`): the in-process cache */
-    pid_t pid;             /* child process */
-    int stopping;          /* SIGTERM sent on purpose: its exit is not a crash */
-    int failures;          /* consecutive quick exits */
-    uint64_t started_ms;   /* last spawn (monotonic) */
-    uint64_t restart_at;   /* after a crash: spawn again then (monotonic), 0: not pending */
+    cache *c;            /* embedded (`stratus up`): the in-process cache */
+    pid_t pid;           /* child process */
+    int stopping;        /* SIGTERM sent on purpose: its exit is not a crash */
+    int failures;        /* consecutive quick exits */
+    uint64_t started_ms; /* last spawn (monotonic) */
+    uint64_t restart_at; /* after a crash: spawn again then (monotonic), 0: not pending */
     char error[300];
     plane_point pts[PLANE_POINTS]; /* ring of samples */
     size_t npts, head;             /* entries, next slot */
     double prev_ecpu;              /* counters at the previous sample */
     uint64_t prev_lat[CACHE_LATENCY_BUCKETS];
     int64_t prev_t;
-    int busy; /* an API call is working on it (create, modify, delete): the manager keeps off */
+    int busy;    /* an API call is working on it (create, modify, delete): the manager keeps off */
     buf metrics; /* its last /metrics text (for the plane's own /metrics) */
 } pcache;
 
@@ -63,8 +63,8 @@ struct plane {
     settings cfg;
     char self[4096];
     char token[65];
-    store *st;             /* guarded by lock */
-    pthread_mutex_t lock;  /* guards everything below and st */
+    store *st;            /* guarded by lock */
+    pthread_mutex_t lock; /* guards everything below and st */
     pcache **caches;
     size_t n, cap;
     pthread_t manager;
@@ -85,8 +85,7 @@ static void def_encode(const plane_def *d, buf *out)
                 "daily_snapshot_time=%s\nsnapshot_retention=%d\nport=%d\ncreated_ms=%lld\n",
                 d->description, d->shards, d->replicas, d->durability, d->max_ecpu_per_second,
                 d->max_storage, d->hibernate_after, d->zones, d->preferred_zone,
-                d->daily_snapshot_time, d->snapshot_retention, d->port,
-                (long long)d->created_ms);
+                d->daily_snapshot_time, d->snapshot_retention, d->port, (long long)d->created_ms);
 }
 
 static void def_decode(plane_def *d, const char *text, size_t len)
@@ -209,8 +208,9 @@ int plane_def_check(const plane_def *d, char *err, size_t errlen)
     if (end == d->max_storage || v < 0 ||
         (*end && strcasecmp(end, "b") && strcasecmp(end, "kb") && strcasecmp(end, "mb") &&
          strcasecmp(end, "gb"))) {
-        snprintf(err, errlen, "max_storage must be a size such as 0 (no limit), 512mb or 10gb "
-                              "(got \"%s\")",
+        snprintf(err, errlen,
+                 "max_storage must be a size such as 0 (no limit), 512mb or 10gb "
+                 "(got \"%s\")",
                  d->max_storage);
         return -EINVAL;
     }
@@ -221,8 +221,8 @@ int plane_def_check(const plane_def *d, char *err, size_t errlen)
     int hh, mm;
     char extra;
     if (d->daily_snapshot_time[0] &&
-        (sscanf(d->daily_snapshot_time, "%2d:%2d%c", &hh, &mm, &extra) != 2 || hh < 0 ||
-         hh > 23 || mm < 0 || mm > 59)) {
+        (sscanf(d->daily_snapshot_time, "%2d:%2d%c", &hh, &mm, &extra) != 2 || hh < 0 || hh > 23 ||
+         mm < 0 || mm > 59)) {
         snprintf(err, errlen, "daily_snapshot_time must be HH:MM in UTC (got \"%s\")",
                  d->daily_snapshot_time);
         return -EINVAL;
@@ -309,7 +309,8 @@ void plane_events(plane *p, const char *cname, size_t limit,
     pthread_mutex_lock(&p->lock);
     store_each_cache(p->st, "event", collect_event, &l);
     pthread_mutex_unlock(&p->lock);
-    qsort(l.rows, l.n, sizeof(*l.rows), newest_first);
+    if (l.n)
+        qsort(l.rows, l.n, sizeof(*l.rows), newest_first);
     size_t shown = 0;
     for (size_t i = 0; i < l.n && shown < limit; i++) {
         if (cname && strcmp(cname, l.rows[i].cache) != 0)
@@ -632,8 +633,7 @@ int plane_create(plane *p, const plane_def *d, char *err, size_t errlen)
 
 /* Take a cache for a long API operation: it exists, is not embedded (unless allowed), and no
  * other operation holds it. */
-static pcache *take(plane *p, const char *name, int embedded_ok, char *err, size_t errlen,
-                    int *rc)
+static pcache *take(plane *p, const char *name, int embedded_ok, char *err, size_t errlen, int *rc)
 {
     pthread_mutex_lock(&p->lock);
     pcache *pc = find_locked(p, name);
@@ -682,8 +682,9 @@ int plane_modify(plane *p, const plane_def *d, int *restarted, char *err, size_t
     nd.created_ms = old.created_ms;
     if (nd.replicas != old.replicas) {
         give_back(p, pc);
-        snprintf(err, errlen, "replicas are set at creation; restore a snapshot into a new cache "
-                              "with other replicas");
+        snprintf(err, errlen,
+                 "replicas are set at creation; restore a snapshot into a new cache "
+                 "with other replicas");
         return -EINVAL;
     }
     int restart = nd.max_ecpu_per_second != old.max_ecpu_per_second ||
@@ -954,7 +955,8 @@ static int http_get_metrics(int port, buf *out)
     }
     close(fd);
     /* Keep the body only. */
-    const char *body = rc == 0 ? memmem(buf_rptr(out), buf_used(out), "\r\n\r\n", 4) : NULL;
+    const char *body =
+        rc == 0 && buf_used(out) ? memmem(buf_rptr(out), buf_used(out), "\r\n\r\n", 4) : NULL;
     if (!body)
         return -1;
     buf_consume(out, (size_t)(body + 4 - buf_rptr(out)));
@@ -1139,7 +1141,8 @@ static void *manager_main(void *arg)
             pthread_mutex_lock(&p->lock);
             size_t n = p->n;
             pcache **list = xmalloc((n ? n : 1) * sizeof(*list));
-            memcpy(list, p->caches, n * sizeof(*list));
+            if (n)
+                memcpy(list, p->caches, n * sizeof(*list));
             for (size_t i = 0; i < n; i++)
                 list[i]->busy++; /* kept alive while sampled */
             pthread_mutex_unlock(&p->lock);
@@ -1159,8 +1162,7 @@ static void *manager_main(void *arg)
 
 /* ---- start and stop ---- */
 
-static void load_def(void *arg, const char *cname, const char *name, const char *value,
-                     size_t vlen)
+static void load_def(void *arg, const char *cname, const char *name, const char *value, size_t vlen)
 {
     (void)name;
     plane *p = arg;
@@ -1205,8 +1207,7 @@ static int token_file(plane *p, char *err, size_t errlen)
     return 0;
 }
 
-plane *plane_start(const settings *cfg, const char *self, cache *embedded, char *err,
-                   size_t errlen)
+plane *plane_start(const settings *cfg, const char *self, cache *embedded, char *err, size_t errlen)
 {
     plane *p = xcalloc(1, sizeof(*p));
     p->cfg = *cfg;
@@ -1311,7 +1312,8 @@ void plane_metrics(plane *p, buf *out)
                     buf_init(&cur->series);
                 }
                 /* HELP and TYPE once each. */
-                if (!memmem(buf_rptr(&cur->meta), buf_used(&cur->meta), q, 7)) {
+                if (!buf_used(&cur->meta) ||
+                    !memmem(buf_rptr(&cur->meta), buf_used(&cur->meta), q, 7)) {
                     buf_append(&cur->meta, q, ll);
                     buf_append(&cur->meta, "\n", 1);
                 }

@@ -15,20 +15,20 @@
 
 /* A cache as its owner defined it (CreateServerlessCache's fields, plus Stratus's own). */
 typedef struct {
-    char name[41];             /* lowercase letters, digits, hyphens; starts with a letter */
+    char name[41]; /* lowercase letters, digits, hyphens; starts with a letter */
     char description[256];
-    int shards;                /* at creation */
-    int replicas;              /* per shard */
-    char durability[8];        /* async | sync */
-    long max_ecpu_per_second;  /* usage limit, 0: none */
-    char max_storage[24];      /* usage limit ("0": none), e.g. "10gb" */
-    long hibernate_after;      /* seconds, 0: never */
-    char zones[64];            /* --zones */
-    char preferred_zone[16];   /* --preferred-zone */
+    int shards;                  /* at creation */
+    int replicas;                /* per shard */
+    char durability[8];          /* async | sync */
+    long max_ecpu_per_second;    /* usage limit, 0: none */
+    char max_storage[24];        /* usage limit ("0": none), e.g. "10gb" */
+    long hibernate_after;        /* seconds, 0: never */
+    char zones[64];              /* --zones */
+    char preferred_zone[16];     /* --preferred-zone */
     char daily_snapshot_time[6]; /* "HH:MM" UTC, "" for none */
-    int snapshot_retention;    /* daily snapshots kept */
-    int port;                  /* TLS port (0 until first start) */
-    int64_t created_ms;        /* unix ms */
+    int snapshot_retention;      /* daily snapshots kept */
+    int port;                    /* TLS port (0 until first start) */
+    int64_t created_ms;          /* unix ms */
 } plane_def;
 
 /* What a cache is doing now. */
@@ -42,9 +42,9 @@ typedef enum {
 
 /* One sample of a cache (every PLANE_SAMPLE_MS). */
 typedef struct {
-    int64_t t_ms;       /* unix ms */
-    double ecpu_s;      /* ECPU per second since the previous sample */
-    uint64_t storage;   /* dataset bytes */
+    int64_t t_ms;          /* unix ms */
+    double ecpu_s;         /* ECPU per second since the previous sample */
+    uint64_t storage;      /* dataset bytes */
     double p50_ms, p99_ms; /* reply latency over the interval (0 without replies) */
     int shards;
     int connections;
@@ -63,9 +63,9 @@ typedef struct {
     char password[65];
     char ca[4096];
     int pid;
-    plane_point last; /* latest sample */
+    plane_point last;                                /* latest sample */
     double ecpu_total, cost_to_date, month_forecast; /* from the usage records */
-    char error[300]; /* why it failed */
+    char error[300];                                 /* why it failed */
 } plane_info;
 
 typedef struct plane plane;

@@ -74,11 +74,10 @@ static int manifest_write(plane *p, const manifest *m)
     buf b;
     buf_init(&b);
     buf_appendf(&b, "name %s\ncache %s\nkind %s\ncreated_ms %lld\nkeys %llu\n", m->info.name,
-                m->info.cache[0] ? m->info.cache : "-", m->info.kind,
-                (long long)m->info.created_ms, (unsigned long long)m->info.keys);
+                m->info.cache[0] ? m->info.cache : "-", m->info.kind, (long long)m->info.created_ms,
+                (unsigned long long)m->info.keys);
     for (int i = 0; i < m->info.files; i++)
-        buf_appendf(&b, "file %s %llu %s\n", m->file[i], (unsigned long long)m->size[i],
-                    m->sha[i]);
+        buf_appendf(&b, "file %s %llu %s\n", m->file[i], (unsigned long long)m->size[i], m->sha[i]);
     buf_appendf(&b, "end\n");
     int rc = file_write_atomic(path, buf_rptr(&b), buf_used(&b), 0600);
     buf_deinit(&b);
@@ -113,9 +112,8 @@ static int manifest_read(plane *p, const char *name, manifest *m)
             m->info.created_ms = ll;
         } else if (sscanf(l, "keys %llu", &u) == 1) {
             m->info.keys = u;
-        } else if (m->info.files < 64 &&
-                   sscanf(l, "file %31s %llu %64s", m->file[m->info.files], &u,
-                          m->sha[m->info.files]) == 3) {
+        } else if (m->info.files < 64 && sscanf(l, "file %31s %llu %64s", m->file[m->info.files],
+                                                &u, m->sha[m->info.files]) == 3) {
             m->size[m->info.files] = u;
             m->info.bytes += u;
             m->info.files++;
@@ -171,11 +169,16 @@ static int temp_start(plane *p, temp_server *t, const char *dir, const char *dbf
              atomic_fetch_add(&seq, 1));
     snprintf(t->log, sizeof(t->log), "%s.log", t->sock);
     unlink(t->sock);
-    const char *argv[] = {bin,          "--port",      "0",     "--unixsocket", t->sock,
-                          "--dir",      dir,           "--dbfilename", dbfile,
-                          "--appendonly", "no",        "--save", "",           "--logfile",
-                          t->log,       "--daemonize", "no",    "--protected-mode", "no",
-                          NULL};
+    const char *argv[] = {bin,     "--port",
+                          "0",     "--unixsocket",
+                          t->sock, "--dir",
+                          dir,     "--dbfilename",
+                          dbfile,  "--appendonly",
+                          "no",    "--save",
+                          "",      "--logfile",
+                          t->log,  "--daemonize",
+                          "no",    "--protected-mode",
+                          "no",    NULL};
     pid_t pid = fork();
     if (pid == -1) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
@@ -199,8 +202,7 @@ static int temp_start(plane *p, temp_server *t, const char *dir, const char *dbf
             file_read_all(t->log, &b, 1u << 20);
             const char *s = buf_used(&b) ? buf_rptr(&b) : "";
             const char *last = strstr(s, "# ") ? strrchr(s, '#') : s;
-            snprintf(err, errlen, "redis-server could not load %s/%s: %.200s", dir, dbfile,
-                     last);
+            snprintf(err, errlen, "redis-server could not load %s/%s: %.200s", dir, dbfile, last);
             for (char *q = err; *q; q++)
                 if (*q == '\n')
                     *q = ' ';
@@ -326,7 +328,8 @@ static int copy_keys(engine_client *src, sink *dst, uint64_t *keys, char *err, s
         for (size_t i = 0; i < nk; i++) {
             lens[i] = ks->elem[i].len;
             names[i] = xmalloc(lens[i] + 1);
-            memcpy(names[i], ks->elem[i].str, lens[i]);
+            if (lens[i])
+                memcpy(names[i], ks->elem[i].str, lens[i]);
         }
         buf_consume(&cmds, buf_used(&cmds));
         for (size_t i = 0; i < nk; i++) {
@@ -551,8 +554,8 @@ int snapshot_create(plane *p, const char *cname, const char *name, const char *k
         file_remove_tree(dir);
     } else {
         *out = m->info;
-        plane_event(p, cname, "snapshot", "%s snapshot %s: %d file(s), %llu bytes, %llu keys",
-                    kind, name, m->info.files, (unsigned long long)m->info.bytes,
+        plane_event(p, cname, "snapshot", "%s snapshot %s: %d file(s), %llu bytes, %llu keys", kind,
+                    name, m->info.files, (unsigned long long)m->info.bytes,
                     (unsigned long long)m->info.keys);
     }
     xfree(m);
@@ -602,8 +605,7 @@ int snapshot_describe(plane *p, const char *name, snapshot_info *out, char *err,
     if (rc == 0)
         *out = m->info;
     else
-        snprintf(err, errlen, "no snapshot named \"%s\"; `stratus snapshot list` shows them",
-                 name);
+        snprintf(err, errlen, "no snapshot named \"%s\"; `stratus snapshot list` shows them", name);
     xfree(m);
     return rc == 0 ? 0 : -ENOENT;
 }
@@ -630,8 +632,7 @@ static manifest *load_checked(plane *p, const char *name, char *err, size_t errl
 {
     manifest *m = xcalloc(1, sizeof(*m));
     if (snap_name_ok(name, err, errlen) != 0 || manifest_read(p, name, m) != 0) {
-        snprintf(err, errlen, "no snapshot named \"%s\"; `stratus snapshot list` shows them",
-                 name);
+        snprintf(err, errlen, "no snapshot named \"%s\"; `stratus snapshot list` shows them", name);
         *rc = -ENOENT;
     } else {
         *rc = manifest_verify(p, m, err, errlen);
@@ -782,16 +783,18 @@ int snapshot_import(plane *p, const char *name, const char *rdb, snapshot_info *
     if (rc != 0)
         return rc;
     if (rdb[0] != '/' || access(rdb, R_OK) != 0) {
-        snprintf(err, errlen, "rdb_path must be an absolute path to a readable RDB file (got "
-                              "\"%.200s\")",
+        snprintf(err, errlen,
+                 "rdb_path must be an absolute path to a readable RDB file (got "
+                 "\"%.200s\")",
                  rdb);
         return -EINVAL;
     }
     char dir[4300], root[4200], dst[4500];
     snap_dir(p, name, dir, sizeof(dir));
     if (file_mkdir_p(snap_root(p, root, sizeof(root)), 0700) != 0 || mkdir(dir, 0700) != 0) {
-        snprintf(err, errlen, errno == EEXIST ? "a snapshot named \"%s\" exists already"
-                                              : "cannot create the snapshot %s",
+        snprintf(err, errlen,
+                 errno == EEXIST ? "a snapshot named \"%s\" exists already"
+                                 : "cannot create the snapshot %s",
                  name);
         return errno == EEXIST ? -EEXIST : -EIO;
     }
@@ -823,8 +826,8 @@ int snapshot_import(plane *p, const char *name, const char *rdb, snapshot_info *
         file_remove_tree(dir);
     } else {
         *out = m->info;
-        plane_event(p, "-", "snapshot-import", "snapshot %s imported from %s: %llu keys", name,
-                    rdb, (unsigned long long)m->info.keys);
+        plane_event(p, "-", "snapshot-import", "snapshot %s imported from %s: %llu keys", name, rdb,
+                    (unsigned long long)m->info.keys);
     }
     xfree(m);
     return rc == 0 ? 0 : rc == -EINVAL ? -EINVAL : -EIO;

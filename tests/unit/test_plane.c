@@ -30,8 +30,8 @@ TEST(plane_names_follow_the_aws_rule)
     char err[256];
     static const char *const good[] = {"a", "orders", "web-1", "a1-b2-c3",
                                        "abcdefghijabcdefghijabcdefghijabcdefghij"};
-    static const char *const bad[] = {"",     "1abc", "-abc",   "abc-", "a--b",  "Abc",
-                                      "a_b",  "a.b",  "a b",    "ä",    "a/b"};
+    static const char *const bad[] = {"",    "1abc", "-abc", "abc-", "a--b", "Abc",
+                                      "a_b", "a.b",  "a b",  "ä",    "a/b"};
     /* (41 characters do not fit the definition; the API refuses them when it parses.) */
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         plane_def d = valid(good[i]);
