@@ -55,8 +55,9 @@ typedef struct {
     double prev_ecpu;              /* counters at the previous sample */
     uint64_t prev_lat[CACHE_LATENCY_BUCKETS];
     int64_t prev_t;
-    int busy;    /* an API call is working on it (create, modify, delete): the manager keeps off */
-    buf metrics; /* its last /metrics text (for the plane's own /metrics) */
+    int busy;     /* an API call is working on it (create, modify, delete): the manager keeps off */
+    buf metrics;  /* its last /metrics text (for the plane's own /metrics) */
+    int sampling; /* the manager is sampling it unlocked: not freed until it is done */
 } pcache;
 
 struct plane {
@@ -561,6 +562,19 @@ static void learn_port(plane *p, pcache *pc)
     }
 }
 
+/* Wait until the manager no longer samples pc (already out of the list), so it can be freed. */
+static void wait_unsampled(plane *p, pcache *pc)
+{
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        int busy = pc->sampling;
+        pthread_mutex_unlock(&p->lock);
+        if (!busy)
+            return;
+        poll(NULL, 0, 5);
+    }
+}
+
 int plane_create(plane *p, const plane_def *d, char *err, size_t errlen)
 {
     int rc = plane_def_check(d, err, errlen);
@@ -625,6 +639,7 @@ int plane_create(plane *p, const plane_def *d, char *err, size_t errlen)
             break;
         }
     pthread_mutex_unlock(&p->lock);
+    wait_unsampled(p, pc);
     file_remove_tree(dir);
     buf_deinit(&pc->metrics);
     xfree(pc);
@@ -752,6 +767,7 @@ int plane_delete(plane *p, const char *name, char *err, size_t errlen)
         }
     event_locked(p, name, "delete", "stopped and removed with its data (usage records kept)");
     pthread_mutex_unlock(&p->lock);
+    wait_unsampled(p, pc);
     rc = file_remove_tree(dir);
     buf_deinit(&pc->metrics);
     xfree(pc);
@@ -1144,14 +1160,14 @@ static void *manager_main(void *arg)
             if (n)
                 memcpy(list, p->caches, n * sizeof(*list));
             for (size_t i = 0; i < n; i++)
-                list[i]->busy++; /* kept alive while sampled */
+                list[i]->sampling++; /* kept alive while sampled */
             pthread_mutex_unlock(&p->lock);
             for (size_t i = 0; i < n; i++)
                 if (list[i]->c || list[i]->pid > 0)
                     sample_one(p, list[i], wall);
             pthread_mutex_lock(&p->lock);
             for (size_t i = 0; i < n; i++)
-                list[i]->busy--;
+                list[i]->sampling--;
             pthread_mutex_unlock(&p->lock);
             xfree(list);
         }
