@@ -248,6 +248,34 @@ static void self_path(char *out, size_t outlen)
     out[n > 0 ? n : 0] = '\0';
 }
 
+/* What `up` and `serve` need before anything runs: the engine binary, the data dir (locked)
+ * and the TLS files. 0, or -1 after saying why. */
+static int prepare_service(settings *cfg, char *engine_bin, size_t binlen, tls_files *files)
+{
+    char err[1024];
+    if (supervisor_find_engine(cfg->engine_binary, engine_bin, binlen, err, sizeof(err)) != 0 ||
+        prepare_dir(cfg, err, sizeof(err)) != 0 || setup_tls(cfg, files, err, sizeof(err)) != 0) {
+        fail(err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Block SIGINT and SIGTERM (and SIGCHLD when engines are reaped here) and return a
+ * non-blocking signalfd for them, or -1. Threads started afterwards inherit the mask. */
+static int signal_fd(int with_chld)
+{
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    if (with_chld)
+        sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
 static int cmd_up(int argc, char **argv)
 {
     static settings cfg;
@@ -255,24 +283,11 @@ static int cmd_up(int argc, char **argv)
     if (load_settings(&cfg, argc, argv) != 0)
         return 2;
     char engine_bin[4096];
-    if (supervisor_find_engine(cfg.engine_binary, engine_bin, sizeof(engine_bin), err,
-                               sizeof(err)) != 0)
-        return fail(err);
-    if (prepare_dir(&cfg, err, sizeof(err)) != 0)
-        return fail(err);
     tls_files files;
-    if (setup_tls(&cfg, &files, err, sizeof(err)) != 0)
-        return fail(err);
-
+    if (prepare_service(&cfg, engine_bin, sizeof(engine_bin), &files) != 0)
+        return 1;
     /* Signals are taken synchronously by the control thread; workers inherit the mask. */
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    int sfd = signal_fd(1);
     if (sfd == -1)
         return fail("cannot create a signalfd");
 
@@ -413,23 +428,12 @@ static int cmd_serve(int argc, char **argv)
                         "made)\n");
         return 2;
     }
-    char engine_bin[4096];
-    if (supervisor_find_engine(cfg.engine_binary, engine_bin, sizeof(engine_bin), err,
-                               sizeof(err)) != 0)
-        return fail(err);
-    if (prepare_dir(&cfg, err, sizeof(err)) != 0)
-        return fail(err);
     /* The caches share the service's certificate: made once here, before any of them starts. */
+    char engine_bin[4096];
     tls_files files;
-    if (setup_tls(&cfg, &files, err, sizeof(err)) != 0)
-        return fail(err);
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigprocmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    if (prepare_service(&cfg, engine_bin, sizeof(engine_bin), &files) != 0)
+        return 1;
+    int sfd = signal_fd(0);
     if (sfd == -1)
         return fail("cannot create a signalfd");
     char self[PATH_MAX];
