@@ -31,7 +31,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STRATUS  := $(BUILD)/stratus
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all run check deps test-unit test-integration test-node format bench bench-scale bench-controlplane bench-failover bench-zones commands web clean
+.PHONY: all run check deps fuzz valgrind test-unit test-integration test-node format bench bench-scale bench-controlplane bench-failover bench-zones commands web clean
 
 all: $(STRATUS) $(UNIT)
 
@@ -50,6 +50,31 @@ $(STRATUS): $(CLI_OBJ) $(BUILD)/libstratus.a
 $(UNIT): $(UNIT_OBJ) $(BUILD)/libstratus.a
 	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libstratus.a $(LDLIBS)
 
+# ---- fuzzing (libFuzzer, clang, ASan + UBSan): `make fuzz`, FUZZ_RUNS per target ----
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build/fuzz
+FUZZ_RUNS    ?= 20000
+CHECK_FUZZ_RUNS ?= 5000
+FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -pthread $(filter-out -Wno-format-truncation,$(WARN)) -Isrc \
+                -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer -Wno-for-loop-analysis
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/libstratus.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libstratus.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_BUILD)/libstratus.a $(LDLIBS) -o $@
+
+fuzz: deps $(FUZZ_TARGETS)
+	./tests/fuzz/run $(FUZZ_RUNS) $(FUZZ_TARGETS)
+
 deps:
 	@./scripts/deps.sh
 
@@ -67,8 +92,13 @@ test-node: $(STRATUS)
 
 check: deps all
 	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory fuzz FUZZ_RUNS=$(CHECK_FUZZ_RUNS)
 	$(MAKE) --no-print-directory test-integration
 	$(MAKE) --no-print-directory test-node
+
+# Unit tests under valgrind (part of .ci/run): no error, no definite leak.
+valgrind: deps $(UNIT)
+	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite $(UNIT)
 
 bench: deps $(STRATUS)
 	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/compare

@@ -9,6 +9,7 @@ packages=(
     ca-certificates procps
     redis-server redis-tools nutcracker iproute2
     python3 python3-redis python3-pytest
+    clang valgrind  # make fuzz (libFuzzer), the valgrind run of .ci/run
     chromium  # the web console's test drives it headless (playwright-core, no browser download)
 )
 missing=()

@@ -286,6 +286,21 @@ static int def_from_json(json_t *j, plane_def *d, int creating, char *err, size_
     return 0;
 }
 
+int api_parse_def(const char *body, size_t len, plane_def *d, int creating, char *err,
+                  size_t errlen)
+{
+    json_error_t e;
+    json_t *j = json_loadb(body, len, 0, &e);
+    if (!j || !json_is_object(j)) {
+        snprintf(err, errlen, "the body must be a JSON object");
+        json_decref(j);
+        return -EINVAL;
+    }
+    int rc = def_from_json(j, d, creating, err, errlen) == 0 ? 0 : -EINVAL;
+    json_decref(j);
+    return rc == 0 ? plane_def_check(d, err, errlen) : rc;
+}
+
 /* ---- routes ---- */
 
 typedef struct {

@@ -15,6 +15,10 @@ typedef struct api_server api_server;
 api_server *api_start(plane *p, const char *bind, int port, char *err, size_t errlen);
 /* The port bound. */
 int api_port(const api_server *a);
+/* Apply a JSON body (the fields of POST/PATCH /v1/caches) onto d and check the result: 0, or
+ * -EINVAL with err. */
+int api_parse_def(const char *body, size_t len, plane_def *d, int creating, char *err,
+                  size_t errlen);
 /* Stop serving and free; NULL is allowed. */
 void api_stop(api_server *a);
 

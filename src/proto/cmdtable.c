@@ -60,7 +60,9 @@ const cmd_def *cmd_lookup(const char *name, size_t len)
     uint32_t b = name_hash(name, len) & (LOOKUP_BUCKETS - 1);
     while (buckets[b]) {
         const cmd_def *d = buckets[b];
-        if (strncasecmp(d->name, name, len) == 0 && d->name[len] == '\0')
+        /* Length first: a name with a NUL byte ("GET\0x") must not match "get" (found by
+         * fuzz_cmd_keys; strncasecmp stops at the NUL and d->name[len] was out of bounds). */
+        if (strlen(d->name) == len && strncasecmp(d->name, name, len) == 0)
             return d;
         b = (b + 1) & (LOOKUP_BUCKETS - 1);
     }
@@ -71,7 +73,7 @@ const cmd_def *cmd_lookup_sub(const cmd_def *parent, const char *name, size_t le
 {
     for (uint16_t i = 0; i < parent->nsubs; i++) {
         const cmd_def *s = &parent->subs[i];
-        if (strncasecmp(s->sub, name, len) == 0 && s->sub[len] == '\0')
+        if (strlen(s->sub) == len && strncasecmp(s->sub, name, len) == 0)
             return s;
     }
     return NULL;

@@ -206,3 +206,16 @@ TEST(cmd_block_timeout_arg)
     split(&c, "BLPOP");
     ASSERT_EQ(cmd_block_timeout_arg(c.argc, c.argv, c.lens, &ms), -1);
 }
+
+TEST(cmdtable_names_with_nul_bytes_are_unknown)
+{
+    /* Found by fuzz_cmd_keys: a name with a NUL matched the command before the NUL, and the
+     * comparison read past the table's string. */
+    ASSERT_TRUE(cmd_lookup("GET\0xxxxxxxxxxxxxx", 18) == NULL);
+    ASSERT_TRUE(cmd_lookup("GEORADIUS\0\0\0\0\0\0\0\0\0\0\0\0", 21) == NULL);
+    ASSERT_TRUE(cmd_lookup("GET", 3) != NULL);
+    const cmd_def *client = cmd_lookup("CLIENT", 6);
+    ASSERT_TRUE(client != NULL);
+    ASSERT_TRUE(cmd_lookup_sub(client, "KILL\0xxxxxxxxxxxxxxxxxxx", 24) == NULL);
+    ASSERT_TRUE(cmd_lookup_sub(client, "kill", 4) != NULL);
+}
