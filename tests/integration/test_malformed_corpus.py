@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import encode, module_stratus
+from conftest import STRATUS_BIN, encode, module_stratus
 
 srv = module_stratus()
 
@@ -166,11 +166,13 @@ def test_malformed_corpus(srv, tmp_path):
     # The healthy client never stalled while the junk came in.
     during = lat[len(baseline):]
     assert during and max(during) < 0.5, (max(during), statistics.median(baseline))
-    # Memory comes back: nothing of the junk is kept.
-    deadline = time.time() + 10
-    while rss_kb(srv.pid) > rss_before + 8 * 1024 and time.time() < deadline:
-        time.sleep(0.1)
-    assert rss_kb(srv.pid) <= rss_before + 8 * 1024, (rss_before, rss_kb(srv.pid))
+    # Memory comes back: nothing of the junk is kept. (Under AddressSanitizer freed memory sits
+    # in its quarantine, so RSS says nothing there; ASan reports real leaks itself.)
+    if "/address/" not in os.path.realpath(STRATUS_BIN):
+        deadline = time.time() + 10
+        while rss_kb(srv.pid) > rss_before + 8 * 1024 and time.time() < deadline:
+            time.sleep(0.1)
+        assert rss_kb(srv.pid) <= rss_before + 8 * 1024, (rss_before, rss_kb(srv.pid))
     print(f"\n{len(cases)} malformed cases: close p50 "
           f"{statistics.median(close_times) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms; healthy "
           f"client p50 {statistics.median(during) * 1000:.2f} ms (baseline "
