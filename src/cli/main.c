@@ -634,23 +634,14 @@ int main(int argc, char **argv)
         return agent_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "bill") == 0)
         return cmd_bill(argc - 2, argv + 2);
-    if (strcmp(argv[1], "serve") == 0) {
+    if (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "up") == 0) {
         for (int i = 2; i < argc; i++) {
             if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
                 usage(stdout);
                 return 0;
             }
         }
-        return cmd_serve(argc - 2, argv + 2);
-    }
-    if (strcmp(argv[1], "up") == 0) {
-        for (int i = 2; i < argc; i++) {
-            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                usage(stdout);
-                return 0;
-            }
-        }
-        return cmd_up(argc - 2, argv + 2);
+        return argv[1][0] == 's' ? cmd_serve(argc - 2, argv + 2) : cmd_up(argc - 2, argv + 2);
     }
     fprintf(stderr, "stratus: unknown command \"%s\" (see `stratus --help`)\n", argv[1]);
     return 2;

@@ -111,8 +111,8 @@ typedef struct {
     _Atomic int sleep_wanted;            /* STRATUS HIBERNATE */
     _Atomic int wake_failed;             /* the snapshot did not verify: requests get wake_error */
     char wake_error[300];                /* written before wake_failed is set */
-    _Atomic int64_t activity;            /* requests routed to engines (idle detection) */
-    int64_t seen_activity;               /* control thread: activity at the last check */
+    uint64_t seen_activity;              /* control thread: commands done at the last check
+                                            (hibernate.c: activity) */
     uint64_t idle_since_ms;              /* control thread: no activity since then */
     _Atomic uint64_t rest_bytes;         /* bytes of the hibernation snapshot (storage at rest) */
     _Atomic int64_t hibernations, wakes; /* since start */

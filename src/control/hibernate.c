@@ -222,6 +222,19 @@ int hibernate_wake(cache *c, char *err, size_t errlen)
     return 0;
 }
 
+/* What keeps a cache awake: commands charged by the meter (the free ones, PING among them, do
+ * not count), or, with metering off, every command the endpoint received. Both are counted by
+ * the workers already; idle detection reads them once a second. */
+static uint64_t activity(const cache *c)
+{
+    if (c->meter.on && c->meter.cells) {
+        usage_totals t;
+        usage_totals_now(c, &t);
+        return t.calls;
+    }
+    return (uint64_t)atomic_load_explicit(&c->counters.total_commands, memory_order_relaxed);
+}
+
 int hibernate_tick(cache *c, int full)
 {
     cache_sleep *sl = &c->sleep;
@@ -240,7 +253,7 @@ int hibernate_tick(cache *c, int full)
     }
     if (c->follow)
         return 0;
-    int64_t act = atomic_load_explicit(&sl->activity, memory_order_relaxed);
+    uint64_t act = full || !sl->idle_since_ms ? activity(c) : sl->seen_activity;
     if (!sl->idle_since_ms || act != sl->seen_activity ||
         atomic_load(&c->counters.private_links) > 0 || c->reshard.active) {
         sl->seen_activity = act;

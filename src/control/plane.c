@@ -58,6 +58,8 @@ typedef struct {
     int busy;     /* an API call is working on it (create, modify, delete): the manager keeps off */
     buf metrics;  /* its last /metrics text (for the plane's own /metrics) */
     int sampling; /* the manager is sampling it unlocked: not freed until it is done */
+    double ecpu_total, cost_to_date, month_forecast; /* from its usage records, refreshed by
+                                                        the manager once a minute */
 } pcache;
 
 struct plane {
@@ -359,58 +361,37 @@ static int spawn(plane *p, pcache *pc)
     snprintf(hib, sizeof(hib), "%ld", pc->def.hibernate_after);
     /* Many small caches share the machine: one worker thread each unless told otherwise. */
     snprintf(threads, sizeof(threads), "%ld", p->cfg.threads > 0 ? p->cfg.threads : 1);
-    const char *argv[64];
-    int n = 0;
+    /* Flags with a value; optional ones only when set (an empty value is left out). */
+    const char *const flags[][2] = {
+        {"--data-dir", p->cfg.data_dir},
+        {"--cache-name", pc->def.name},
+        {"--api-port", "off"},
+        {"--metrics-port", "0"},
+        {"--port", port},
+        {"--bind", p->cfg.bind},
+        {"--shards", shards},
+        {"--replicas", replicas},
+        {"--durability", pc->def.durability},
+        {"--max-ecpu-per-second", ecpu},
+        {"--max-storage", pc->def.max_storage},
+        {"--hibernate-after", hib},
+        {"--threads", threads},
+        {"--log-level", p->cfg.log_level},
+        {"--zones", pc->def.zones},
+        {"--preferred-zone", pc->def.preferred_zone},
+        {"--engine-binary", p->cfg.engine_binary},
+        {"--tls-cert", p->cfg.tls_cert},
+        {"--tls-key", p->cfg.tls_cert[0] ? p->cfg.tls_key : ""},
+        {"--tls-ca", p->cfg.tls_cert[0] ? p->cfg.tls_ca : ""},
+    };
+    const char *argv[2 + 2 * ARRAY_LEN(flags) + 1];
+    size_t n = 0;
     argv[n++] = p->self;
     argv[n++] = "up";
-    argv[n++] = "--data-dir";
-    argv[n++] = p->cfg.data_dir;
-    argv[n++] = "--cache-name";
-    argv[n++] = pc->def.name;
-    argv[n++] = "--api-port";
-    argv[n++] = "off";
-    argv[n++] = "--metrics-port";
-    argv[n++] = "0";
-    argv[n++] = "--port";
-    argv[n++] = port;
-    argv[n++] = "--bind";
-    argv[n++] = p->cfg.bind;
-    argv[n++] = "--shards";
-    argv[n++] = shards;
-    argv[n++] = "--replicas";
-    argv[n++] = replicas;
-    argv[n++] = "--durability";
-    argv[n++] = pc->def.durability;
-    argv[n++] = "--max-ecpu-per-second";
-    argv[n++] = ecpu;
-    argv[n++] = "--max-storage";
-    argv[n++] = pc->def.max_storage;
-    argv[n++] = "--hibernate-after";
-    argv[n++] = hib;
-    argv[n++] = "--threads";
-    argv[n++] = threads;
-    argv[n++] = "--log-level";
-    argv[n++] = p->cfg.log_level;
-    if (pc->def.zones[0]) {
-        argv[n++] = "--zones";
-        argv[n++] = pc->def.zones;
-    }
-    if (pc->def.preferred_zone[0]) {
-        argv[n++] = "--preferred-zone";
-        argv[n++] = pc->def.preferred_zone;
-    }
-    if (p->cfg.engine_binary[0]) {
-        argv[n++] = "--engine-binary";
-        argv[n++] = p->cfg.engine_binary;
-    }
-    if (p->cfg.tls_cert[0]) {
-        argv[n++] = "--tls-cert";
-        argv[n++] = p->cfg.tls_cert;
-        argv[n++] = "--tls-key";
-        argv[n++] = p->cfg.tls_key;
-        if (p->cfg.tls_ca[0]) {
-            argv[n++] = "--tls-ca";
-            argv[n++] = p->cfg.tls_ca;
+    for (size_t i = 0; i < ARRAY_LEN(flags); i++) {
+        if (flags[i][1][0]) {
+            argv[n++] = flags[i][0];
+            argv[n++] = flags[i][1];
         }
     }
     argv[n] = NULL;
@@ -849,17 +830,17 @@ static void info_of(plane *p, pcache *pc, plane_info *out)
     snprintf(out->error, sizeof(out->error), "%s", pc->error);
     if (pc->npts)
         out->last = pc->pts[(pc->head + PLANE_POINTS - 1) % PLANE_POINTS];
+    out->ecpu_total = pc->ecpu_total;
+    out->cost_to_date = pc->cost_to_date;
+    out->month_forecast = pc->month_forecast;
     (void)p;
 }
 
-/* Fill what needs files or the store (outside the plane's lock for the files). */
+/* Fill what needs files (outside the plane's lock). */
 static void info_extra(plane *p, plane_info *out)
 {
     plane_endpoint(p, out->def.name, out->host, sizeof(out->host), &out->def.port, out->ca,
                    sizeof(out->ca), out->password, sizeof(out->password));
-    double gbh, rest;
-    plane_cost(p, out->def.name, &out->cost_to_date, &out->month_forecast, &out->ecpu_total, &gbh,
-               &rest);
 }
 
 int plane_describe(plane *p, const char *name, plane_info *out, char *err, size_t errlen)
@@ -1099,6 +1080,27 @@ static void sample_one(plane *p, pcache *pc, int64_t now_ms)
 
 /* ---- the manager thread ---- */
 
+/* Price every cache's usage records (they grow by a row a minute; the console lists caches
+ * every 2 s, so the bill is read here, once a minute, not per request). */
+static void refresh_costs(plane *p)
+{
+    size_t n;
+    plane_def *defs = plane_defs(p, &n);
+    for (size_t i = 0; i < n; i++) {
+        double to_date, forecast, ecpu, gbh, rest;
+        plane_cost(p, defs[i].name, &to_date, &forecast, &ecpu, &gbh, &rest);
+        pthread_mutex_lock(&p->lock);
+        pcache *pc = find_locked(p, defs[i].name);
+        if (pc) {
+            pc->cost_to_date = to_date;
+            pc->month_forecast = forecast;
+            pc->ecpu_total = ecpu;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    xfree(defs);
+}
+
 static void manage(plane *p)
 {
     uint64_t now = ev_clock_ms();
@@ -1147,10 +1149,14 @@ static void manage(plane *p)
 static void *manager_main(void *arg)
 {
     plane *p = arg;
-    uint64_t next_sample = 0;
+    uint64_t next_sample = 0, next_costs = 0;
     while (!atomic_load(&p->quit)) {
         manage(p);
         uint64_t now = ev_clock_ms();
+        if (now >= next_costs) {
+            next_costs = now + 60000;
+            refresh_costs(p);
+        }
         if (now >= next_sample) {
             next_sample = now + PLANE_SAMPLE_MS;
             int64_t wall = (int64_t)time(NULL) * 1000;

@@ -324,7 +324,6 @@ int router_try_send(worker *w, req *r)
 {
     uint64_t now = ev_now_ms(w->loop);
     cache_sleep *sl = &w->cache->sleep;
-    atomic_fetch_add_explicit(&sl->activity, 1, memory_order_relaxed);
     if (atomic_load_explicit(&sl->asleep, memory_order_relaxed)) {
         /* Hibernated: the request waits for the wake it asks for (longer than for a failover:
          * engines load their data first), unless the wake already failed. */
