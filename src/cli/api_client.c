@@ -283,6 +283,7 @@ static void show_cache(json_t *c)
         {"durability", "settings.durability"},
         {"max ECPU/s", "settings.usage_limits.max_ecpu_per_second"},
         {"max storage", "settings.usage_limits.max_storage"},
+        {"eviction", "settings.eviction"},
         {"hibernate", "settings.hibernate_after_seconds"},
         {"zones", "settings.zones"},
         {"daily snap", "settings.daily_snapshot_time"},
@@ -393,6 +394,8 @@ static int def_flags(int argc, char **argv, int from, json_t *body)
             json_object_set_new(limits, "max_storage", json_string(v));
         else if (strcmp(f, "--durability") == 0)
             json_object_set_new(body, "durability", json_string(v));
+        else if (strcmp(f, "--eviction") == 0)
+            json_object_set_new(body, "eviction", json_string(v));
         else if (strcmp(f, "--zones") == 0)
             json_object_set_new(body, "zones", json_string(v));
         else if (strcmp(f, "--preferred-zone") == 0)
@@ -404,7 +407,7 @@ static int def_flags(int argc, char **argv, int from, json_t *body)
         else {
             fprintf(stderr,
                     "stratus: unknown flag %s (--description, --shards, --replicas, --durability, "
-                    "--max-ecpu-per-second, --max-storage, --hibernate-after, --zones, "
+                    "--max-ecpu-per-second, --max-storage, --eviction, --hibernate-after, --zones, "
                     "--preferred-zone, --daily-snapshot-time, --snapshot-retention)\n",
                     f);
             json_decref(limits);
@@ -426,7 +429,8 @@ static int usage_error(const char *text)
 
 static const char cache_usage[] =
     "stratus cache create NAME [--shards N] [--replicas N] [--durability async|sync] "
-    "[--max-ecpu-per-second N] [--max-storage SIZE] [--hibernate-after S] [--zones a,b] "
+    "[--max-ecpu-per-second N] [--max-storage SIZE] [--eviction POLICY] [--hibernate-after S] "
+    "[--zones a,b] "
     "[--preferred-zone Z] [--daily-snapshot-time HH:MM] [--snapshot-retention N] "
     "[--description T]\n"
     "       stratus cache list | describe NAME | modify NAME [flags as create] | delete NAME "

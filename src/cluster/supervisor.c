@@ -86,7 +86,7 @@ struct supervisor {
     char *password;
     char *proxy_password;
     int shards, replicas, node_timeout_ms, failover_timeout_ms, sync_writes, failback_delay_ms;
-    int evict_ttl_keys; /* storage limit: only keys with a TTL may be evicted */
+    char maxmemory_policy[24]; /* what the engines evict at their maxmemory */
     char *follow; /* --follow seeds ("" unless this endpoint follows a control plane elsewhere) */
     int64_t failovers;
     char zones[8][16]; /* --zones */
@@ -153,7 +153,8 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->failover_timeout_ms = cfg->failover_timeout_ms > 0 ? cfg->failover_timeout_ms : 1000;
     s->sync_writes = cfg->sync_writes;
     s->failback_delay_ms = cfg->failback_delay_ms;
-    s->evict_ttl_keys = cfg->evict_ttl_keys;
+    snprintf(s->maxmemory_policy, sizeof(s->maxmemory_policy), "%s",
+             cfg->maxmemory_policy ? cfg->maxmemory_policy : "noeviction");
     s->follow = xstrdup(cfg->follow ? cfg->follow : "");
     s->preferred = -1;
     if (cfg->zone_netns && cfg->zone_netns[0]) {
@@ -402,7 +403,7 @@ static int render_config(supervisor *s, engine *e, char *conf, size_t cap)
         e->port, engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
         e->addr[0] == '/' ? e->addr : "", e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir,
         e->bus_port, s->node_timeout_ms, s->password, s->password,
-        s->evict_ttl_keys ? "volatile-lru" : "noeviction", proxy_user_rules, s->proxy_password);
+        s->maxmemory_policy, proxy_user_rules, s->proxy_password);
     /* Sync durability: a primary with no replica in reach refuses writes (NOREPLICAS, retried
      * by the endpoint), so one that is cut off cannot take writes nobody else will have. */
     if (s->sync_writes && n > 0 && (size_t)n < cap)

@@ -34,8 +34,7 @@ typedef struct {
     const char *follow;         /* "host:port,...": run no engine, follow these (a zone endpoint) */
     int failback_delay_ms;      /* a replica in the preferred zone in sync this long takes back
                                    the primary role */
-    int evict_ttl_keys;         /* a storage limit: maxmemory-policy volatile-lru (else
-                                   noeviction) */
+    const char *maxmemory_policy; /* the engines' maxmemory-policy (NULL: noeviction) */
 } supervisor_config;
 
 /* One shard primary's load, sampled from its INFO (rates over the last sample interval). */

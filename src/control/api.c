@@ -90,10 +90,11 @@ static json_t *cache_json(const plane_info *c)
                                       "url", url, "ca", c->ca, "password", c->password));
     json_object_set_new(
         j, "settings",
-        json_pack("{s:i,s:i,s:s,s:{s:I,s:s},s:I,s:s,s:s,s:s,s:i}", "shards", c->def.shards,
-                  "replicas", c->def.replicas, "durability", c->def.durability, "usage_limits",
-                  "max_ecpu_per_second", (json_int_t)c->def.max_ecpu_per_second, "max_storage",
-                  c->def.max_storage, "hibernate_after_seconds", (json_int_t)c->def.hibernate_after,
+        json_pack("{s:i,s:i,s:s,s:{s:I,s:s},s:s,s:I,s:s,s:s,s:s,s:i}", "shards",
+                  c->def.shards, "replicas", c->def.replicas, "durability", c->def.durability,
+                  "usage_limits", "max_ecpu_per_second", (json_int_t)c->def.max_ecpu_per_second,
+                  "max_storage", c->def.max_storage, "eviction", c->def.eviction,
+                  "hibernate_after_seconds", (json_int_t)c->def.hibernate_after,
                   "zones", c->def.zones, "preferred_zone", c->def.preferred_zone,
                   "daily_snapshot_time", c->def.daily_snapshot_time, "snapshot_retention_limit",
                   c->def.snapshot_retention));
@@ -149,6 +150,7 @@ static const char *const def_fields[] = {"name",
                                          "replicas",
                                          "durability",
                                          "usage_limits",
+                                         "eviction",
                                          "hibernate_after_seconds",
                                          "zones",
                                          "preferred_zone",
@@ -211,7 +213,7 @@ static int def_from_json(json_t *j, plane_def *d, int creating, char *err, size_
         if (!field_known(k, def_fields)) {
             snprintf(err, errlen,
                      "unknown field \"%s\"; known: name, description, shards, replicas, "
-                     "durability, usage_limits {max_ecpu_per_second, max_storage}, "
+                     "durability, usage_limits {max_ecpu_per_second, max_storage}, eviction, "
                      "hibernate_after_seconds, zones, preferred_zone, daily_snapshot_time, "
                      "snapshot_retention_limit",
                      k);
@@ -230,6 +232,7 @@ static int def_from_json(json_t *j, plane_def *d, int creating, char *err, size_
         get_int(j, "shards", &shards, err, errlen) ||
         get_int(j, "replicas", &replicas, err, errlen) ||
         get_str(j, "durability", d->durability, sizeof(d->durability), err, errlen) ||
+        get_str(j, "eviction", d->eviction, sizeof(d->eviction), err, errlen) ||
         get_int(j, "hibernate_after_seconds", &d->hibernate_after, err, errlen) ||
         get_str(j, "preferred_zone", d->preferred_zone, sizeof(d->preferred_zone), err, errlen) ||
         get_str(j, "daily_snapshot_time", d->daily_snapshot_time, sizeof(d->daily_snapshot_time),

@@ -223,6 +223,16 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                  cfg->max_storage);
         goto fail;
     }
+    if (!cache_eviction_ok(cfg->eviction)) {
+        snprintf(err, errlen, "--eviction: '%s' is not one of %s", cfg->eviction,
+                 cache_eviction_policies());
+        goto fail;
+    }
+    snprintf(c->eviction, sizeof(c->eviction), "%s", cfg->eviction);
+    if (!limit && strcmp(cfg->eviction, "volatile-lru") != 0)
+        log_info("cache %s: --eviction %s applies once the cache has a --max-storage; without "
+                 "one the engines never evict (a full shard is the autoscaler's cue)",
+                 name, cfg->eviction);
     c->max_storage = limit;
     c->shard_memory = mem;
     c->sleep.after_ms = cfg->hibernate_after * 1000;
@@ -253,7 +263,8 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .node_timeout_ms = (int)cfg->node_timeout,
         .failover_timeout_ms = (int)cfg->failover_timeout,
         .maxmemory = limit ? MIN(c->shard_memory, limit / (uint64_t)cfg->shards) : c->shard_memory,
-        .evict_ttl_keys = limit != 0,
+        /* Without a limit a full shard is the autoscaler's cue, never a reason to drop keys. */
+        .maxmemory_policy = limit ? c->eviction : "noeviction",
         .sync_writes = c->sync_writes,
         .zones = cfg->zones,
         .preferred_zone = cfg->preferred_zone,
@@ -475,6 +486,28 @@ void cache_scripts_clear(cache *c)
     pthread_mutex_unlock(&c->state_lock);
 }
 
+/* ---- eviction ---- */
+
+/* Redis's maxmemory-policy names; volatile-* evict keys with a TTL only. */
+static const char *const eviction_policies[] = {
+    "volatile-lru", "volatile-lfu",   "volatile-ttl", "volatile-random",
+    "allkeys-lru",  "allkeys-lfu",    "allkeys-random", "noeviction",
+};
+
+int cache_eviction_ok(const char *policy)
+{
+    for (size_t i = 0; i < ARRAY_LEN(eviction_policies); i++)
+        if (strcmp(policy, eviction_policies[i]) == 0)
+            return 1;
+    return 0;
+}
+
+const char *cache_eviction_policies(void)
+{
+    return "volatile-lru, volatile-lfu, volatile-ttl, volatile-random, allkeys-lru, "
+           "allkeys-lfu, allkeys-random, noeviction";
+}
+
 /* ---- CONFIG SET overrides ---- */
 
 /* Engine settings clients may change: behaviour and tuning of the data, never where it lives,
@@ -643,7 +676,16 @@ int cache_acl_deluser(cache *c, size_t n, const char *const *names, const size_t
 
 static void load_override(void *arg, const char *name, const char *value, size_t vlen)
 {
-    cache_config_record(arg, name, strlen(name), value, vlen);
+    cache *c = arg;
+    /* A policy a client set before the cache had a storage limit: the limit's --eviction
+     * decides now (the stored value comes back if the limit goes). */
+    if (c->max_storage && strcmp(name, "maxmemory-policy") == 0) {
+        log_info("cache %s: CONFIG SET maxmemory-policy %.*s set earlier is not applied: the "
+                 "storage limit evicts with --eviction %s",
+                 c->name, (int)MIN(vlen, 32), value, c->eviction);
+        return;
+    }
+    cache_config_record(c, name, strlen(name), value, vlen);
 }
 
 static void load_user(void *arg, const char *name, const char *value, size_t vlen)

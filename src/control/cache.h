@@ -191,7 +191,8 @@ typedef struct cache {
                                     has it (the endpoint sends WAIT 1 after it) */
     uint64_t shard_memory;       /* --shard-memory, bytes */
     uint64_t max_storage;        /* --max-storage, bytes (0: none): split over the shards as
-                                    their maxmemory, keys with a TTL evicted first */
+                                    their maxmemory, keys evicted as `eviction` says */
+    char eviction[24];           /* --eviction: the engines' maxmemory-policy at the limit */
     scale_policy_config policy;  /* thresholds, windows, bounds (control thread) */
     scale_state scale;           /* what the policy remembers (control thread) */
     char pending_reason[200];    /* why the next reshard runs (the autoscaler's reason) */
@@ -217,6 +218,12 @@ static inline void cache_count_latency(cache *c, uint64_t us)
 
 /* CONFIG SET allow-list: whether name may be set by clients. */
 int cache_config_allowed(const char *name, size_t len);
+
+/* 1 if `policy` is a maxmemory-policy the --eviction setting accepts. */
+int cache_eviction_ok(const char *policy);
+
+/* The policies cache_eviction_ok accepts, for error messages ("a, b, ..."). */
+const char *cache_eviction_policies(void);
 /* The allow-list, comma-separated, for error messages. */
 const char *cache_config_allowed_text(void);
 /* Record CONFIG SET name value (already accepted by every primary). Thread-safe. */

@@ -84,10 +84,10 @@ static void def_encode(const plane_def *d, buf *out)
 {
     buf_appendf(out,
                 "description=%s\nshards=%d\nreplicas=%d\ndurability=%s\nmax_ecpu_per_second=%ld\n"
-                "max_storage=%s\nhibernate_after=%ld\nzones=%s\npreferred_zone=%s\n"
+                "max_storage=%s\neviction=%s\nhibernate_after=%ld\nzones=%s\npreferred_zone=%s\n"
                 "daily_snapshot_time=%s\nsnapshot_retention=%d\nport=%d\ncreated_ms=%lld\n",
                 d->description, d->shards, d->replicas, d->durability, d->max_ecpu_per_second,
-                d->max_storage, d->hibernate_after, d->zones, d->preferred_zone,
+                d->max_storage, d->eviction, d->hibernate_after, d->zones, d->preferred_zone,
                 d->daily_snapshot_time, d->snapshot_retention, d->port, (long long)d->created_ms);
 }
 
@@ -112,6 +112,8 @@ static void def_decode(plane_def *d, const char *text, size_t len)
             d->max_ecpu_per_second = atol(v);
         else if (strcmp(k, "max_storage") == 0)
             snprintf(d->max_storage, sizeof(d->max_storage), "%s", v);
+        else if (strcmp(k, "eviction") == 0)
+            snprintf(d->eviction, sizeof(d->eviction), "%s", v);
         else if (strcmp(k, "hibernate_after") == 0)
             d->hibernate_after = atol(v);
         else if (strcmp(k, "zones") == 0)
@@ -148,6 +150,7 @@ void plane_def_defaults(const plane *p, plane_def *d)
     snprintf(d->durability, sizeof(d->durability), "%s", p->cfg.durability);
     d->max_ecpu_per_second = p->cfg.max_ecpu_per_second;
     snprintf(d->max_storage, sizeof(d->max_storage), "%s", p->cfg.max_storage);
+    snprintf(d->eviction, sizeof(d->eviction), "%s", p->cfg.eviction);
     d->hibernate_after = p->cfg.hibernate_after;
     snprintf(d->zones, sizeof(d->zones), "%s", p->cfg.zones);
     snprintf(d->preferred_zone, sizeof(d->preferred_zone), "%s", p->cfg.preferred_zone);
@@ -200,6 +203,11 @@ int plane_def_check(const plane_def *d, char *err, size_t errlen)
     }
     if (d->max_ecpu_per_second < 0 || d->max_ecpu_per_second > 1000000000) {
         snprintf(err, errlen, "max_ecpu_per_second must be 0 (no limit) to 1000000000");
+        return -EINVAL;
+    }
+    if (!cache_eviction_ok(d->eviction)) {
+        snprintf(err, errlen, "eviction \"%s\" is not one of %s", d->eviction,
+                 cache_eviction_policies());
         return -EINVAL;
     }
     if (d->hibernate_after < 0 || d->hibernate_after > 31536000) {
@@ -374,6 +382,7 @@ static int spawn(plane *p, pcache *pc)
         {"--durability", pc->def.durability},
         {"--max-ecpu-per-second", ecpu},
         {"--max-storage", pc->def.max_storage},
+        {"--eviction", pc->def.eviction},
         {"--hibernate-after", hib},
         {"--threads", threads},
         {"--log-level", p->cfg.log_level},
@@ -685,6 +694,7 @@ int plane_modify(plane *p, const plane_def *d, int *restarted, char *err, size_t
     }
     int restart = nd.max_ecpu_per_second != old.max_ecpu_per_second ||
                   strcmp(nd.max_storage, old.max_storage) != 0 ||
+                  strcmp(nd.eviction, old.eviction) != 0 ||
                   nd.hibernate_after != old.hibernate_after ||
                   strcmp(nd.durability, old.durability) != 0 || strcmp(nd.zones, old.zones) != 0 ||
                   strcmp(nd.preferred_zone, old.preferred_zone) != 0;

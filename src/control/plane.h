@@ -22,6 +22,7 @@ typedef struct {
     char durability[8];          /* async | sync */
     long max_ecpu_per_second;    /* usage limit, 0: none */
     char max_storage[24];        /* usage limit ("0": none), e.g. "10gb" */
+    char eviction[24];           /* maxmemory-policy at max_storage, e.g. "volatile-lru" */
     long hibernate_after;        /* seconds, 0: never */
     char zones[64];              /* --zones */
     char preferred_zone[16];     /* --preferred-zone */

@@ -76,8 +76,11 @@
     X(meter_us_per_ecpu, "meter-us-per-ecpu", SET_INT, "10", 0, 1000000,                           \
       "microseconds of engine time per ECPU in the CPU part of the formula (0: data part only)")   \
     X(max_storage, "max-storage", SET_STR, "0", 0, 0,                                               \
-      "usage limit: data the cache holds, e.g. 10gb (0: none); at it keys with a TTL are "        \
-      "evicted, then writes get OOM")                                                              \
+      "usage limit: data the cache holds, e.g. 10gb (0: none); at it keys are evicted as "        \
+      "--eviction says, then writes get OOM")                                                      \
+    X(eviction, "eviction", SET_STR, "volatile-lru", 0, 0,                                         \
+      "what goes at --max-storage: volatile-lru|lfu|ttl|random (keys with a TTL), "               \
+      "allkeys-lru|lfu|random (any key) or noeviction (writes get OOM)")                          \
     X(max_ecpu_per_second, "max-ecpu-per-second", SET_INT, "0", 0, 1000000000,                    \
       "usage limit: ECPU per second for the cache (0: none); beyond it commands wait up to "      \
       "100 ms, then get THROTTLED")                                                                \

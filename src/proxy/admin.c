@@ -131,9 +131,11 @@ void admin_config_set(session *s, const cmd_def *d, size_t argc, const char *con
     for (size_t i = 2; i < argc; i += 2) {
         if (s->cache->max_storage && lens[i] == 16 &&
             strncasecmp(argv[i], "maxmemory-policy", 16) == 0) {
-            router_reply_error(s, "ERR CONFIG SET maxmemory-policy: this cache has --max-storage, "
-                                  "which keeps volatile-lru so that only keys with a TTL are "
-                                  "ever evicted");
+            router_reply_error(s,
+                               "ERR CONFIG SET maxmemory-policy: this cache has a storage limit "
+                               "and evicts with its eviction setting (%s); change it with "
+                               "`stratus cache modify %s --eviction POLICY` or --eviction",
+                               s->cache->eviction, s->cache->name);
             return;
         }
         if (!cache_config_allowed(argv[i], lens[i])) {

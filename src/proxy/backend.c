@@ -307,12 +307,20 @@ void backend_write(backend *b)
  * --max-storage, and the client is told so in those terms. */
 static void storage_limit_reached(worker *w, req *r)
 {
-    char msg[300];
+    const char *ev = w->cache->eviction;
+    const char *why = strncmp(ev, "volatile-", 9) == 0
+                          ? "keys without a TTL are never evicted; delete keys, give keys a TTL, "
+                            "choose an allkeys- eviction policy, or raise the limit"
+                      : strcmp(ev, "noeviction") == 0
+                          ? "no key is ever evicted; delete keys, choose an eviction policy, or "
+                            "raise the limit"
+                          : "nothing could be evicted to make room for this write; delete keys "
+                            "or raise the limit";
+    char msg[400];
     int n = snprintf(msg, sizeof(msg),
-                     "-OOM storage limit of cache %s reached (--max-storage %llu bytes): keys "
-                     "without a TTL are never evicted; delete keys, give keys a TTL, or raise "
-                     "the limit\r\n",
-                     w->cache->name, (unsigned long long)w->cache->max_storage);
+                     "-OOM storage limit of cache %s reached (--max-storage %llu bytes, eviction "
+                     "%s): %s\r\n",
+                     w->cache->name, (unsigned long long)w->cache->max_storage, ev, why);
     router_deliver(w, r, msg, (size_t)MIN((size_t)n, sizeof(msg) - 1));
 }
 

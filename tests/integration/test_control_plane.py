@@ -186,6 +186,7 @@ def test_api_round_trip_and_errors(plane):
          "InvalidParameterValue"),
         ({"name": "c1", "usage_limits": {"max_storage": "lots"}}, 400, "InvalidParameterValue"),
         ({"name": "c1", "usage_limits": {"bogus": 1}}, 400, "InvalidParameterValue"),
+        ({"name": "c1", "eviction": "allkeys-newest"}, 400, "InvalidParameterValue"),
         ({"name": "c1", "hibernate_after_seconds": "soon"}, 400, "InvalidParameterValue"),
         ({"name": "c1", "daily_snapshot_time": "25:00"}, 400, "InvalidParameterValue"),
         ({"name": "c1", "color": "red"}, 400, "InvalidParameterValue"),
@@ -220,6 +221,27 @@ def test_api_round_trip_and_errors(plane):
     assert got == 200 and c["restarted"] is True
     assert c["settings"]["usage_limits"]["max_ecpu_per_second"] == 0
     assert plane.client("orders").ping()
+    assert c["settings"]["eviction"] == "volatile-lru"  # the default
+    # Eviction: what goes at the storage limit; a change restarts the process with it. A
+    # policy a client set while the cache had no limit gives way to it while the limit holds.
+    assert plane.client("orders").config_set("maxmemory-policy", "allkeys-random")
+    got, c = plane.api("PATCH", "/v1/caches/orders",
+                       {"usage_limits": {"max_storage": "64mb"}, "eviction": "allkeys-lfu"})
+    assert got == 200 and c["restarted"] is True, c
+    assert c["settings"]["eviction"] == "allkeys-lfu"
+    r = plane.client("orders")
+    assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lfu"}
+    with pytest.raises(redis.ResponseError, match=r"eviction setting \(allkeys-lfu\)"):
+        r.config_set("maxmemory-policy", "noeviction")
+    got, reply = plane.api("PATCH", "/v1/caches/orders", {"eviction": "sometimes"})
+    assert got == 400 and "volatile-lru, volatile-lfu" in reply["error"]["message"], reply
+    assert plane.api("GET", "/v1/caches/orders")[1]["settings"]["eviction"] == "allkeys-lfu"
+    got, c = plane.api("PATCH", "/v1/caches/orders",
+                       {"usage_limits": {"max_storage": "0"}, "eviction": "volatile-lru"})
+    assert got == 200 and c["restarted"] is True
+    # Without a limit the client's own CONFIG SET is back.
+    assert plane.client("orders").config_get("maxmemory-policy") == \
+        {"maxmemory-policy": "allkeys-random"}
     got, reply = plane.api("PATCH", "/v1/caches/orders", {"name": "other"})
     assert got == 400
     got, reply = plane.api("PATCH", "/v1/caches/orders", {"replicas": 2})
@@ -265,6 +287,8 @@ def test_cli_round_trip(plane):
     assert [c["name"] for c in listed["caches"]] == ["web"]
     r = plane.cli("cache", "describe", "web")
     assert re.search(r"^max ECPU/s\s+1000$", r.stdout, re.M) and "sessions" in r.stdout
+    assert re.search(r"^eviction\s+volatile-lru$", r.stdout, re.M), r.stdout
+    plane.cli("cache", "modify", "web", "--eviction", "bogus", expect=1)  # refused by the API
     plane.cli("cache", "modify", "web", "--description", "carts")
     assert json.loads(plane.cli("cache", "describe", "web", "--json").stdout)["description"] == \
         "carts"

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from conftest import deadline_poll
+from conftest import StratusStartError, deadline_poll
 
 
 def one_connection(srv):
@@ -232,7 +232,8 @@ def test_the_storage_limit_evicts_only_keys_with_a_ttl_then_says_oom(stratus_fac
     kept = []
     with pytest.raises(redis.ResponseError,
                        match=r"^OOM storage limit of cache default reached \(--max-storage 8388608 "
-                             r"bytes\): keys without a TTL are never evicted"):
+                             r"bytes, eviction volatile-lru\): keys without a TTL are never "
+                             r"evicted"):
         for i in range(2000):  # 20 MB without a TTL: more than the limit
             r.set(f"keep:{i}", value)
             kept.append(f"keep:{i}")
@@ -243,10 +244,47 @@ def test_the_storage_limit_evicts_only_keys_with_a_ttl_then_says_oom(stratus_fac
     assert r.get(kept[0]) == value
     r.delete(*kept[:100])
     r.set("after-delete", value)
-    with pytest.raises(redis.ResponseError, match="keeps volatile-lru"):
+    with pytest.raises(redis.ResponseError,
+                       match=r"evicts with its eviction setting \(volatile-lru\); change it "
+                             r"with `stratus cache modify default --eviction POLICY`"):
         r.config_set("maxmemory-policy", "allkeys-lru")
     with pytest.raises(redis.ResponseError, match="keeps its shard count"):
         r.execute_command("STRATUS", "SCALE", "2")
+
+
+def test_eviction_allkeys_lru_makes_room_by_evicting_keys_without_a_ttl(stratus_factory):
+    srv = stratus_factory("--autoscale", "off", "--replicas", "0", "--max-storage", "8mb",
+                          "--eviction", "allkeys-lru")
+    r = srv.client()
+    assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
+    value = "k" * 10_000
+    for i in range(2000):  # 20 MB without a TTL, well over the limit: never an OOM
+        r.set(f"keep:{i}", value)
+    n = r.dbsize()
+    assert 0 < n < 2000, n  # keys without a TTL made room
+    assert r.get("keep:1999") == value  # the last write is there
+    assert r.info("memory")["used_memory"] <= 9 * 1024 * 1024
+
+
+def test_eviction_noeviction_says_oom_at_the_limit_and_keeps_every_key(stratus_factory):
+    srv = stratus_factory("--autoscale", "off", "--replicas", "0", "--max-storage", "8mb",
+                          "--eviction", "noeviction")
+    r = srv.client()
+    value = "n" * 10_000
+    written = []
+    with pytest.raises(redis.ResponseError,
+                       match=r"eviction noeviction\): no key is ever evicted"):
+        for i in range(2000):
+            r.set(f"ttl:{i}", value, ex=3600)  # even keys with a TTL stay
+            written.append(f"ttl:{i}")
+    assert len(written) > 100
+    assert r.dbsize() == len(written)
+
+
+def test_an_unknown_eviction_policy_is_refused_at_start(stratus_factory):
+    with pytest.raises(StratusStartError,
+                       match=r"--eviction: 'most-lru' is not one of volatile-lru"):
+        stratus_factory("--eviction", "most-lru")
 
 
 def test_prometheus_metrics_mirror_the_meter(stratus_factory):

@@ -20,6 +20,7 @@ static plane_def valid(const char *name)
     d.replicas = 1;
     snprintf(d.durability, sizeof(d.durability), "async");
     snprintf(d.max_storage, sizeof(d.max_storage), "0");
+    snprintf(d.eviction, sizeof(d.eviction), "volatile-lru");
     d.hibernate_after = 600;
     d.snapshot_retention = 7;
     return d;
@@ -77,6 +78,14 @@ TEST(plane_limits_and_settings_are_bounded)
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
     d = valid("c");
     snprintf(d.zones, sizeof(d.zones), "a,b;rm -rf");
+    ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
+    d = valid("c");
+    snprintf(d.eviction, sizeof(d.eviction), "allkeys-lfu");
+    ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), 0);
+    snprintf(d.eviction, sizeof(d.eviction), "allkeys-lru\nport=1");
+    ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
+    ASSERT_TRUE(strstr(err, "volatile-lru, volatile-lfu") != NULL);
+    snprintf(d.eviction, sizeof(d.eviction), "%s", "");
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
 }
 
