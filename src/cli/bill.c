@@ -23,21 +23,6 @@ static void usage(FILE *f)
                "  --min-storage: minimum GB billed per hour (default 0: none)\n");
 }
 
-/* YYYY-MM-DD[THH:MM] (UTC) as a unix minute; -1 if it is not one. */
-static int64_t parse_minute(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
-    if (!end || *end) {
-        memset(&tm, 0, sizeof(tm));
-        end = strptime(s, "%Y-%m-%d", &tm);
-    }
-    if (!end || *end)
-        return -1;
-    return (int64_t)(timegm(&tm) / 60);
-}
-
 static void when(int64_t minute, char *out, size_t n)
 {
     time_t t = (time_t)(minute * 60);
@@ -89,14 +74,8 @@ int cmd_bill(int argc, char **argv)
         }
         i++;
     }
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    tm.tm_mday = 1;
-    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-    int64_t from = since ? parse_minute(since) : (int64_t)(timegm(&tm) / 60);
-    int64_t to = until ? parse_minute(until) : (int64_t)(now / 60) + 1;
-    if (from < 0 || to < 0 || to <= from) {
+    int64_t from, to;
+    if (bill_period(since, until, (int64_t)time(NULL), &from, &to) != 0) {
         fprintf(stderr, "stratus bill: --since/--until must be YYYY-MM-DD or YYYY-MM-DDTHH:MM "
                         "(UTC), since before until\n");
         return 2;

@@ -338,6 +338,80 @@ static int split(const char *path, char parts[4][72])
     return *p ? -1 : n;
 }
 
+/* Up to 10 command types or key prefixes of a bill, largest ECPU first. */
+static json_t *bill_top(const bill_cmd *list, int n, uint64_t total_mecpu, const char *key)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < n && i < 10; i++)
+        json_array_append_new(
+            arr, json_pack("{s:s,s:I,s:f,s:f}", key, list[i].cmd, "calls",
+                           (json_int_t)list[i].calls, "ecpu", (double)list[i].mecpu / 1000.0,
+                           "share", total_mecpu ? (double)list[i].mecpu / (double)total_mecpu
+                                                : 0.0));
+    return arr;
+}
+
+/* GET /v1/caches/NAME/bill[?since=T&until=T&prices=redis-oss|valkey]: what `stratus bill` prints,
+ * as JSON. */
+static void route_bill(plane *p, const http_request *rq, http_reply *rp, buf *out,
+                       const char *name)
+{
+    plane_info info;
+    char err[800];
+    if (plane_describe(p, name, &info, err, sizeof(err)) != 0) {
+        reply_rc(rp, out, -ENOENT, "CacheNotFound", err);
+        return;
+    }
+    const char *prices = http_query(rq, "prices");
+    price_sheet sheet;
+    if (bill_sheet_builtin(prices ? prices : "redis-oss", &sheet) != 0) {
+        reply_error(rp, out, 400, "InvalidParameterValue",
+                    "prices must be redis-oss or valkey (`stratus bill --prices FILE` prices "
+                    "with a sheet of your own)");
+        return;
+    }
+    int64_t from, to;
+    if (bill_period(http_query(rq, "since"), http_query(rq, "until"), (int64_t)time(NULL), &from,
+                    &to) != 0) {
+        reply_error(rp, out, 400, "InvalidParameterValue",
+                    "since and until must be YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC), since before "
+                    "until; without them the bill covers this month so far");
+        return;
+    }
+    bill_report *r = xmalloc(sizeof(*r));
+    if (plane_bill(p, name, from, to, &sheet, r) != 0) {
+        bill_end(r);
+        xfree(r);
+        reply_error(rp, out, 500, "InternalError", "cannot read the cache's usage records");
+        return;
+    }
+    char a[40], b[40];
+    iso_time(from * 60000, a, sizeof(a));
+    iso_time(to * 60000, b, sizeof(b));
+    json_t *fixed = json_null();
+    if (r->fixed_node >= 0) {
+        const bill_node *nd = &sheet.nodes[r->fixed_node];
+        fixed = json_pack("{s:s,s:i,s:f,s:f,s:f,s:f,s:s}", "node_type", nd->type, "count",
+                          r->fixed_count, "month_usd", r->fixed_month,
+                          "month_usd_with_replicas", r->fixed_month_replicas, "peak_gb",
+                          r->peak_gb, "peak_ecpu_per_second", r->peak_ecpu_s, "cheaper",
+                          r->forecast_month <= r->fixed_month ? "serverless" : "fixed nodes");
+    }
+    json_t *j = json_pack(
+        "{s:s,s:{s:s,s:s},s:{s:s,s:s},s:I,s:{s:{s:f,s:f},s:{s:f,s:f},s:{s:f,s:f}},s:f,s:f,s:o,s:o,"
+        "s:o}",
+        "name", name, "period", "from", a, "to", b, "prices", "name", sheet.name, "source",
+        sheet.source, "recorded_minutes", (json_int_t)r->nmins, "lines", "requests", "ecpu",
+        (double)r->mecpu / 1000.0, "usd", r->ecpu_cost, "storage", "gb_hours", r->billed_gb_hours,
+        "usd", r->storage_cost, "at_rest", "gb_hours", r->rest_gb_hours, "usd", r->rest_cost,
+        "total_usd", r->total, "month_forecast_usd", r->forecast_month, "top_commands",
+        bill_top(r->cmds, r->ncmds, r->mecpu, "command"), "top_prefixes",
+        bill_top(r->prefixes, r->nprefixes, r->mecpu, "prefix"), "fixed_nodes", fixed);
+    bill_end(r);
+    xfree(r);
+    reply_json(rp, out, 200, j);
+}
+
 static void route_caches(api_server *a, const http_request *rq, http_reply *rp, buf *out, int n,
                          char parts[4][72])
 {
@@ -482,8 +556,11 @@ static void route_caches(api_server *a, const http_request *rq, http_reply *rp, 
         reply_json(rp, out, 200, json_pack("{s:s,s:o}", "name", name, "points", arr));
         return;
     }
-    if (n == 3 && strcmp(m, "GET") == 0 &&
-        (strcmp(parts[2], "usage") == 0 || strcmp(parts[2], "bill") == 0)) {
+    if (n == 3 && strcmp(m, "GET") == 0 && strcmp(parts[2], "bill") == 0) {
+        route_bill(p, rq, rp, out, name);
+        return;
+    }
+    if (n == 3 && strcmp(m, "GET") == 0 && strcmp(parts[2], "usage") == 0) {
         if (plane_describe(p, name, &info, err, sizeof(err)) != 0) {
             reply_rc(rp, out, -ENOENT, "CacheNotFound", err);
             return;
@@ -495,7 +572,7 @@ static void route_caches(api_server *a, const http_request *rq, http_reply *rp, 
                              "storage_gb_hours", gbh, "storage_at_rest_gb_hours", rest,
                              "cost_to_date_usd", to_date, "month_forecast_usd", forecast, "prices",
                              "ElastiCache Serverless for Redis OSS, us-east-1 "
-                             "(`stratus bill` for other sheets and fixed nodes)"));
+                             "(GET .../bill for the full bill)"));
         return;
     }
     reply_error(rp, out, 404, "NotFound",

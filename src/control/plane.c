@@ -912,18 +912,24 @@ size_t plane_series(plane *p, const char *name, plane_point *out, size_t max)
     return got;
 }
 
+int plane_bill(plane *p, const char *name, int64_t from, int64_t to, const price_sheet *sheet,
+               bill_report *r)
+{
+    bill_begin(r, from, to);
+    pthread_mutex_lock(&p->lock);
+    int rc = store_usage_each(p->st, name, from, to, usage_bill_row, r);
+    pthread_mutex_unlock(&p->lock);
+    bill_finish(r, sheet, 0);
+    return rc;
+}
+
 int plane_cost(plane *p, const char *name, double *to_date, double *forecast, double *ecpu,
                double *gb_hours, double *rest_gb_hours)
 {
     price_sheet sheet;
     bill_sheet_builtin("redis-oss", &sheet);
     bill_report r;
-    int64_t now = (int64_t)(time(NULL) / 60);
-    bill_begin(&r, 0, now + 1);
-    pthread_mutex_lock(&p->lock);
-    int rc = store_usage_each(p->st, name, 0, now + 1, usage_bill_row, &r);
-    pthread_mutex_unlock(&p->lock);
-    bill_finish(&r, &sheet, 0);
+    int rc = plane_bill(p, name, 0, (int64_t)(time(NULL) / 60) + 1, &sheet, &r);
     *to_date = r.total;
     *forecast = r.forecast_month;
     *ecpu = (double)r.mecpu / 1000.0;

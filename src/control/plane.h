@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "control/cache.h"
 #include "control/settings.h"
+#include "meter/bill.h"
 
 /* A cache as its owner defined it (CreateServerlessCache's fields, plus Stratus's own). */
 typedef struct {
@@ -117,7 +118,12 @@ void plane_events(plane *p, const char *cname, size_t limit,
 /* Record an event of cache (API actions: create, modify, delete, snapshots). */
 void plane_event(plane *p, const char *cname, const char *kind, const char *fmt, ...)
     ATTR_PRINTF(4, 5);
-/* The bill of a cache so far, as text lines for the API: to-date cost and month forecast. */
+/* Price cache name's usage records in [from, to) minutes with sheet into r (begun and finished
+ * here; the caller ends it with bill_end). 0, or -1 if the records cannot be read. */
+int plane_bill(plane *p, const char *name, int64_t from, int64_t to, const price_sheet *sheet,
+               bill_report *r);
+/* The bill of a cache so far, at ElastiCache Serverless for Redis OSS prices: to-date cost and
+ * month forecast, ECPU, storage and at-rest GB-hours. */
 int plane_cost(plane *p, const char *name, double *to_date, double *forecast, double *ecpu,
                double *gb_hours, double *rest_gb_hours);
 /* The directory of cache name (where its engines and endpoint file live). */

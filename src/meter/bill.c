@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/compiler.h"
@@ -111,6 +112,33 @@ int bill_sheet_load(const char *path, price_sheet *out, char *err, size_t errlen
         rc = -1;
     }
     return rc;
+}
+
+/* YYYY-MM-DD[THH:MM] (UTC) as a unix minute; -1 if it is not one. */
+static int64_t parse_minute(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+    if (!end || *end) {
+        memset(&tm, 0, sizeof(tm));
+        end = strptime(s, "%Y-%m-%d", &tm);
+    }
+    if (!end || *end)
+        return -1;
+    return (int64_t)(timegm(&tm) / 60);
+}
+
+int bill_period(const char *since, const char *until, int64_t now_s, int64_t *from, int64_t *to)
+{
+    time_t now = (time_t)now_s;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    *from = since ? parse_minute(since) : (int64_t)(timegm(&tm) / 60);
+    *to = until ? parse_minute(until) : now_s / 60 + 1;
+    return *from < 0 || *to < 0 || *to <= *from ? -1 : 0;
 }
 
 void bill_begin(bill_report *r, int64_t from_minute, int64_t to_minute)

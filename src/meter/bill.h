@@ -80,6 +80,10 @@ typedef struct {
 int bill_sheet_builtin(const char *name, price_sheet *out);
 /* Read a sheet from a file (format in docs/pricing.md). 0, or -1 with the line at fault in err. */
 int bill_sheet_load(const char *path, price_sheet *out, char *err, size_t errlen);
+/* The period [from, to) in unix minutes of since/until (YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC;
+ * NULL: from the start of now's month, to now's minute inclusive). 0, or -1 if either is not
+ * such a time or since is not before until. */
+int bill_period(const char *since, const char *until, int64_t now_s, int64_t *from, int64_t *to);
 /* Start a report for [from, to) minutes. */
 void bill_begin(bill_report *r, int64_t from_minute, int64_t to_minute);
 /* Add one recorded row. */

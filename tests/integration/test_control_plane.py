@@ -5,11 +5,13 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -270,6 +272,55 @@ def test_api_round_trip_and_errors(plane):
     # The name is free again, and the new cache starts empty.
     plane.create("orders")
     assert plane.client("orders").dbsize() == 0
+
+
+def test_api_bill_prices_the_records_like_stratus_bill(plane):
+    plane.create("billed", hibernate_after_seconds=0)
+    # One recorded hour on a past day (records are written a minute at a time; a test cannot
+    # wait for an hour of them): 1 M ECPU a minute, 75% GET on "user:" keys, 2 GiB stored.
+    day = int(datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()) // 60
+    rows = []
+    for m in range(day, day + 60):
+        rows.append(("billed", m, "get", 1000, 750_000_000, 0, 0, 0, 0, 0, 0))
+        rows.append(("billed", m, "set", 500, 250_000_000, 0, 0, 0, 0, 0, 0))
+        rows.append(("billed", m, "key:user", 1000, 750_000_000, 0, 0, 0, 0, 0, 0))
+        rows.append(("billed", m, "", 0, 0, 0, 0, 2 * 2**30 * 60, 3, 0, 0))
+    db = sqlite3.connect(plane.data / "stratus.db", timeout=10)
+    db.executemany("INSERT INTO usage (cache, minute, cmd, calls, mecpu, bytes_in, bytes_out, "
+                   "storage_byte_s, connections, throttled, rejected) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+    db.commit()
+    db.close()
+    got, b = plane.api("GET", "/v1/caches/billed/bill?since=2026-11-02&until=2026-11-03")
+    assert got == 200, b
+    assert b["period"] == {"from": "2026-11-02T00:00:00.000Z", "to": "2026-11-03T00:00:00.000Z"}
+    assert b["recorded_minutes"] == 60
+    assert b["lines"]["requests"]["ecpu"] == 60_000_000
+    assert round(b["lines"]["requests"]["usd"], 6) == round(60 * 0.0034, 6)
+    assert round(b["lines"]["storage"]["gb_hours"], 6) == 2.0
+    assert round(b["total_usd"], 6) == round(60 * 0.0034 + 2 * 0.125, 6)
+    assert [c["command"] for c in b["top_commands"]] == ["get", "set"]
+    assert b["top_commands"][0]["share"] == 0.75
+    assert b["top_prefixes"][0]["prefix"] == "user"
+    assert b["fixed_nodes"]["node_type"] and b["fixed_nodes"]["cheaper"] in ("serverless",
+                                                                           "fixed nodes")
+    # The CLI prints the same figures from the same records.
+    out = subprocess.run([STRATUS_BIN, "bill", "billed", "--data-dir", str(plane.data),
+                          "--since", "2026-11-02", "--until", "2026-11-03"],
+                         capture_output=True, text=True, timeout=30).stdout
+    assert "$%10.2f" % b["total_usd"] in out and b["fixed_nodes"]["node_type"] in out, out
+    got, v = plane.api("GET", "/v1/caches/billed/bill?since=2026-11-02&until=2026-11-03"
+                              "&prices=valkey")
+    assert got == 200 and v["lines"]["requests"]["usd"] < b["lines"]["requests"]["usd"]
+    # This month so far (no records yet): an empty bill, not an error.
+    got, now = plane.api("GET", "/v1/caches/billed/bill")
+    assert got == 200 and now["total_usd"] >= 0
+    for q, code in [("?since=yesterday", "InvalidParameterValue"),
+                    ("?since=2026-11-03&until=2026-11-02", "InvalidParameterValue"),
+                    ("?prices=cheap", "InvalidParameterValue")]:
+        got, e = plane.api("GET", "/v1/caches/billed/bill" + q)
+        assert (got, e["error"]["code"]) == (400, code), (q, e)
+    assert plane.api("GET", "/v1/caches/ghost/bill")[0] == 404
 
 
 def test_cli_round_trip(plane):
