@@ -31,7 +31,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STRATUS  := $(BUILD)/stratus
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all run check deps fuzz valgrind test-unit test-integration test-node format bench bench-scale bench-controlplane bench-failover bench-zones commands web clean
+.PHONY: all run check deps fuzz valgrind test-unit test-integration test-node format bench bench-scale bench-controlplane bench-failover bench-zones bench-hostile commands web clean
 
 all: $(STRATUS) $(UNIT)
 
@@ -114,6 +114,9 @@ bench-failover: deps $(STRATUS)
 
 bench-zones: deps $(STRATUS)
 	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/zones
+
+bench-hostile: deps $(STRATUS)
+	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/hostile
 
 # Regenerate the command table and docs/commands.md from the committed Redis COMMAND dump.
 commands:

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -250,9 +251,28 @@ static void self_path(char *out, size_t outlen)
 
 /* What `up` and `serve` need before anything runs: the engine binary, the data dir (locked)
  * and the TLS files. 0, or -1 after saying why. */
+/* Room for --maxclients clients and the engine links beside them (Redis raises its limit the
+ * same way); short of it, say how many clients fit. */
+static void raise_fd_limit(const settings *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)(cfg->maxclients + cfg->max_blocking_clients + 1024);
+    if (rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        log_warn("open file limit %llu is below the %llu that --maxclients %ld needs: about "
+                 "%llu clients can connect before accept fails (raise `ulimit -n`)",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)want, cfg->maxclients,
+                 rl.rlim_cur > 1024 ? (unsigned long long)(rl.rlim_cur - 1024) : 0ULL);
+}
+
 static int prepare_service(settings *cfg, char *engine_bin, size_t binlen, tls_files *files)
 {
     char err[1024];
+    raise_fd_limit(cfg);
     if (supervisor_find_engine(cfg->engine_binary, engine_bin, binlen, err, sizeof(err)) != 0 ||
         prepare_dir(cfg, err, sizeof(err)) != 0 || setup_tls(cfg, files, err, sizeof(err)) != 0) {
         fail(err);

@@ -90,14 +90,13 @@ static json_t *cache_json(const plane_info *c)
                                       "url", url, "ca", c->ca, "password", c->password));
     json_object_set_new(
         j, "settings",
-        json_pack("{s:i,s:i,s:s,s:{s:I,s:s},s:s,s:I,s:s,s:s,s:s,s:i}", "shards",
-                  c->def.shards, "replicas", c->def.replicas, "durability", c->def.durability,
-                  "usage_limits", "max_ecpu_per_second", (json_int_t)c->def.max_ecpu_per_second,
-                  "max_storage", c->def.max_storage, "eviction", c->def.eviction,
-                  "hibernate_after_seconds", (json_int_t)c->def.hibernate_after,
-                  "zones", c->def.zones, "preferred_zone", c->def.preferred_zone,
-                  "daily_snapshot_time", c->def.daily_snapshot_time, "snapshot_retention_limit",
-                  c->def.snapshot_retention));
+        json_pack("{s:i,s:i,s:s,s:{s:I,s:s},s:s,s:I,s:s,s:s,s:s,s:i}", "shards", c->def.shards,
+                  "replicas", c->def.replicas, "durability", c->def.durability, "usage_limits",
+                  "max_ecpu_per_second", (json_int_t)c->def.max_ecpu_per_second, "max_storage",
+                  c->def.max_storage, "eviction", c->def.eviction, "hibernate_after_seconds",
+                  (json_int_t)c->def.hibernate_after, "zones", c->def.zones, "preferred_zone",
+                  c->def.preferred_zone, "daily_snapshot_time", c->def.daily_snapshot_time,
+                  "snapshot_retention_limit", c->def.snapshot_retention));
     json_object_set_new(j, "usage",
                         json_pack("{s:f,s:I,s:i,s:i,s:f,s:f,s:f}", "ecpu_per_second",
                                   c->last.ecpu_s, "storage_bytes", (json_int_t)c->last.storage,
@@ -344,17 +343,16 @@ static json_t *bill_top(const bill_cmd *list, int n, uint64_t total_mecpu, const
     json_t *arr = json_array();
     for (int i = 0; i < n && i < 10; i++)
         json_array_append_new(
-            arr, json_pack("{s:s,s:I,s:f,s:f}", key, list[i].cmd, "calls",
-                           (json_int_t)list[i].calls, "ecpu", (double)list[i].mecpu / 1000.0,
-                           "share", total_mecpu ? (double)list[i].mecpu / (double)total_mecpu
-                                                : 0.0));
+            arr,
+            json_pack("{s:s,s:I,s:f,s:f}", key, list[i].cmd, "calls", (json_int_t)list[i].calls,
+                      "ecpu", (double)list[i].mecpu / 1000.0, "share",
+                      total_mecpu ? (double)list[i].mecpu / (double)total_mecpu : 0.0));
     return arr;
 }
 
 /* GET /v1/caches/NAME/bill[?since=T&until=T&prices=redis-oss|valkey]: what `stratus bill` prints,
  * as JSON. */
-static void route_bill(plane *p, const http_request *rq, http_reply *rp, buf *out,
-                       const char *name)
+static void route_bill(plane *p, const http_request *rq, http_reply *rp, buf *out, const char *name)
 {
     plane_info info;
     char err[800];
@@ -392,9 +390,9 @@ static void route_bill(plane *p, const http_request *rq, http_reply *rp, buf *ou
     if (r->fixed_node >= 0) {
         const bill_node *nd = &sheet.nodes[r->fixed_node];
         fixed = json_pack("{s:s,s:i,s:f,s:f,s:f,s:f,s:s}", "node_type", nd->type, "count",
-                          r->fixed_count, "month_usd", r->fixed_month,
-                          "month_usd_with_replicas", r->fixed_month_replicas, "peak_gb",
-                          r->peak_gb, "peak_ecpu_per_second", r->peak_ecpu_s, "cheaper",
+                          r->fixed_count, "month_usd", r->fixed_month, "month_usd_with_replicas",
+                          r->fixed_month_replicas, "peak_gb", r->peak_gb, "peak_ecpu_per_second",
+                          r->peak_ecpu_s, "cheaper",
                           r->forecast_month <= r->fixed_month ? "serverless" : "fixed nodes");
     }
     json_t *j = json_pack(

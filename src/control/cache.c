@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "net/ev.h"
 #include "net/tls.h"
+#include "proxy/authguard.h"
 
 static void choose_home(const topology *cur, topology *t);
 
@@ -229,6 +230,17 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         goto fail;
     }
     snprintf(c->eviction, sizeof(c->eviction), "%s", cfg->eviction);
+    unsigned long long out_limit;
+    if (settings_parse_size(cfg->client_output_limit, &out_limit) != 0 ||
+        (out_limit && out_limit < 64 * 1024)) {
+        snprintf(err, errlen,
+                 "--client-output-limit: '%s' is not a size of at least 64kb (e.g. 256mb), or 0 "
+                 "for none",
+                 cfg->client_output_limit);
+        goto fail;
+    }
+    c->output_limit = out_limit;
+    c->auth_guard = auth_guard_create((unsigned)cfg->auth_failures_per_minute);
     if (!limit && strcmp(cfg->eviction, "volatile-lru") != 0)
         log_info("cache %s: --eviction %s applies once the cache has a --max-storage; without "
                  "one the engines never evict (a full shard is the autoscaler's cue)",
@@ -278,6 +290,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     supervisor_set_idle(c->sup, cache_idle, c);
     return c;
 fail:
+    auth_guard_destroy(c->auth_guard);
     pthread_mutex_destroy(&c->stats_lock);
     pthread_mutex_destroy(&c->scripts_lock);
     pthread_mutex_destroy(&c->state_lock);
@@ -490,8 +503,8 @@ void cache_scripts_clear(cache *c)
 
 /* Redis's maxmemory-policy names; volatile-* evict keys with a TTL only. */
 static const char *const eviction_policies[] = {
-    "volatile-lru", "volatile-lfu",   "volatile-ttl", "volatile-random",
-    "allkeys-lru",  "allkeys-lfu",    "allkeys-random", "noeviction",
+    "volatile-lru", "volatile-lfu", "volatile-ttl",   "volatile-random",
+    "allkeys-lru",  "allkeys-lfu",  "allkeys-random", "noeviction",
 };
 
 int cache_eviction_ok(const char *policy)
@@ -797,6 +810,7 @@ void cache_destroy(cache *c)
     cache_scripts_clear(c);
     xfree(c->scripts);
     usage_deinit(c);
+    auth_guard_destroy(c->auth_guard);
     pthread_mutex_destroy(&c->scripts_lock);
     for (size_t i = 0; i < c->noverrides; i++)
         xfree(c->overrides[i].value);

@@ -33,6 +33,10 @@ typedef struct {
     _Atomic int64_t redirects;         /* MOVED/ASK/TRYAGAIN absorbed */
     _Atomic int64_t private_links;     /* private engine connections (blocking commands) */
     _Atomic int64_t cross_slot_reads;  /* reads served across slots by gathering their keys */
+    _Atomic int64_t rejected_conns;    /* connections refused at --maxclients */
+    _Atomic int64_t output_limit_kills; /* clients disconnected at --client-output-limit */
+    _Atomic int64_t idle_kills;        /* clients closed after --idle-timeout */
+    _Atomic int64_t auth_timeouts;     /* clients closed for not authenticating in time */
     _Atomic uint64_t latency[CACHE_LATENCY_BUCKETS]; /* replies by time from request to reply,
                                                         bucket i: up to cache_latency_us[i] */
     _Atomic uint64_t latency_sum_us;                 /* their sum */
@@ -165,6 +169,8 @@ typedef struct cache {
     supervisor *sup;              /* engines */
     uint64_t started_ms;          /* monotonic start time */
     cache_counters counters;      /* endpoint counters */
+    struct auth_guard *auth_guard; /* failed AUTH budget per client address (NULL: none) */
+    uint64_t output_limit;        /* --client-output-limit, bytes (0: none) */
     pthread_mutex_t scripts_lock; /* guards scripts */
     struct cache_script *scripts; /* Lua scripts clients loaded (SCRIPT LOAD, EVAL), by sha */
     size_t nscripts, scripts_cap;

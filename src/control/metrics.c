@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proxy/authguard.h"
 #include "common/alloc.h"
 #include "control/http.h"
 #include "control/usage.h"
@@ -80,6 +81,19 @@ void metrics_render(cache *c, buf *out)
     scalar(out, c, "stratus_new_connections_total", "counter",
            "client connections accepted (NewConnections)",
            (long long)atomic_load(&c->counters.total_connections));
+    scalar(out, c, "stratus_rejected_connections_total", "counter",
+           "connections refused at --maxclients",
+           (long long)atomic_load(&c->counters.rejected_conns));
+    scalar(out, c, "stratus_client_limit_disconnections_total", "counter",
+           "clients closed by a limit: --client-output-limit, --idle-timeout, --auth-timeout",
+           (long long)(atomic_load(&c->counters.output_limit_kills) +
+                       atomic_load(&c->counters.idle_kills) +
+                       atomic_load(&c->counters.auth_timeouts)));
+    uint64_t refused;
+    auth_guard_stats(c->auth_guard, &refused);
+    scalar(out, c, "stratus_auth_throttled_total", "counter",
+           "AUTH attempts refused unchecked: their address spent its failure budget",
+           (long long)refused);
     scalar(out, c, "stratus_engines", "gauge", "engine processes supervised", st.engines_total);
     scalar(out, c, "stratus_engines_up", "gauge", "engines answering PING at the last sample",
            st.engines_up);

@@ -44,6 +44,19 @@
       "redis-server or valkey-server to run (default: found on PATH)")                             \
     X(backend_timeout, "backend-timeout", SET_INT, "5000", 50, 600000,                             \
       "milliseconds an engine may take to answer before the client gets an error")                 \
+    X(maxclients, "maxclients", SET_INT, "10000", 1, 1000000,                                     \
+      "client connections the cache accepts; the next gets -ERR max number of clients reached")   \
+    X(idle_timeout, "idle-timeout", SET_INT, "0", 0, 31536000,                                     \
+      "seconds a client may send nothing before it is closed (0: never; clients waiting in a "    \
+      "blocking command or subscribed are exempt)")                                                \
+    X(handshake_timeout, "handshake-timeout", SET_INT, "10000", 100, 600000,                       \
+      "milliseconds a client has to finish its TLS handshake")                                     \
+    X(auth_timeout, "auth-timeout", SET_INT, "10000", 100, 3600000,                                \
+      "milliseconds from connecting to a successful AUTH (or HELLO ... AUTH); then it is closed")  \
+    X(client_output_limit, "client-output-limit", SET_STR, "256mb", 0, 0,                          \
+      "replies a client may leave unread before it is disconnected (0: no limit)")                 \
+    X(auth_failures_per_minute, "auth-failures-per-minute", SET_INT, "10", 0, 1000000,             \
+      "failed AUTH attempts allowed per client address per minute (0: no throttle)")               \
     X(max_blocking_clients, "max-blocking-clients", SET_INT, "10000", 1, 1000000,                  \
       "clients that may hold a private engine connection for blocking commands")                   \
     X(node_timeout, "node-timeout", SET_INT, "5000", 500, 600000,                                  \

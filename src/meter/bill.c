@@ -262,10 +262,10 @@ void bill_finish(bill_report *r, const price_sheet *sheet, double min_storage_gb
     }
     double gbh, billed;
     storage_of(r, w, r->nmins, min_storage_gb, &gbh, &billed);
-    double per_hour = ((double)mecpu / 1000.0 / 1e6 * sheet->per_million_ecpu +
-                       billed * sheet->per_gb_hour +
-                       (double)rest_w / GIB / 3600.0 * sheet->rest_per_gb_month / MONTH_HOURS) /
-                      (hours > 0 ? hours : 1);
+    double per_hour =
+        ((double)mecpu / 1000.0 / 1e6 * sheet->per_million_ecpu + billed * sheet->per_gb_hour +
+         (double)rest_w / GIB / 3600.0 * sheet->rest_per_gb_month / MONTH_HOURS) /
+        (hours > 0 ? hours : 1);
     r->forecast_month = per_hour * MONTH_HOURS;
     for (int k = 0; k < sheet->nnodes; k++) {
         const bill_node *nd = &sheet->nodes[k];

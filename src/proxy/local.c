@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/log.h"
 #include "common/version.h"
 #include "proto/keyslot.h"
+#include "proxy/authguard.h"
 #include "proxy/proxy_int.h"
 
 static int arg_is(const char *a, size_t n, const char *word)
@@ -20,12 +22,33 @@ static int arg_is(const char *a, size_t n, const char *word)
     return strlen(word) == n && strncasecmp(a, word, n) == 0;
 }
 
-static int check_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen)
-{
-    return admin_auth(s, user, ulen, pass, plen);
-}
-
 static const char wrongpass[] = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/* AUTH user pass, within the client address's budget of failures: 1 authenticated, 0 refused
+ * with the error added to b. An address over its budget gets no password check at all, so
+ * guessing faster than the budget refills learns nothing. */
+static int check_auth(session *s, buf *b, const char *user, size_t ulen, const char *pass,
+                      size_t plen)
+{
+    uint64_t now = ev_now_ms(s->w->loop);
+    uint64_t wait = auth_guard_check(s->cache->auth_guard, s->src, now);
+    if (wait) {
+        resp_add_error(b,
+                       "ERR too many failed AUTH attempts from %s (%ld a minute allowed, "
+                       "--auth-failures-per-minute); retry in %llu s",
+                       s->src, s->cache->cfg->auth_failures_per_minute,
+                       (unsigned long long)(wait + 999) / 1000);
+        return 0;
+    }
+    if (admin_auth(s, user, ulen, pass, plen))
+        return 1;
+    if (auth_guard_failed(s->cache->auth_guard, s->src, now))
+        log_warn("cache %s: %s spent its budget of failed AUTH attempts (%ld a minute): its AUTH "
+                 "is refused until it refills",
+                 s->cache->name, s->src, s->cache->cfg->auth_failures_per_minute);
+    resp_add_error(b, "%s", wrongpass);
+    return 0;
+}
 
 static void cluster_slots(session *s, buf *b)
 {
@@ -175,30 +198,40 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
                     (unsigned long long)(up / 86400));
     }
     if (sections & INFO_CLIENTS)
-        buf_appendf(&text, "# Clients\r\nconnected_clients:%lld\r\n\r\n",
-                    (long long)atomic_load(&c->counters.connected_clients));
+        buf_appendf(&text, "# Clients\r\nconnected_clients:%lld\r\nmaxclients:%ld\r\n\r\n",
+                    (long long)atomic_load(&c->counters.connected_clients), c->cfg->maxclients);
     if (sections & INFO_MEMORY) {
         char human[32];
         human_bytes(human, sizeof(human), sums->used_memory);
         buf_appendf(&text,
-                    "# Memory\r\nused_memory:%lld\r\nused_memory_human:%s\r\nmaxmemory:0\r\n"
-                    "maxmemory_policy:noeviction\r\n\r\n",
-                    (long long)sums->used_memory, human);
+                    "# Memory\r\nused_memory:%lld\r\nused_memory_human:%s\r\nmaxmemory:%llu\r\n"
+                    "maxmemory_policy:%s\r\n\r\n",
+                    (long long)sums->used_memory, human, (unsigned long long)c->max_storage,
+                    c->max_storage ? c->eviction : "noeviction");
     }
     if (sections & INFO_PERSISTENCE)
         buf_appendf(&text, "# Persistence\r\nloading:0\r\naof_enabled:1\r\n\r\n");
-    if (sections & INFO_STATS)
+    if (sections & INFO_STATS) {
+        uint64_t refused;
+        auth_guard_stats(c->auth_guard, &refused);
         buf_appendf(
             &text,
             "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
+            "rejected_connections:%lld\r\nclient_output_buffer_limit_disconnections:%lld\r\n"
+            "client_idle_timeouts:%lld\r\nclient_auth_timeouts:%lld\r\nauth_throttled:%llu\r\n"
             "rejected_tls_connections:%lld\r\nengine_errors:%lld\r\n"
             "redirections_absorbed:%lld\r\ncross_slot_reads:%lld\r\nengine_restarts:%lld\r\n\r\n",
             (long long)atomic_load(&c->counters.total_connections),
             (long long)atomic_load(&c->counters.total_commands),
+            (long long)atomic_load(&c->counters.rejected_conns),
+            (long long)atomic_load(&c->counters.output_limit_kills),
+            (long long)atomic_load(&c->counters.idle_kills),
+            (long long)atomic_load(&c->counters.auth_timeouts), (unsigned long long)refused,
             (long long)atomic_load(&c->counters.rejected_tls),
             (long long)atomic_load(&c->counters.backend_errors),
             (long long)atomic_load(&c->counters.redirects),
             (long long)atomic_load(&c->counters.cross_slot_reads), (long long)st.restarts);
+    }
     if (sections & INFO_REPLICATION)
         buf_appendf(&text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     if (sections & INFO_CLUSTER)
@@ -239,10 +272,8 @@ static void hello(session *s, buf *b, size_t argc, const char *const *argv, cons
     size_t namelen = 0;
     for (; i < argc; i++) {
         if (arg_is(argv[i], lens[i], "auth") && i + 2 < argc) {
-            if (!check_auth(s, argv[i + 1], lens[i + 1], argv[i + 2], lens[i + 2])) {
-                resp_add_error(b, "%s", wrongpass);
+            if (!check_auth(s, b, argv[i + 1], lens[i + 1], argv[i + 2], lens[i + 2]))
                 return;
-            }
             i += 2;
         } else if (arg_is(argv[i], lens[i], "setname") && i + 1 < argc) {
             name = argv[i + 1];
@@ -324,17 +355,13 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
     case LOCAL_ECHO:
         resp_add_bulk(b, argv[1], lens[1]);
         break;
-    case LOCAL_AUTH: {
-        int ok = argc == 2 ? check_auth(s, "default", 7, argv[1], lens[1])
-                           : argc == 3 && check_auth(s, argv[1], lens[1], argv[2], lens[2]);
+    case LOCAL_AUTH:
         if (argc > 3)
             resp_add_error(b, "ERR syntax error");
-        else if (ok)
+        else if (argc == 2 ? check_auth(s, b, "default", 7, argv[1], lens[1])
+                           : check_auth(s, b, argv[1], lens[1], argv[2], lens[2]))
             resp_add_simple(b, "OK");
-        else
-            resp_add_error(b, "%s", wrongpass);
         break;
-    }
     case LOCAL_HELLO:
         hello(s, b, argc, argv, lens);
         break;

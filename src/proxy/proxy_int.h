@@ -153,9 +153,10 @@ struct session {
     int again;              /* more input may be buffered in the transport */
     int plaintext_listener; /* accepted on the plaintext port */
     int reader;             /* accepted on the reader port: reads go to this zone's replica */
-    int reject_tls;         /* plaintext client on the TLS port: every command gets an error */
+    const char *reject_error; /* every command gets this error until close_at_ms: a plaintext
+                                 client on the TLS port, a client beyond --maxclients */
     int reject_prepaid;     /* the error sent at once already answers its first command */
-    uint64_t close_at_ms;   /* reject_tls: close then */
+    uint64_t close_at_ms;   /* reject_error: close then */
     char *name;             /* CLIENT SETNAME */
     char *user_name;        /* ACL user it authenticated as (NULL before AUTH) */
     const acl_user *user;   /* that user in the table of version acl_version */
@@ -201,6 +202,9 @@ struct session {
     char local_ip[64];              /* address the client connected to */
     int local_port;
     char addr[80];        /* the client's address, "ip:port" ("[ip]:port" for IPv6) */
+    char src[64];         /* the client's IP alone: its AUTH failure budget is kept by it */
+    uint64_t born_ms;     /* when it was accepted: --auth-timeout counts from then */
+    int over_limit;       /* accepted beyond --maxclients: told so and closed once ready */
     char laddr[80];       /* the address it connected to, same format */
     uint64_t last_ms;     /* when its last command arrived (CLIENT LIST idle) */
     const char *last_cmd; /* name of its last command ("NULL" before any) */
@@ -262,6 +266,9 @@ struct worker {
     meter_prefix prefixes[64];  /* ECPU by key prefix since the last flush to the cache */
     size_t nprefixes;
     uint64_t prefixes_flush_ms; /* next flush */
+    uint64_t next_scan_ms;      /* next pass over every session's deadlines */
+    int scan_soon;              /* a session waits on the ECPU/s limit: scan every tick */
+    uint64_t accept_resume_ms;  /* out of descriptors: listeners resume then (0: listening) */
     pthread_mutex_t inbox_lock; /* guards inbox, the one structure other workers write */
     worker_msg *inbox;          /* messages from other workers (clients.c), wake to read */
 };
@@ -282,6 +289,12 @@ void req_free(req *r);
 void session_accept(worker *w, int fd, int plaintext, int reader);
 void session_reply_ready(session *s);
 void session_close(session *s, const char *why);
+/* Close s now for a deadline: tell it err (without "-" and CRLF; NULL: nothing) if its
+ * transport is up, then close. */
+void session_expire(session *s, const char *why, const char *err);
+/* The per-session deadlines of the worker's scan: handshake, --auth-timeout, --idle-timeout,
+ * the end of an ECPU/s wait. 1 if s is still waiting on the ECPU/s limit. */
+int session_check_deadlines(session *s, uint64_t now);
 void session_free_all(worker *w);
 void session_process_input(session *s);
 void session_read(session *s);

@@ -932,6 +932,7 @@ static int throttle(session *s)
                               memory_order_relaxed); /* counted when it runs */
     if (wait <= THROTTLE_ABSORB_MS) {
         s->throttled_until = now + wait;
+        s->w->scan_soon = 1;
         return 1;
     }
     atomic_fetch_add_explicit(&m->throttled, 1, memory_order_relaxed);

@@ -30,7 +30,13 @@
 #define QUERY_BUF_MAX ((size_t)1 << 30)
 #define OUT_KEEP 65536
 #define ARGV_STACK 64
-#define REJECT_TLS_GRACE_MS 250
+#define REJECT_GRACE_MS 250
+#define OUT_LIMIT_BEFORE_AUTH                                                                      \
+    (1024 * 1024)            /* a client not yet authenticated gets only short                     \
+                                replies: more unread is an attack */
+#define MAXCLIENTS_SLACK 256 /* refused clients told why while in handshake, at most */
+
+static const char maxclients_error[] = "ERR max number of clients reached";
 
 static const resp_limits limits_before_auth = {
     .max_args = 10, .max_bulk = 16384, .max_inline = 16384, .unauthenticated = 1};
@@ -84,6 +90,20 @@ void session_write(session *s)
             continue;
         }
         if (n == -EAGAIN) {
+            uint64_t limit = s->cache->output_limit;
+            if (!s->authed && (!limit || limit > OUT_LIMIT_BEFORE_AUTH))
+                limit = OUT_LIMIT_BEFORE_AUTH;
+            if (unlikely(limit && buf_used(&s->out) > limit)) {
+                /* It does not read its replies: drop it before they use up memory (Redis's
+                 * client-output-buffer-limit, hard limit). */
+                atomic_fetch_add_explicit(&s->cache->counters.output_limit_kills, 1,
+                                          memory_order_relaxed);
+                log_info("client %s closed: %zu bytes of replies unread, over the output limit "
+                         "of %llu (--client-output-limit)",
+                         s->addr, buf_used(&s->out), (unsigned long long)limit);
+                session_close(s, "output limit");
+                return;
+            }
             conn_set_write_handler(s->c, on_writable);
             return;
         }
@@ -215,9 +235,9 @@ static void process_loop(session *s)
             }
             return;
         }
-        if (rc == RESP_ERR && s->reject_tls) {
+        if (rc == RESP_ERR && s->reject_error) {
             if (!s->reject_prepaid)
-                queue_local_error(s, tls_plaintext_error);
+                queue_local_error(s, s->reject_error);
             s->closing = 1;
             buf_consume(&s->in, buf_used(&s->in));
             return;
@@ -232,11 +252,11 @@ static void process_loop(session *s)
             return;
         }
         size_t argc = s->parser.argc;
-        if (argc > 0 && s->reject_tls) {
+        if (argc > 0 && s->reject_error) {
             if (s->reject_prepaid)
                 s->reject_prepaid = 0;
             else
-                queue_local_error(s, tls_plaintext_error);
+                queue_local_error(s, s->reject_error);
         } else if (argc > 0) {
             const char *stack_argv[ARGV_STACK];
             size_t stack_lens[ARGV_STACK];
@@ -325,13 +345,15 @@ static void on_ready(conn *c)
         return;
     }
     conn_local_addr(c, s->local_ip, sizeof(s->local_ip), &s->local_port);
-    if (c->plaintext_on_tls) {
-        /* Answer what it sends for a short while, then close (worker tick). */
-        s->reject_tls = 1;
-        s->close_at_ms = ev_now_ms(s->w->loop) + REJECT_TLS_GRACE_MS;
-        atomic_fetch_add_explicit(&s->cache->counters.rejected_tls, 1, memory_order_relaxed);
-        /* At once, even before a full command arrived: it answers the first one. */
-        queue_local_error(s, tls_plaintext_error);
+    if (c->plaintext_on_tls || s->over_limit) {
+        /* Told why at once (its first command is answered by that), every later command gets
+         * the same error for a short while, then it is closed (worker tick): a client that
+         * writes before it reads still sees the reason rather than a reset. */
+        s->reject_error = c->plaintext_on_tls ? tls_plaintext_error : maxclients_error;
+        s->close_at_ms = ev_now_ms(s->w->loop) + REJECT_GRACE_MS;
+        if (c->plaintext_on_tls)
+            atomic_fetch_add_explicit(&s->cache->counters.rejected_tls, 1, memory_order_relaxed);
+        queue_local_error(s, s->reject_error);
         s->reject_prepaid = 1;
     }
     conn_set_read_handler(c, on_readable);
@@ -360,19 +382,83 @@ void session_accept(worker *w, int fd, int plaintext, int reader)
     s->c = conn_create_accepted(w->loop, fd, plaintext ? &conn_type_tcp : &conn_type_tls);
     s->c->data = s;
     s->c->write_handler = NULL;
+    s->c->deadline_ms = s->c->created_ms + (uint64_t)w->cache->cfg->handshake_timeout;
+    s->born_ms = s->last_ms;
     char ip[64];
     int port = 0;
-    if (conn_peer_addr(s->c, ip, sizeof(ip), &port) == 0)
+    if (conn_peer_addr(s->c, ip, sizeof(ip), &port) == 0) {
         format_addr(s->addr, sizeof(s->addr), ip, port);
+        snprintf(s->src, sizeof(s->src), "%s", ip);
+    }
     if (conn_local_addr(s->c, ip, sizeof(ip), &port) == 0)
         format_addr(s->laddr, sizeof(s->laddr), ip, port);
     s->list_next = w->sessions;
     if (w->sessions)
         w->sessions->list_prev = s;
     w->sessions = s;
-    atomic_fetch_add_explicit(&s->cache->counters.connected_clients, 1, memory_order_relaxed);
+    int64_t now_open =
+        atomic_fetch_add_explicit(&s->cache->counters.connected_clients, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->cache->counters.total_connections, 1, memory_order_relaxed);
+    if (unlikely(now_open >= w->cache->cfg->maxclients)) {
+        atomic_fetch_add_explicit(&s->cache->counters.rejected_conns, 1, memory_order_relaxed);
+        if (now_open >= w->cache->cfg->maxclients + MAXCLIENTS_SLACK) {
+            /* A flood: no handshake spent on telling it why. */
+            session_close(s, "max clients");
+            return;
+        }
+        s->over_limit = 1;
+    }
     conn_accept(s->c, on_ready);
+}
+
+void session_expire(session *s, const char *why, const char *err)
+{
+    if (err && s->c->state == CONN_CONNECTED && !s->reject_error) {
+        /* One best-effort write: a client that does not read is not waited for. */
+        buf_appendf(&s->out, "-%s\r\n", err);
+        conn_write(s->c, buf_rptr(&s->out), buf_used(&s->out));
+    }
+    session_close(s, why);
+}
+
+int session_check_deadlines(session *s, uint64_t now)
+{
+    const settings *cfg = s->cache->cfg;
+    if (s->c->state == CONN_HANDSHAKE) {
+        if (now > s->c->deadline_ms)
+            session_close(s, "TLS handshake timeout");
+        return 0;
+    }
+    if (s->reject_error) {
+        if (!s->closing && now > s->close_at_ms) {
+            s->closing = 1;
+            worker_flush_session(s);
+        }
+        return 0;
+    }
+    if (!s->authed && now > s->born_ms + (uint64_t)cfg->auth_timeout) {
+        atomic_fetch_add_explicit(&s->cache->counters.auth_timeouts, 1, memory_order_relaxed);
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "ERR authentication timeout: AUTH must succeed within %ld ms of connecting "
+                 "(--auth-timeout)",
+                 cfg->auth_timeout);
+        session_expire(s, "auth timeout", msg);
+        return 0;
+    }
+    if (cfg->idle_timeout && s->queued == 0 && !s->subscribed && !s->closing &&
+        now > s->last_ms + (uint64_t)cfg->idle_timeout * 1000) {
+        /* As Redis's `timeout`: closed without a word; a blocked or subscribed client is
+         * never idle. */
+        atomic_fetch_add_explicit(&s->cache->counters.idle_kills, 1, memory_order_relaxed);
+        session_close(s, "idle timeout");
+        return 0;
+    }
+    if (s->throttled_until && now >= s->throttled_until) {
+        s->throttled_until = 0; /* its wait for the ECPU/s limit is over */
+        session_process_input(s);
+    }
+    return s->throttled_until != 0;
 }
 
 void session_authenticated(session *s, const acl_user *u, uint64_t version)
@@ -394,6 +480,7 @@ void session_deauthenticate(session *s)
     s->quota = NULL;
     s->user = NULL;
     s->parser.limits = limits_before_auth;
+    s->born_ms = ev_now_ms(s->w->loop); /* --auth-timeout starts again */
 }
 
 void session_close(session *s, const char *why)

@@ -21,6 +21,8 @@
 #include "proxy/proxy_int.h"
 
 #define TICK_MS 10
+#define SCAN_MS 100
+#define ACCEPT_PAUSE_MS 100
 #define RETRY_DELAY_MS 20
 #define REQ_POOL_MAX 4096
 #define REQ_BUF_KEEP 4096
@@ -273,6 +275,15 @@ static void process_retries(worker *w, uint64_t now)
     }
 }
 
+/* Listen (mask EV_READ) or not (0) on every listener of w. */
+static void listeners_set(worker *w, uint32_t mask)
+{
+    ev_handler *ls[] = {&w->tls_listener, &w->plain_listener, &w->reader_listener};
+    for (size_t i = 0; i < ARRAY_LEN(ls); i++)
+        if (ls[i]->fd >= 0)
+            ev_set(w->loop, ls[i], mask);
+}
+
 static void on_tick(ev_loop *loop, void *data)
 {
     worker *w = data;
@@ -293,18 +304,20 @@ static void on_tick(ev_loop *loop, void *data)
             if (w->links[p][i])
                 backend_check_deadline(w->links[p][i], now);
     reap_retired(w);
-    for (session *s = w->sessions, *next; s; s = next) {
-        next = s->list_next;
-        /* Handshake deadline: a TLS client that never finishes its handshake is dropped. */
-        if (s->c->state == CONN_HANDSHAKE && now > s->c->deadline_ms) {
-            session_close(s, "TLS handshake timeout");
-        } else if (s->reject_tls && !s->closing && now > s->close_at_ms) {
-            s->closing = 1;
-            worker_flush_session(s);
-        } else if (s->throttled_until && now >= s->throttled_until) {
-            s->throttled_until = 0; /* its wait for the ECPU/s limit is over */
-            session_process_input(s);
+    if (w->accept_resume_ms && now >= w->accept_resume_ms) {
+        w->accept_resume_ms = 0;
+        listeners_set(w, EV_READ);
+    }
+    /* Deadlines are looked at ten times a second (every tick while a session waits out the
+     * ECPU/s limit): with many idle clients a pass over all of them is not free. */
+    if (now >= w->next_scan_ms || w->scan_soon) {
+        w->next_scan_ms = now + SCAN_MS;
+        int waiting = 0;
+        for (session *s = w->sessions, *next; s; s = next) {
+            next = s->list_next;
+            waiting |= session_check_deadlines(s, now);
         }
+        w->scan_soon = waiting;
     }
 }
 
@@ -373,7 +386,6 @@ static void on_wake(ev_loop *loop, void *data)
 static void on_accept(ev_loop *loop, ev_handler *h, uint32_t events)
 {
     (void)events;
-    (void)loop;
     worker *w = h->data;
     int plaintext = h == &w->plain_listener, reader = h == &w->reader_listener;
     for (int i = 0; i < 64; i++) {
@@ -381,8 +393,17 @@ static void on_accept(ev_loop *loop, ev_handler *h, uint32_t events)
         if (fd == -EAGAIN)
             break;
         if (fd < 0) {
-            if (fd != -ECONNABORTED && fd != -EINTR)
+            if (fd == -EMFILE || fd == -ENFILE) {
+                /* Out of descriptors: the pending connection stays queued, and epoll would
+                 * report it again at once. Listen again a little later instead of spinning. */
+                if (!w->accept_resume_ms)
+                    log_warn("worker %d: accept: %s; accepting again in %d ms", w->id,
+                             strerror(-fd), ACCEPT_PAUSE_MS);
+                w->accept_resume_ms = ev_now_ms(loop) + ACCEPT_PAUSE_MS;
+                listeners_set(w, 0);
+            } else if (fd != -ECONNABORTED && fd != -EINTR) {
                 log_warn("worker %d: accept: %s", w->id, strerror(-fd));
+            }
             break;
         }
         session_accept(w, fd, plaintext, reader);
