@@ -385,25 +385,25 @@ static const char proxy_user_rules[] =
 /* Render e's configuration into conf (cap bytes). Its length, or -ENAMETOOLONG. */
 static int render_config(supervisor *s, engine *e, char *conf, size_t cap)
 {
-    int n = snprintf(
-        conf, cap,
-        "# Rendered by Stratus at every start; edits are overwritten.\n"
-        "port %d\nbind %s\nprotected-mode no\n"
-        "%s%s%s"
-        "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
-        "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
-        "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
-        "requirepass %s\nmasterauth %s\n"
-        "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
-        "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
-        "maxmemory-policy %s\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
-        "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
-        "shutdown-on-sigterm default\n"
-        "user stratus-proxy %s >%s\n",
-        e->port, engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
-        e->addr[0] == '/' ? e->addr : "", e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir,
-        e->bus_port, s->node_timeout_ms, s->password, s->password,
-        s->maxmemory_policy, proxy_user_rules, s->proxy_password);
+    int n = snprintf(conf, cap,
+                     "# Rendered by Stratus at every start; edits are overwritten.\n"
+                     "port %d\nbind %s\nprotected-mode no\n"
+                     "%s%s%s"
+                     "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
+                     "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
+                     "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
+                     "requirepass %s\nmasterauth %s\n"
+                     "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
+                     "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
+                     "maxmemory-policy %s\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
+                     "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
+                     "shutdown-on-sigterm default\n"
+                     "user stratus-proxy %s >%s\n",
+                     e->port, engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
+                     e->addr[0] == '/' ? e->addr : "",
+                     e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
+                     s->node_timeout_ms, s->password, s->password, s->maxmemory_policy,
+                     proxy_user_rules, s->proxy_password);
     /* Sync durability: a primary with no replica in reach refuses writes (NOREPLICAS, retried
      * by the endpoint), so one that is cut off cannot take writes nobody else will have. */
     if (s->sync_writes && n > 0 && (size_t)n < cap)

@@ -25,18 +25,18 @@ extern const uint64_t cache_latency_us[CACHE_LATENCY_BUCKETS - 1];
 
 /* Counters workers add to (relaxed atomics) and the control thread reads. */
 typedef struct {
-    _Atomic int64_t connected_clients; /* sessions open now */
-    _Atomic int64_t total_connections; /* sessions accepted since start */
-    _Atomic int64_t total_commands;    /* commands received */
-    _Atomic int64_t rejected_tls;      /* plaintext or failed handshakes on the TLS port */
-    _Atomic int64_t backend_errors;    /* replies turned into errors by engine failures */
-    _Atomic int64_t redirects;         /* MOVED/ASK/TRYAGAIN absorbed */
-    _Atomic int64_t private_links;     /* private engine connections (blocking commands) */
-    _Atomic int64_t cross_slot_reads;  /* reads served across slots by gathering their keys */
-    _Atomic int64_t rejected_conns;    /* connections refused at --maxclients */
+    _Atomic int64_t connected_clients;  /* sessions open now */
+    _Atomic int64_t total_connections;  /* sessions accepted since start */
+    _Atomic int64_t total_commands;     /* commands received */
+    _Atomic int64_t rejected_tls;       /* plaintext or failed handshakes on the TLS port */
+    _Atomic int64_t backend_errors;     /* replies turned into errors by engine failures */
+    _Atomic int64_t redirects;          /* MOVED/ASK/TRYAGAIN absorbed */
+    _Atomic int64_t private_links;      /* private engine connections (blocking commands) */
+    _Atomic int64_t cross_slot_reads;   /* reads served across slots by gathering their keys */
+    _Atomic int64_t rejected_conns;     /* connections refused at --maxclients */
     _Atomic int64_t output_limit_kills; /* clients disconnected at --client-output-limit */
-    _Atomic int64_t idle_kills;        /* clients closed after --idle-timeout */
-    _Atomic int64_t auth_timeouts;     /* clients closed for not authenticating in time */
+    _Atomic int64_t idle_kills;         /* clients closed after --idle-timeout */
+    _Atomic int64_t auth_timeouts;      /* clients closed for not authenticating in time */
     _Atomic uint64_t latency[CACHE_LATENCY_BUCKETS]; /* replies by time from request to reply,
                                                         bucket i: up to cache_latency_us[i] */
     _Atomic uint64_t latency_sum_us;                 /* their sum */
@@ -153,26 +153,26 @@ typedef struct {
 /* Invariant: topo is never NULL after cache_start; it is replaced, never modified. acl is never
  * NULL after cache_create; it too is replaced, never modified (changes under state_lock). */
 typedef struct cache {
-    char name[64];                /* "default" */
-    char dir[4200];               /* <data-dir>/caches/<name> */
-    char password[65];            /* default user's password (hex) */
-    char internal_password[65];   /* engines' requirepass; never shown to clients */
-    char proxy_password[65];      /* engines' "stratus-proxy" user (the endpoint's links) */
-    char node_id[41];             /* id the endpoint presents in CLUSTER replies */
-    const settings *cfg;          /* service settings */
-    int port;                     /* TLS port actually bound */
-    int plaintext_port;           /* plaintext port actually bound, -1 if off */
-    int reader_port;              /* reader (TLS) port actually bound, -1 if off */
-    char zone[16];                /* this endpoint's zone: the reader port reads from it */
-    topology *topo;               /* RCU-published snapshot */
-    _Atomic int refresh_wanted;   /* a worker saw MOVED: rebuild the topology soon */
-    supervisor *sup;              /* engines */
-    uint64_t started_ms;          /* monotonic start time */
-    cache_counters counters;      /* endpoint counters */
+    char name[64];                 /* "default" */
+    char dir[4200];                /* <data-dir>/caches/<name> */
+    char password[65];             /* default user's password (hex) */
+    char internal_password[65];    /* engines' requirepass; never shown to clients */
+    char proxy_password[65];       /* engines' "stratus-proxy" user (the endpoint's links) */
+    char node_id[41];              /* id the endpoint presents in CLUSTER replies */
+    const settings *cfg;           /* service settings */
+    int port;                      /* TLS port actually bound */
+    int plaintext_port;            /* plaintext port actually bound, -1 if off */
+    int reader_port;               /* reader (TLS) port actually bound, -1 if off */
+    char zone[16];                 /* this endpoint's zone: the reader port reads from it */
+    topology *topo;                /* RCU-published snapshot */
+    _Atomic int refresh_wanted;    /* a worker saw MOVED: rebuild the topology soon */
+    supervisor *sup;               /* engines */
+    uint64_t started_ms;           /* monotonic start time */
+    cache_counters counters;       /* endpoint counters */
     struct auth_guard *auth_guard; /* failed AUTH budget per client address (NULL: none) */
-    uint64_t output_limit;        /* --client-output-limit, bytes (0: none) */
-    pthread_mutex_t scripts_lock; /* guards scripts */
-    struct cache_script *scripts; /* Lua scripts clients loaded (SCRIPT LOAD, EVAL), by sha */
+    uint64_t output_limit;         /* --client-output-limit, bytes (0: none) */
+    pthread_mutex_t scripts_lock;  /* guards scripts */
+    struct cache_script *scripts;  /* Lua scripts clients loaded (SCRIPT LOAD, EVAL), by sha */
     size_t nscripts, scripts_cap;
     pthread_mutex_t stats_lock; /* guards stats */
     supervisor_stats stats;     /* last engine sample */

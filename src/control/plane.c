@@ -692,12 +692,11 @@ int plane_modify(plane *p, const plane_def *d, int *restarted, char *err, size_t
                  "with other replicas");
         return -EINVAL;
     }
-    int restart = nd.max_ecpu_per_second != old.max_ecpu_per_second ||
-                  strcmp(nd.max_storage, old.max_storage) != 0 ||
-                  strcmp(nd.eviction, old.eviction) != 0 ||
-                  nd.hibernate_after != old.hibernate_after ||
-                  strcmp(nd.durability, old.durability) != 0 || strcmp(nd.zones, old.zones) != 0 ||
-                  strcmp(nd.preferred_zone, old.preferred_zone) != 0;
+    int restart =
+        nd.max_ecpu_per_second != old.max_ecpu_per_second ||
+        strcmp(nd.max_storage, old.max_storage) != 0 || strcmp(nd.eviction, old.eviction) != 0 ||
+        nd.hibernate_after != old.hibernate_after || strcmp(nd.durability, old.durability) != 0 ||
+        strcmp(nd.zones, old.zones) != 0 || strcmp(nd.preferred_zone, old.preferred_zone) != 0;
     pthread_mutex_lock(&p->lock);
     pc->def = nd;
     def_save(p, &nd);

@@ -13,7 +13,7 @@ import time
 import pytest
 import redis
 
-from conftest import deadline_poll, encode
+from conftest import STRATUS_BIN, deadline_poll, encode
 
 
 @pytest.fixture(autouse=True)
@@ -216,8 +216,9 @@ def test_a_client_that_never_reads_is_disconnected_at_the_output_limit(stratus_f
     peak = rss_kb(srv.pid)
     assert healthy.get("big") == "x" * 100_000
     # Bounded: the limit and the replies in flight when it was hit, not 1 GB.
-    if not os.environ.get("STRATUS_SANITIZER"):
+    if "/address/" not in os.path.realpath(STRATUS_BIN):  # ASan's quarantine holds freed memory
         assert peak - base < 600_000, (base, peak)
+    print(f"RSS {base} KB before, {peak} KB once the hostile client was cut off")
     # What it had not read is gone; it sees a close.
     hostile.sock.settimeout(10)
     got = 0
