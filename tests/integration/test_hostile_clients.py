@@ -219,18 +219,10 @@ def test_a_client_that_never_reads_is_disconnected_at_the_output_limit(stratus_f
     if "/address/" not in os.path.realpath(STRATUS_BIN):  # ASan's quarantine holds freed memory
         assert peak - base < 600_000, (base, peak)
     print(f"RSS {base} KB before, {peak} KB once the hostile client was cut off")
-    # What it had not read is gone; it sees a close.
-    hostile.sock.settimeout(10)
-    got = 0
-    try:
-        while True:
-            chunk = hostile.sock.recv(1 << 20)
-            if not chunk:
-                break
-            got += len(chunk)
-    except (ConnectionResetError, socket.timeout):
-        pass
-    assert got < 10_000 * 100_000
+    # Gone from the server's side at once (its socket may take long to drain the bytes the
+    # kernel still holds for it: it reads nothing, through a 4 KB window).
+    port = hostile.sock.getsockname()[1]
+    assert not [c for c in healthy.client_list() if c["addr"].endswith(f":{port}")]
     assert srv.log_text().count("over the output limit") == 1
 
 
