@@ -116,6 +116,15 @@ def processes_under(path):
     return found
 
 
+def rss_kb(pid):
+    """Resident memory of process pid in KB (VmRSS), 0 if it has none."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def child_pids(pid, name="redis-server"):
     """Direct children of `pid` whose command name is `name` (pgrep -P pid name)."""
     r = subprocess.run(["pgrep", "-P", str(pid), name], capture_output=True, text=True)

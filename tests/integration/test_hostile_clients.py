@@ -13,7 +13,7 @@ import time
 import pytest
 import redis
 
-from conftest import STRATUS_BIN, deadline_poll, encode
+from conftest import STRATUS_BIN, deadline_poll, encode, rss_kb
 
 
 @pytest.fixture(autouse=True)
@@ -28,14 +28,6 @@ def enough_descriptors():
 
 def info_stat(srv, field, client=None):
     return int((client or srv.plain_client()).info("stats")[field])
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def read_until_closed(sock, timeout):

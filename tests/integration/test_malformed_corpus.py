@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import STRATUS_BIN, encode, module_stratus
+from conftest import STRATUS_BIN, encode, module_stratus, rss_kb
 
 srv = module_stratus()
 
@@ -99,14 +99,6 @@ class PlainRedis:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def test_malformed_corpus(srv, tmp_path):
