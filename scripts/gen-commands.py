@@ -120,6 +120,8 @@ REFUSED = {
     "bgrewriteaof": "persistence is managed by the service",
     "failover": "failover is managed by Stratus",
     "swapdb": "a cache has one database (0), as in Redis Cluster",
+    "pfdebug": "PFDEBUG inspects and rewrites HyperLogLog internals for debugging; it is not "
+               "exposed by the service (PFCOUNT, PFADD and PFMERGE are)",
     "monitor": "MONITOR would expose every client's traffic; use the endpoint's logs and metrics",
     "sentinel": "there is no Sentinel: failover is managed by Stratus",
     "cluster|addslots": "the cluster topology is managed by Stratus",
@@ -211,8 +213,9 @@ DOC_NOTES = {
     "role": "supported: the endpoint is one master without replicas",
     "asking": "supported: +OK (the endpoint owns every slot)",
     "lastsave": "supported: the latest save of any shard",
-    "slowlog|get": "supported: every shard's entries, newest first; client fields are the engine's "
-                   "view (the endpoint's link)",
+    "slowlog|get": "supported: every shard's entries, newest first; the client address and name "
+                   "are empty (engines see connections shared by many clients, and their "
+                   "addresses are not shown)",
     "slowlog|len": "supported: summed over every shard",
     "latency|latest": "supported: every shard's events; per event the latest sample and the "
                       "highest maximum",
@@ -253,6 +256,17 @@ for _n in GATHER:
     EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_GATHER")
 
 EXTRA_FLAGS.update({"script|kill": ["CMD_F_OOB"], "function|kill": ["CMD_F_OOB"]})
+# Key positions or access flags that depend on the arguments (Redis 7.0's getkeys procs for
+# incomplete or VARIABLE_FLAGS key specs): SORT's STORE key, SET ... GET, BITFIELD GET only.
+for _n in ("sort", "sort_ro", "set", "bitfield"):
+    EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_KEYS_PROC")
+# Answered from engine requests the endpoint composes itself (merged, filtered), sent under the
+# endpoint's own engine user rather than the client's; they run after the client's earlier
+# commands and before its later ones (src/control/acl_engine.h).
+for _n in ("info", "config|get", "config|set", "lastsave", "slowlog|get", "slowlog|len",
+           "slowlog|reset", "latency|latest", "latency|history", "latency|histogram",
+           "latency|reset", "latency|doctor", "memory|stats", "memory|purge"):
+    EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_ENDPOINT")
 
 FLAG_MAP = {"write": "CMD_F_WRITE", "readonly": "CMD_F_READONLY", "blocking": "CMD_F_BLOCKING",
             "no_auth": "CMD_F_NOAUTH", "movablekeys": "CMD_F_MOVABLE", "fast": "CMD_F_FAST"}
@@ -468,10 +482,12 @@ def write_docs(data):
                 "engine paths, ports and secrets are never shown")
         elif name.startswith("acl|") and route == "LOCAL":
             status, why = "supported", ("supported: ACL users belong to the cache, are enforced by "
-                                        "the endpoint on every shard and thread and are kept "
-                                        "durably; selectors are refused" if name != "acl|log" else
-                                        "supported: returns an empty log (denials are not recorded "
-                                        "yet)")
+                                        "the endpoint and by every engine (scripts included) and "
+                                        "are kept durably; selectors are refused"
+                                        if name != "acl|log" else
+                                        "supported: the cache's log of denied commands, keys, "
+                                        "channels and failed AUTHs, as Redis 7.0 keeps it "
+                                        "(acllog-max-len settable with CONFIG SET)")
         elif name == "stratus|scale":
             status, why = "supported", ("Stratus's own: STRATUS SCALE <shards> reshards the cache "
                                         "live to that many shards (admin users only)")
@@ -538,6 +554,12 @@ def write_docs(data):
         "- A cache has one database: `SELECT 0` is accepted, any other index is an error.",
         "- `MOVED`, `ASK`, `TRYAGAIN`, `LOADING` and `CLUSTERDOWN` from the engines are absorbed by the",
         "  endpoint (retried within `--backend-timeout`), never shown to clients.",
+        "- A client's commands run on the engines under its ACL user's identity, so scripts and",
+        "  functions are checked call by call as on Redis (`The user executing the script can't",
+        "  ...`). Whatever the user's rules, a script cannot call what would show the engines",
+        "  (`INFO`, `CLUSTER` other than `KEYSLOT`/`COUNTKEYSINSLOT`/`GETKEYSINSLOT`/`HELP`, `ROLE`,",
+        "  `SLOWLOG GET`, `CLIENT`, `CONFIG`, `ACL`) or what is refused below: the endpoint answers",
+        "  those itself (docs/security.md, \"What the engine enforces\").",
         "",
         "## Cross-slot reads",
         "",

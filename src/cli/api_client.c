@@ -96,8 +96,14 @@ static int call(opts *o, const char *method, const char *path, const char *body,
     }
     char host[128];
     int port = 0;
-    if (sscanf(o->api, "http://%127[^:/]:%d", host, &port) != 2 || port <= 0) {
-        fprintf(stderr, "stratus: --api must look like http://127.0.0.1:8379 (got \"%s\")\n",
+    /* An IPv6 address comes in brackets: http://[::1]:8379. */
+    int v6 = strncmp(o->api, "http://[", 8) == 0;
+    if ((v6 ? sscanf(o->api, "http://[%127[^]]]:%d", host, &port)
+            : sscanf(o->api, "http://%127[^:/]:%d", host, &port)) != 2 ||
+        port <= 0) {
+        fprintf(stderr,
+                "stratus: --api must look like http://127.0.0.1:8379 or http://[::1]:8379 (got "
+                "\"%s\")\n",
                 o->api);
         return -1;
     }
@@ -127,9 +133,9 @@ static int call(opts *o, const char *method, const char *path, const char *body,
     buf_init(&req);
     size_t blen = body ? strlen(body) : 0;
     buf_appendf(&req,
-                "%s %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: "
+                "%s %s HTTP/1.0\r\nHost: %s%s%s:%d\r\nAuthorization: Bearer %s\r\nContent-Type: "
                 "application/json\r\nContent-Length: %zu\r\n\r\n",
-                method, path, host, o->token, blen);
+                method, path, v6 ? "[" : "", host, v6 ? "]" : "", port, o->token, blen);
     if (blen)
         buf_append(&req, body, blen);
     int rc = -1;
@@ -249,7 +255,10 @@ static void show_cache_row(json_t *c)
     json_t *u = json_object_get(c, "usage");
     human_bytes(json_number_value(json_object_get(u, "storage_bytes")), store, sizeof(store));
     char ep[96];
-    snprintf(ep, sizeof(ep), "%s:%s", str_of(c, "endpoint.host"), str_of(c, "endpoint.port"));
+    const char *host = str_of(c, "endpoint.host");
+    int v6 = strchr(host, ':') != NULL; /* an IPv6 address, shown in brackets */
+    snprintf(ep, sizeof(ep), "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "",
+             str_of(c, "endpoint.port"));
     printf("%-20s %-12s %-22s %6s %9.1f %10s %10.2f\n", str_of(c, "name"), str_of(c, "status"), ep,
            str_of(c, "settings.shards"), json_number_value(json_object_get(u, "ecpu_per_second")),
            store, json_number_value(json_object_get(json_object_get(c, "cost"), "to_date_usd")));

@@ -101,6 +101,14 @@ static int prepare_dir(settings *cfg, char *err, size_t errlen)
         return -1;
     }
     snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", abs);
+    /* Stratus makes the data dir 0700; one that existed before keeps its mode, and the files in
+     * it that are not secrets themselves (stratus.db holds ACL users' password hashes) rely on
+     * the directory being closed. */
+    struct stat st;
+    if (!plane_child() && stat(abs, &st) == 0 && (st.st_mode & 077))
+        log_warn("--data-dir: %s can be entered by other users (mode %03o); it holds the caches' "
+                 "data and secrets: chmod 700 %s",
+                 abs, (unsigned)(st.st_mode & 0777), abs);
     /* One Stratus per data dir: a second one would take the first one's engines for leftovers
      * of a crash and stop them. The lock lives as long as the process (fd kept open). A cache
      * process started by the control plane locks its cache's directory instead (the plane
@@ -152,11 +160,22 @@ static int setup_tls(const settings *cfg, tls_files *files, char *err, size_t er
     return tls_init(files, err, errlen);
 }
 
+/* The host part of URLs that reach bind: loopback for a wildcard address, an IPv6 address in
+ * brackets. */
+static const char *url_host(const char *bind, char *out, size_t outlen)
+{
+    if (strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0)
+        return "127.0.0.1";
+    if (!strchr(bind, ':'))
+        return bind;
+    snprintf(out, outlen, "[%s]", bind);
+    return out;
+}
+
 static void print_banner(const cache *c, const tls_files *files, const metrics_server *metrics)
 {
-    const char *host = strcmp(c->cfg->bind, "0.0.0.0") == 0 || strcmp(c->cfg->bind, "::") == 0
-                           ? "127.0.0.1"
-                           : c->cfg->bind;
+    char hostbuf[80];
+    const char *host = url_host(c->cfg->bind, hostbuf, sizeof(hostbuf));
     char url[512];
     snprintf(url, sizeof(url), "rediss://default:%s@%s:%d", c->password, host, c->port);
     printf("Stratus %s is up: cache \"%s\", %d shard(s) x %ld engine(s)\n", STRATUS_VERSION,
@@ -180,8 +199,8 @@ static void print_banner(const cache *c, const tls_files *files, const metrics_s
 
 static void print_api(const settings *cfg, const api_server *api)
 {
-    const char *host =
-        strcmp(cfg->bind, "0.0.0.0") == 0 || strcmp(cfg->bind, "::") == 0 ? "127.0.0.1" : cfg->bind;
+    char hostbuf[80];
+    const char *host = url_host(cfg->bind, hostbuf, sizeof(hostbuf));
     printf("  api        http://%s:%d/v1  (token in %s/admin-token)\n", host, api_port(api),
            cfg->data_dir);
     printf("  console    http://%s:%d/\n", host, api_port(api));
@@ -251,22 +270,45 @@ static void self_path(char *out, size_t outlen)
 
 /* What `up` and `serve` need before anything runs: the engine binary, the data dir (locked)
  * and the TLS files. 0, or -1 after saying why. */
-/* Room for --maxclients clients and the engine links beside them (Redis raises its limit the
- * same way); short of it, say how many clients fit. */
-static void raise_fd_limit(const settings *cfg)
+/* Room for --maxclients clients and the private engine links beside them (a blocked client
+ * holds two descriptors): the soft open-file limit is raised to what the settings need (the hard
+ * one too when allowed), silently when it fits; then the limits are set to what fits, with a
+ * warning that names what was cut and how to raise it. */
+static void raise_fd_limit(settings *cfg)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t want = (rlim_t)(cfg->maxclients + cfg->max_blocking_clients + 1024);
-    if (rl.rlim_cur >= want)
-        return;
-    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
-        log_warn("open file limit %llu is below the %llu that --maxclients %ld needs: about "
-                 "%llu clients can connect before accept fails (raise `ulimit -n`)",
-                 (unsigned long long)rl.rlim_cur, (unsigned long long)want, cfg->maxclients,
-                 rl.rlim_cur > 1024 ? (unsigned long long)(rl.rlim_cur - 1024) : 0ULL);
+    rlim_t want = (rlim_t)settings_fds_wanted(cfg->maxclients, cfg->max_blocking_clients);
+    if (rl.rlim_cur < want) {
+        struct rlimit up = {want, rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? rl.rlim_max
+                                                                                      : want};
+        if (setrlimit(RLIMIT_NOFILE, &up) != 0) {
+            /* Not allowed above the hard limit: as far as it goes. */
+            up.rlim_cur = up.rlim_max = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &up);
+        }
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    settings_fd_budget b;
+    settings_budget((uint64_t)rl.rlim_cur, cfg->maxclients, cfg->max_blocking_clients,
+                    cfg->max_blocking_per_user, &b);
+    if (b.maxclients < cfg->maxclients)
+        log_warn("open file limit %llu: --maxclients %ld reduced to %ld (raise `ulimit -n` to "
+                 "%llu)",
+                 (unsigned long long)rl.rlim_cur, cfg->maxclients, b.maxclients,
+                 (unsigned long long)want);
+    if (cfg->max_blocking_clients && b.blocking < cfg->max_blocking_clients)
+        log_warn("open file limit %llu: --max-blocking-clients %ld reduced to %ld, what is left "
+                 "after %ld clients (raise `ulimit -n` to %llu)",
+                 (unsigned long long)rl.rlim_cur, cfg->max_blocking_clients, b.blocking,
+                 b.maxclients, (unsigned long long)want);
+    cfg->maxclients = b.maxclients;
+    cfg->max_blocking_clients = b.blocking;
+    cfg->max_blocking_per_user = b.per_user;
+    log_info("open file limit %llu: up to %ld clients, %ld of them in blocking commands (%ld "
+             "per ACL user)",
+             (unsigned long long)rl.rlim_cur, b.maxclients, b.blocking, b.per_user);
 }
 
 static int prepare_service(settings *cfg, char *engine_bin, size_t binlen, tls_files *files)
@@ -343,7 +385,8 @@ static int cmd_up(int argc, char **argv)
     log_info("endpoint: TLS on %s:%d%s, %d worker thread(s)", cfg.bind, c->port,
              c->plaintext_port >= 0 ? ", plaintext on too" : "", threads);
     if (cfg.metrics_port >= 0) {
-        metrics = metrics_start(c, cfg.bind, (int)cfg.metrics_port, err, sizeof(err));
+        metrics =
+            metrics_start(c, cfg.bind, (int)cfg.metrics_port, cfg.api_hosts, err, sizeof(err));
         if (!metrics) {
             fail(err);
             goto stop;
@@ -354,7 +397,8 @@ static int cmd_up(int argc, char **argv)
         char self[PATH_MAX];
         self_path(self, sizeof(self));
         pl = plane_start(&cfg, self, c, err, sizeof(err));
-        api = pl ? api_start(pl, cfg.bind, (int)cfg.api_port, err, sizeof(err)) : NULL;
+        api =
+            pl ? api_start(pl, cfg.bind, (int)cfg.api_port, cfg.api_hosts, err, sizeof(err)) : NULL;
         if (!api) {
             fail(err);
             goto stop;
@@ -371,8 +415,13 @@ static int cmd_up(int argc, char **argv)
     uint64_t healthy_deadline = ev_clock_ms() + (uint64_t)cfg.start_timeout;
     int healthy = 0;
     for (;;) {
-        struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-        poll(&pfd, 1, cache_busy(c) ? 0 : 100);
+        /* Every 100 ms, or at once for a signal or a wake (an ACL change for the engines). */
+        struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
+                                {.fd = c->wake_fd, .events = POLLIN}};
+        poll(pfd, 2, cache_busy(c) ? 0 : 100);
+        uint64_t wakes;
+        if (pfd[1].revents & POLLIN && read(c->wake_fd, &wakes, sizeof(wakes)) == -1)
+            log_debug("control thread: wake: %s", strerror(errno));
         struct signalfd_siginfo si;
         int stop = 0;
         while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -460,7 +509,8 @@ static int cmd_serve(int argc, char **argv)
     self_path(self, sizeof(self));
     int rc = 1;
     plane *pl = plane_start(&cfg, self, NULL, err, sizeof(err));
-    api_server *api = pl ? api_start(pl, cfg.bind, (int)cfg.api_port, err, sizeof(err)) : NULL;
+    api_server *api =
+        pl ? api_start(pl, cfg.bind, (int)cfg.api_port, cfg.api_hosts, err, sizeof(err)) : NULL;
     if (!api) {
         fail(err);
         goto out;

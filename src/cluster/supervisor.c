@@ -67,6 +67,8 @@ typedef struct {
     char zone[16];          /* zone it was placed in */
     char host[48];          /* a follower's engines: the address the cluster knows it by */
     uint64_t in_sync_since; /* a replica in the preferred zone: in sync since (failback) */
+    uint64_t users_version; /* users version this process was brought in step with */
+    pid_t users_pid;        /* the process that was (0: none since it started) */
 } engine;
 
 /* A zone whose engines run elsewhere: in a network namespace of this host (--zone-netns
@@ -85,7 +87,9 @@ struct supervisor {
     char *binary;
     char *password;
     char *proxy_password;
+    char *proxy_rules; /* the engines' "stratus-proxy" user: its rules and password */
     int shards, replicas, node_timeout_ms, failover_timeout_ms, sync_writes, failback_delay_ms;
+    long engine_maxclients;    /* rendered maxclients (0: Redis's default) */
     char maxmemory_policy[24]; /* what the engines evict at their maxmemory */
     char *follow; /* --follow seeds ("" unless this endpoint follows a control plane elsewhere) */
     int64_t failovers;
@@ -102,6 +106,13 @@ struct supervisor {
     void *idle_arg;
     int64_t restarts;
     char version[32];
+    uint64_t users_version; /* the cache's users as the engines must have them: version, */
+    buf users_cmds;         /* the ACL SETUSER commands that make them (RESP), */
+    size_t nusers_cmds;     /* how many, */
+    char **user_names;      /* their engine names, */
+    size_t nuser_names;
+    char *users_prefix;       /* and the prefix of the engine users they own (others are deleted) */
+    uint64_t users_warned_ms; /* last warning about an engine refusing them (rate limit) */
 };
 
 /* ---- helpers ---- */
@@ -147,11 +158,14 @@ supervisor *supervisor_create(const supervisor_config *cfg)
     s->binary = xstrdup(cfg->engine_binary);
     s->password = xstrdup(cfg->password);
     s->proxy_password = xstrdup(cfg->proxy_password ? cfg->proxy_password : cfg->password);
+    s->proxy_rules = xstrdup(cfg->proxy_rules ? cfg->proxy_rules : "on nopass -@all");
+    buf_init(&s->users_cmds);
     s->shards = cfg->shards;
     s->replicas = cfg->replicas;
     s->node_timeout_ms = cfg->node_timeout_ms > 0 ? cfg->node_timeout_ms : 5000;
     s->failover_timeout_ms = cfg->failover_timeout_ms > 0 ? cfg->failover_timeout_ms : 1000;
     s->sync_writes = cfg->sync_writes;
+    s->engine_maxclients = cfg->engine_maxclients;
     s->failback_delay_ms = cfg->failback_delay_ms;
     snprintf(s->maxmemory_policy, sizeof(s->maxmemory_policy), "%s",
              cfg->maxmemory_policy ? cfg->maxmemory_policy : "noeviction");
@@ -216,6 +230,12 @@ void supervisor_destroy(supervisor *s)
     xfree(s->binary);
     xfree(s->password);
     xfree(s->proxy_password);
+    xfree(s->proxy_rules);
+    buf_deinit(&s->users_cmds);
+    for (size_t i = 0; i < s->nuser_names; i++)
+        xfree(s->user_names[i]);
+    xfree(s->user_names);
+    xfree(s->users_prefix);
     xfree(s->overrides);
     xfree(s);
 }
@@ -371,44 +391,36 @@ static int pick_port(int avoid_a, int avoid_b)
     return -1;
 }
 
-/* The endpoint's links use this engine user. Commands that scripts may call and that would
- * change the cluster, move data off the cache or load code are denied to it, so a client's
- * EVAL cannot do what the endpoint refuses to forward (CLUSTER SETSLOT, MIGRATE ...); the
- * read-only CLUSTER subcommands the endpoint forwards stay allowed. Commands marked noscript
- * need no rule: the endpoint never forwards the dangerous ones and scripts cannot call them. */
-static const char proxy_user_rules[] =
-    "on ~* &* +@all -cluster +cluster|countkeysinslot +cluster|getkeysinslot +cluster|keyslot "
-    "+cluster|info +cluster|myid +cluster|nodes +cluster|slots +cluster|shards +cluster|help "
-    "-migrate -module -swapdb -pfdebug -debug -shutdown -replicaof -slaveof -failover -sync "
-    "-psync -monitor -save -bgsave -bgrewriteaof";
-
 /* Render e's configuration into conf (cap bytes). Its length, or -ENAMETOOLONG. */
 static int render_config(supervisor *s, engine *e, char *conf, size_t cap)
 {
-    int n = snprintf(conf, cap,
-                     "# Rendered by Stratus at every start; edits are overwritten.\n"
-                     "port %d\nbind %s\nprotected-mode no\n"
-                     "%s%s%s"
-                     "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
-                     "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
-                     "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
-                     "requirepass %s\nmasterauth %s\n"
-                     "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
-                     "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
-                     "maxmemory-policy %s\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
-                     "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
-                     "shutdown-on-sigterm default\n"
-                     "user stratus-proxy %s >%s\n",
-                     e->port, engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
-                     e->addr[0] == '/' ? e->addr : "",
-                     e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
-                     s->node_timeout_ms, s->password, s->password, s->maxmemory_policy,
-                     proxy_user_rules, s->proxy_password);
+    int n =
+        snprintf(conf, cap,
+                 "# Rendered by Stratus at every start; edits are overwritten.\n"
+                 "port %d\nbind %s\nprotected-mode no\n"
+                 "%s%s%s"
+                 "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
+                 "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
+                 "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
+                 "requirepass %s\nmasterauth %s\n"
+                 "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
+                 "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
+                 "maxmemory-policy %s\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
+                 "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
+                 "shutdown-on-sigterm default\n"
+                 "user stratus-proxy %s\n",
+                 e->port, engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
+                 e->addr[0] == '/' ? e->addr : "",
+                 e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
+                 s->node_timeout_ms, s->password, s->password, s->maxmemory_policy, s->proxy_rules);
     /* Sync durability: a primary with no replica in reach refuses writes (NOREPLICAS, retried
      * by the endpoint), so one that is cut off cannot take writes nobody else will have. */
     if (s->sync_writes && n > 0 && (size_t)n < cap)
         n += snprintf(conf + n, cap - (size_t)n,
                       "min-replicas-to-write 1\nmin-replicas-max-lag %d\n", SYNC_MAX_LAG_S);
+    /* Every private link of the endpoint (blocked clients) may go to one engine. */
+    if (s->engine_maxclients && n > 0 && (size_t)n < cap)
+        n += snprintf(conf + n, cap - (size_t)n, "maxclients %ld\n", s->engine_maxclients);
     uint64_t mm = e->maxmemory ? e->maxmemory : s->maxmemory;
     if (mm && n > 0 && (size_t)n < cap)
         n += snprintf(conf + n, cap - (size_t)n, "maxmemory %llu\n", (unsigned long long)mm);
@@ -439,6 +451,7 @@ static int spawn_remote(supervisor *s, engine *e, agent_link *a)
         return -EIO;
     }
     e->pid = (pid_t)v->integer;
+    e->users_pid = 0; /* a new process has only the users of its configuration */
     e->started_ms = ev_clock_ms();
     e->checked_ms = e->last_ok_ms = 0;
     engine_client_deinit(&e->cli);
@@ -511,6 +524,7 @@ static int spawn_engine(supervisor *s, engine *e)
         return -rc;
     }
     e->pid = pid;
+    e->users_pid = 0; /* a new process has only the users of its configuration */
     e->started_ms = ev_clock_ms();
     e->checked_ms = e->last_ok_ms = 0;
     engine_client_deinit(&e->cli);
@@ -833,8 +847,10 @@ void supervisor_update_availability(supervisor *s, topology *t)
         for (int j = 0; j < s->nengines && !e; j++)
             if (strcmp(s->engines[j].addr, n->addr) == 0)
                 e = &s->engines[j];
-        /* A follower cannot see processes: a replica too must answer its health check. */
-        int ok = e && e->pid > 0 &&
+        /* A follower cannot see processes: a replica too must answer its health check. An
+         * engine serves only once it has the cache's users (a client's command runs there
+         * under its user's identity). */
+        int ok = e && e->pid > 0 && (s->follow[0] || e->users_pid == e->pid) &&
                  ((!n->primary && !s->follow[0]) ||
                   (health_check(s, e) == 0 && (!n->primary || e->state_ok)));
         if (atomic_load(&n->available) != ok) {
@@ -843,6 +859,109 @@ void supervisor_update_availability(supervisor *s, topology *t)
                      ok ? "serving" : "not serving (requests wait for it)");
         }
     }
+}
+
+/* ---- users ---- */
+
+void supervisor_set_users(supervisor *s, uint64_t version, const buf *cmds, size_t ncmds,
+                          const char *const *names, size_t nnames, const char *prefix)
+{
+    s->users_version = version;
+    buf_consume(&s->users_cmds, buf_used(&s->users_cmds));
+    buf_append(&s->users_cmds, buf_rptr(cmds), buf_used(cmds));
+    s->nusers_cmds = ncmds;
+    for (size_t i = 0; i < s->nuser_names; i++)
+        xfree(s->user_names[i]);
+    xfree(s->user_names);
+    s->user_names = nnames ? xmalloc(nnames * sizeof(char *)) : NULL;
+    for (size_t i = 0; i < nnames; i++)
+        s->user_names[i] = xstrdup(names[i]);
+    s->nuser_names = nnames;
+    xfree(s->users_prefix);
+    s->users_prefix = xstrdup(prefix);
+}
+
+static int user_named(const supervisor *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->nuser_names; i++)
+        if (strlen(s->user_names[i]) == len && memcmp(s->user_names[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* One engine in step with the users: the cache's engine users it has that are gone are
+ * deleted, and every user is set again from scratch (ACL SETUSER ... reset ...), in one
+ * pipeline. 0 when every command succeeded. */
+static int sync_engine_users(supervisor *s, engine *e)
+{
+    int ms = unresponsive(e) ? HEALTH_MS : CALL_MS;
+    const resp_value *v =
+        engine_ready(s, e, ms) == 0
+            ? engine_call(&e->cli, ms, (const char *const[]){"ACL", "USERS", NULL})
+            : NULL;
+    if (!v || v->type != RESP_T_ARRAY)
+        return -1;
+    buf q;
+    buf_init(&q);
+    size_t n = 0, plen = strlen(s->users_prefix);
+    for (size_t i = 0; i < v->nelem; i++) {
+        const resp_value *u = &v->elem[i];
+        if (u->type != RESP_T_BULK || u->len < plen || memcmp(u->str, s->users_prefix, plen) != 0 ||
+            user_named(s, u->str, u->len))
+            continue;
+        const char *del[] = {"ACL", "DELUSER", u->str};
+        const size_t dl[] = {3, 7, u->len};
+        resp_add_command(&q, 3, del, dl);
+        n++;
+    }
+    buf_append(&q, buf_rptr(&s->users_cmds), buf_used(&s->users_cmds));
+    n += s->nusers_cmds;
+    resp_value *const *r = n ? engine_pipeline(&e->cli, ms, &q, n) : NULL;
+    buf_deinit(&q);
+    if (n && !r)
+        return -1;
+    size_t ndel = n - s->nusers_cmds, nref = 0;
+    size_t *refused = xmalloc((n + 1) * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        if (r[i]->type != RESP_T_ERROR)
+            continue;
+        uint64_t now = ev_clock_ms();
+        if (now - s->users_warned_ms > 10000) {
+            s->users_warned_ms = now;
+            log_error("engine %s refused an ACL change of the cache's users: %.*s", e->name,
+                      (int)MIN(r[i]->len, 200), r[i]->str);
+        }
+        if (i >= ndel && i - ndel < s->nuser_names)
+            refused[nref++] = i - ndel;
+    }
+    /* A user the engine would not take must not keep older, wider rules there: it is removed
+     * (its links then fail to authenticate, and their requests get an error). */
+    for (size_t i = 0; i < nref; i++)
+        engine_callv(&e->cli, ms, "ACL", "DELUSER", s->user_names[refused[i]], NULL);
+    xfree(refused);
+    return 0;
+}
+
+uint64_t supervisor_sync_users(supervisor *s)
+{
+    uint64_t min = s->users_version;
+    if (s->follow[0] || !s->users_prefix)
+        return min; /* a zone endpoint uses the users its control plane keeps on the engines */
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid <= 0)
+            continue;
+        if ((e->users_pid != e->pid || e->users_version != s->users_version) &&
+            sync_engine_users(s, e) == 0) {
+            e->users_pid = e->pid;
+            e->users_version = s->users_version;
+        }
+        if (e->users_pid != e->pid)
+            min = 0;
+        else if (e->users_version < min)
+            min = e->users_version;
+    }
+    return min;
 }
 
 /* ---- failover ---- */
@@ -1268,6 +1387,7 @@ static int adopt_running(supervisor *s)
             continue;
         }
         e->pid = (pid_t)atoi(pid);
+        e->users_pid = 0; /* a new process has only the users of its configuration */
         e->adopted = 1;
         e->primary = strcmp(role, "master") == 0;
         e->started_ms = ev_clock_ms();

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "cluster/topology.h"
+#include "common/buf.h"
 
 typedef struct supervisor supervisor;
 
@@ -20,6 +21,7 @@ typedef struct {
     const char *engine_binary;  /* absolute path of redis-server / valkey-server */
     const char *password;       /* internal password (requirepass/masterauth) */
     const char *proxy_password; /* password of the engines' "stratus-proxy" user */
+    const char *proxy_rules;    /* that user's ACL rules, password included (">...") */
     int shards;                 /* shards to create on first start */
     int replicas;               /* replicas per shard */
     int node_timeout_ms;        /* cluster-node-timeout */
@@ -35,6 +37,7 @@ typedef struct {
     int failback_delay_ms;      /* a replica in the preferred zone in sync this long takes back
                                    the primary role */
     const char *maxmemory_policy; /* the engines' maxmemory-policy (NULL: noeviction) */
+    long engine_maxclients;       /* each engine's maxclients (0: Redis's default) */
 } supervisor_config;
 
 /* One shard primary's load, sampled from its INFO (rates over the last sample interval). */
@@ -91,6 +94,16 @@ void supervisor_sample(supervisor *s, supervisor_stats *out);
  * rendered into the configuration of every engine started later (restarts, new shards). */
 void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
                               const char *const *values);
+/* The cache's users as every engine must have them: version (increasing), the ncmds ACL
+ * SETUSER commands that make them (RESP-encoded in cmds), the names they set, and the prefix
+ * of the engine users the cache owns (one with that prefix that is not named is deleted). An
+ * engine process serves (supervisor_update_availability) only once it has been brought in step
+ * with them; supervisor_sync_users does it. */
+void supervisor_set_users(supervisor *s, uint64_t version, const buf *cmds, size_t ncmds,
+                          const char *const *names, size_t nnames, const char *prefix);
+/* Bring every running engine that is behind in step with the users (one pipeline each); the
+ * version every running engine has (the wanted one when none runs). Control thread only. */
+uint64_t supervisor_sync_users(supervisor *s);
 /* Set a function the supervisor calls while a long operation waits, so restarts and health
  * checks go on (NULL: none). */
 void supervisor_set_idle(supervisor *s, void (*idle)(void *arg), void *arg);

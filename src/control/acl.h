@@ -20,20 +20,29 @@ typedef struct {
     uint8_t perm;
 } acl_key_pattern;
 
-/* One user. Invariant: unrestricted == (every command bit set && allkeys && allchannels). */
+/* Which of sanitize-payload / skip-sanitize-payload a user was last given: a new user has
+ * neither flag (Redis 7.0's ACL GETUSER shows none), "reset" sets sanitize-payload. */
+typedef enum { ACL_PAYLOAD_UNSET, ACL_PAYLOAD_SANITIZE, ACL_PAYLOAD_SKIP } acl_payload;
+
+/* One user. Invariants: unrestricted == (every command bit set && allkeys && allchannels);
+ * allkeys implies nkeys == 0 and allchannels implies nchannels == 0 (Redis refuses a pattern
+ * after ~* or &*). The command rules are not kept as text: ACL LIST and ACL GETUSER describe
+ * cmds as Redis does (acl_user_describe_commands), from all_base and the bits. */
 typedef struct acl_user {
     char *name;
     int enabled;                  /* "on" */
     int nopass;                   /* any password is accepted */
-    int sanitize;                 /* sanitize-payload (recorded, the engines always check) */
+    acl_payload payload;          /* sanitize-payload flag (recorded, the engines always check) */
     size_t npass;                 /* entries in pass */
     char (*pass)[65];             /* SHA-256 hex of each password */
     uint64_t cmds[ACL_CMD_WORDS]; /* allowed command ids */
-    buf cmd_rules;                /* the command rules as applied, for ACL LIST ("+@all") */
-    int allkeys;                  /* ~* */
+    int all_base;                 /* +@all (allcommands) was applied and no -@all (nocommands,
+                                     reset) since: Redis's "can run future commands" bit, which
+                                     makes the description start with +@all rather than -@all */
+    int allkeys;                  /* ~* or allkeys (a %RW~* pattern is a pattern, as in Redis) */
     size_t nkeys;                 /* entries in keys */
     acl_key_pattern *keys;        /* key patterns, in the order given */
-    int allchannels;              /* &* */
+    int allchannels;              /* &* or allchannels */
     size_t nchannels;             /* entries in channels */
     char **channels;              /* channel patterns */
     int unrestricted;             /* fast path: no check needed */
@@ -64,13 +73,31 @@ void acl_user_destroy(acl_user *u);
 int acl_user_apply(acl_user *u, const char *rule, size_t len, char *err, size_t errlen);
 /* Apply a space-separated list of rules (the ACL LIST form, "user" and name excluded). */
 int acl_user_apply_text(acl_user *u, const char *text, char *err, size_t errlen);
-/* Append the user's rules in the ACL LIST form ("on #hash ~key:* &* -@all +get"). */
+/* Append the user's rules in Redis's ACL LIST form ("on #hash ~key:* resetchannels -@all +get"):
+ * flags, password hashes, key patterns, channels, then the command rules. */
 void acl_user_describe(const acl_user *u, buf *out);
+/* As acl_user_describe, in the form that acl_user_apply_text reads back into the same user (what
+ * is stored): a key pattern "*" given as %RW~* is written %RW~*, not ~* (which means allkeys and
+ * refuses the patterns after it). */
+void acl_user_describe_stored(const acl_user *u, buf *out);
+/* Append the user's command rules as Redis 7.0's ACLDescribeSelectorCommandRules computes them
+ * from the command bitmap: +@all or -@all (all_base), then the categories that fit best (greedy,
+ * in Redis's category order), then single commands and subcommands ("-@all +@set -sadd
+ * +config|get"). Single commands come in command-table order (Redis: its hash order). */
+void acl_user_describe_commands(const acl_user *u, buf *out);
+/* Append the key patterns as ACL GETUSER's "keys" shows them ("~*", or "~a %R~b %W~c", or ""). */
+void acl_user_describe_keys(const acl_user *u, buf *out);
+/* Append the channel patterns as ACL GETUSER's "channels" shows them ("&*", "&a &b" or ""). */
+void acl_user_describe_channels(const acl_user *u, buf *out);
 /* Whether pass is one of the user's passwords (or nopass). Constant time per stored hash. */
 int acl_user_password_ok(const acl_user *u, const char *pass, size_t n);
 /* Whether the user may run d with these arguments (d is the subcommand when there is one). */
 acl_verdict acl_check(const acl_user *u, const cmd_def *d, size_t argc, const char *const *argv,
                       const size_t *lens);
+/* As acl_check; on ACL_DENY_KEY / ACL_DENY_CHANNEL *pos is the index in argv of the first key or
+ * channel refused (what Redis's ACL LOG and ACL DRYRUN name). pos may be NULL. */
+acl_verdict acl_check_at(const acl_user *u, const cmd_def *d, size_t argc, const char *const *argv,
+                         const size_t *lens, size_t *pos);
 /* Redis's NOPERM message for a verdict (without the "-"). */
 void acl_deny_message(acl_verdict v, const cmd_def *d, char *out, size_t outlen);
 

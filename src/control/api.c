@@ -80,7 +80,9 @@ static json_t *cache_json(const plane_info *c)
 {
     char created[40], url[512];
     iso_time(c->def.created_ms, created, sizeof(created));
-    snprintf(url, sizeof(url), "rediss://default:%s@%s:%d", c->password, c->host, c->def.port);
+    int v6 = strchr(c->host, ':') != NULL; /* an IPv6 address goes in brackets in a URL */
+    snprintf(url, sizeof(url), "rediss://default:%s@%s%s%s:%d", c->password, v6 ? "[" : "", c->host,
+             v6 ? "]" : "", c->def.port);
     json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:b,s:i}", "name", c->def.name, "description",
                           c->def.description, "status", status_name(c->status), "created_at",
                           created, "embedded", c->embedded, "pid", c->pid);
@@ -123,21 +125,47 @@ static json_t *snapshot_json(const snapshot_info *s)
 
 /* ---- request bodies ---- */
 
+/* Parse a request body as a JSON object in which no key appears twice (a duplicate would make
+ * "which one counts" a guess: jansson keeps the last, other parsers the first). NULL with err,
+ * which names the duplicated key when jansson does (keys up to 18 characters). */
+static json_t *parse_object(const char *body, size_t len, char *err, size_t errlen)
+{
+    json_error_t e;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &e);
+    if (j && json_is_object(j))
+        return j;
+    json_decref(j);
+    if (j) {
+        snprintf(err, errlen, "the body must be a JSON object, not another JSON value");
+    } else if (json_error_code(&e) == json_error_duplicate_key) {
+        /* jansson's text is "duplicate object key near '\"KEY\"'" (the key as sent). */
+        const char *near = strstr(e.text, " near '");
+        size_t klen = near ? strlen(near + 7) : 0;
+        if (klen > 1 && near[7 + klen - 1] == '\'')
+            snprintf(err, errlen,
+                     "the body has the key %.*s twice (line %d): give each key once (JSON "
+                     "parsers differ on which value of a repeated key counts)",
+                     (int)(klen - 1), near + 7, e.line);
+        else
+            snprintf(err, errlen,
+                     "the body has a key twice (line %d, column %d): give each key once (JSON "
+                     "parsers differ on which value of a repeated key counts)",
+                     e.line, e.column);
+    } else {
+        snprintf(err, errlen, "the body must be a JSON object (%s at line %d)", e.text, e.line);
+    }
+    return NULL;
+}
+
 /* Parse the body as a JSON object; NULL after replying 400. */
 static json_t *body_object(const http_request *rq, http_reply *rp, buf *out)
 {
     if (rq->body_len == 0)
         return json_object();
-    json_error_t e;
-    json_t *j = json_loadb(rq->body, rq->body_len, 0, &e);
-    if (!j || !json_is_object(j)) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "the body must be a JSON object (%s at line %d)",
-                 j ? "not an object" : e.text, e.line);
-        json_decref(j);
+    char msg[300];
+    json_t *j = parse_object(rq->body, rq->body_len, msg, sizeof(msg));
+    if (!j)
         reply_error(rp, out, 400, "InvalidRequest", msg);
-        return NULL;
-    }
     return j;
 }
 
@@ -291,13 +319,9 @@ static int def_from_json(json_t *j, plane_def *d, int creating, char *err, size_
 int api_parse_def(const char *body, size_t len, plane_def *d, int creating, char *err,
                   size_t errlen)
 {
-    json_error_t e;
-    json_t *j = json_loadb(body, len, 0, &e);
-    if (!j || !json_is_object(j)) {
-        snprintf(err, errlen, "the body must be a JSON object");
-        json_decref(j);
+    json_t *j = parse_object(body, len, err, errlen);
+    if (!j)
         return -EINVAL;
-    }
     int rc = def_from_json(j, d, creating, err, errlen) == 0 ? 0 : -EINVAL;
     json_decref(j);
     return rc == 0 ? plane_def_check(d, err, errlen) : rc;
@@ -729,11 +753,12 @@ static void answer(void *arg, const http_request *rq, http_reply *rp, buf *out)
     }
 }
 
-api_server *api_start(plane *p, const char *bind, int port, char *err, size_t errlen)
+api_server *api_start(plane *p, const char *bind, int port, const char *hosts, char *err,
+                      size_t errlen)
 {
     api_server *a = xcalloc(1, sizeof(*a));
     a->p = p;
-    a->h = http_start("--api-port", bind, port, 1, answer, a, err, errlen);
+    a->h = http_start("--api-port", bind, port, hosts, 1, answer, a, err, errlen);
     if (!a->h) {
         xfree(a);
         return NULL;

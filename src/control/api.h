@@ -11,8 +11,10 @@
 
 typedef struct api_server api_server;
 
-/* Serve p on bind:port (0: any free port). NULL with err. */
-api_server *api_start(plane *p, const char *bind, int port, char *err, size_t errlen);
+/* Serve p on bind:port (0: any free port) to requests whose Host names bind, localhost or one of
+ * hosts (--api-hosts). NULL with err. */
+api_server *api_start(plane *p, const char *bind, int port, const char *hosts, char *err,
+                      size_t errlen);
 /* The port bound. */
 int api_port(const api_server *a);
 /* Apply a JSON body (the fields of POST/PATCH /v1/caches) onto d and check the result: 0, or

@@ -7,14 +7,18 @@
 #include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
 #include "cluster/agent.h"
+#include "control/acl_engine.h"
+#include "control/acl_log.h"
 #include "control/hibernate.h"
 #include "control/usage.h"
 #include "common/alloc.h"
@@ -103,6 +107,7 @@ static int mkdirs(const char *path)
 }
 
 static void guard_memory_now(cache *c);
+static void sync_users(cache *c);
 
 /* While the supervisor waits (adding a shard): restarts, failovers, availability and the memory
  * guard go on. */
@@ -111,6 +116,7 @@ static void cache_idle(void *arg)
     cache *c = arg;
     guard_memory_now(c);
     supervisor_poll(c->sup);
+    sync_users(c);
     if (supervisor_check_primaries(c->sup))
         atomic_store(&c->refresh_wanted, 1);
     if (c->topo)
@@ -134,6 +140,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     snprintf(c->name, sizeof(c->name), "%s", name);
     snprintf(c->dir, sizeof(c->dir), "%s/caches/%s", cfg->data_dir, name);
     c->cfg = cfg;
+    c->wake_fd = -1;
     c->plaintext_port = -1;
     c->reader_port = -1;
     /* The endpoint's zone: --zone, else the preferred zone, else the first of --zones (z1). */
@@ -147,6 +154,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     pthread_mutex_init(&c->stats_lock, NULL);
     pthread_mutex_init(&c->scripts_lock, NULL);
     pthread_mutex_init(&c->state_lock, NULL);
+    pthread_mutex_init(&c->links_lock, NULL);
     if (mkdirs(c->dir) != 0) {
         snprintf(err, errlen, "--data-dir: cannot create %s: %s", c->dir, strerror(errno));
         goto fail;
@@ -264,12 +272,22 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     acl_table *empty = acl_table_create();
     c->acl = acl_table_with(empty, default_user(c));
     acl_table_destroy(empty);
+    c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (c->wake_fd == -1) {
+        snprintf(err, errlen, "cannot create an eventfd: %s", strerror(errno));
+        goto fail;
+    }
+    buf proxy_rules;
+    buf_init(&proxy_rules);
+    acl_engine_endpoint_rules(c->proxy_password, &proxy_rules);
+    c->acl_log = acl_log_create(ACL_LOG_MAX_LEN_DEFAULT);
     supervisor_config sc = {
         .cache_name = c->name,
         .dir = c->dir,
         .engine_binary = engine_binary,
         .password = c->internal_password,
         .proxy_password = c->proxy_password,
+        .proxy_rules = buf_rptr(&proxy_rules),
         .shards = (int)cfg->shards,
         .replicas = (int)cfg->replicas,
         .node_timeout_ms = (int)cfg->node_timeout,
@@ -285,15 +303,21 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .follow = cfg->follow,
         .agent_token = token,
         .failback_delay_ms = (int)cfg->failback_delay,
+        /* Private links of blocked clients, and the shared links of every worker and user. */
+        .engine_maxclients = cfg->max_blocking_clients + 4096,
     };
     c->sup = supervisor_create(&sc);
+    buf_deinit(&proxy_rules);
     supervisor_set_idle(c->sup, cache_idle, c);
     return c;
 fail:
+    if (c->wake_fd != -1)
+        close(c->wake_fd);
     auth_guard_destroy(c->auth_guard);
     pthread_mutex_destroy(&c->stats_lock);
     pthread_mutex_destroy(&c->scripts_lock);
     pthread_mutex_destroy(&c->state_lock);
+    pthread_mutex_destroy(&c->links_lock);
     xfree(c);
     return NULL;
 }
@@ -351,6 +375,7 @@ int cache_start(cache *c, char *err, size_t errlen)
     }
     t->version = 1;
     choose_home(NULL, t);
+    sync_users(c);
     supervisor_update_availability(c->sup, t);
     publish(c, t);
     cache_tick(c, 1);
@@ -404,6 +429,7 @@ static void rebuild_topology(cache *c)
 void cache_tick(cache *c, int full)
 {
     persist_state(c);
+    sync_users(c); /* asleep too: a change then needs no engine, and is answered at once */
     if (hibernate_tick(c, full)) {
         usage_tick(c);
         return;
@@ -417,6 +443,7 @@ void cache_tick(cache *c, int full)
     }
     reshard_step(c);
     usage_tick(c);
+    sync_users(c);
     supervisor_update_availability(c->sup, c->topo);
     if (full || failovers || atomic_exchange(&c->refresh_wanted, 0))
         rebuild_topology(c);
@@ -561,6 +588,7 @@ static const char *const config_allowed[] = {
     "lazyfree-lazy-user-del",
     "lazyfree-lazy-user-flush",
     "activedefrag",
+    "acllog-max-len", /* the endpoint's ACL LOG keeps this many entries too */
 };
 
 int cache_config_allowed(const char *name, size_t len)
@@ -609,6 +637,12 @@ void cache_config_record(cache *c, const char *name, size_t nlen, const char *va
     c->overrides[i].value = xstrndup(value, vlen);
     c->overrides_dirty = 1;
     pthread_mutex_unlock(&c->state_lock);
+    if (strcmp(lname, "acllog-max-len") == 0) {
+        /* The engines checked the value: a number from 0 to LONG_MAX. */
+        char num[24];
+        snprintf(num, sizeof(num), "%.*s", (int)MIN(vlen, sizeof(num) - 1), value);
+        acl_log_set_max_len(c->acl_log, (size_t)strtoull(num, NULL, 10));
+    }
 }
 
 /* ---- ACL users ---- */
@@ -625,6 +659,70 @@ static void publish_acl(cache *c, acl_table *t)
     c->retired = xrealloc(c->retired, (c->nretired + 1) * sizeof(*c->retired));
     c->retired[c->nretired++] = old;
     c->users_dirty = 1;
+    cache_wake(c); /* the engines get the change at once (sync_users) */
+}
+
+void cache_wake(cache *c)
+{
+    uint64_t one = 1;
+    if (c->wake_fd != -1 && write(c->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+        log_warn("cache %s: cannot wake the control thread: %s", c->name, strerror(errno));
+}
+
+/* Control thread: the engines' users follow the cache's. When the table changed, the engine
+ * identity of every user (and the endpoint's own) is rendered again for the supervisor; each
+ * running engine that is behind is brought in step, and the version they all have is published
+ * for the workers (an ACL SETUSER is answered once the engines have it). */
+static void sync_users(cache *c)
+{
+    const acl_table *t = c->acl; /* only this thread frees tables */
+    if (t->version != c->engine_users_version) {
+        char hash[65];
+        crypto_sha256_hex(c->proxy_password, strlen(c->proxy_password), hash);
+        buf cmds, names;
+        buf_init(&cmds);
+        buf_init(&names);
+        const char **argv = xmalloc((t->n + 2) * sizeof(char *));
+        size_t n = 0;
+        for (size_t i = 0; i < t->n; i++) {
+            acl_engine_setuser(t->users[i], hash, &cmds);
+            acl_engine_user_name(t->users[i]->name, strlen(t->users[i]->name), &names);
+            buf_append(&names, "", 1);
+        }
+        const char *p = buf_rptr(&names);
+        for (size_t i = 0; i < t->n; i++) {
+            argv[n++] = p;
+            p += strlen(p) + 1;
+        }
+        /* The endpoint's own user too: engines adopted from an older start may have older
+         * rules for it. */
+        buf rules;
+        buf_init(&rules);
+        acl_engine_endpoint_rules(c->proxy_password, &rules);
+        buf_append(&rules, "", 1);
+        const char *set[] = {"ACL", "SETUSER", ACL_ENGINE_ENDPOINT_USER, "reset"};
+        size_t nw = 4;
+        const char *words[80];
+        size_t lens[80];
+        for (size_t i = 0; i < nw; i++) {
+            words[i] = set[i];
+            lens[i] = strlen(set[i]);
+        }
+        for (char *w = buf_rptr(&rules), *save = NULL, *tok = strtok_r(w, " ", &save);
+             tok && nw < ARRAY_LEN(words); tok = strtok_r(NULL, " ", &save)) {
+            words[nw] = tok;
+            lens[nw++] = strlen(tok);
+        }
+        resp_add_command(&cmds, nw, words, lens);
+        supervisor_set_users(c->sup, t->version, &cmds, t->n + 1, argv, n, ACL_ENGINE_PREFIX);
+        xfree(argv);
+        buf_deinit(&rules);
+        buf_deinit(&names);
+        buf_deinit(&cmds);
+        c->engine_users_version = t->version;
+    }
+    atomic_store_explicit(&c->acl_engines_version, supervisor_sync_users(c->sup),
+                          memory_order_release);
 }
 
 static int is_default(const char *name, size_t len)
@@ -633,7 +731,8 @@ static int is_default(const char *name, size_t len)
 }
 
 int cache_acl_setuser(cache *c, const char *name, size_t nlen, size_t nrules,
-                      const char *const *rules, const size_t *lens, char *err, size_t errlen)
+                      const char *const *rules, const size_t *lens, uint64_t *version, char *err,
+                      size_t errlen)
 {
     if (is_default(name, nlen)) {
         snprintf(err, errlen,
@@ -642,7 +741,10 @@ int cache_acl_setuser(cache *c, const char *name, size_t nlen, size_t nrules,
                  c->dir);
         return -EINVAL;
     }
-    if (nlen == 0 || memchr(name, ' ', nlen) || memchr(name, '\n', nlen)) {
+    int spaces = nlen == 0; /* Redis's ACLStringHasSpaces: white space or NUL */
+    for (size_t i = 0; i < nlen; i++)
+        spaces |= name[i] == ' ' || (name[i] >= '\t' && name[i] <= '\r') || name[i] == '\0';
+    if (spaces) {
         snprintf(err, errlen, "ERR Usernames can't contain spaces or null characters");
         return -EINVAL;
     }
@@ -655,17 +757,19 @@ int cache_acl_setuser(cache *c, const char *name, size_t nlen, size_t nrules,
             pthread_mutex_unlock(&c->state_lock);
             acl_user_destroy(u);
             snprintf(err, errlen, "ERR Error in ACL SETUSER modifier '%.*s': %s",
-                     (int)MIN(lens[i], 64), rules[i], why);
+                     (int)MIN(lens[i], 256), rules[i], why);
             return -EINVAL;
         }
     }
-    publish_acl(c, acl_table_with(c->acl, u));
+    acl_table *t = acl_table_with(c->acl, u);
+    *version = t->version;
+    publish_acl(c, t);
     pthread_mutex_unlock(&c->state_lock);
     return 0;
 }
 
-int cache_acl_deluser(cache *c, size_t n, const char *const *names, const size_t *lens, char *err,
-                      size_t errlen)
+int cache_acl_deluser(cache *c, size_t n, const char *const *names, const size_t *lens,
+                      uint64_t *version, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++) {
         if (is_default(names[i], lens[i])) {
@@ -681,6 +785,7 @@ int cache_acl_deluser(cache *c, size_t n, const char *const *names, const size_t
         publish_acl(c, acl_table_without(c->acl, names[i], lens[i]));
         removed++;
     }
+    *version = c->acl->version;
     pthread_mutex_unlock(&c->state_lock);
     return removed;
 }
@@ -787,7 +892,7 @@ static void persist_state(cache *c)
             if (strcmp(t->users[i]->name, "default") == 0)
                 continue;
             buf_consume(&text, buf_used(&text));
-            acl_user_describe(t->users[i], &text);
+            acl_user_describe_stored(t->users[i], &text);
             store_put(c->store, c->name, "user", t->users[i]->name, buf_rptr(&text),
                       buf_used(&text));
         }
@@ -819,13 +924,67 @@ void cache_destroy(cache *c)
         acl_table_destroy(c->retired[i]);
     xfree(c->retired);
     acl_table_destroy(c->acl);
+    acl_log_destroy(c->acl_log);
     xfree(c->reshard.moves);
     scale_state_deinit(&c->scale);
     pthread_mutex_destroy(&c->state_lock);
     supervisor_destroy(c->sup);
     topo_destroy(c->topo);
     pthread_mutex_destroy(&c->stats_lock);
+    if (c->wake_fd != -1)
+        close(c->wake_fd);
+    for (size_t i = 0; i < c->nlink_users; i++)
+        xfree(c->link_users[i].user);
+    xfree(c->link_users);
+    pthread_mutex_destroy(&c->links_lock);
     xfree(c);
+}
+
+/* ---- private engine links per user ---- */
+
+int cache_private_link_take(cache *c, const char *user)
+{
+    int64_t n = atomic_fetch_add_explicit(&c->counters.private_links, 1, memory_order_relaxed);
+    if (n >= c->cfg->max_blocking_clients) {
+        atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
+        return -ENOSPC;
+    }
+    pthread_mutex_lock(&c->links_lock);
+    size_t i = 0;
+    while (i < c->nlink_users && strcmp(c->link_users[i].user, user) != 0)
+        i++;
+    if (i == c->nlink_users) {
+        c->link_users = xrealloc(c->link_users, (c->nlink_users + 1) * sizeof(*c->link_users));
+        c->link_users[i].user = xstrdup(user);
+        c->link_users[i].n = 0;
+        c->nlink_users++;
+    }
+    int rc = 0;
+    if (c->link_users[i].n >= c->cfg->max_blocking_per_user)
+        rc = -EDQUOT;
+    else
+        c->link_users[i].n++;
+    pthread_mutex_unlock(&c->links_lock);
+    if (rc)
+        atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
+    return rc;
+}
+
+void cache_private_link_give(cache *c, const char *user)
+{
+    atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
+    pthread_mutex_lock(&c->links_lock);
+    for (size_t i = 0; i < c->nlink_users; i++) {
+        if (strcmp(c->link_users[i].user, user) != 0)
+            continue;
+        if (--c->link_users[i].n == 0) {
+            /* Users come and go: an entry lives only while its user holds links. */
+            xfree(c->link_users[i].user);
+            c->link_users[i] = c->link_users[--c->nlink_users];
+        }
+        break;
+    }
+    pthread_mutex_unlock(&c->links_lock);
 }
 
 /* ---- live resharding ---- */

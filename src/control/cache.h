@@ -170,6 +170,7 @@ typedef struct cache {
     uint64_t started_ms;           /* monotonic start time */
     cache_counters counters;       /* endpoint counters */
     struct auth_guard *auth_guard; /* failed AUTH budget per client address (NULL: none) */
+    struct acl_log *acl_log;       /* ACL LOG: denials and failed AUTHs, any worker (acl_log.h) */
     uint64_t output_limit;         /* --client-output-limit, bytes (0: none) */
     pthread_mutex_t scripts_lock;  /* guards scripts */
     struct cache_script *scripts;  /* Lua scripts clients loaded (SCRIPT LOAD, EVAL), by sha */
@@ -180,10 +181,13 @@ typedef struct cache {
     pthread_mutex_t state_lock; /* guards overrides, acl changes, retired and the dirty flags */
     cache_override *overrides;  /* CONFIG SET values in force, by name */
     size_t noverrides;
-    int overrides_dirty; /* overrides changed: persist and apply to every engine */
-    int users_dirty;     /* ACL users changed: persist */
-    int scripts_dirty;   /* a script was added or the scripts flushed: persist */
-    acl_table *acl;      /* RCU-published users */
+    int overrides_dirty;                  /* overrides changed: persist and apply to every engine */
+    int users_dirty;                      /* ACL users changed: persist */
+    int scripts_dirty;                    /* a script was added or the scripts flushed: persist */
+    acl_table *acl;                       /* RCU-published users */
+    _Atomic uint64_t acl_engines_version; /* users version every running engine has */
+    uint64_t engine_users_version;        /* control thread: version rendered for engines */
+    int wake_fd;         /* eventfd: wakes the control thread (an ACL change for the engines) */
     acl_table **retired; /* replaced tables, freed by the control thread after a grace
                             period */
     size_t nretired;
@@ -210,7 +214,16 @@ typedef struct cache {
     cache_meter meter;           /* metering (control/usage.c) */
     cache_sleep sleep;           /* scale to zero (control/hibernate.c) */
     _Atomic int nshards;         /* shards of the published topology (for other threads) */
+    pthread_mutex_t links_lock;  /* guards link_users */
+    struct cache_link_user *link_users; /* private engine links held, per ACL user */
+    size_t nlink_users;
 } cache;
+
+/* Private engine links (blocking commands, WATCH, subscriptions) one ACL user holds. */
+typedef struct cache_link_user {
+    char *user;
+    long n;
+} cache_link_user;
 
 /* Count one reply that took us microseconds (any worker). */
 static inline void cache_count_latency(cache *c, uint64_t us)
@@ -236,13 +249,24 @@ const char *cache_config_allowed_text(void);
 void cache_config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen);
 /* The users table (inside an RCU read-side section). */
 const acl_table *cache_acl(const cache *c);
-/* ACL SETUSER: create or change user name with rules; 0, or -EINVAL with Redis's message (the
- * table is unchanged). Thread-safe. */
+/* ACL SETUSER: create or change user name with rules; 0 with the new table's version in
+ * *version (the engines have it once acl_engines_version reaches it), or -EINVAL with Redis's
+ * message (the table is unchanged). Thread-safe. */
 int cache_acl_setuser(cache *c, const char *name, size_t nlen, size_t nrules,
-                      const char *const *rules, const size_t *lens, char *err, size_t errlen);
-/* ACL DELUSER: remove the named users; the count removed, or -EINVAL (default). Thread-safe. */
-int cache_acl_deluser(cache *c, size_t n, const char *const *names, const size_t *lens, char *err,
+                      const char *const *rules, const size_t *lens, uint64_t *version, char *err,
                       size_t errlen);
+/* ACL DELUSER: remove the named users; the count removed (the table's version in *version), or
+ * -EINVAL (default). Thread-safe. */
+int cache_acl_deluser(cache *c, size_t n, const char *const *names, const size_t *lens,
+                      uint64_t *version, char *err, size_t errlen);
+/* Wake the control thread now (any thread): it brings the engines' users in step. */
+void cache_wake(cache *c);
+/* One more private engine link for user (any thread): 0 when taken, -ENOSPC when the cache's
+ * --max-blocking-clients are all held, -EDQUOT when the user holds its --max-blocking-per-user
+ * share. */
+int cache_private_link_take(cache *c, const char *user);
+/* Give back a link cache_private_link_take gave user. */
+void cache_private_link_give(cache *c, const char *user);
 /* Open the durable store and load what clients changed before (before cache_start). */
 int cache_attach_store(cache *c, store *st, char *err, size_t errlen);
 

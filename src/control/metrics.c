@@ -164,11 +164,12 @@ static void answer(void *arg, const http_request *rq, http_reply *reply, buf *ou
     }
 }
 
-metrics_server *metrics_start(cache *c, const char *bind, int port, char *err, size_t errlen)
+metrics_server *metrics_start(cache *c, const char *bind, int port, const char *hosts, char *err,
+                              size_t errlen)
 {
     metrics_server *m = xcalloc(1, sizeof(*m));
     m->c = c;
-    m->h = http_start("--metrics-port", bind, port, 0, answer, m, err, errlen);
+    m->h = http_start("--metrics-port", bind, port, hosts, 0, answer, m, err, errlen);
     if (!m->h) {
         xfree(m);
         return NULL;

@@ -12,8 +12,10 @@
 
 typedef struct metrics_server metrics_server;
 
-/* Listen on bind:port (0: any free port) and serve c's metrics. NULL with err. */
-metrics_server *metrics_start(cache *c, const char *bind, int port, char *err, size_t errlen);
+/* Listen on bind:port (0: any free port) and serve c's metrics to requests whose Host names
+ * bind, localhost or one of hosts (--api-hosts). NULL with err. */
+metrics_server *metrics_start(cache *c, const char *bind, int port, const char *hosts, char *err,
+                              size_t errlen);
 /* The port bound. */
 int metrics_port(const metrics_server *m);
 /* Stop serving and free; NULL is allowed. */

@@ -377,6 +377,7 @@ static int spawn(plane *p, pcache *pc)
         {"--metrics-port", "0"},
         {"--port", port},
         {"--bind", p->cfg.bind},
+        {"--api-hosts", p->cfg.api_hosts},
         {"--shards", shards},
         {"--replicas", replicas},
         {"--durability", pc->def.durability},
@@ -940,21 +941,29 @@ int plane_cost(plane *p, const char *name, double *to_date, double *forecast, do
 
 /* ---- sampling ---- */
 
-/* GET /metrics from 127.0.0.1:port into out (1 s at most). 0 or -1. */
-static int http_get_metrics(int port, buf *out)
+/* GET /metrics from host:port into out (1 s at most); host is the address the cache's endpoint
+ * file names (its --bind, or 127.0.0.1 for a wildcard). 0 or -1. */
+static int http_get_metrics(const char *host, int port, buf *out)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    int v6 = inet_pton(AF_INET6, host, &sa6.sin6_addr) == 1;
+    if (!v6 && inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return -1;
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd == -1)
         return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct timeval tv = {.tv_sec = 1};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    /* The Host names the address connected to, which the metrics server accepts. */
+    char req[160];
+    int reqlen = snprintf(req, sizeof(req), "GET /metrics HTTP/1.0\r\nHost: %s%s%s\r\n\r\n",
+                          v6 ? "[" : "", host, v6 ? "]" : "");
     int rc = -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1)) {
+    if (connect(fd, v6 ? (struct sockaddr *)&sa6 : (struct sockaddr *)&sa,
+                v6 ? sizeof(sa6) : sizeof(sa)) == 0 &&
+        reqlen > 0 && (size_t)reqlen < sizeof(req) && write(fd, req, (size_t)reqlen) == reqlen) {
         for (;;) {
             buf_reserve(out, 65536);
             ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
@@ -1052,7 +1061,7 @@ static void sample_one(plane *p, pcache *pc, int64_t now_ms)
         int port, mport;
         plane_cache_dir(p, pc->def.name, dir, sizeof(dir));
         ok = endpoint_read(dir, host, sizeof(host), &port, ca, sizeof(ca), &mport) == 0 &&
-             mport > 0 && http_get_metrics(mport, &text) == 0;
+             mport > 0 && http_get_metrics(host, mport, &text) == 0;
     }
     if (!ok) {
         buf_deinit(&text);

@@ -3,11 +3,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/compiler.h"
+#include "control/http.h"
 
 typedef struct {
     const char *name;
@@ -171,7 +173,7 @@ int settings_load(settings *s, int argc, char **argv, char *err, size_t errlen)
         snprintf(err, errlen, "--data-dir: must not be empty");
         return -1;
     }
-    return 0;
+    return http_hosts_check(s->api_hosts, err, errlen);
 }
 
 void settings_print_help(void)
@@ -208,4 +210,28 @@ int settings_parse_size(const char *text, unsigned long long *bytes)
         return -1;
     *bytes = v * mult;
     return 0;
+}
+
+/* Descriptors kept out of the budget: shared engine links (per worker, user and engine), the
+ * listeners, the store, logs and the control thread's engine connections. */
+#define FD_RESERVE 1024
+
+uint64_t settings_fds_wanted(long maxclients, long blocking)
+{
+    return (uint64_t)maxclients + (uint64_t)(blocking ? blocking : maxclients) + FD_RESERVE;
+}
+
+void settings_budget(uint64_t limit, long maxclients, long blocking, long per_user,
+                     settings_fd_budget *out)
+{
+    long avail = limit > FD_RESERVE + 2 ? (long)MIN(limit - FD_RESERVE, (uint64_t)LONG_MAX) : 2;
+    out->reserve = FD_RESERVE;
+    /* Clients first: a blocked client holds its socket and its private link, so private links
+     * get only what is left once every client could be connected. */
+    out->maxclients = MAX(1, MIN(maxclients, avail - 1));
+    long left = MAX(1, avail - out->maxclients);
+    long want = blocking ? blocking : out->maxclients;
+    out->blocking = MAX(1, MIN(want, left));
+    long share = per_user ? per_user : out->blocking - out->blocking / 10;
+    out->per_user = MAX(1, MIN(share, out->blocking));
 }

@@ -5,6 +5,7 @@
 #define STRATUS_SETTINGS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* X(field, name, type, default, min, max, help) */
 #define SETTINGS_LIST(X)                                                                           \
@@ -27,7 +28,7 @@
     X(zone_agents, "zone-agents", SET_STR, "", 0, 0,                                               \
       "zones whose engines run on other hosts' `stratus agent`: zone=host:port,... (see docs)")    \
     X(agent_token_file, "agent-token-file", SET_STR, "", 0, 0,                                     \
-      "token the agents check (default: <data-dir>/agent-token, created at first start)")         \
+      "token the agents check (default: <data-dir>/agent-token, created at first start)")          \
     X(follow, "follow", SET_STR, "", 0, 0,                                                         \
       "run as a zone endpoint of a cache whose control plane runs elsewhere: its engines "         \
       "host:port,...")                                                                             \
@@ -44,10 +45,10 @@
       "redis-server or valkey-server to run (default: found on PATH)")                             \
     X(backend_timeout, "backend-timeout", SET_INT, "5000", 50, 600000,                             \
       "milliseconds an engine may take to answer before the client gets an error")                 \
-    X(maxclients, "maxclients", SET_INT, "10000", 1, 1000000,                                     \
-      "client connections the cache accepts; the next gets -ERR max number of clients reached")   \
+    X(maxclients, "maxclients", SET_INT, "10000", 1, 1000000,                                      \
+      "client connections the cache accepts; the next gets -ERR max number of clients reached")    \
     X(idle_timeout, "idle-timeout", SET_INT, "0", 0, 31536000,                                     \
-      "seconds a client may send nothing before it is closed (0: never; clients waiting in a "    \
+      "seconds a client may send nothing before it is closed (0: never; clients waiting in a "     \
       "blocking command or subscribed are exempt)")                                                \
     X(handshake_timeout, "handshake-timeout", SET_INT, "10000", 100, 600000,                       \
       "milliseconds a client has to finish its TLS handshake")                                     \
@@ -57,8 +58,13 @@
       "replies a client may leave unread before it is disconnected (0: no limit)")                 \
     X(auth_failures_per_minute, "auth-failures-per-minute", SET_INT, "10", 0, 1000000,             \
       "failed AUTH attempts allowed per client address per minute (0: no throttle)")               \
-    X(max_blocking_clients, "max-blocking-clients", SET_INT, "10000", 1, 1000000,                  \
-      "clients that may hold a private engine connection for blocking commands")                   \
+    X(max_blocking_clients, "max-blocking-clients", SET_INT, "0", 0, 1000000,                      \
+      "clients that may hold a private engine connection (blocking commands, WATCH, "              \
+      "subscriptions) at once; 0: as many as the open-file limit leaves after --maxclients, up "   \
+      "to --maxclients")                                                                           \
+    X(max_blocking_per_user, "max-blocking-per-user", SET_INT, "0", 0, 1000000,                    \
+      "of those, how many one ACL user may hold, so one user cannot take them all; 0: nine "       \
+      "tenths of --max-blocking-clients")                                                          \
     X(node_timeout, "node-timeout", SET_INT, "5000", 500, 600000,                                  \
       "milliseconds before the cluster considers an engine down")                                  \
     X(failover_timeout, "failover-timeout", SET_INT, "1000", 200, 600000,                          \
@@ -85,29 +91,32 @@
     X(scale_in_cooldown, "scale-in-cooldown", SET_INT, "300000", 0, 86400000,                      \
       "milliseconds after a scaling action before the next scale-in")                              \
     X(metering, "metering", SET_STR, "on", 0, 0,                                                   \
-      "on: every command is metered in ECPU (docs/pricing.md); off: nothing is counted")          \
+      "on: every command is metered in ECPU (docs/pricing.md); off: nothing is counted")           \
     X(meter_us_per_ecpu, "meter-us-per-ecpu", SET_INT, "10", 0, 1000000,                           \
       "microseconds of engine time per ECPU in the CPU part of the formula (0: data part only)")   \
-    X(max_storage, "max-storage", SET_STR, "0", 0, 0,                                               \
-      "usage limit: data the cache holds, e.g. 10gb (0: none); at it keys are evicted as "        \
+    X(max_storage, "max-storage", SET_STR, "0", 0, 0,                                              \
+      "usage limit: data the cache holds, e.g. 10gb (0: none); at it keys are evicted as "         \
       "--eviction says, then writes get OOM")                                                      \
     X(eviction, "eviction", SET_STR, "volatile-lru", 0, 0,                                         \
-      "what goes at --max-storage: volatile-lru|lfu|ttl|random (keys with a TTL), "               \
-      "allkeys-lru|lfu|random (any key) or noeviction (writes get OOM)")                          \
-    X(max_ecpu_per_second, "max-ecpu-per-second", SET_INT, "0", 0, 1000000000,                    \
-      "usage limit: ECPU per second for the cache (0: none); beyond it commands wait up to "      \
+      "what goes at --max-storage: volatile-lru|lfu|ttl|random (keys with a TTL), "                \
+      "allkeys-lru|lfu|random (any key) or noeviction (writes get OOM)")                           \
+    X(max_ecpu_per_second, "max-ecpu-per-second", SET_INT, "0", 0, 1000000000,                     \
+      "usage limit: ECPU per second for the cache (0: none); beyond it commands wait up to "       \
       "100 ms, then get THROTTLED")                                                                \
     X(user_ecpu_per_second, "user-ecpu-per-second", SET_STR, "", 0, 0,                             \
       "ECPU/s quotas per ACL user, user=N,... (so one app cannot starve another)")                 \
     X(usage_retention_days, "usage-retention-days", SET_INT, "90", 1, 36500,                       \
       "days of per-minute usage records kept")                                                     \
-    X(hibernate_after, "hibernate-after", SET_INT, "600", 0, 31536000,                            \
-      "seconds without a request before the cache hibernates (engines saved and stopped; the "    \
+    X(hibernate_after, "hibernate-after", SET_INT, "600", 0, 31536000,                             \
+      "seconds without a request before the cache hibernates (engines saved and stopped; the "     \
       "next request wakes it); 0: never")                                                          \
     X(cache_name, "cache-name", SET_STR, "default", 0, 0,                                          \
       "the cache this process serves (`stratus serve` starts one process per cache)")              \
     X(api_port, "api-port", SET_PORT_OFF, "8379", 0, 65535,                                        \
       "HTTP port of the control plane's API and web console (off: none)")                          \
+    X(api_hosts, "api-hosts", SET_STR, "", 0, 0,                                                   \
+      "more names the Host header of the API, console and /metrics may carry, e.g. "               \
+      "stratus.example.com,10.0.0.5 (the address listened on and localhost always work)")          \
     X(log_level, "log-level", SET_STR, "info", 0, 0, "debug, info, warn or error")
 
 typedef enum { SET_STR, SET_INT, SET_PORT_OFF } setting_type;
@@ -129,6 +138,21 @@ int settings_load(settings *s, int argc, char **argv, char *err, size_t errlen);
 /* Parse a size ("1gb", "512mb", "64kb", "1048576"; k/m/g with or without b, any case) into
  * bytes. 0, or -1 when it is not a size. */
 int settings_parse_size(const char *text, unsigned long long *bytes);
+/* How many connections fit an open-file limit. */
+typedef struct {
+    long maxclients; /* client connections */
+    long blocking;   /* private engine links (one per client in a blocking command ...) */
+    long per_user;   /* of those, one ACL user's share */
+    long reserve;    /* descriptors kept for everything else (shared engine links, files) */
+} settings_fd_budget;
+
+/* The budget for an open-file limit of `limit` descriptors: clients first (at most
+ * maxclients), then private links (blocking; 0: as many as fit, at most maxclients), then the
+ * per-user share (per_user; 0: nine tenths). Each never below 1. */
+void settings_budget(uint64_t limit, long maxclients, long blocking, long per_user,
+                     settings_fd_budget *out);
+/* Descriptors wanted for these settings (what settings_budget needs to give all of them). */
+uint64_t settings_fds_wanted(long maxclients, long blocking);
 /* Print the flags with defaults and help, for `stratus --help`. */
 void settings_print_help(void);
 

@@ -114,9 +114,64 @@ int cmd_get_keys(const cmd_def *d, size_t argc, const char *const *argv, const s
     return cmd_get_keys_access(d, argc, argv, lens, keys, NULL, max);
 }
 
+/* Redis 7.0's getkeys procs where the key specs are incomplete or their flags vary: SORT and
+ * SORT_RO (the STORE key, after skipping LIMIT/GET/BY arguments; the last STORE counts), SET
+ * (read access only with GET), BITFIELD (write access unless it only GETs). */
+static int keys_proc(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens,
+                     uint32_t *keys, uint8_t *access, size_t max)
+{
+    if (argc < 2)
+        return d->arity < 0 ? -EINVAL : 0;
+    if (max < 2)
+        return -E2BIG;
+    uint8_t acc = KS_ACC_READ;
+    keys[0] = 1;
+    int n = 1;
+    if (d->name[0] == 's' && d->name[1] == 'o') {
+        int sort_ro = d->name[4] == '_';
+        long store = -1;
+        for (size_t i = 2; i < argc && !sort_ro; i++) {
+            if (arg_eq(argv[i], lens[i], "limit"))
+                i += 2;
+            else if (arg_eq(argv[i], lens[i], "get") || arg_eq(argv[i], lens[i], "by"))
+                i += 1;
+            else if (arg_eq(argv[i], lens[i], "store") && i + 1 < argc)
+                store = (long)i + 1;
+        }
+        if (store > 0) {
+            keys[n] = (uint32_t)store;
+            if (access)
+                access[n] = KS_ACC_WRITE;
+            n++;
+        }
+    } else if (d->name[1] == 'e') { /* set */
+        acc = KS_ACC_WRITE;
+        for (size_t i = 3; i < argc; i++)
+            if (arg_eq(argv[i], lens[i], "get"))
+                acc = KS_ACC_READ | KS_ACC_WRITE;
+    } else { /* bitfield */
+        for (size_t i = 2; i < argc; i++) {
+            size_t rem = argc - i - 1;
+            if (arg_eq(argv[i], lens[i], "get") && rem >= 2) {
+                i += 2;
+            } else if (arg_eq(argv[i], lens[i], "overflow") && rem >= 1) {
+                i += 1;
+            } else {
+                acc = KS_ACC_READ | KS_ACC_WRITE; /* SET, INCRBY, or a syntax error */
+                break;
+            }
+        }
+    }
+    if (access)
+        access[0] = acc;
+    return n;
+}
+
 int cmd_get_keys_access(const cmd_def *d, size_t argc, const char *const *argv, const size_t *lens,
                         uint32_t *keys, uint8_t *access, size_t max)
 {
+    if (unlikely(d->flags & CMD_F_KEYS_PROC))
+        return keys_proc(d, argc, argv, lens, keys, access, max);
     size_t n = 0;
     long ac = (long)argc;
     for (uint8_t s = 0; s < d->nspecs; s++) {

@@ -118,6 +118,8 @@ typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
 #define CMD_F_SCRIPT_FLUSH 0x100u /* forgets every script (SCRIPT FLUSH) */
 #define CMD_F_GATHER 0x200u       /* read-only multi-key: served across slots (proxy/gather.c) */
 #define CMD_F_OOB 0x400u          /* must not wait behind a running script: own engine link */
+#define CMD_F_ENDPOINT 0x800u   /* its engine requests are the endpoint's own (merged, filtered) */
+#define CMD_F_KEYS_PROC 0x1000u /* keys or their access depend on the arguments (SORT, SET ...) */
 
 /* Where keys are (Redis 7 key specs). */
 typedef enum { KS_BS_INDEX, KS_BS_KEYWORD, KS_BS_UNKNOWN } cmd_ks_begin;

@@ -90,11 +90,11 @@ static const cmd_def subs_command[] = {
     {"command|list", "list", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 83, 0x48000u},
 };
 static const cmd_def subs_config[] = {
-    {"config|get", "get", -3, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CONFIG_GET, 0, NULL, NULL, NULL, 0, 85, 0x2a000u},
+    {"config|get", "get", -3, CMD_F_ENDPOINT, ROUTE_LOCAL, MERGE_NONE, LOCAL_CONFIG_GET, 0, NULL, NULL, NULL, 0, 85, 0x2a000u},
     {"config|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 86, 0x8000u},
     {"config|resetstat", "resetstat", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "statistics are kept by the service", NULL, 0, 87, 0x2a000u},
     {"config|rewrite", "rewrite", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "engine configuration files are rendered by Stratus", NULL, 0, 88, 0x2a000u},
-    {"config|set", "set", -4, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_CONFIG_SET, 0, NULL, NULL, NULL, 0, 89, 0x2a000u},
+    {"config|set", "set", -4, CMD_F_ENDPOINT, ROUTE_LOCAL, MERGE_NONE, LOCAL_CONFIG_SET, 0, NULL, NULL, NULL, 0, 89, 0x2a000u},
 };
 static const cmd_keyspec ks_copy[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, 0, 1, 0, KS_ACC_WRITE}};
 static const cmd_keyspec ks_decr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
@@ -158,13 +158,13 @@ static const cmd_keyspec ks_incr[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 
 static const cmd_keyspec ks_incrby[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
 static const cmd_keyspec ks_incrbyfloat[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ | KS_ACC_WRITE}};
 static const cmd_def subs_latency[] = {
-    {"latency|doctor", "doctor", 2, 0, ROUTE_ALL, MERGE_LATENCY_DOCTOR, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 163, 0x2a000u},
+    {"latency|doctor", "doctor", 2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_LATENCY_DOCTOR, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 163, 0x2a000u},
     {"latency|graph", "graph", 3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the ASCII graph is drawn per engine; use LATENCY HISTORY <event>, which merges every shard's samples, and plot it", NULL, 0, 164, 0x2a000u},
     {"latency|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 165, 0x8000u},
-    {"latency|histogram", "histogram", -2, 0, ROUTE_ALL, MERGE_LATENCY_HISTOGRAM, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 166, 0x2a000u},
-    {"latency|history", "history", 3, 0, ROUTE_ALL, MERGE_LATENCY_HISTORY, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 167, 0x2a000u},
-    {"latency|latest", "latest", 2, 0, ROUTE_ALL, MERGE_LATENCY_LATEST, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 168, 0x2a000u},
-    {"latency|reset", "reset", -2, 0, ROUTE_ALL, MERGE_LATENCY_RESET, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 169, 0x2a000u},
+    {"latency|histogram", "histogram", -2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_LATENCY_HISTOGRAM, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 166, 0x2a000u},
+    {"latency|history", "history", 3, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_LATENCY_HISTORY, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 167, 0x2a000u},
+    {"latency|latest", "latest", 2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_LATENCY_LATEST, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 168, 0x2a000u},
+    {"latency|reset", "reset", -2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_LATENCY_RESET, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 169, 0x2a000u},
 };
 static const cmd_keyspec ks_lcs[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 1, 1, 0, KS_ACC_READ}};
 static const cmd_keyspec ks_lindex[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
@@ -185,8 +185,8 @@ static const cmd_def subs_memory[] = {
     {"memory|doctor", "doctor", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "its advice describes one engine process's allocator, and a cache is several processes; use MEMORY STATS (summed over every shard) or INFO memory", NULL, 0, 186, 0x8000u},
     {"memory|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 187, 0x8000u},
     {"memory|malloc-stats", "malloc-stats", 2, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "the allocator report describes one engine process's allocator, and a cache is several processes; use MEMORY STATS (summed over every shard) or INFO memory", NULL, 0, 188, 0x8000u},
-    {"memory|purge", "purge", 2, 0, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 189, 0x8000u},
-    {"memory|stats", "stats", 2, 0, ROUTE_ALL, MERGE_MEMORY_STATS, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 190, 0x8000u},
+    {"memory|purge", "purge", 2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 189, 0x8000u},
+    {"memory|stats", "stats", 2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_MEMORY_STATS, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 190, 0x8000u},
     {"memory|usage", "usage", -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_memory__usage, NULL, NULL, 0, 191, 0x8002u},
 };
 static const cmd_keyspec ks_mget[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, -1, 1, 0, KS_ACC_READ}};
@@ -260,10 +260,10 @@ static const cmd_keyspec ks_sintercard[] = {{KS_BS_INDEX, KS_FK_KEYNUM, 1, NULL,
 static const cmd_keyspec ks_sinterstore[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}, {KS_BS_INDEX, KS_FK_RANGE, 2, NULL, -1, 1, 0, KS_ACC_READ}};
 static const cmd_keyspec ks_sismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, 0}};
 static const cmd_def subs_slowlog[] = {
-    {"slowlog|get", "get", -2, 0, ROUTE_ALL, MERGE_SLOWLOG, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 276, 0x2a000u},
+    {"slowlog|get", "get", -2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_SLOWLOG, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 276, 0x2a000u},
     {"slowlog|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 277, 0x8000u},
-    {"slowlog|len", "len", 2, 0, ROUTE_ALL, MERGE_SUM, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 278, 0x2a000u},
-    {"slowlog|reset", "reset", 2, 0, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 279, 0x2a000u},
+    {"slowlog|len", "len", 2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_SUM, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 278, 0x2a000u},
+    {"slowlog|reset", "reset", 2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 279, 0x2a000u},
 };
 static const cmd_keyspec ks_smembers[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
 static const cmd_keyspec ks_smismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};
@@ -370,7 +370,7 @@ const cmd_def cmd_table[] = {
     {"bgrewriteaof", NULL, 1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "persistence is managed by the service", NULL, 0, 17, 0x2a000u},
     {"bgsave", NULL, -1, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "snapshots belong to the service; their data is saved on stop and kept in --data-dir", NULL, 0, 18, 0x2a000u},
     {"bitcount", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitcount, NULL, NULL, 0, 19, 0x8102u},
-    {"bitfield", NULL, -2, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitfield, NULL, NULL, 0, 20, 0x8104u},
+    {"bitfield", NULL, -2, CMD_F_WRITE | CMD_F_KEYS_PROC, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitfield, NULL, NULL, 0, 20, 0x8104u},
     {"bitfield_ro", NULL, -2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitfield_ro, NULL, NULL, 0, 21, 0x4102u},
     {"bitop", NULL, -4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_bitop, NULL, NULL, 0, 22, 0x8104u},
     {"bitpos", NULL, -3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_bitpos, NULL, NULL, 0, 23, 0x8102u},
@@ -446,9 +446,9 @@ const cmd_def cmd_table[] = {
     {"incr", NULL, 2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incr, NULL, NULL, 0, 157, 0x4084u},
     {"incrby", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incrby, NULL, NULL, 0, 158, 0x4084u},
     {"incrbyfloat", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_incrbyfloat, NULL, NULL, 0, 159, 0x4084u},
-    {"info", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_INFO, 0, NULL, NULL, NULL, 0, 160, 0x28000u},
+    {"info", NULL, -1, CMD_F_ENDPOINT, ROUTE_LOCAL, MERGE_NONE, LOCAL_INFO, 0, NULL, NULL, NULL, 0, 160, 0x28000u},
     {"keys", NULL, 2, CMD_F_READONLY, ROUTE_ALL, MERGE_CONCAT, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 161, 0x28003u},
-    {"lastsave", NULL, 1, CMD_F_FAST, ROUTE_ALL, MERGE_MAX, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 162, 0x26000u},
+    {"lastsave", NULL, 1, CMD_F_FAST | CMD_F_ENDPOINT, ROUTE_ALL, MERGE_MAX, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 162, 0x26000u},
     {"latency", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_latency, 7, 170, 0x8000u},
     {"lcs", NULL, -3, CMD_F_READONLY | CMD_F_GATHER, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lcs, NULL, NULL, 0, 171, 0x8082u},
     {"lindex", NULL, 3, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_lindex, NULL, NULL, 0, 172, 0x8022u},
@@ -481,7 +481,7 @@ const cmd_def cmd_table[] = {
     {"pexpiretime", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pexpiretime, NULL, NULL, 0, 215, 0x4003u},
     {"pfadd", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfadd, NULL, NULL, 0, 216, 0x4204u},
     {"pfcount", NULL, -2, CMD_F_READONLY | CMD_F_GATHER, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfcount, NULL, NULL, 0, 217, 0x8202u},
-    {"pfdebug", NULL, 3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pfdebug, NULL, NULL, 0, 218, 0x2a204u},
+    {"pfdebug", NULL, 3, CMD_F_WRITE, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 1, ks_pfdebug, "PFDEBUG inspects and rewrites HyperLogLog internals for debugging; it is not exposed by the service (PFCOUNT, PFADD and PFMERGE are)", NULL, 0, 218, 0x2a204u},
     {"pfmerge", NULL, -2, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_pfmerge, NULL, NULL, 0, 219, 0x8204u},
     {"pfselftest", NULL, 1, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 220, 0x2a200u},
     {"ping", NULL, -1, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_PING, 0, NULL, NULL, NULL, 0, 221, 0x44000u},
@@ -516,7 +516,7 @@ const cmd_def cmd_table[] = {
     {"sdiff", NULL, -2, CMD_F_READONLY | CMD_F_GATHER, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_sdiff, NULL, NULL, 0, 262, 0x800au},
     {"sdiffstore", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sdiffstore, NULL, NULL, 0, 263, 0x800cu},
     {"select", NULL, 2, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_SELECT, 0, NULL, NULL, NULL, 0, 264, 0x44000u},
-    {"set", NULL, -3, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_set, NULL, NULL, 0, 265, 0x8084u},
+    {"set", NULL, -3, CMD_F_WRITE | CMD_F_KEYS_PROC, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_set, NULL, NULL, 0, 265, 0x8084u},
     {"setbit", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setbit, NULL, NULL, 0, 266, 0x8104u},
     {"setex", NULL, 4, CMD_F_WRITE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setex, NULL, NULL, 0, 267, 0x8084u},
     {"setnx", NULL, 3, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_setnx, NULL, NULL, 0, 268, 0x4084u},
@@ -531,8 +531,8 @@ const cmd_def cmd_table[] = {
     {"smembers", NULL, 2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_smembers, NULL, NULL, 0, 281, 0x800au},
     {"smismember", NULL, -3, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_smismember, NULL, NULL, 0, 282, 0x400au},
     {"smove", NULL, 4, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_smove, NULL, NULL, 0, 283, 0x400cu},
-    {"sort", NULL, -2, CMD_F_WRITE | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 3, ks_sort, NULL, NULL, 0, 284, 0x2803cu},
-    {"sort_ro", NULL, -2, CMD_F_READONLY | CMD_F_MOVABLE, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sort_ro, NULL, NULL, 0, 285, 0x2803au},
+    {"sort", NULL, -2, CMD_F_WRITE | CMD_F_MOVABLE | CMD_F_KEYS_PROC, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 3, ks_sort, NULL, NULL, 0, 284, 0x2803cu},
+    {"sort_ro", NULL, -2, CMD_F_READONLY | CMD_F_MOVABLE | CMD_F_KEYS_PROC, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 2, ks_sort_ro, NULL, NULL, 0, 285, 0x2803au},
     {"spop", NULL, -2, CMD_F_WRITE | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_spop, NULL, NULL, 0, 286, 0x400cu},
     {"spublish", NULL, 3, CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_spublish, NULL, NULL, 0, 287, 0x5000u},
     {"srandmember", NULL, -2, CMD_F_READONLY, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_srandmember, NULL, NULL, 0, 288, 0x800au},

@@ -872,6 +872,16 @@ void resp_add_verbatim(buf *b, const char *p, size_t n, int proto)
     buf_append(b, "\r\n", 2);
 }
 
+void resp_add_double(buf *b, double d, int proto)
+{
+    char t[64];
+    int n = snprintf(t, sizeof(t), "%.17g", d);
+    if (proto >= 3)
+        buf_appendf(b, ",%s\r\n", t);
+    else
+        resp_add_bulk(b, t, (size_t)n);
+}
+
 void resp_add_command(buf *b, size_t argc, const char *const *argv, const size_t *lens)
 {
     resp_add_array(b, argc);

@@ -142,6 +142,8 @@ void resp_add_map(buf *b, size_t n, int proto);
 void resp_add_set(buf *b, size_t n, int proto);
 /* Append text as a verbatim string "txt:..." for proto 3, a bulk string for proto 2. */
 void resp_add_verbatim(buf *b, const char *p, size_t n, int proto);
+/* Append a double as Redis's addReplyDouble does ("%.17g"): a RESP3 double, a RESP2 bulk string. */
+void resp_add_double(buf *b, double d, int proto);
 /* Append a multibulk request of argc arguments. */
 void resp_add_command(buf *b, size_t argc, const char *const *argv, const size_t *lens);
 

@@ -10,6 +10,8 @@
 #include <sys/random.h>
 
 #include "common/alloc.h"
+#include "common/log.h"
+#include "control/acl_engine.h"
 #include "control/usage.h"
 #include "proxy/proxy_int.h"
 
@@ -20,12 +22,125 @@ static int arg_is(const char *a, size_t n, const char *word)
 
 /* ---- AUTH and the permission check ---- */
 
-int admin_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen)
+void admin_acl_log(session *s, acl_log_reason reason, acl_log_context context, const char *object,
+                   size_t olen, const char *user, size_t ulen)
+{
+    buf text; /* the user's name, then the client's line, each NUL-terminated */
+    buf_init(&text);
+    buf_append(&text, user, ulen);
+    buf_append(&text, "", 1);
+    clients_info_line(s, &text);
+    buf_append(&text, "", 1);
+    acl_log_add(s->cache->acl_log, reason, context, object, olen, buf_rptr(&text),
+                buf_rptr(&text) + ulen + 1);
+    buf_deinit(&text);
+}
+
+/* ---- denials on the engines (scripts and functions) ---- */
+
+static const char script_denied[] = "The user executing the script";
+
+void admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *frame, size_t len)
+{
+    session *s = req_session(r);
+    if (!s || !s->user_name || len > 4096 ||
+        !memmem(frame, len, script_denied, sizeof(script_denied) - 1))
+        return;
+    /* The engine logged what its script called (reason, object): read it back, under the
+     * endpoint's own user, and log it with this client as the engine cannot know it. */
+    const topology *t = worker_topology(w);
+    int node = -1;
+    for (int i = 0; i < t->nnodes && node < 0; i++)
+        if (strcmp(t->nodes[i].addr, addr) == 0)
+            node = i;
+    if (node < 0)
+        return; /* the engine left the topology meanwhile */
+    req *q = req_get(w);
+    q->flags = REQ_F_ENDPOINT | REQ_F_ACL_FETCH | REQ_F_READONLY;
+    q->target = TARGET_NODE; /* that very engine, by the address the cluster knows it by */
+    snprintf(q->ask_addr, sizeof(q->ask_addr), "%s", t->nodes[node].cluster_addr);
+    q->proto = 2;
+    q->born_ms = ev_now_ms(w->loop);
+    q->deadline_ms = q->born_ms + (uint64_t)w->cache->cfg->backend_timeout;
+    static const char *const argv[] = {"ACL", "LOG", "10"};
+    static const size_t lens[] = {3, 3, 2};
+    resp_add_command(&q->cmd, 3, argv, lens);
+    buf note; /* the user's engine name, then the client's line, each NUL-terminated */
+    buf_init(&note);
+    acl_engine_user_name(s->user_name, strlen(s->user_name), &note);
+    buf_append(&note, "", 1);
+    clients_info_line(s, &note);
+    buf_append(&note, "", 1);
+    q->note = xmalloc(buf_used(&note));
+    memcpy(q->note, buf_rptr(&note), buf_used(&note));
+    buf_deinit(&note);
+    router_send(w, q);
+}
+
+/* A field of one ACL LOG entry (a map, or a flat array in RESP2). */
+static const resp_value *entry_field(const resp_value *e, const char *name)
+{
+    for (size_t i = 0; i + 1 < e->nelem; i += 2)
+        if (e->elem[i].str && e->elem[i].len == strlen(name) &&
+            memcmp(e->elem[i].str, name, e->elem[i].len) == 0)
+            return &e->elem[i + 1];
+    return NULL;
+}
+
+static int field_is(const resp_value *v, const char *w)
+{
+    return v && v->str && v->len == strlen(w) && memcmp(v->str, w, v->len) == 0;
+}
+
+void admin_acl_engine_fetched(worker *w, req *q, const char *frame, size_t len)
+{
+    if (!q->note)
+        return;
+    const char *ename = q->note;
+    const char *info = ename + strlen(ename) + 1;
+    resp_value *v = NULL;
+    size_t used;
+    if (resp_value_parse(frame, len, &v, &used) == RESP_DONE && v->type == RESP_T_ARRAY) {
+        /* The newest entry of this client's user: its latest denial there. */
+        for (size_t i = 0; i < v->nelem; i++) {
+            const resp_value *e = &v->elem[i];
+            const resp_value *user = entry_field(e, "username"), *ctx = entry_field(e, "context");
+            const resp_value *reason = entry_field(e, "reason"), *obj = entry_field(e, "object");
+            if (!field_is(user, ename) || !obj || !obj->str || !field_is(ctx, "lua"))
+                continue;
+            acl_log_reason why = field_is(reason, "key")       ? ACL_LOG_KEY
+                                 : field_is(reason, "channel") ? ACL_LOG_CHANNEL
+                                                               : ACL_LOG_COMMAND;
+            const char *name = ename + sizeof(ACL_ENGINE_PREFIX) - 1;
+            buf text;
+            buf_init(&text);
+            buf_appendf(&text, "%s", name);
+            buf_append(&text, "", 1);
+            acl_log_add(w->cache->acl_log, why, ACL_LOG_LUA, obj->str, obj->len, buf_rptr(&text),
+                        info);
+            buf_deinit(&text);
+            break;
+        }
+    }
+    resp_value_free(v);
+}
+
+/* A denial of the session's own command: "multi" inside MULTI, else "toplevel". */
+static void log_denial(session *s, acl_log_reason reason, const char *object, size_t olen,
+                       const char *user, size_t ulen)
+{
+    admin_acl_log(s, reason, s->multi ? ACL_LOG_MULTI : ACL_LOG_TOPLEVEL, object, olen, user, ulen);
+}
+
+int admin_auth(session *s, const char *cmd, size_t cmdlen, const char *user, size_t ulen,
+               const char *pass, size_t plen)
 {
     const acl_table *t = cache_acl(s->cache);
     const acl_user *u = acl_table_find(t, user, ulen);
-    if (!u || !u->enabled || !acl_user_password_ok(u, pass, plen))
+    if (!u || !u->enabled || !acl_user_password_ok(u, pass, plen)) {
+        log_denial(s, ACL_LOG_AUTH, cmd, cmdlen, user, ulen);
         return 0;
+    }
     session_authenticated(s, u, t->version);
     return 1;
 }
@@ -51,9 +166,18 @@ int admin_acl_guard(session *s, const cmd_def *d, size_t argc, const char *const
     }
     if (likely(s->user->unrestricted))
         return 0;
-    acl_verdict v = acl_check(s->user, d, argc, argv, lens);
+    size_t pos = 0;
+    acl_verdict v = acl_check_at(s->user, d, argc, argv, lens, &pos);
     if (v == ACL_OK)
         return 0;
+    /* As Redis: a command is logged by its full name ("client|kill"), a key or a channel by
+     * itself; inside MULTI the context is "multi". */
+    const char *name = s->user->name;
+    if (v == ACL_DENY_CMD)
+        log_denial(s, ACL_LOG_COMMAND, d->name, strlen(d->name), name, strlen(name));
+    else
+        log_denial(s, v == ACL_DENY_KEY ? ACL_LOG_KEY : ACL_LOG_CHANNEL, argv[pos], lens[pos], name,
+                   strlen(name));
     char msg[200];
     acl_deny_message(v, d, msg, sizeof(msg));
     router_reply_error(s, "%s", msg);
@@ -168,6 +292,8 @@ void admin_config_record(worker *w, req *p)
 
 /* ---- ACL ---- */
 
+static int acl_wait_engines(worker *w, req *r, uint64_t version);
+
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp((*(const acl_user *const *)a)->name, (*(const acl_user *const *)b)->name);
@@ -183,45 +309,105 @@ static const acl_user **sorted_users(const acl_table *t)
     return u;
 }
 
+/* ACL GETUSER as Redis 7.0: flags, passwords, and the rules described from what the user can
+ * do (acl_user_describe_*), not echoed as given. */
 static void getuser(session *s, buf *b, const acl_user *u)
 {
     resp_add_map(b, 6, s->proto);
     resp_add_cstr(b, "flags");
-    resp_add_set(b, 1 + (size_t)u->nopass + 1, s->proto);
+    resp_add_set(b, 1 + (size_t)u->nopass + (u->payload != ACL_PAYLOAD_UNSET), s->proto);
     resp_add_cstr(b, u->enabled ? "on" : "off");
     if (u->nopass)
         resp_add_cstr(b, "nopass");
-    resp_add_cstr(b, u->sanitize ? "sanitize-payload" : "skip-sanitize-payload");
+    if (u->payload == ACL_PAYLOAD_SKIP)
+        resp_add_cstr(b, "skip-sanitize-payload");
+    else if (u->payload == ACL_PAYLOAD_SANITIZE)
+        resp_add_cstr(b, "sanitize-payload");
     resp_add_cstr(b, "passwords");
     resp_add_array(b, u->npass);
     for (size_t i = 0; i < u->npass; i++)
         resp_add_cstr(b, u->pass[i]);
+    buf text;
+    buf_init(&text);
     resp_add_cstr(b, "commands");
-    resp_add_bulk(b, buf_rptr(&u->cmd_rules), buf_used(&u->cmd_rules));
-    buf keys;
-    buf_init(&keys);
-    if (u->allkeys)
-        buf_appendf(&keys, "~*");
-    for (size_t i = 0; i < u->nkeys; i++) {
-        uint8_t p = u->keys[i].perm;
-        buf_appendf(&keys, "%s%s~%s", buf_used(&keys) ? " " : "",
-                    p == (KS_ACC_READ | KS_ACC_WRITE) ? ""
-                    : p == KS_ACC_READ                ? "%R"
-                                                      : "%W",
-                    u->keys[i].pattern);
-    }
+    acl_user_describe_commands(u, &text);
+    resp_add_bulk(b, buf_rptr(&text), buf_used(&text));
+    buf_consume(&text, buf_used(&text));
     resp_add_cstr(b, "keys");
-    resp_add_bulk(b, buf_rptr(&keys), buf_used(&keys));
-    buf_consume(&keys, buf_used(&keys));
-    if (u->allchannels)
-        buf_appendf(&keys, "&*");
-    for (size_t i = 0; i < u->nchannels; i++)
-        buf_appendf(&keys, "%s&%s", buf_used(&keys) ? " " : "", u->channels[i]);
+    acl_user_describe_keys(u, &text);
+    resp_add_bulk(b, buf_rptr(&text), buf_used(&text));
+    buf_consume(&text, buf_used(&text));
     resp_add_cstr(b, "channels");
-    resp_add_bulk(b, buf_rptr(&keys), buf_used(&keys));
-    buf_deinit(&keys);
+    acl_user_describe_channels(u, &text);
+    resp_add_bulk(b, buf_rptr(&text), buf_used(&text));
+    buf_deinit(&text);
     resp_add_cstr(b, "selectors");
     resp_add_array(b, 0);
+}
+
+/* A whole-string integer as Redis's string2l reads it (no sign +, no leading zero, no space). */
+static int parse_long(const char *p, size_t n, long long *out)
+{
+    size_t i = n && p[0] == '-';
+    if (n == 0 || n > 20 || i == n || (p[i] == '0' && n > 1))
+        return -EINVAL;
+    for (size_t j = i; j < n; j++)
+        if (p[j] < '0' || p[j] > '9')
+            return -EINVAL;
+    char num[24];
+    snprintf(num, sizeof(num), "%.*s", (int)n, p);
+    errno = 0;
+    *out = strtoll(num, NULL, 10);
+    return errno ? -EINVAL : 0;
+}
+
+/* ACL LOG [count | RESET]: the newest entries first, with Redis 7.0's seven fields. */
+static void acl_log_reply(session *s, buf *b, size_t argc, const char *const *argv,
+                          const size_t *lens)
+{
+    long long count = 10;
+    if (argc > 3) {
+        resp_add_error(b,
+                       "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
+                       "ACL HELP.",
+                       (int)MIN(lens[1], 128), argv[1]);
+        return;
+    }
+    if (argc == 3) {
+        if (arg_is(argv[2], lens[2], "reset")) {
+            acl_log_reset(s->cache->acl_log);
+            resp_add_simple(b, "OK");
+            return;
+        }
+        if (parse_long(argv[2], lens[2], &count) != 0) {
+            resp_add_error(b, "ERR value is not an integer or out of range");
+            return;
+        }
+        if (count < 0)
+            count = 0;
+    }
+    size_t n;
+    acl_log_entry *e = acl_log_copy(s->cache->acl_log, (size_t)count, &n);
+    uint64_t now = acl_log_now_ms();
+    resp_add_array(b, n);
+    for (size_t i = 0; i < n; i++) {
+        resp_add_map(b, 7, s->proto);
+        resp_add_cstr(b, "count");
+        resp_add_int(b, (long long)e[i].count);
+        resp_add_cstr(b, "reason");
+        resp_add_cstr(b, acl_log_reason_name(e[i].reason));
+        resp_add_cstr(b, "context");
+        resp_add_cstr(b, acl_log_context_name(e[i].context));
+        resp_add_cstr(b, "object");
+        resp_add_bulk(b, e[i].object, e[i].object_len);
+        resp_add_cstr(b, "username");
+        resp_add_cstr(b, e[i].username);
+        resp_add_cstr(b, "age-seconds");
+        resp_add_double(b, (double)(now > e[i].ms ? now - e[i].ms : 0) / 1000, s->proto);
+        resp_add_cstr(b, "client-info");
+        resp_add_cstr(b, e[i].client_info);
+    }
+    acl_log_copy_free(e, n);
 }
 
 static void acl_cat(session *s, buf *b, size_t argc, const char *const *argv, const size_t *lens)
@@ -283,18 +469,22 @@ static void dryrun(session *s, buf *b, size_t argc, const char *const *argv, con
         resp_add_error(b, "ERR wrong number of arguments for '%s' command", d->name);
         return;
     }
-    acl_verdict v = acl_check(u, d, argc - 3, argv + 3, lens + 3);
+    size_t pos = 0;
+    acl_verdict v = acl_check_at(u, d, argc - 3, argv + 3, lens + 3, &pos);
     if (v == ACL_OK) {
         resp_add_simple(b, "OK");
         return;
     }
-    char msg[200];
-    acl_deny_message(v, d, msg, sizeof(msg));
-    /* DRYRUN answers with the reason as text: "This user has no permissions ..." */
-    const char *text = msg + strlen("NOPERM ");
-    char cap[200];
-    snprintf(cap, sizeof(cap), "%c%s", text[0] - 32, text + 1);
-    resp_add_cstr(b, cap);
+    /* DRYRUN answers with the reason as text, naming the key or channel refused. */
+    buf text;
+    buf_init(&text);
+    if (v == ACL_DENY_CMD)
+        buf_appendf(&text, "This user has no permissions to run the '%s' command", d->name);
+    else
+        buf_appendf(&text, "This user has no permissions to access the '%.*s' %s",
+                    (int)lens[3 + pos], argv[3 + pos], v == ACL_DENY_KEY ? "key" : "channel");
+    resp_add_bulk(b, buf_rptr(&text), buf_used(&text));
+    buf_deinit(&text);
 }
 
 void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *argv,
@@ -307,14 +497,16 @@ void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *arg
     req *r = session_queue_req(s);
     buf *b = &r->reply;
     char err[512];
+    uint64_t version = 0;
     if (!strcmp(sub, "setuser")) {
-        if (cache_acl_setuser(s->cache, argv[2], lens[2], argc - 3, argv + 3, lens + 3, err,
-                              sizeof(err)) != 0)
+        if (cache_acl_setuser(s->cache, argv[2], lens[2], argc - 3, argv + 3, lens + 3, &version,
+                              err, sizeof(err)) != 0)
             resp_add_error(b, "%s", err);
         else
             resp_add_simple(b, "OK");
     } else if (!strcmp(sub, "deluser")) {
-        int n = cache_acl_deluser(s->cache, argc - 2, argv + 2, lens + 2, err, sizeof(err));
+        int n =
+            cache_acl_deluser(s->cache, argc - 2, argv + 2, lens + 2, &version, err, sizeof(err));
         if (n < 0)
             resp_add_error(b, "%s", err);
         else
@@ -372,16 +564,51 @@ void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *arg
     } else if (!strcmp(sub, "dryrun")) {
         dryrun(s, b, argc, argv, lens);
     } else if (!strcmp(sub, "log")) {
-        /* Denied commands are not logged yet; an empty log is the honest answer. */
-        if (argc == 3 && arg_is(argv[2], lens[2], "reset"))
-            resp_add_simple(b, "OK");
-        else
-            resp_add_array(b, 0);
+        acl_log_reply(s, b, argc, argv, lens);
     } else {
         resp_add_error(b, "ERR internal: no ACL handler for '%s'", d->name);
     }
 done:
+    if (version && acl_wait_engines(s->w, r, version))
+        return;
     router_deliver_final(s->w, r, buf_rptr(b), buf_used(b));
+}
+
+/* A change of users is answered once every running engine has it (the control thread brings
+ * them in step at once): from then on a script of a changed user is held to its new rules
+ * there too. 1 when r waits (its reply is ready in r->reply). */
+static int acl_wait_engines(worker *w, req *r, uint64_t version)
+{
+    if (atomic_load_explicit(&w->cache->acl_engines_version, memory_order_acquire) >= version)
+        return 0;
+    r->acl_wait = version;
+    r->flags |= REQ_F_ACL_WAIT;
+    r->bnext = w->acl_waiting;
+    w->acl_waiting = r;
+    return 1;
+}
+
+void admin_acl_waiting(worker *w, uint64_t now)
+{
+    uint64_t have = atomic_load_explicit(&w->cache->acl_engines_version, memory_order_acquire);
+    req **pp = &w->acl_waiting;
+    while (*pp) {
+        req *r = *pp;
+        /* An engine that does not answer (frozen) gets the change when it answers again, and
+         * cannot serve before: the client is not held beyond the engine deadline. */
+        if (have < r->acl_wait && now < r->deadline_ms) {
+            pp = &r->bnext;
+            continue;
+        }
+        if (have < r->acl_wait)
+            log_warn("cache %s: an engine did not take an ACL change within %ld ms; it gets it "
+                     "when it answers again",
+                     w->cache->name, w->cache->cfg->backend_timeout);
+        *pp = r->bnext;
+        r->bnext = NULL;
+        r->flags &= (uint32_t)~REQ_F_ACL_WAIT;
+        router_deliver_final(w, r, buf_rptr(&r->reply), buf_used(&r->reply));
+    }
 }
 
 /* ---- STRATUS SCALE ---- */
@@ -492,11 +719,11 @@ static uint64_t request_bytes(size_t argc, const size_t *lens)
 static void stratus_cost(session *s, size_t argc, const char *const *argv, const size_t *lens)
 {
     const cmd_def *d = cmd_lookup(argv[2], lens[2]);
-    if (d && d->route == ROUTE_PARENT)
+    if (d && (d->route == ROUTE_PARENT || (d->nsubs && argc > 3)))
         d = argc > 3 ? cmd_lookup_sub(d, argv[3], lens[3]) : NULL;
     if (!d) {
-        router_reply_error(s, "ERR STRATUS COST: unknown command '%.*s'",
-                           (int)MIN(lens[2], 64), argv[2]);
+        router_reply_error(s, "ERR STRATUS COST: unknown command '%.*s'", (int)MIN(lens[2], 64),
+                           argv[2]);
         return;
     }
     if (!cmd_arity_ok(d, argc - 2)) {

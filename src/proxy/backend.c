@@ -1,8 +1,9 @@
-/* Backend links: one multiplexed, pipelined connection per (worker, engine, protocol).
- * Requests of many sessions are appended to out in order and written once per loop iteration;
- * replies are matched to the in-flight FIFO by frame boundaries. The link authenticates with
- * the engines' internal password (and switches to RESP3 when it serves RESP3 sessions) by
- * pipelining AUTH/HELLO ahead of the first request: no extra round trip. */
+/* Backend links: one multiplexed, pipelined connection per (worker, engine identity, engine,
+ * protocol). Requests of many sessions are appended to out in order and written once per loop
+ * iteration; replies are matched to the in-flight FIFO by frame boundaries. The link
+ * authenticates as its engine user (a cache user's "u:<name>", or the endpoint's own) with the
+ * endpoint's link password, and switches to RESP3 when it serves RESP3 sessions, by pipelining
+ * AUTH/HELLO ahead of the first request: no extra round trip. */
 #define ALLOC_ROOM ROOM_PROXY
 #include <errno.h>
 #include <stdlib.h>
@@ -16,11 +17,14 @@
 #define BACKEND_KEEP 65536
 #define RECONNECT_MS 50
 
-backend *backend_create(worker *w, const char *addr, int proto)
+static void give_share(backend *b);
+
+backend *backend_create(worker *w, const char *addr, int proto, const char *user)
 {
     backend *b = xcalloc(1, sizeof(*b));
     b->w = w;
     b->proto = proto;
+    b->user = xstrdup(user);
     snprintf(b->addr, sizeof(b->addr), "%s", addr);
     resp_reply_scanner_init(&b->scan);
     return b;
@@ -65,7 +69,7 @@ static void backend_lost(backend *b, const char *why, int timed_out)
         req *r = list;
         list = r->bnext;
         r->bnext = NULL;
-        r->flags &= (uint16_t)~REQ_F_INQUEUE;
+        r->flags &= (uint32_t)~REQ_F_INQUEUE;
         if (r->flags & REQ_F_DISCARD) {
             if ((r->flags & REQ_F_ACK) && r->ack) {
                 req *wr = r->ack;
@@ -139,6 +143,8 @@ void backend_destroy(backend *b)
     }
     buf_deinit(&b->out);
     buf_deinit(&b->in);
+    give_share(b);
+    xfree(b->user);
     xfree(b);
 }
 
@@ -195,8 +201,8 @@ static int ensure_connected(backend *b)
         return -EAGAIN;
     int err = 0;
     /* AUTH (and HELLO 3) go first; they are queued before the connect completes. */
-    const char *auth[] = {"AUTH", "stratus-proxy", w->cache->proxy_password};
-    queue_internal(b, auth, 3);
+    const char *auth[] = {"AUTH", b->user, w->cache->proxy_password};
+    queue_internal(b, auth, 3)->flags |= REQ_F_LINK_AUTH;
     if (b->proto == 3) {
         const char *hello[] = {"HELLO", "3"};
         queue_internal(b, hello, 2);
@@ -434,7 +440,7 @@ static void on_backend_readable(conn *c)
             b->tail = NULL;
         b->inflight--;
         r->bnext = NULL;
-        r->flags &= (uint16_t)~REQ_F_INQUEUE;
+        r->flags &= (uint32_t)~REQ_F_INQUEUE;
         const char *frame = base + off;
         off += flen;
         if (r->flags & REQ_F_ACK) {
@@ -450,6 +456,22 @@ static void on_backend_readable(conn *c)
             /* Refused or redirected: nothing ran, and its WAIT has nothing to confirm. */
             r->ack->ack = NULL;
             r->ack = NULL;
+        }
+        if ((r->flags & REQ_F_LINK_AUTH) && frame[0] == '-') {
+            /* The engine does not know this link's user yet (a user just created, an engine
+             * that has just started and is being given the cache's users): nothing behind the
+             * AUTH ran, so every request on the link is sent again once it connects anew. */
+            req_put(w, r);
+            uint64_t now = ev_now_ms(w->loop);
+            if (now - w->auth_warned_ms > 10000) {
+                w->auth_warned_ms = now;
+                log_warn("worker %d: engine %s refused user %s: %.*s; retrying", w->id, b->addr,
+                         b->user, (int)MIN(flen, 120), frame);
+            }
+            buf_consume(&b->in, buf_used(&b->in));
+            b->written_bytes = 0; /* every request counts as never sent */
+            backend_lost(b, "the engine refused the link's user", 0);
+            return;
         }
         if (r->flags & REQ_F_DISCARD) {
             if ((r->flags & REQ_F_LINK_ID) && frame[0] == ':')
@@ -472,8 +494,11 @@ static void on_backend_readable(conn *c)
             router_on_error_reply(w, r, frame, flen);
         else if (unlikely(w->cache->max_storage) && flen > 4 && memcmp(frame, "-OOM", 4) == 0)
             storage_limit_reached(w, r);
-        else
+        else {
+            if (unlikely(frame[0] == '-'))
+                admin_acl_engine_denial(w, r, b->addr, frame, flen); /* a script's, for ACL LOG */
             router_deliver(w, r, frame, flen);
+        }
     }
     buf_consume(&b->in, off);
     if (buf_used(&b->in) == 0)
@@ -484,13 +509,13 @@ static void on_backend_readable(conn *c)
     }
 }
 
-/* The session's private link to addr (created or re-created as needed); NULL with *limited set
- * when the cache's limit of private links is reached. */
-backend *backend_private(session *s, const char *addr, int proto, int *limited)
+/* The session's private link to addr under user (created or re-created as needed); NULL with
+ * *limited set when the cache's limit of private links is reached. */
+backend *backend_private(session *s, const char *addr, int proto, const char *user, int *limited)
 {
     *limited = 0;
     backend *b = s->priv;
-    if (b && b->proto == proto && strcmp(b->addr, addr) == 0)
+    if (b && b->proto == proto && strcmp(b->addr, addr) == 0 && strcmp(b->user, user) == 0)
         return b;
     if (b && b->passthrough) {
         *limited = 2; /* its subscriptions live on this link */
@@ -502,17 +527,53 @@ backend *backend_private(session *s, const char *addr, int proto, int *limited)
         backend_drop_private(b);
         s->priv = NULL;
     }
-    cache *c = s->cache;
-    int64_t n = atomic_fetch_add_explicit(&c->counters.private_links, 1, memory_order_relaxed);
-    if (n >= c->cfg->max_blocking_clients) {
-        atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
-        *limited = 1;
-        return NULL;
-    }
-    b = backend_create(s->w, addr, proto);
-    b->owner = s;
+    b = backend_create_private(s, addr, proto, user, limited);
     s->priv = b;
     return b;
+}
+
+backend *backend_create_private(session *s, const char *addr, int proto, const char *user,
+                                int *limited)
+{
+    /* The share is the client's user's, whatever engine user the link runs as (WAIT's is the
+     * endpoint's): one user's clients cannot hold every private link of the cache. */
+    const char *share = s->user_name ? s->user_name : "";
+    int rc = cache_private_link_take(s->cache, share);
+    if (rc != 0) {
+        *limited = rc == -EDQUOT ? 3 : 1;
+        return NULL;
+    }
+    backend *b = backend_create(s->w, addr, proto, user);
+    b->owner = s;
+    b->share = xstrdup(share);
+    return b;
+}
+
+void backend_limited_error(const session *s, int limited, char *out, size_t outlen)
+{
+    const cache *c = s->cache;
+    if (limited == 3)
+        snprintf(out, outlen,
+                 "ERR too many clients of user '%s' in blocking commands, WATCH or subscriptions "
+                 "on this cache (each user may hold %ld of its %ld, --max-blocking-per-user); "
+                 "retry later or raise the limit",
+                 s->user_name ? s->user_name : "", c->cfg->max_blocking_per_user,
+                 c->cfg->max_blocking_clients);
+    else
+        snprintf(out, outlen,
+                 "ERR too many clients in blocking commands, WATCH or subscriptions on this cache "
+                 "(limit %ld, --max-blocking-clients); retry later or raise the limit",
+                 c->cfg->max_blocking_clients);
+}
+
+/* Give back the private link share b holds (once). */
+static void give_share(backend *b)
+{
+    if (!b->share)
+        return;
+    cache_private_link_give(b->w->cache, b->share);
+    xfree(b->share);
+    b->share = NULL;
 }
 
 /* Close a private link at once: its requests belong to a session that is gone or moving on,
@@ -526,14 +587,13 @@ void backend_destroy_private(backend *b)
         req *r = list;
         list = r->bnext;
         r->bnext = NULL;
-        r->flags &= (uint16_t)~REQ_F_INQUEUE;
+        r->flags &= (uint32_t)~REQ_F_INQUEUE;
         if ((r->flags & REQ_F_DISCARD) || !r->s)
             req_put(w, r);
         else
             router_fail(w, r, "ERR the blocking command was cancelled");
     }
-    if (!b->dropped) /* a dropped link left the count when it was dropped */
-        atomic_fetch_sub_explicit(&w->cache->counters.private_links, 1, memory_order_relaxed);
+    give_share(b); /* a dropped link gave it back when it was dropped */
     b->owner = NULL;
     backend_destroy(b);
 }
@@ -543,7 +603,7 @@ void backend_destroy_private(backend *b)
  * anything on now and is closed in before_sleep. */
 void backend_drop_private(backend *b)
 {
-    atomic_fetch_sub_explicit(&b->w->cache->counters.private_links, 1, memory_order_relaxed);
+    give_share(b);
     b->owner = NULL;
     b->passthrough = 0;
     b->dropped = 1;

@@ -330,6 +330,7 @@ static void finish(worker *w, req *r)
         buf_consume(&r->cmd, buf_used(&r->cmd));
         resp_add_command(&r->cmd, 4, argv, lens);
         r->target = TARGET_NODE;
+        r->flags |= REQ_F_ENDPOINT; /* the engine's clients are the endpoint's to unblock */
         snprintf(r->ask_addr, sizeof(r->ask_addr), "%s", job->engine_node);
         buf_deinit(&out);
         router_send(w, r); /* the engine's :1 or :0 is the reply */
@@ -600,6 +601,18 @@ void clients_command(session *s, req *r, const cmd_def *d, size_t argc, const ch
         reply_error(s, r, "ERR internal: not a CLIENT command of clients.c");
         return;
     }
+}
+
+void clients_info_line(session *s, buf *out)
+{
+    buf line;
+    buf_init(&line);
+    client_line(s, ev_now_ms(s->w->loop), &line);
+    size_t n = buf_used(&line);
+    if (n && buf_rptr(&line)[n - 1] == '\n')
+        n--;
+    buf_append(out, buf_rptr(&line), n);
+    buf_deinit(&line);
 }
 
 void clients_info(session *s, buf *b)

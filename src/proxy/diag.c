@@ -174,8 +174,18 @@ static int merge_slowlog(const req *p, resp_value **vals, buf *out)
     qsort(e, n, sizeof(*e), slow_cmp);
     size_t keep = count < 0 ? n : MIN(n, (size_t)count);
     resp_add_array(out, keep);
-    for (size_t i = 0; i < keep; i++)
-        buf_append(out, e[i].v->raw, e[i].v->raw_len);
+    for (size_t i = 0; i < keep; i++) {
+        /* The client fields are the engine's view of a connection shared by many clients
+         * (its socket path): they are left empty, never shown. */
+        const resp_value *v = e[i].v;
+        resp_add_array(out, v->nelem);
+        for (size_t j = 0; j < v->nelem; j++) {
+            if (j >= 4)
+                resp_add_bulk(out, "", 0);
+            else
+                buf_append(out, v->elem[j].raw, v->elem[j].raw_len);
+        }
+    }
     xfree(e);
     return 0;
 }

@@ -11,8 +11,10 @@
  * The temporary keys hash to the first key's slot, so the batch is one slot's, as Redis Cluster
  * requires; MULTI makes it atomic on that engine, so no other client ever sees them and none is
  * left behind. A foreign key that does not exist gets a name that is never created: the command
- * reads it as missing, as it would read the key itself. The session parses nothing further until
- * phase 2 is sent, so none of its later commands can reach the first key's engine before it. */
+ * reads it as missing, as it would read the key itself. Both phases run under the endpoint's
+ * own engine user (the client's may not DUMP or RESTORE; the endpoint checked its read access
+ * to every key), on other links than the client's: so the read starts once the client's earlier
+ * commands are answered, and the session parses nothing further until it is answered. */
 #define ALLOC_ROOM ROOM_PROXY
 #include <string.h>
 
@@ -36,7 +38,7 @@ static void release_session(session *s)
 static void finish(worker *w, req *p, const char *data, size_t len)
 {
     session *s = p->s;
-    int held = p->gather_phase == 1 && s != NULL;
+    int held = s != NULL;
     req **children = p->children;
     uint32_t n = p->nchildren;
     p->children = NULL;
@@ -93,7 +95,7 @@ void gather_dispatch(session *s, size_t argc, const char *const *argv, const siz
         ch->target = TARGET_SLOT;
         ch->slot = (uint16_t)slot;
         ch->deadline_ms = p->deadline_ms;
-        ch->flags |= REQ_F_READONLY;
+        ch->flags |= REQ_F_READONLY | REQ_F_ENDPOINT; /* the client's user may lack DUMP */
         const char *dump[] = {"DUMP", argv[keys[i]]};
         const size_t dump_lens[] = {4, lens[keys[i]]};
         resp_add_command(&ch->cmd, 2, dump, dump_lens);
@@ -231,7 +233,7 @@ static void run_command(worker *w, req *p)
          * deadline on a link makes the link be dropped. */
         ch->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->cache->cfg->backend_timeout;
         /* Safe to resend: RESTORE ... REPLACE, the read and UNLINK give the same result twice. */
-        ch->flags |= REQ_F_READONLY | REQ_F_OWN_MULTI;
+        ch->flags |= REQ_F_READONLY | REQ_F_OWN_MULTI | REQ_F_ENDPOINT;
         ch->preamble = 1 + nrestore + 1 + (nrestore > 0); /* MULTI's OK and each QUEUED */
         for (uint32_t i = 0; i < p->nchildren; i++)
             req_put(w, p->children[i]);
@@ -241,9 +243,7 @@ static void run_command(worker *w, req *p)
         p->key_map = NULL;
         p->nkeys = nrestore;
         p->gather_phase = 2;
-        s->barrier = 0;
         router_send(w, ch); /* may answer p at once: p is not used after this */
-        release_session(s);
     }
     for (uint32_t i = 0; i < nforeign; i++)
         resp_value_free(dumps[i]);

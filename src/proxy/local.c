@@ -24,11 +24,12 @@ static int arg_is(const char *a, size_t n, const char *word)
 
 static const char wrongpass[] = "WRONGPASS invalid username-password pair or user is disabled.";
 
-/* AUTH user pass, within the client address's budget of failures: 1 authenticated, 0 refused
- * with the error added to b. An address over its budget gets no password check at all, so
- * guessing faster than the budget refills learns nothing. */
-static int check_auth(session *s, buf *b, const char *user, size_t ulen, const char *pass,
-                      size_t plen)
+/* AUTH user pass (cmd: "AUTH" or "HELLO" as the client sent it, for the ACL LOG), within the
+ * client address's budget of failures: 1 authenticated, 0 refused with the error added to b. An
+ * address over its budget gets no password check at all, so guessing faster than the budget
+ * refills learns nothing (and no ACL LOG entry is made: no credentials were checked). */
+static int check_auth(session *s, buf *b, const char *cmd, size_t cmdlen, const char *user,
+                      size_t ulen, const char *pass, size_t plen)
 {
     uint64_t now = ev_now_ms(s->w->loop);
     uint64_t wait = auth_guard_check(s->cache->auth_guard, s->src, now);
@@ -40,7 +41,7 @@ static int check_auth(session *s, buf *b, const char *user, size_t ulen, const c
                        (unsigned long long)(wait + 999) / 1000);
         return 0;
     }
-    if (admin_auth(s, user, ulen, pass, plen))
+    if (admin_auth(s, cmd, cmdlen, user, ulen, pass, plen))
         return 1;
     if (auth_guard_failed(s->cache->auth_guard, s->src, now))
         log_warn("cache %s: %s spent its budget of failed AUTH attempts (%ld a minute): its AUTH "
@@ -272,7 +273,8 @@ static void hello(session *s, buf *b, size_t argc, const char *const *argv, cons
     size_t namelen = 0;
     for (; i < argc; i++) {
         if (arg_is(argv[i], lens[i], "auth") && i + 2 < argc) {
-            if (!check_auth(s, b, argv[i + 1], lens[i + 1], argv[i + 2], lens[i + 2]))
+            if (!check_auth(s, b, argv[0], lens[0], argv[i + 1], lens[i + 1], argv[i + 2],
+                            lens[i + 2]))
                 return;
             i += 2;
         } else if (arg_is(argv[i], lens[i], "setname") && i + 1 < argc) {
@@ -327,7 +329,7 @@ static void client_reply(session *s, req *r, const char *arg, size_t n)
     if (arg_is(arg, n, "on")) {
         s->reply_off = 0;
         s->reply_skip = 0;
-        r->flags &= (uint16_t)~REQ_F_NOREPLY;
+        r->flags &= (uint32_t)~REQ_F_NOREPLY;
         resp_add_simple(&r->reply, "OK");
     } else if (arg_is(arg, n, "off")) {
         s->reply_off = 1;
@@ -358,8 +360,8 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
     case LOCAL_AUTH:
         if (argc > 3)
             resp_add_error(b, "ERR syntax error");
-        else if (argc == 2 ? check_auth(s, b, "default", 7, argv[1], lens[1])
-                           : check_auth(s, b, argv[1], lens[1], argv[2], lens[2]))
+        else if (argc == 2 ? check_auth(s, b, argv[0], lens[0], "default", 7, argv[1], lens[1])
+                           : check_auth(s, b, argv[0], lens[0], argv[1], lens[1], argv[2], lens[2]))
             resp_add_simple(b, "OK");
         break;
     case LOCAL_HELLO:

@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/compiler.h"
+#include "control/acl_log.h"
 #include "control/cache.h"
 #include "meter/meter.h"
 #include "net/conn.h"
@@ -20,6 +21,7 @@ typedef struct backend backend;
 typedef struct req req;
 typedef struct client_job client_job;
 typedef struct worker_msg worker_msg;
+typedef struct ident ident;
 
 /* Where a request goes when it is (re)sent. */
 typedef enum {
@@ -48,6 +50,12 @@ typedef enum {
 #define REQ_F_OOB 0x2000u     /* sent on the out-of-band link (SCRIPT KILL during a script) */
 #define REQ_F_LINK_ID 0x4000u /* internal CLIENT ID of a private link: the reply names it */
 #define REQ_F_ACK 0x8000u     /* internal WAIT 1 after a write (--durability sync): req->ack */
+#define REQ_F_ENDPOINT                                                                             \
+    0x10000u /* composed by the endpoint (INFO, CONFIG, cross-slot reads, WAIT ...): runs under    \
+                its own engine user, not the client's */
+#define REQ_F_LINK_AUTH 0x20000u /* internal AUTH of a link: refused, nothing after it ran */
+#define REQ_F_ACL_WAIT 0x40000u  /* ACL SETUSER/DELUSER answered once the engines have it */
+#define REQ_F_ACL_FETCH 0x80000u /* internal ACL LOG of an engine after a script's denial */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -67,7 +75,7 @@ struct req {
     uint8_t gather_phase;   /* MERGE_GATHER: 1 while the DUMPs run, 2 while the command runs */
     uint8_t merge;          /* cmd_merge of the parent */
     uint32_t info_sections; /* MERGE_INFO: INFO_* sections asked for */
-    uint16_t flags;         /* REQ_F_* */
+    uint32_t flags;         /* REQ_F_* */
     uint8_t target;         /* req_target */
     uint8_t redirects;      /* MOVED/ASK hops so far */
     uint8_t moving;         /* waiting on a slot in motion (TRYAGAIN, redirections going round):
@@ -97,13 +105,31 @@ struct req {
     uint8_t wait_bump;      /* WAIT: make the link's last write current first */
     uint16_t meter_cmd;     /* command id + 1 to charge when its reply goes out, 0: none */
     uint16_t cost_probe;    /* STRATUS COST: id + 1 of the command run to measure its reply */
+    uint64_t acl_wait;      /* REQ_F_ACL_WAIT: the users version the engines must reach */
     uint32_t meter_in;      /* request bytes charged with it */
     uint8_t meter_plen;     /* its first key's prefix (meter_haskey: it has a key) */
     uint8_t meter_haskey;
     char meter_prefix[METER_PREFIX_MAX];
-    buf cmd;                /* request bytes, kept for resending */
-    buf reply;              /* reply bytes when they cannot go straight to the client */
-    client_job *job;        /* CLIENT LIST/KILL/UNBLOCK across workers (clients.c), or NULL */
+    buf cmd;         /* request bytes, kept for resending */
+    buf reply;       /* reply bytes when they cannot go straight to the client */
+    client_job *job; /* CLIENT LIST/KILL/UNBLOCK across workers (clients.c), or NULL */
+    ident *ident;    /* engine user it runs under, bound when first sent (held) */
+    char *note;      /* REQ_F_ACL_FETCH: the user's engine name, NUL, the client's CLIENT
+                        INFO line, NUL (owned) */
+};
+
+/* An engine identity of a worker: the engine ACL user its links authenticate as ("u:<name>"
+ * for a cache user, so the engine checks what that user's commands and scripts do; the
+ * endpoint's own user for what the endpoint composes), and the shared links under it.
+ * Invariant: refs counts the sessions authenticated as it and the requests bound to it; one
+ * nobody has held for IDENT_KEEP_MS is freed once its links are idle (the endpoint's never). */
+struct ident {
+    char *user;                        /* engine user name */
+    uint32_t refs;                     /* sessions and requests holding it */
+    uint64_t unused_since_ms;          /* when refs fell to 0 */
+    backend *links[3][TOPO_MAX_NODES]; /* by topology node index: [0] RESP2, [1] RESP3,
+                                        * [2] out-of-band RESP2 (SCRIPT/FUNCTION KILL) */
+    ident *next;                       /* the worker's list */
 };
 
 /* A multiplexed, pipelined connection from one worker to one engine, for one protocol.
@@ -118,6 +144,8 @@ struct backend {
     long long ssub_count;     /* shard channels subscribed on it, as the engine last said */
     conn *c;                  /* NULL when disconnected */
     char addr[112];           /* engine address (unix path or host:port) */
+    char *user;               /* engine user it authenticates as (owned copy) */
+    char *share;              /* private link: the ACL user whose share it uses (owned), or NULL */
     int proto;                /* 2 or 3 */
     int connected;            /* connect finished */
     int dirty;                /* on the worker's flush list */
@@ -143,39 +171,39 @@ struct session {
     worker *w;
     cache *cache;
     conn *c;
-    uint64_t id;            /* CLIENT ID */
-    int proto;              /* 2 or 3 */
-    int authed;             /* AUTH succeeded (or no password) */
-    int closing;            /* close after flushing out (QUIT, protocol error) */
-    int dead;               /* connection gone; free when the batch ends */
-    int dirty;              /* on the worker's flush list */
-    int paused;             /* reading stopped: too much in flight */
-    int again;              /* more input may be buffered in the transport */
-    int plaintext_listener; /* accepted on the plaintext port */
-    int reader;             /* accepted on the reader port: reads go to this zone's replica */
+    uint64_t id;              /* CLIENT ID */
+    int proto;                /* 2 or 3 */
+    int authed;               /* AUTH succeeded (or no password) */
+    int closing;              /* close after flushing out (QUIT, protocol error) */
+    int dead;                 /* connection gone; free when the batch ends */
+    int dirty;                /* on the worker's flush list */
+    int paused;               /* reading stopped: too much in flight */
+    int again;                /* more input may be buffered in the transport */
+    int plaintext_listener;   /* accepted on the plaintext port */
+    int reader;               /* accepted on the reader port: reads go to this zone's replica */
     const char *reject_error; /* every command gets this error until close_at_ms: a plaintext
                                  client on the TLS port, a client beyond --maxclients */
-    int reject_prepaid;     /* the error sent at once already answers its first command */
-    uint64_t close_at_ms;   /* reject_error: close then */
-    char *name;             /* CLIENT SETNAME */
-    char *user_name;        /* ACL user it authenticated as (NULL before AUTH) */
-    const acl_user *user;   /* that user in the table of version acl_version */
-    uint64_t acl_version;   /* users table version user points into */
-    buf in;                 /* unparsed client bytes */
-    buf out;                /* bytes to write to the client */
-    resp_req_parser parser; /* request parser */
-    req *head, *tail;       /* request queue */
-    uint32_t queued;        /* entries in the queue */
-    session *flush_next;    /* worker flush list */
-    session *again_next;    /* worker again list */
-    int barrier;            /* stop parsing until the queue drains (HELLO, blocking; gather.c) */
-    req *held;              /* blocking request waiting to become the oldest before it is sent */
-    backend *priv;          /* private link for blocking commands and WATCH, kept for reuse */
-    int multi;              /* inside MULTI: commands are queued here until EXEC */
-    int multi_dirty;        /* a queued command was refused: EXEC aborts */
-    int multi_slot;         /* slot of the transaction's keys, -1 until a keyed command */
-    uint32_t multi_count;   /* commands queued */
-    buf multi_cmds;         /* their bytes */
+    int reject_prepaid;       /* the error sent at once already answers its first command */
+    uint64_t close_at_ms;     /* reject_error: close then */
+    char *name;               /* CLIENT SETNAME */
+    char *user_name;          /* ACL user it authenticated as (NULL before AUTH) */
+    const acl_user *user;     /* that user in the table of version acl_version */
+    uint64_t acl_version;     /* users table version user points into */
+    buf in;                   /* unparsed client bytes */
+    buf out;                  /* bytes to write to the client */
+    resp_req_parser parser;   /* request parser */
+    req *head, *tail;         /* request queue */
+    uint32_t queued;          /* entries in the queue */
+    session *flush_next;      /* worker flush list */
+    session *again_next;      /* worker again list */
+    int barrier;              /* stop parsing until the queue drains (HELLO, blocking; gather.c) */
+    req *held;                /* blocking request waiting to become the oldest before it is sent */
+    backend *priv;            /* private link for blocking commands and WATCH, kept for reuse */
+    int multi;                /* inside MULTI: commands are queued here until EXEC */
+    int multi_dirty;          /* a queued command was refused: EXEC aborts */
+    int multi_slot;           /* slot of the transaction's keys, -1 until a keyed command */
+    uint32_t multi_count;     /* commands queued */
+    buf multi_cmds;           /* their bytes */
     int subscribed;         /* in a SUBSCRIBE/PSUBSCRIBE: the private link passes frames through */
     long long sub_count;    /* channels and patterns, as the home engine last said */
     uint32_t ps_pending;    /* other shards' links still to confirm a subscription change */
@@ -220,13 +248,14 @@ struct session {
     uint8_t meter_plen;   /* its first key's prefix: length, and whether it has a key */
     uint8_t meter_haskey;
     char meter_prefix[METER_PREFIX_MAX];
-    int receipts;         /* STRATUS RECEIPTS ON: RESP3 replies carry their cost */
-    uint64_t receipt_last;  /* milli-ECPU of its last charged command */
-    uint64_t receipt_total; /* milli-ECPU charged to this connection */
-    uint64_t receipt_calls; /* commands charged to it */
-    uint16_t receipt_cmd;   /* id of its last charged command */
+    int receipts;             /* STRATUS RECEIPTS ON: RESP3 replies carry their cost */
+    uint64_t receipt_last;    /* milli-ECPU of its last charged command */
+    uint64_t receipt_total;   /* milli-ECPU charged to this connection */
+    uint64_t receipt_calls;   /* commands charged to it */
+    uint16_t receipt_cmd;     /* id of its last charged command */
     uint64_t throttled_until; /* over the ECPU/s limit: its next command waits until then */
     cache_user_quota *quota;  /* its ACL user's ECPU/s quota, or NULL */
+    ident *ident;             /* its user's engine identity (held), NULL before AUTH */
 };
 
 /* One worker thread: its loop, listeners, sessions and backend links. */
@@ -234,25 +263,25 @@ struct worker {
     int id;
     ev_loop *loop;
     cache *cache;
-    ev_handler tls_listener;           /* SO_REUSEPORT socket on the TLS port */
-    ev_handler plain_listener;         /* SO_REUSEPORT socket on the plaintext port, fd -1 if off */
-    ev_handler reader_listener;        /* SO_REUSEPORT socket on the reader port, fd -1 if off */
-    uint64_t topo_version;             /* version the link table was built for */
-    int nlinks;                        /* entries per protocol in links */
-    backend *links[3][TOPO_MAX_NODES]; /* by topology node index: [0] RESP2, [1] RESP3,
-                                        * [2] out-of-band RESP2 (SCRIPT/FUNCTION KILL) */
-    backend *retired;                  /* links dropped from the topology, closing when idle */
-    backend *flush_backends;           /* backends with bytes to write this iteration */
-    session *flush_sessions;           /* sessions with bytes to write this iteration */
-    session *sessions;                 /* every live session */
-    session *again_sessions;           /* sessions to read again without waiting */
-    session *doomed;                   /* sessions to close in before_sleep */
-    int resub_pending;                 /* a session has resub set */
-    req *retry_head, *retry_tail;      /* requests waiting to be resent, oldest first */
-    uint64_t retry_pass;               /* counts passes over the retry queue */
-    uint32_t rotation;                 /* RANDOMKEY: shard to ask first, in turn */
-    uint64_t gather_seq;               /* cross-slot reads started: names their temporary keys */
-    req *free_reqs;                    /* req pool */
+    ev_handler tls_listener;      /* SO_REUSEPORT socket on the TLS port */
+    ev_handler plain_listener;    /* SO_REUSEPORT socket on the plaintext port, fd -1 if off */
+    ev_handler reader_listener;   /* SO_REUSEPORT socket on the reader port, fd -1 if off */
+    uint64_t topo_version;        /* version the link table was built for */
+    int nlinks;                   /* nodes the links of every ident are mapped for */
+    ident *idents;                /* engine identities with links, users' and endpoint */
+    ident *endpoint;              /* the endpoint's own (never freed before shutdown) */
+    backend *retired;             /* links dropped from the topology, closing when idle */
+    backend *flush_backends;      /* backends with bytes to write this iteration */
+    session *flush_sessions;      /* sessions with bytes to write this iteration */
+    session *sessions;            /* every live session */
+    session *again_sessions;      /* sessions to read again without waiting */
+    session *doomed;              /* sessions to close in before_sleep */
+    int resub_pending;            /* a session has resub set */
+    req *retry_head, *retry_tail; /* requests waiting to be resent, oldest first */
+    uint64_t retry_pass;          /* counts passes over the retry queue */
+    uint32_t rotation;            /* RANDOMKEY: shard to ask first, in turn */
+    uint64_t gather_seq;          /* cross-slot reads started: names their temporary keys */
+    req *free_reqs;               /* req pool */
     uint32_t nfree_reqs;
     conn **dead_conns; /* closed this batch, freed in before_sleep */
     int ndead, dead_cap;
@@ -262,18 +291,26 @@ struct worker {
     backend *dropped_links; /* private links let go of; destroyed in before_sleep */
     worker *peers;          /* every worker of the pool (peers[i].id == i) */
     int npeers;             /* entries in peers */
-    meter_cell *meter;          /* this worker's counters, by command id (meter/meter.h) */
-    meter_prefix prefixes[64];  /* ECPU by key prefix since the last flush to the cache */
+    meter_cell *meter;      /* this worker's counters, by command id (meter/meter.h) */
+    meter_prefix prefixes[64]; /* ECPU by key prefix since the last flush to the cache */
     size_t nprefixes;
     uint64_t prefixes_flush_ms; /* next flush */
     uint64_t next_scan_ms;      /* next pass over every session's deadlines */
     int scan_soon;              /* a session waits on the ECPU/s limit: scan every tick */
     uint64_t accept_resume_ms;  /* out of descriptors: listeners resume then (0: listening) */
+    uint64_t auth_warned_ms;    /* last warning about an engine refusing a link's user */
+    uint64_t accept_warned_ms;  /* last warning about accept running out of descriptors */
+    uint64_t accept_pauses;     /* accept pauses since that warning */
+    req *acl_waiting;           /* ACL SETUSER/DELUSER replies waiting for the engines */
     pthread_mutex_t inbox_lock; /* guards inbox, the one structure other workers write */
     worker_msg *inbox;          /* messages from other workers (clients.c), wake to read */
 };
 
 /* worker.c */
+/* The worker's identity for engine user `user` (created when new), held once more. */
+ident *ident_get(worker *w, const char *user);
+/* Let go of one hold of id (NULL is fine). */
+void ident_put(worker *w, ident *id);
 void worker_flush_session(session *s);
 void worker_flush_backend(backend *b);
 void worker_defer_free_conn(worker *w, conn *c);
@@ -299,6 +336,8 @@ void session_free_all(worker *w);
 void session_process_input(session *s);
 void session_read(session *s);
 void session_authenticated(session *s, const acl_user *u, uint64_t version);
+/* The engine user s's commands run as ("u:<name>"); before AUTH one no engine knows. */
+const char *session_engine_user(const session *s);
 void session_deauthenticate(session *s);
 req *session_queue_req(session *s);
 /* Append r's reply (data, len) to the client's output, charging its command (and, with receipts
@@ -309,12 +348,21 @@ void meter_charge(worker *w, req *r, size_t out);
 void session_write(session *s);
 
 /* backend.c */
-backend *backend_create(worker *w, const char *addr, int proto);
+/* A link to the engine at addr for proto, authenticating as engine user `user` (copied). */
+backend *backend_create(worker *w, const char *addr, int proto, const char *user);
 void backend_destroy(backend *b);
 int backend_send(backend *b, req *r);
 void backend_check_deadline(backend *b, uint64_t now);
-backend *backend_private(session *s, const char *addr, int proto, int *limited);
+/* The session's private link to addr under engine user `user` (created or re-created as
+ * needed); NULL with *limited set when it cannot have one. */
+backend *backend_private(session *s, const char *addr, int proto, const char *user, int *limited);
 void backend_destroy_private(backend *b);
+/* A new private link of s (not yet s->priv): NULL with *limited 1 (the cache's limit) or 3 (the
+ * user's share) when it may not have one. */
+backend *backend_create_private(session *s, const char *addr, int proto, const char *user,
+                                int *limited);
+/* The error (with "ERR", without "-") for a private link refused with *limited. */
+void backend_limited_error(const session *s, int limited, char *out, size_t outlen);
 int backend_idle(const backend *b);
 void backend_write(backend *b);
 
@@ -363,6 +411,8 @@ void diag_merge_kill(const req *p, buf *out);
 void clients_command(session *s, req *r, const cmd_def *d, size_t argc, const char *const *argv,
                      const size_t *lens);
 void clients_info(session *s, buf *b);
+/* Append the session's CLIENT INFO line without its "\n" (ACL LOG's client-info). */
+void clients_info_line(session *s, buf *out);
 void clients_reset(session *s);
 void clients_inbox(worker *w);
 void clients_drain(worker *w);
@@ -393,7 +443,28 @@ void admin_config_record(worker *w, req *p);
 void admin_config_filter(int proto, const char *data, size_t len, buf *out);
 void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                const size_t *lens);
-int admin_auth(session *s, const char *user, size_t ulen, const char *pass, size_t plen);
+/* Answer the ACL SETUSER/DELUSER of the worker whose change every engine has now (or whose
+ * wait is over): the worker's tick. */
+void admin_acl_waiting(worker *w, uint64_t now);
+/* r got error reply frame from the engine at addr: when a script or function of its client was
+ * refused a call there, the engine's ACL LOG entry is read back and logged in the cache's with
+ * context "lua" and this client. */
+void admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *frame, size_t len);
+/* The reply of that read (q is the internal request; the caller frees it). */
+void admin_acl_engine_fetched(worker *w, req *q, const char *frame, size_t len);
+/* Record in the cache's ACL LOG that something was refused to session s running as user (its
+ * CLIENT INFO line goes with it). Only on a refusal: the log's lock is shared by every worker.
+ * For a redis.call() refused on an engine inside a script or function:
+ *     admin_acl_log(s, ACL_LOG_COMMAND, ACL_LOG_LUA, "incr", 4, s->user_name,
+ *                   strlen(s->user_name));
+ * (ACL_LOG_KEY / ACL_LOG_CHANNEL with the key or channel as object; ACL_LOG_MULTI for a command
+ * EXEC runs that the engine refuses). */
+void admin_acl_log(session *s, acl_log_reason reason, acl_log_context context, const char *object,
+                   size_t olen, const char *user, size_t ulen);
+/* Check user/pass and authenticate the session: 1, or 0 after logging the failure in the ACL LOG
+ * (object: cmd, the command as the client sent it). */
+int admin_auth(session *s, const char *cmd, size_t cmdlen, const char *user, size_t ulen,
+               const char *pass, size_t plen);
 void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const size_t *lens);
 void admin_stratus_hibernate(session *s);
 /* STRATUS COST / USAGE / RECEIPTS / RECEIPT (metering, docs/pricing.md). */

@@ -86,7 +86,7 @@ static backend *home_link(session *s, const char *addr, int proto, int *limited)
 {
     if (s->priv && s->priv->passthrough && s->priv->owner == s)
         return s->priv; /* any engine hears every broadcast: it stays through resharding */
-    return backend_private(s, addr, proto, limited);
+    return backend_private(s, addr, proto, session_engine_user(s), limited);
 }
 
 /* The session's filtered pass-through link to the engine at addr; created when create is set
@@ -112,15 +112,9 @@ static backend *other_link(session *s, const char *addr, int proto, int create, 
     }
     if (free_slot < 0)
         return NULL;
-    cache *c = s->cache;
-    int64_t n = atomic_fetch_add_explicit(&c->counters.private_links, 1, memory_order_relaxed);
-    if (n >= c->cfg->max_blocking_clients) {
-        atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
-        *limited = 1;
+    backend *b = backend_create_private(s, addr, proto, session_engine_user(s), limited);
+    if (!b)
         return NULL;
-    }
-    backend *b = backend_create(s->w, addr, proto);
-    b->owner = s;
     b->passthrough = 1;
     b->filtered = 1;
     s->sublinks[free_slot] = b;
@@ -173,12 +167,10 @@ void pubsub_command(session *s, const cmd_def *d, size_t argc, const char *const
         if (router_keys_slot(s, d, argc, argv, lens, &slot) < 0)
             return; /* CROSSSLOT, as Redis Cluster answers */
         if (t->slot_shard[slot] < t->nshards && t->shards[t->slot_shard[slot]].primary >= 0) {
+            /* Even a channel never subscribed is answered by its owner: another engine would
+             * answer MOVED, naming itself. */
             target = t->slot_shard[slot];
             mode = PS_MODE_OWNER;
-            int limited;
-            const char *addr = t->nodes[t->shards[target].primary].addr;
-            if (kind == PS_SUNSUB && !other_link(s, addr, s->proto, 0, &limited))
-                mode = PS_MODE_HOME; /* never subscribed there: the home engine answers */
         }
     } else if (kind == PS_SUNSUB) {
         mode = PS_MODE_SSUB_LINKS; /* every link holding shard channels answers for its own */
@@ -250,12 +242,14 @@ int pubsub_send(worker *w, req *r, const topology *t, int node)
         b = r->pubsub_mode == PS_MODE_OWNER ? other_link(s, addr, r->proto, 1, &limited)
                                             : home_link(s, addr, r->proto, &limited);
     if (!b) {
-        router_fail(w, r,
-                    limited == 2
-                        ? "ERR subscribing is not available while a blocking command or WATCH "
-                          "holds this connection; use another connection"
-                        : "ERR too many clients in blocking commands or subscriptions on this "
-                          "cache (--max-blocking-clients); retry later or raise the limit");
+        char why[400];
+        if (limited == 2)
+            snprintf(why, sizeof(why),
+                     "ERR subscribing is not available while a blocking command or WATCH holds "
+                     "this connection; use another connection");
+        else
+            backend_limited_error(s, limited, why, sizeof(why));
+        router_fail(w, r, "%s", why);
         return 0;
     }
     int rc = backend_send_passthrough(b, buf_rptr(&r->cmd), buf_used(&r->cmd));
@@ -550,6 +544,14 @@ void pubsub_passthrough(backend *b, const char *frame, size_t len)
         if (s->ps_pending > 0 && --s->ps_pending == 0)
             release_held(s);
         return;
+    }
+    if (len > 5 && (memcmp(frame, "-MOVED", 6) == 0 || memcmp(frame, "-ASK ", 5) == 0)) {
+        /* A redirection names an engine: never passed on (a shard channel whose slot just
+         * moved; the client's cluster logic subscribes again). */
+        static const char moving[] =
+            "-TRYAGAIN the cache is moving this shard channel's slot; retry shortly\r\n";
+        frame = moving;
+        len = sizeof(moving) - 1;
     }
     const char *kind = "", *chan = "";
     size_t klen = 0, clen = 0;

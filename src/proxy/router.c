@@ -63,6 +63,11 @@ void router_deliver(worker *w, req *r, const char *data, size_t len)
 {
     if (unlikely(r->flags & REQ_F_WAIT) && wait_continue(w, r, data, len))
         return;
+    if (unlikely(r->flags & REQ_F_ACL_FETCH)) {
+        admin_acl_engine_fetched(w, r, data, len);
+        req_put(w, r);
+        return;
+    }
     if (r->parent) {
         req *p = r->parent;
         buf_append(&r->reply, data, len);
@@ -289,15 +294,37 @@ done:
 
 /* ---- sending ---- */
 
-/* The worker's shared link to node for proto, or its out-of-band link: a command that must not
- * wait behind a script running on the shared link (SCRIPT KILL) goes on a link of its own. */
-static backend *link_for(worker *w, const topology *t, int node, int proto, int oob)
+/* The identity r runs under, bound (and held) the first time it is sent: the endpoint's own
+ * for what the endpoint composes, else its client's user. A request whose client left before
+ * it was ever sent has none. */
+static ident *req_ident(worker *w, req *r)
+{
+    if (r->ident)
+        return r->ident;
+    ident *id = NULL;
+    if (r->flags & (REQ_F_ENDPOINT | REQ_F_OOB)) {
+        id = w->endpoint;
+    } else {
+        session *s = req_session(r);
+        id = s ? s->ident : NULL;
+    }
+    if (id) {
+        id->refs++;
+        r->ident = id;
+    }
+    return id;
+}
+
+/* The shared link of identity id to node for proto, or its out-of-band link: a command that
+ * must not wait behind a script running on the shared link (SCRIPT KILL) goes on a link of its
+ * own. */
+static backend *link_for(worker *w, ident *id, const topology *t, int node, int proto, int oob)
 {
     int pi = oob ? 2 : proto == 3 ? 1 : 0;
-    backend *b = w->links[pi][node];
+    backend *b = id->links[pi][node];
     if (!b) {
-        b = backend_create(w, t->nodes[node].addr, oob ? 2 : proto);
-        w->links[pi][node] = b;
+        b = backend_create(w, t->nodes[node].addr, oob ? 2 : proto, id->user);
+        id->links[pi][node] = b;
     }
     return b;
 }
@@ -323,6 +350,13 @@ static int zone_reader(worker *w, const req *r, const topology *t, int node)
 int router_try_send(worker *w, req *r)
 {
     uint64_t now = ev_now_ms(w->loop);
+    ident *id = req_ident(w, r);
+    if (unlikely(!id)) {
+        /* Only a client's own command lacks one, and only once its client is gone: it never
+         * runs under another user's identity. */
+        router_fail(w, r, "ERR the client of this command disconnected before it was sent");
+        return 0;
+    }
     cache_sleep *sl = &w->cache->sleep;
     if (atomic_load_explicit(&sl->asleep, memory_order_relaxed)) {
         /* Hibernated: the request waits for the wake it asks for (longer than for a failover:
@@ -349,7 +383,7 @@ int router_try_send(worker *w, req *r)
             /* The named node is not in our snapshot yet: route by slot after a refresh. */
             atomic_store(&w->cache->refresh_wanted, 1);
             r->target = TARGET_SLOT;
-            r->flags &= (uint16_t)~REQ_F_ASKING;
+            r->flags &= (uint32_t)~REQ_F_ASKING;
         }
     }
     if (r->target == TARGET_HOME)
@@ -399,7 +433,7 @@ int router_try_send(worker *w, req *r)
             return 0;
         }
         int limited = 0;
-        backend *b = backend_private(r->s, t->nodes[node].addr, r->proto, &limited);
+        backend *b = backend_private(r->s, t->nodes[node].addr, r->proto, id->user, &limited);
         if (!b && limited == 2) {
             router_fail(w, r,
                         "ERR blocking commands and WATCH on keys of another shard are not "
@@ -407,19 +441,19 @@ int router_try_send(worker *w, req *r)
             return 0;
         }
         if (!b) {
-            router_fail(w, r,
-                        "ERR too many clients in blocking commands on this cache (limit %ld, "
-                        "--max-blocking-clients); retry later or raise the limit",
-                        w->cache->cfg->max_blocking_clients);
+            char why[400];
+            backend_limited_error(r->s, limited, why, sizeof(why));
+            router_fail(w, r, "%s", why);
             return 0;
         }
         return backend_send(b, r);
     }
-    return backend_send(link_for(w, t, node, r->proto, (r->flags & REQ_F_OOB) != 0), r);
+    return backend_send(link_for(w, id, t, node, r->proto, (r->flags & REQ_F_OOB) != 0), r);
 }
 
 void router_send(worker *w, req *r)
 {
+    req_ident(w, r); /* bound now, while its client is surely there */
     /* While a request of this session waits to be retried, later ones queue behind it, so a
      * client never sees a later command run before an earlier one (read your writes). */
     session *owner = req_session(r);
@@ -479,7 +513,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
                 r->redirects = MAX_REDIRECTS; /* the next one waits again */
                 r->moving = 1;
                 r->target = TARGET_SLOT;
-                r->flags &= (uint16_t)~REQ_F_ASKING;
+                r->flags &= (uint32_t)~REQ_F_ASKING;
                 atomic_store(&w->cache->refresh_wanted, 1);
                 worker_retry_later(w, r);
                 return;
@@ -505,7 +539,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         if (ask)
             r->flags |= REQ_F_ASKING;
         else {
-            r->flags &= (uint16_t)~REQ_F_ASKING;
+            r->flags &= (uint32_t)~REQ_F_ASKING;
             atomic_store(&w->cache->refresh_wanted, 1);
         }
         router_resend(w, r);
@@ -522,7 +556,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         }
         router_reblock(w, r);
         r->target = TARGET_SLOT;
-        r->flags &= (uint16_t)~REQ_F_ASKING;
+        r->flags &= (uint32_t)~REQ_F_ASKING;
         atomic_store(&w->cache->refresh_wanted, 1);
         worker_retry_later(w, r);
         return;
@@ -537,7 +571,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
     if (now + RETRY_DELAY_MS < r->deadline_ms) {
         if (r->target == TARGET_NODE)
             r->target = TARGET_SLOT;
-        r->flags &= (uint16_t)~REQ_F_ASKING;
+        r->flags &= (uint32_t)~REQ_F_ASKING;
         atomic_store(&w->cache->refresh_wanted, 1);
         worker_retry_later(w, r);
         return;
@@ -763,6 +797,8 @@ static void dispatch_all(session *s, const cmd_def *d, size_t argc, const char *
             ch->flags |= REQ_F_READONLY;
         if (d->flags & CMD_F_OOB)
             ch->flags |= REQ_F_OOB;
+        if (d->flags & CMD_F_ENDPOINT)
+            ch->flags |= REQ_F_ENDPOINT;
         if (!diag_child_cmd(d, ch, argc, argv, lens))
             set_cmd(ch, argc, argv, lens, raw, rawlen);
         p->children[i] = ch;
@@ -788,6 +824,7 @@ req *router_fan_out(session *s, size_t argc, const char *const *argv, const size
         ch->target = TARGET_SHARD;
         ch->shard = (uint16_t)(one_shard ? s->id % (uint64_t)MAX(t->nshards, 1) : i);
         ch->deadline_ms = p->deadline_ms;
+        ch->flags |= REQ_F_ENDPOINT; /* CONFIG GET/SET, checked and filtered here */
         resp_add_command(&ch->cmd, argc, argv, lens);
         p->children[i] = ch;
     }
@@ -903,6 +940,23 @@ static void rejected(session *s)
         atomic_fetch_add_explicit(&s->cache->meter.rejected, 1, memory_order_relaxed);
 }
 
+/* A command whose engine requests are the endpoint's own (REQ_F_ENDPOINT) travels on other
+ * links than the client's, so the order of one connection is kept by waiting instead: it runs
+ * once the client's earlier commands are answered (1: it is parsed again then), and the
+ * client's later commands wait until it is answered (the barrier). */
+static int endpoint_turn(session *s)
+{
+    if (s->queued == 0) {
+        s->barrier = 1;
+        return 0;
+    }
+    s->redo = 1;
+    s->meter_cmd = 0;
+    atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1,
+                              memory_order_relaxed); /* counted when it runs */
+    return 1;
+}
+
 #define THROTTLE_ABSORB_MS 100 /* over the ECPU/s limit, a command waits this long at most */
 
 /* The cache's ECPU/s limit: 0 when the command may run now. Otherwise it either waits (a short
@@ -963,20 +1017,25 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         rejected(s);
         return;
     }
-    if (d->route == ROUTE_PARENT) {
+    /* A container's subcommand is the command (COMMAND runs alone too, COMMAND COUNT is
+     * command|count for ACL and routing alike). */
+    if (d->route == ROUTE_PARENT || (d->nsubs && argc >= 2)) {
         if (argc < 2) {
             router_reply_error(s, "ERR wrong number of arguments for '%s' command", d->name);
             rejected(s);
             return;
         }
         const cmd_def *sub = cmd_lookup_sub(d, argv[1], lens[1]);
-        if (!sub) {
+        int refused = d->route == ROUTE_REFUSED || d->route == ROUTE_LATER;
+        if (!sub && !refused) {
             router_reply_error(s, "ERR unknown subcommand '%.*s'. Try %s HELP.",
                                (int)MIN(lens[1], 64), argv[1], d->name);
             txn_mark_dirty(s);
             rejected(s);
             return;
         }
+        if (!sub)
+            sub = d; /* a container refused as a whole says why, whatever follows it */
         d = sub;
     }
     s->last_cmd = d->name; /* CLIENT LIST cmd= and idle= */
@@ -1002,6 +1061,14 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
             return;
         }
         clients_reset(s);
+        return;
+    }
+    if (unlikely(d->route == ROUTE_LOCAL && (d->local == LOCAL_AUTH || d->local == LOCAL_HELLO) &&
+                 s->authed && s->queued > 0)) {
+        /* Another user means other engine links: the commands sent before it run first, as on
+         * one connection (AUTH is parsed again once they are answered). */
+        s->redo = 1;
+        atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1, memory_order_relaxed);
         return;
     }
     if (admin_acl_guard(s, d, argc, argv, lens) != 0) {
@@ -1069,11 +1136,13 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
             return;
         }
         if (d->local == LOCAL_CONFIG_GET) {
-            admin_config_get(s, argc, argv, lens);
+            if (!endpoint_turn(s))
+                admin_config_get(s, argc, argv, lens);
             return;
         }
         if (d->local == LOCAL_CONFIG_SET) {
-            admin_config_set(s, d, argc, argv, lens);
+            if (!endpoint_turn(s))
+                admin_config_set(s, d, argc, argv, lens);
             return;
         }
         if (d->local == LOCAL_ACL) {
@@ -1100,6 +1169,8 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         if (d->local == LOCAL_INFO) {
             uint32_t sections = local_info_sections(argc, argv, lens);
             if (sections & (INFO_MEMORY | INFO_KEYSPACE)) {
+                if (endpoint_turn(s))
+                    return;
                 static const char *const info_argv[] = {"INFO", "memory", "keyspace"};
                 static const size_t info_lens[] = {4, 6, 8};
                 dispatch_all(s, d, 3, info_argv, info_lens, NULL, 0);
@@ -1125,6 +1196,8 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         }
         break; /* one slot only while watching: served as a keyed command below */
     case ROUTE_ALL:
+        if ((d->flags & CMD_F_ENDPOINT) && endpoint_turn(s))
+            return;
         dispatch_all(s, d, argc, argv, lens, raw, rawlen);
         return;
     case ROUTE_ANY: {
@@ -1173,9 +1246,10 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
             if (keyslot(argv[keys[i]], lens[keys[i]]) != slot) {
                 /* Read-only set/sorted-set/HLL/LCS commands are served across slots, except
                  * while WATCH pins the session to one slot (MULTI never gets here). */
-                if ((d->flags & CMD_F_GATHER) && !s->watching)
-                    gather_dispatch(s, argc, argv, lens, raw, rawlen, keys, nkeys);
-                else
+                if ((d->flags & CMD_F_GATHER) && !s->watching) {
+                    if (!endpoint_turn(s))
+                        gather_dispatch(s, argc, argv, lens, raw, rawlen, keys, nkeys);
+                } else
                     crossslot(s, argv, lens, keys, nkeys);
                 goto out;
             }

@@ -19,6 +19,7 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "control/acl_engine.h"
 #include "control/usage.h"
 #include "net/tls.h"
 #include "proxy/proxy_int.h"
@@ -470,6 +471,20 @@ void session_authenticated(session *s, const acl_user *u, uint64_t version)
     s->acl_version = version;
     s->quota = usage_quota_of(s->cache, u->name);
     s->parser.limits = limits_after_auth;
+    /* Its commands reach the engines as its user, so Redis checks what its scripts do. */
+    buf name;
+    buf_init(&name);
+    acl_engine_user_name(u->name, strlen(u->name), &name);
+    buf_append(&name, "", 1);
+    ident *old = s->ident;
+    s->ident = ident_get(s->w, buf_rptr(&name));
+    ident_put(s->w, old);
+    buf_deinit(&name);
+}
+
+const char *session_engine_user(const session *s)
+{
+    return s->ident ? s->ident->user : "-";
 }
 
 void session_deauthenticate(session *s)
@@ -479,6 +494,8 @@ void session_deauthenticate(session *s)
     s->user_name = NULL;
     s->quota = NULL;
     s->user = NULL;
+    ident_put(s->w, s->ident);
+    s->ident = NULL;
     s->parser.limits = limits_before_auth;
     s->born_ms = ev_now_ms(s->w->loop); /* --auth-timeout starts again */
 }
@@ -504,7 +521,7 @@ void session_close(session *s, const char *why)
         req *r = s->head;
         s->head = r->next;
         r->next = NULL;
-        int waiting = (r->flags & (REQ_F_INQUEUE | REQ_F_RETRY)) || r->pending > 0;
+        int waiting = (r->flags & (REQ_F_INQUEUE | REQ_F_RETRY | REQ_F_ACL_WAIT)) || r->pending > 0;
         if ((r->flags & REQ_F_DONE) || !waiting)
             req_put(w, r);
         else
@@ -513,6 +530,8 @@ void session_close(session *s, const char *why)
     s->tail = NULL;
     s->queued = 0;
     s->held = NULL;
+    ident_put(w, s->ident); /* requests still out hold it themselves */
+    s->ident = NULL;
     buf_deinit(&s->multi_cmds);
     pubsub_release(s);
     if (s->priv) {

@@ -91,7 +91,8 @@ void wait_dispatch(session *s, size_t argc, const char *const *argv, const size_
     r->wait_bump = mask != 0;
     if (!mask) /* nothing new written: any shard's WAIT counts the replicas in sync */
         mask = 1ull << (s->id % (uint64_t)MAX(t->nshards, 1));
-    r->flags |= REQ_F_BLOCKING | REQ_F_WAIT;
+    /* The endpoint's own engine user: its bump writes an internal key no client may touch. */
+    r->flags |= REQ_F_BLOCKING | REQ_F_WAIT | REQ_F_ENDPOINT;
     r->wait_mask = mask;
     r->wait_min = LLONG_MAX;
     r->wait_until = timeout ? ev_now_ms(s->w->loop) + (uint64_t)timeout : 0;
@@ -108,7 +109,7 @@ int wait_continue(worker *w, req *r, const char *data, size_t len)
 {
     long long n;
     if (len < 3 || data[0] != ':' || parse_ll(data + 1, len - 3, &n) != 0) {
-        r->flags &= (uint16_t)~REQ_F_WAIT; /* an error: the client gets it as it is */
+        r->flags &= (uint32_t)~REQ_F_WAIT; /* an error: the client gets it as it is */
         return 0;
     }
     r->wait_min = MIN(r->wait_min, n);
@@ -124,7 +125,7 @@ int wait_continue(worker *w, req *r, const char *data, size_t len)
         s->wrote_shards = 0; /* every write so far is on enough replicas */
     char out[32];
     int ol = snprintf(out, sizeof(out), ":%lld\r\n", r->wait_min);
-    r->flags &= (uint16_t)~REQ_F_WAIT;
+    r->flags &= (uint32_t)~REQ_F_WAIT;
     router_deliver_final(w, r, out, (size_t)ol);
     return 1;
 }

@@ -14,6 +14,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/alloc.h"
+#include "control/acl_engine.h"
 #include "control/usage.h"
 #include "common/compiler.h"
 #include "common/log.h"
@@ -54,6 +55,12 @@ req *req_get(worker *w)
 
 void req_put(worker *w, req *r)
 {
+    xfree(r->note);
+    r->note = NULL;
+    if (r->ident) {
+        ident_put(w, r->ident);
+        r->ident = NULL;
+    }
     if (r->ack) {
         r->ack->ack = NULL;
         r->ack = NULL;
@@ -87,6 +94,7 @@ void req_put(worker *w, req *r)
 /* Free r at once, bypassing the pool: for requests whose worker has stopped. */
 void req_free(req *r)
 {
+    xfree(r->note);
     for (uint32_t i = 0; i < r->nchildren; i++)
         req_free(r->children[i]);
     xfree(r->children);
@@ -169,7 +177,80 @@ void worker_defer_free_conn(worker *w, conn *c)
     w->dead_conns[w->ndead++] = c;
 }
 
-/* ---- topology and links ---- */
+/* ---- engine identities and their links ---- */
+
+/* The links of a user nobody holds stay this long: a client that reconnects finds them warm. */
+#define IDENT_KEEP_MS 30000
+
+ident *ident_get(worker *w, const char *user)
+{
+    for (ident *id = w->idents; id; id = id->next) {
+        if (strcmp(id->user, user) == 0) {
+            id->refs++;
+            return id;
+        }
+    }
+    ident *id = xcalloc(1, sizeof(*id));
+    id->user = xstrdup(user);
+    id->refs = 1;
+    id->next = w->idents;
+    w->idents = id;
+    return id;
+}
+
+void ident_put(worker *w, ident *id)
+{
+    if (!id)
+        return;
+    if (--id->refs == 0)
+        id->unused_since_ms = ev_now_ms(w->loop);
+}
+
+static int ident_idle(const ident *id, int nlinks)
+{
+    for (int p = 0; p < 3; p++)
+        for (int i = 0; i < nlinks; i++)
+            if (id->links[p][i] && !backend_idle(id->links[p][i]))
+                return 0;
+    return 1;
+}
+
+static void ident_destroy(worker *w, ident *id)
+{
+    for (int p = 0; p < 3; p++)
+        for (int i = 0; i < w->nlinks; i++)
+            if (id->links[p][i])
+                backend_destroy(id->links[p][i]);
+    xfree(id->user);
+    xfree(id);
+}
+
+/* Free every identity (shutdown: their links are idle or gone). */
+static void free_idents(worker *w)
+{
+    while (w->idents) {
+        ident *id = w->idents;
+        w->idents = id->next;
+        ident_destroy(w, id);
+    }
+    w->endpoint = NULL;
+}
+
+/* Free the identities nobody has held for a while (a user whose clients left, or was
+ * deleted); their links close. Never from inside a link's callback: the tick only. */
+static void reap_idents(worker *w, uint64_t now)
+{
+    for (ident **pp = &w->idents; *pp;) {
+        ident *id = *pp;
+        if (id != w->endpoint && id->refs == 0 && now - id->unused_since_ms >= IDENT_KEEP_MS &&
+            ident_idle(id, w->nlinks)) {
+            *pp = id->next;
+            ident_destroy(w, id);
+            continue;
+        }
+        pp = &id->next;
+    }
+}
 
 static backend *find_reusable(worker *w, const char *addr, int proto, backend **old, int nold)
 {
@@ -184,12 +265,11 @@ static backend *find_reusable(worker *w, const char *addr, int proto, backend **
     return NULL;
 }
 
+/* A link whose engine left the topology closes once its requests are answered, at the next
+ * tick: never at once, since a topology change is often noticed inside a link's own read
+ * callback (a merge that asks for the shard count), maybe this very link's. */
 static void retire(worker *w, backend *b)
 {
-    if (backend_idle(b)) {
-        backend_destroy(b);
-        return;
-    }
     b->retired = 1;
     b->retired_next = w->retired;
     w->retired = b;
@@ -214,17 +294,20 @@ const topology *worker_topology(worker *w)
     const topology *t = cache_topology(w->cache);
     if (likely(t->version == w->topo_version))
         return t;
-    backend *old[3][TOPO_MAX_NODES];
-    memcpy(old, w->links, sizeof(old));
-    int nold = w->nlinks;
-    memset(w->links, 0, sizeof(w->links));
-    for (int p = 0; p < 3; p++)
-        for (int i = 0; i < t->nnodes; i++)
-            w->links[p][i] = find_reusable(w, t->nodes[i].addr, p == 1 ? 3 : 2, old[p], nold);
-    for (int p = 0; p < 3; p++)
-        for (int i = 0; i < nold; i++)
-            if (old[p][i])
-                retire(w, old[p][i]);
+    /* Links follow their engine by address: node indexes change when the topology does. */
+    for (ident *id = w->idents; id; id = id->next) {
+        backend *old[3][TOPO_MAX_NODES];
+        memcpy(old, id->links, sizeof(old));
+        memset(id->links, 0, sizeof(id->links));
+        for (int p = 0; p < 3; p++)
+            for (int i = 0; i < t->nnodes; i++)
+                id->links[p][i] =
+                    find_reusable(w, t->nodes[i].addr, p == 1 ? 3 : 2, old[p], w->nlinks);
+        for (int p = 0; p < 3; p++)
+            for (int i = 0; i < w->nlinks; i++)
+                if (old[p][i])
+                    retire(w, old[p][i]);
+    }
     w->nlinks = t->nnodes;
     w->topo_version = t->version;
     pubsub_topology_changed(w, t);
@@ -248,7 +331,7 @@ static void process_retries(worker *w, uint64_t now)
         session *s = req_session(r);
         int wait = r->retry_at_ms > now || (s && s->retry_blocked == pass);
         if (!wait) {
-            r->flags &= (uint16_t)~REQ_F_RETRY;
+            r->flags &= (uint32_t)~REQ_F_RETRY;
             if (s)
                 s->retrying--;
             if (router_try_send(w, r) != -EAGAIN)
@@ -299,11 +382,15 @@ static void on_tick(ev_loop *loop, void *data)
         usage_add_prefixes(w->cache, w->prefixes, w->nprefixes);
         w->nprefixes = 0;
     }
-    for (int p = 0; p < 3; p++)
-        for (int i = 0; i < w->nlinks; i++)
-            if (w->links[p][i])
-                backend_check_deadline(w->links[p][i], now);
+    for (ident *id = w->idents; id; id = id->next)
+        for (int p = 0; p < 3; p++)
+            for (int i = 0; i < w->nlinks; i++)
+                if (id->links[p][i])
+                    backend_check_deadline(id->links[p][i], now);
     reap_retired(w);
+    reap_idents(w, now);
+    if (w->acl_waiting)
+        admin_acl_waiting(w, now);
     if (w->accept_resume_ms && now >= w->accept_resume_ms) {
         w->accept_resume_ms = 0;
         listeners_set(w, EV_READ);
@@ -395,11 +482,19 @@ static void on_accept(ev_loop *loop, ev_handler *h, uint32_t events)
         if (fd < 0) {
             if (fd == -EMFILE || fd == -ENFILE) {
                 /* Out of descriptors: the pending connection stays queued, and epoll would
-                 * report it again at once. Listen again a little later instead of spinning. */
-                if (!w->accept_resume_ms)
-                    log_warn("worker %d: accept: %s; accepting again in %d ms", w->id,
-                             strerror(-fd), ACCEPT_PAUSE_MS);
-                w->accept_resume_ms = ev_now_ms(loop) + ACCEPT_PAUSE_MS;
+                 * report it again at once. Listen again a little later instead of spinning;
+                 * say so once a minute, with how often it happened. */
+                uint64_t now = ev_now_ms(loop);
+                w->accept_pauses++;
+                if (now - w->accept_warned_ms >= 60000) {
+                    log_warn("worker %d: accept: %s; accepting again in %d ms (%llu pause(s) "
+                             "since the last warning; see --maxclients and `ulimit -n`)",
+                             w->id, strerror(-fd), ACCEPT_PAUSE_MS,
+                             (unsigned long long)w->accept_pauses);
+                    w->accept_warned_ms = now;
+                    w->accept_pauses = 0;
+                }
+                w->accept_resume_ms = now + ACCEPT_PAUSE_MS;
                 listeners_set(w, 0);
             } else if (fd != -ECONNABORTED && fd != -EINTR) {
                 log_warn("worker %d: accept: %s", w->id, strerror(-fd));
@@ -419,10 +514,20 @@ static void *worker_main(void *arg)
     while (w->sessions)
         session_close(w->sessions, "shutdown");
     backend_reap_dropped(w);
-    for (int p = 0; p < 3; p++)
-        for (int i = 0; i < w->nlinks; i++)
-            if (w->links[p][i])
-                backend_destroy(w->links[p][i]);
+    while (w->acl_waiting) {
+        req *r = w->acl_waiting;
+        w->acl_waiting = r->bnext;
+        r->bnext = NULL;
+        req_put(w, r);
+    }
+    /* Requests on the links let go of their identities as the links settle them. */
+    for (ident *id = w->idents; id; id = id->next)
+        for (int p = 0; p < 3; p++)
+            for (int i = 0; i < w->nlinks; i++)
+                if (id->links[p][i]) {
+                    backend_destroy(id->links[p][i]);
+                    id->links[p][i] = NULL;
+                }
     for (backend *b = w->retired, *next; b; b = next) {
         next = b->retired_next;
         backend_destroy(b);
@@ -441,7 +546,7 @@ static void *worker_main(void *arg)
         req *r = w->retry_head;
         w->retry_head = r->bnext;
         r->bnext = NULL;
-        r->flags &= (uint16_t)~REQ_F_RETRY;
+        r->flags &= (uint32_t)~REQ_F_RETRY;
         router_fail(w, r, "ERR the endpoint is shutting down");
     }
     w->retry_tail = NULL;
@@ -452,6 +557,7 @@ static void *worker_main(void *arg)
         buf_deinit(&r->reply);
         xfree(r);
     }
+    free_idents(w);
     rcu_unregister_thread();
     return NULL;
 }
@@ -515,6 +621,7 @@ worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen
         w->next_session_id = (uint64_t)i + 1;
         w->peers = p->workers;
         w->npeers = nthreads;
+        w->endpoint = ident_get(w, ACL_ENGINE_ENDPOINT_USER);
         pthread_mutex_init(&w->inbox_lock, NULL);
     }
     usage_init(c, nthreads);
@@ -544,6 +651,7 @@ worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen
 fail:
     for (int i = 0; i < nthreads; i++) {
         worker *w = &p->workers[i];
+        free_idents(w);
         if (w->tls_listener.fd >= 0)
             close(w->tls_listener.fd);
         if (w->plain_listener.fd >= 0)
@@ -588,6 +696,7 @@ void worker_pool_stop(worker_pool *p)
         clients_drain(&p->workers[i]);
     for (int i = 0; i < p->n; i++) {
         worker *w = &p->workers[i];
+        free_idents(w); /* a worker whose thread never ran still has the endpoint's */
         pthread_mutex_destroy(&w->inbox_lock);
         if (w->tls_listener.fd >= 0) {
             ev_del(w->loop, &w->tls_listener);

@@ -10,7 +10,7 @@ import redis
 
 from conftest import deadline_poll, encode, engine_clients, key_slot, module_stratus_each_size
 
-srv = module_stratus_each_size("--max-blocking-clients", "40")
+srv = module_stratus_each_size("--max-blocking-clients", "40", "--max-blocking-per-user", "40")
 
 
 def _later(delay, fn):

@@ -99,7 +99,7 @@ def test_a_wrong_token_is_refused_and_a_right_one_runs_the_zone(stratus_factory,
         assert r.get("agent:k") == "v"
         remote = engine_clients(srv.data_dir, root=adir / "default")
         assert len(remote) == 1
-        (eng,) = remote.values()
+        ((eng_name, eng),) = remote.items()
         assert eng.info("replication")["role"] == "slave"
         deadline_poll(lambda: eng.execute_command("READONLY") and eng.get("agent:k") == "v", 10,
                       what="the agent's replica to have the key")
@@ -113,6 +113,11 @@ def test_a_wrong_token_is_refused_and_a_right_one_runs_the_zone(stratus_factory,
         deadline_poll(lambda: any(p.read_text().strip() != str(pid)
                                   for p in adir.glob("default/*/redis.pid")), 20,
                       what="the engine restarted through the agent")
+        # The zone's engine knows the cache's users, also once restarted there.
+        r.acl_setuser("zoned", enabled=True, passwords=["+pw"], keys=["z:*"], commands=["+get"])
+        deadline_poll(lambda: engine_clients(srv.data_dir, root=adir / "default",
+                                             ping=False)[eng_name].acl_getuser("u:zoned"), 20,
+                      what="the cache's users on the zone's restarted engine")
         for c in strays:
             c.close()
         srv.stop()

@@ -1,0 +1,56 @@
+/* Tests for control/api's body parsing: a JSON body with a key given twice is refused with the
+ * key named, never "the last one wins". */
+#define ALLOC_ROOM ROOM_TEST
+#include <stdio.h>
+#include <string.h>
+
+#include "control/api.h"
+#include "test.h"
+
+static plane_def base(void)
+{
+    plane_def d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.name, sizeof(d.name), "c");
+    d.shards = 1;
+    d.replicas = 1;
+    snprintf(d.durability, sizeof(d.durability), "async");
+    snprintf(d.max_storage, sizeof(d.max_storage), "0");
+    snprintf(d.eviction, sizeof(d.eviction), "volatile-lru");
+    d.hibernate_after = 600;
+    d.snapshot_retention = 7;
+    return d;
+}
+
+static int parse(const char *body, plane_def *d, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    return api_parse_def(body, strlen(body), d, 0, err, errlen);
+}
+
+TEST(api_body_with_a_duplicated_key_is_refused)
+{
+    char err[800];
+    plane_def d = base();
+    ASSERT_EQ(parse("{\"shards\": 2, \"replicas\": 0}", &d, err, sizeof(err)), 0);
+    ASSERT_EQ(d.shards, 2);
+    d = base();
+    ASSERT_EQ(parse("{\"shards\": 2, \"shards\": 3}", &d, err, sizeof(err)), -22);
+    ASSERT_TRUE(strstr(err, "\"shards\" twice") != NULL);
+    ASSERT_EQ(d.shards, 1); /* untouched */
+    /* Nested, on another line. */
+    ASSERT_EQ(parse("{\"usage_limits\": {\"max_storage\": \"1gb\",\n\"max_storage\": \"2gb\"}}", &d,
+                    err, sizeof(err)),
+              -22);
+    ASSERT_TRUE(strstr(err, "\"max_storage\" twice (line 2)") != NULL);
+    /* A key too long for jansson to quote: still refused, with its place. */
+    ASSERT_EQ(parse("{\"description_of_the_cache\": \"a\", \"description_of_the_cache\": \"b\"}",
+                    &d, err, sizeof(err)),
+              -22);
+    ASSERT_TRUE(strstr(err, "a key twice (line 1, column") != NULL);
+    /* The other refusals are unchanged. */
+    ASSERT_EQ(parse("{\"max_storage_x\": 1}", &d, err, sizeof(err)), -22); /* unknown field */
+    ASSERT_TRUE(strstr(err, "unknown field") != NULL);
+    ASSERT_EQ(parse("[1, 2]", &d, err, sizeof(err)), -22);
+    ASSERT_TRUE(strstr(err, "JSON object") != NULL);
+}
