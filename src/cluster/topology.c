@@ -32,6 +32,14 @@ int topo_find_node(const topology *t, const char *addr, size_t len)
     return -1;
 }
 
+int topo_find_addr(const topology *t, const char *addr)
+{
+    for (int i = 0; i < t->nnodes; i++)
+        if (strcmp(t->nodes[i].addr, addr) == 0)
+            return i;
+    return -1;
+}
+
 int topo_same_routes(const topology *a, const topology *b)
 {
     if (a->nshards != b->nshards || a->nnodes != b->nnodes)

@@ -50,6 +50,8 @@ topology *topo_create(void);
 void topo_destroy(topology *t);
 /* Node index whose cluster address is addr ("ip:port"), or -1. */
 int topo_find_node(const topology *t, const char *addr, size_t len);
+/* Node index whose address for the endpoint's links is addr (unix path or host:port), or -1. */
+int topo_find_addr(const topology *t, const char *addr);
 /* Whether two snapshots route identically (same slots, same primaries, same addresses). */
 int topo_same_routes(const topology *a, const topology *b);
 

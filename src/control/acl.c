@@ -103,6 +103,11 @@ static int bits_get(const uint64_t *w, unsigned id)
     return (int)((w[id / 64] >> (id % 64)) & 1u);
 }
 
+int acl_user_may(const acl_user *u, unsigned id)
+{
+    return bits_get(u->cmds, id);
+}
+
 /* Every command and subcommand of category cat (all of them when cat < 0) allowed or not. */
 static void bits_category(uint64_t *w, int cat, int on)
 {

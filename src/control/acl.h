@@ -98,6 +98,8 @@ acl_verdict acl_check(const acl_user *u, const cmd_def *d, size_t argc, const ch
  * channel refused (what Redis's ACL LOG and ACL DRYRUN name). pos may be NULL. */
 acl_verdict acl_check_at(const acl_user *u, const cmd_def *d, size_t argc, const char *const *argv,
                          const size_t *lens, size_t *pos);
+/* Whether u's command bitmap allows command id (its rules alone: no key or channel check). */
+int acl_user_may(const acl_user *u, unsigned id);
 /* Redis's NOPERM message for a verdict (without the "-"). */
 void acl_deny_message(acl_verdict v, const cmd_def *d, char *out, size_t outlen);
 

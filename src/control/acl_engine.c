@@ -32,15 +32,10 @@ static int named(const cmd_def *d, const char *const *names, size_t n)
     return 0;
 }
 
-static int has(const acl_user *u, unsigned id)
-{
-    return (int)((u->cmds[id / 64] >> (id % 64)) & 1u);
-}
-
 static int may_run_evalsha(const acl_user *u)
 {
     const cmd_def *a = cmd_lookup("evalsha", 7), *b = cmd_lookup("evalsha_ro", 10);
-    return (a && has(u, a->id)) || (b && has(u, b->id));
+    return (a && acl_user_may(u, a->id)) || (b && acl_user_may(u, b->id));
 }
 
 /* STRATUS and its subcommands are the endpoint's own: the engines do not know them. */
@@ -81,7 +76,7 @@ int acl_engine_override(unsigned id, const acl_user *u)
 static int wanted(unsigned id, const acl_user *u)
 {
     int o = acl_engine_override(id, u);
-    return o == 1 || (o == -1 && has(u, id));
+    return o == 1 || (o == -1 && acl_user_may(u, id));
 }
 
 void acl_engine_user_name(const char *name, size_t len, buf *out)
@@ -108,6 +103,23 @@ static void wordf(words *w, const char *prefix, const char *s)
 {
     buf_append(&w->text, prefix, strlen(prefix));
     word(w, s, strlen(s));
+}
+
+/* Append the words as one RESP command to cmds, and free them. */
+static void words_command(words *w, buf *cmds)
+{
+    const char **argv = xmalloc((w->n + 1) * sizeof(char *));
+    size_t *lens = xmalloc((w->n + 1) * sizeof(size_t));
+    const char *p = buf_rptr(&w->text);
+    for (size_t i = 0; i < w->n; i++) {
+        argv[i] = p;
+        lens[i] = strlen(p);
+        p += lens[i] + 1;
+    }
+    resp_add_command(cmds, w->n, argv, lens);
+    xfree(argv);
+    xfree(lens);
+    buf_deinit(&w->text);
 }
 
 void acl_engine_setuser(const acl_user *u, const char *pass_hash, buf *cmds)
@@ -171,18 +183,7 @@ void acl_engine_setuser(const acl_user *u, const char *pass_hash, buf *cmds)
                 wordf(&w, on ? "+" : "-", d->subs[j].name);
         }
     }
-    const char **argv = xmalloc(w.n * sizeof(char *));
-    size_t *lens = xmalloc(w.n * sizeof(size_t));
-    const char *p = buf_rptr(&w.text);
-    for (size_t i = 0; i < w.n; i++) {
-        argv[i] = p;
-        lens[i] = strlen(p);
-        p += lens[i] + 1;
-    }
-    resp_add_command(cmds, w.n, argv, lens);
-    xfree(argv);
-    xfree(lens);
-    buf_deinit(&w.text);
+    words_command(&w, cmds);
 }
 
 void acl_engine_endpoint_rules(const char *password, buf *out)
@@ -197,4 +198,27 @@ void acl_engine_endpoint_rules(const char *password, buf *out)
                 "+cluster|help -migrate -module -swapdb -pfdebug -debug -shutdown -replicaof "
                 "-slaveof -failover -sync -psync -monitor -save -bgsave -bgrewriteaof",
                 password);
+}
+
+void acl_engine_endpoint_setuser(const char *password, buf *cmds)
+{
+    words w = {.n = 0};
+    buf_init(&w.text);
+    word(&w, "ACL", 3);
+    word(&w, "SETUSER", 7);
+    word(&w, ACL_ENGINE_ENDPOINT_USER, sizeof(ACL_ENGINE_ENDPOINT_USER) - 1);
+    word(&w, "reset", 5);
+    buf rules;
+    buf_init(&rules);
+    acl_engine_endpoint_rules(password, &rules);
+    const char *p = buf_rptr(&rules), *end = p + buf_used(&rules);
+    while (p < end) {
+        const char *sp = memchr(p, ' ', (size_t)(end - p));
+        size_t n = sp ? (size_t)(sp - p) : (size_t)(end - p);
+        if (n)
+            word(&w, p, n);
+        p += n + 1;
+    }
+    buf_deinit(&rules);
+    words_command(&w, cmds);
 }

@@ -32,6 +32,9 @@ void acl_engine_setuser(const acl_user *u, const char *pass_hash, buf *cmds);
  * with its password (plain text, rendered as ">password"): everything a link of the endpoint
  * sends, and no script or function. */
 void acl_engine_endpoint_rules(const char *password, buf *out);
+/* Append, RESP-encoded, the ACL SETUSER that gives the endpoint's own engine user these rules
+ * (engines adopted from an older start may have older ones). */
+void acl_engine_endpoint_setuser(const char *password, buf *cmds);
 /* Whether an engine identity may run command id (after the user's own bit): 0 for the
  * commands taken away, 1 for the ones given, -1 when the user's own bit decides. */
 int acl_engine_override(unsigned id, const acl_user *u);

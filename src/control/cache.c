@@ -694,29 +694,9 @@ static void sync_users(cache *c)
             argv[n++] = p;
             p += strlen(p) + 1;
         }
-        /* The endpoint's own user too: engines adopted from an older start may have older
-         * rules for it. */
-        buf rules;
-        buf_init(&rules);
-        acl_engine_endpoint_rules(c->proxy_password, &rules);
-        buf_append(&rules, "", 1);
-        const char *set[] = {"ACL", "SETUSER", ACL_ENGINE_ENDPOINT_USER, "reset"};
-        size_t nw = 4;
-        const char *words[80];
-        size_t lens[80];
-        for (size_t i = 0; i < nw; i++) {
-            words[i] = set[i];
-            lens[i] = strlen(set[i]);
-        }
-        for (char *w = buf_rptr(&rules), *save = NULL, *tok = strtok_r(w, " ", &save);
-             tok && nw < ARRAY_LEN(words); tok = strtok_r(NULL, " ", &save)) {
-            words[nw] = tok;
-            lens[nw++] = strlen(tok);
-        }
-        resp_add_command(&cmds, nw, words, lens);
+        acl_engine_endpoint_setuser(c->proxy_password, &cmds);
         supervisor_set_users(c->sup, t->version, &cmds, t->n + 1, argv, n, ACL_ENGINE_PREFIX);
         xfree(argv);
-        buf_deinit(&rules);
         buf_deinit(&names);
         buf_deinit(&cmds);
         c->engine_users_version = t->version;

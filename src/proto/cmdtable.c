@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include "common/compiler.h"
@@ -127,8 +128,8 @@ static int keys_proc(const cmd_def *d, size_t argc, const char *const *argv, con
     uint8_t acc = KS_ACC_READ;
     keys[0] = 1;
     int n = 1;
-    if (d->name[0] == 's' && d->name[1] == 'o') {
-        int sort_ro = d->name[4] == '_';
+    if (strncmp(d->name, "sort", 4) == 0) {
+        int sort_ro = strcmp(d->name, "sort_ro") == 0;
         long store = -1;
         for (size_t i = 2; i < argc && !sort_ro; i++) {
             if (arg_eq(argv[i], lens[i], "limit"))
@@ -144,7 +145,7 @@ static int keys_proc(const cmd_def *d, size_t argc, const char *const *argv, con
                 access[n] = KS_ACC_WRITE;
             n++;
         }
-    } else if (d->name[1] == 'e') { /* set */
+    } else if (strcmp(d->name, "set") == 0) {
         acc = KS_ACC_WRITE;
         for (size_t i = 3; i < argc; i++)
             if (arg_eq(argv[i], lens[i], "get"))

@@ -49,10 +49,7 @@ void admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *fr
     /* The engine logged what its script called (reason, object): read it back, under the
      * endpoint's own user, and log it with this client as the engine cannot know it. */
     const topology *t = worker_topology(w);
-    int node = -1;
-    for (int i = 0; i < t->nnodes && node < 0; i++)
-        if (strcmp(t->nodes[i].addr, addr) == 0)
-            node = i;
+    int node = topo_find_addr(t, addr);
     if (node < 0)
         return; /* the engine left the topology meanwhile */
     req *q = req_get(w);
@@ -111,14 +108,8 @@ void admin_acl_engine_fetched(worker *w, req *q, const char *frame, size_t len)
             acl_log_reason why = field_is(reason, "key")       ? ACL_LOG_KEY
                                  : field_is(reason, "channel") ? ACL_LOG_CHANNEL
                                                                : ACL_LOG_COMMAND;
-            const char *name = ename + sizeof(ACL_ENGINE_PREFIX) - 1;
-            buf text;
-            buf_init(&text);
-            buf_appendf(&text, "%s", name);
-            buf_append(&text, "", 1);
-            acl_log_add(w->cache->acl_log, why, ACL_LOG_LUA, obj->str, obj->len, buf_rptr(&text),
-                        info);
-            buf_deinit(&text);
+            const char *name = ename + sizeof(ACL_ENGINE_PREFIX) - 1; /* the cache user's */
+            acl_log_add(w->cache->acl_log, why, ACL_LOG_LUA, obj->str, obj->len, name, info);
             break;
         }
     }

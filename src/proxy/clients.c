@@ -190,13 +190,8 @@ static int id_wanted(const client_job *job, uint64_t id)
 static void engine_node_of(worker *w, const backend *b, char *out, size_t n)
 {
     const topology *t = worker_topology(w);
-    for (int i = 0; i < t->nnodes; i++) {
-        if (strcmp(t->nodes[i].addr, b->addr) == 0) {
-            snprintf(out, n, "%s", t->nodes[i].cluster_addr);
-            return;
-        }
-    }
-    out[0] = '\0';
+    int node = topo_find_addr(t, b->addr);
+    snprintf(out, n, "%s", node >= 0 ? t->nodes[node].cluster_addr : "");
 }
 
 static void run_job(worker *w, const client_job *job, worker_msg *m)

@@ -940,21 +940,28 @@ static void rejected(session *s)
         atomic_fetch_add_explicit(&s->cache->meter.rejected, 1, memory_order_relaxed);
 }
 
+/* The command being dispatched runs once the client's earlier commands are answered: it is
+ * parsed again then (and counted and charged then). 1 when it must wait. */
+static int after_earlier(session *s)
+{
+    if (s->queued == 0)
+        return 0;
+    s->redo = 1;
+    s->meter_cmd = 0;
+    atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1, memory_order_relaxed);
+    return 1;
+}
+
 /* A command whose engine requests are the endpoint's own (REQ_F_ENDPOINT) travels on other
  * links than the client's, so the order of one connection is kept by waiting instead: it runs
  * once the client's earlier commands are answered (1: it is parsed again then), and the
  * client's later commands wait until it is answered (the barrier). */
 static int endpoint_turn(session *s)
 {
-    if (s->queued == 0) {
-        s->barrier = 1;
-        return 0;
-    }
-    s->redo = 1;
-    s->meter_cmd = 0;
-    atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1,
-                              memory_order_relaxed); /* counted when it runs */
-    return 1;
+    if (after_earlier(s))
+        return 1;
+    s->barrier = 1;
+    return 0;
 }
 
 #define THROTTLE_ABSORB_MS 100 /* over the ECPU/s limit, a command waits this long at most */
@@ -1054,23 +1061,15 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     if (unlikely(d->route == ROUTE_LOCAL && d->local == LOCAL_RESET)) {
         /* RESET ends what earlier commands started (a WATCH, subscriptions): it runs once they
          * are answered, in or out of MULTI, subscribed or not. */
-        if (s->queued > 0) {
-            s->redo = 1;
-            atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1,
-                                      memory_order_relaxed); /* counted when it runs */
-            return;
-        }
-        clients_reset(s);
+        if (!after_earlier(s))
+            clients_reset(s);
         return;
     }
+    /* Another user means other engine links: the commands sent before an AUTH run first, as on
+     * one connection. */
     if (unlikely(d->route == ROUTE_LOCAL && (d->local == LOCAL_AUTH || d->local == LOCAL_HELLO) &&
-                 s->authed && s->queued > 0)) {
-        /* Another user means other engine links: the commands sent before it run first, as on
-         * one connection (AUTH is parsed again once they are answered). */
-        s->redo = 1;
-        atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1, memory_order_relaxed);
+                 s->authed && after_earlier(s)))
         return;
-    }
     if (admin_acl_guard(s, d, argc, argv, lens) != 0) {
         rejected(s);
         return;

@@ -170,3 +170,26 @@ TEST(acl_engine_user_containers_and_their_subcommands)
     ASSERT_TRUE(!has_word(&w, "+command|count"));
     buf_deinit(&w);
 }
+
+TEST(acl_engine_endpoint_setuser_is_its_rules)
+{
+    buf cmd, rules;
+    buf_init(&cmd);
+    buf_init(&rules);
+    acl_engine_endpoint_setuser("secret", &cmd);
+    acl_engine_endpoint_rules("secret", &rules);
+    resp_value *v = NULL;
+    size_t used, nrules = 1;
+    for (size_t i = 0; i < buf_used(&rules); i++)
+        nrules += buf_rptr(&rules)[i] == ' ';
+    ASSERT_TRUE(resp_value_parse(buf_rptr(&cmd), buf_used(&cmd), &v, &used) == RESP_DONE);
+    /* ACL SETUSER stratus-proxy reset, then every word of the rules, in order. */
+    ASSERT_EQ(v->nelem, 4 + nrules);
+    ASSERT_MEM_EQ(v->elem[2].str, v->elem[2].len, "stratus-proxy", 13);
+    ASSERT_MEM_EQ(v->elem[4].str, v->elem[4].len, "on", 2);
+    ASSERT_MEM_EQ(v->elem[5].str, v->elem[5].len, ">secret", 7);
+    ASSERT_MEM_EQ(v->elem[v->nelem - 1].str, v->elem[v->nelem - 1].len, "-bgrewriteaof", 13);
+    resp_value_free(v);
+    buf_deinit(&cmd);
+    buf_deinit(&rules);
+}
