@@ -601,6 +601,13 @@ void acl_user_describe_channels(const acl_user *u, buf *out)
         buf_appendf(out, "%s&%s", i ? " " : "", u->channels[i]);
 }
 
+const char *acl_key_rule_prefix(const acl_key_pattern *k)
+{
+    if (k->perm == (KS_ACC_READ | KS_ACC_WRITE) && strcmp(k->pattern, "*") == 0)
+        return "%RW~";
+    return key_prefix(k->perm);
+}
+
 /* ACL LIST's text, or (stored) the same with a key pattern "*" written %RW~* so that it reads
  * back as a pattern rather than as allkeys (Redis's own text does not round-trip there). */
 static void describe_user(const acl_user *u, int stored, buf *out)
@@ -618,8 +625,8 @@ static void describe_user(const acl_user *u, int stored, buf *out)
         buf_appendf(out, " ~*");
     for (size_t i = 0; i < u->nkeys; i++) {
         const acl_key_pattern *k = &u->keys[i];
-        int all = stored && k->perm == (KS_ACC_READ | KS_ACC_WRITE) && !strcmp(k->pattern, "*");
-        buf_appendf(out, " %s%s", all ? "%RW~" : key_prefix(k->perm), k->pattern);
+        buf_appendf(out, " %s%s", stored ? acl_key_rule_prefix(k) : key_prefix(k->perm),
+                    k->pattern);
     }
     if (u->allchannels)
         buf_appendf(out, " &*");

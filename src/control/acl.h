@@ -98,6 +98,9 @@ acl_verdict acl_check(const acl_user *u, const cmd_def *d, size_t argc, const ch
  * channel refused (what Redis's ACL LOG and ACL DRYRUN name). pos may be NULL. */
 acl_verdict acl_check_at(const acl_user *u, const cmd_def *d, size_t argc, const char *const *argv,
                          const size_t *lens, size_t *pos);
+/* The rule that gives key pattern k back, before its pattern: "~", "%R~" or "%W~", and "%RW~" for
+ * a read-write "*" (which "~*" would turn into allkeys, refusing any pattern after it). */
+const char *acl_key_rule_prefix(const acl_key_pattern *k);
 /* Whether u's command bitmap allows command id (its rules alone: no key or channel check). */
 int acl_user_may(const acl_user *u, unsigned id);
 /* Redis's NOPERM message for a verdict (without the "-"). */

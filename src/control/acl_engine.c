@@ -142,14 +142,8 @@ void acl_engine_setuser(const acl_user *u, const char *pass_hash, buf *cmds)
         word(&w, "skip-sanitize-payload", 21);
     if (u->allkeys)
         word(&w, "~*", 2);
-    for (size_t i = 0; i < u->nkeys; i++) {
-        uint8_t p = u->keys[i].perm;
-        wordf(&w,
-              p == (KS_ACC_READ | KS_ACC_WRITE) ? "~"
-              : p == KS_ACC_READ                ? "%R~"
-                                                : "%W~",
-              u->keys[i].pattern);
-    }
+    for (size_t i = 0; i < u->nkeys; i++)
+        wordf(&w, acl_key_rule_prefix(&u->keys[i]), u->keys[i].pattern);
     if (u->allchannels)
         word(&w, "&*", 2);
     for (size_t i = 0; i < u->nchannels; i++)

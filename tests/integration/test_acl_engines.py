@@ -277,3 +277,17 @@ def test_auth_to_another_user_keeps_the_order_of_one_connection(srv, r, app):
                encode("GET", f"app:seq{i}") + encode("AUTH", srv.username, srv.password))
         assert [c.read_reply() for _ in range(4)] == ["OK", "OK", f"v{i}".encode(), "OK"]
     c.close()
+
+
+def test_a_read_write_star_pattern_before_other_patterns_reaches_the_engines(srv, r):
+    """`%RW~* ~app:*` is two patterns to Redis (`~* ~app:*` would be refused by an engine: no
+    pattern after allkeys), and the user works on every engine."""
+    r.execute_command("ACL", "SETUSER", "star", "reset", "on", ">pw", "%RW~*", "~app:*",
+                      "+get", "+eval")
+    for name, c in engine_clients(srv.data_dir).items():
+        assert c.acl_getuser("u:star"), name
+    u = user_client(srv, "star")
+    for k in keys_in_distinct_slots(6, "any:"):
+        assert u.execute_command("EVAL", "return redis.call('GET', KEYS[1])", 1, k) is None
+    u.close()
+    r.acl_deluser("star")

@@ -193,3 +193,15 @@ TEST(acl_engine_endpoint_setuser_is_its_rules)
     buf_deinit(&cmd);
     buf_deinit(&rules);
 }
+
+TEST(acl_engine_user_read_write_star_pattern_stays_a_pattern)
+{
+    buf w;
+    buf_init(&w);
+    /* "~*" would be allkeys on the engine, which refuses any pattern after it. */
+    ASSERT_TRUE(engine_words("on %RW~* ~app:* +get", &w) > 0);
+    ASSERT_TRUE(has_word(&w, "%RW~*"));
+    ASSERT_TRUE(has_word(&w, "~app:*"));
+    ASSERT_TRUE(!has_word(&w, "~*"));
+    buf_deinit(&w);
+}
