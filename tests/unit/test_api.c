@@ -5,22 +5,8 @@
 #include <string.h>
 
 #include "control/api.h"
+#include "plane_fixture.h"
 #include "test.h"
-
-static plane_def base(void)
-{
-    plane_def d;
-    memset(&d, 0, sizeof(d));
-    snprintf(d.name, sizeof(d.name), "c");
-    d.shards = 1;
-    d.replicas = 1;
-    snprintf(d.durability, sizeof(d.durability), "async");
-    snprintf(d.max_storage, sizeof(d.max_storage), "0");
-    snprintf(d.eviction, sizeof(d.eviction), "volatile-lru");
-    d.hibernate_after = 600;
-    d.snapshot_retention = 7;
-    return d;
-}
 
 static int parse(const char *body, plane_def *d, char *err, size_t errlen)
 {
@@ -31,10 +17,10 @@ static int parse(const char *body, plane_def *d, char *err, size_t errlen)
 TEST(api_body_with_a_duplicated_key_is_refused)
 {
     char err[800];
-    plane_def d = base();
+    plane_def d = plane_fixture_def("c");
     ASSERT_EQ(parse("{\"shards\": 2, \"replicas\": 0}", &d, err, sizeof(err)), 0);
     ASSERT_EQ(d.shards, 2);
-    d = base();
+    d = plane_fixture_def("c");
     ASSERT_EQ(parse("{\"shards\": 2, \"shards\": 3}", &d, err, sizeof(err)), -22);
     ASSERT_TRUE(strstr(err, "\"shards\" twice") != NULL);
     ASSERT_EQ(d.shards, 1); /* untouched */

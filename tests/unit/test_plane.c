@@ -9,22 +9,8 @@
 
 #include "common/file.h"
 #include "control/plane.h"
+#include "plane_fixture.h"
 #include "test.h"
-
-static plane_def valid(const char *name)
-{
-    plane_def d;
-    memset(&d, 0, sizeof(d));
-    snprintf(d.name, sizeof(d.name), "%s", name);
-    d.shards = 1;
-    d.replicas = 1;
-    snprintf(d.durability, sizeof(d.durability), "async");
-    snprintf(d.max_storage, sizeof(d.max_storage), "0");
-    snprintf(d.eviction, sizeof(d.eviction), "volatile-lru");
-    d.hibernate_after = 600;
-    d.snapshot_retention = 7;
-    return d;
-}
 
 TEST(plane_names_follow_the_aws_rule)
 {
@@ -35,11 +21,11 @@ TEST(plane_names_follow_the_aws_rule)
                                       "a_b", "a.b",  "a b",  "ä",    "a/b"};
     /* (41 characters do not fit the definition; the API refuses them when it parses.) */
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        plane_def d = valid(good[i]);
+        plane_def d = plane_fixture_def(good[i]);
         ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), 0);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        plane_def d = valid(bad[i]);
+        plane_def d = plane_fixture_def(bad[i]);
         ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
         ASSERT_TRUE(strstr(err, "lowercase") != NULL);
     }
@@ -48,21 +34,21 @@ TEST(plane_names_follow_the_aws_rule)
 TEST(plane_limits_and_settings_are_bounded)
 {
     char err[256];
-    plane_def d = valid("c");
+    plane_def d = plane_fixture_def("c");
     d.shards = 0;
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
-    d = valid("c");
+    d = plane_fixture_def("c");
     d.shards = 32;
     d.replicas = 2; /* 96 engines */
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
-    d = valid("c");
+    d = plane_fixture_def("c");
     snprintf(d.durability, sizeof(d.durability), "sync");
     d.replicas = 0;
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
-    d = valid("c");
+    d = plane_fixture_def("c");
     d.max_ecpu_per_second = -1;
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
-    d = valid("c");
+    d = plane_fixture_def("c");
     snprintf(d.max_storage, sizeof(d.max_storage), "10tb");
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
     snprintf(d.max_storage, sizeof(d.max_storage), "512mb");
@@ -73,13 +59,13 @@ TEST(plane_limits_and_settings_are_bounded)
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), 0);
     d.snapshot_retention = 36;
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
-    d = valid("c");
+    d = plane_fixture_def("c");
     snprintf(d.description, sizeof(d.description), "two\nlines");
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
-    d = valid("c");
+    d = plane_fixture_def("c");
     snprintf(d.zones, sizeof(d.zones), "a,b;rm -rf");
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), -22);
-    d = valid("c");
+    d = plane_fixture_def("c");
     snprintf(d.eviction, sizeof(d.eviction), "allkeys-lfu");
     ASSERT_EQ(plane_def_check(&d, err, sizeof(err)), 0);
     snprintf(d.eviction, sizeof(d.eviction), "allkeys-lru\nport=1");
