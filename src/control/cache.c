@@ -429,8 +429,8 @@ static void rebuild_topology(cache *c)
 void cache_tick(cache *c, int full)
 {
     persist_state(c);
-    sync_users(c); /* asleep too: a change then needs no engine, and is answered at once */
     if (hibernate_tick(c, full)) {
+        sync_users(c); /* asleep: a change needs no engine, and is answered at once */
         usage_tick(c);
         return;
     }

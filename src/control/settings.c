@@ -225,7 +225,6 @@ void settings_budget(uint64_t limit, long maxclients, long blocking, long per_us
                      settings_fd_budget *out)
 {
     long avail = limit > FD_RESERVE + 2 ? (long)MIN(limit - FD_RESERVE, (uint64_t)LONG_MAX) : 2;
-    out->reserve = FD_RESERVE;
     /* Clients first: a blocked client holds its socket and its private link, so private links
      * get only what is left once every client could be connected. */
     out->maxclients = MAX(1, MIN(maxclients, avail - 1));

@@ -143,7 +143,6 @@ typedef struct {
     long maxclients; /* client connections */
     long blocking;   /* private engine links (one per client in a blocking command ...) */
     long per_user;   /* of those, one ACL user's share */
-    long reserve;    /* descriptors kept for everything else (shared engine links, files) */
 } settings_fd_budget;
 
 /* The budget for an open-file limit of `limit` descriptors: clients first (at most

@@ -600,14 +600,10 @@ void clients_command(session *s, req *r, const cmd_def *d, size_t argc, const ch
 
 void clients_info_line(session *s, buf *out)
 {
-    buf line;
-    buf_init(&line);
-    client_line(s, ev_now_ms(s->w->loop), &line);
-    size_t n = buf_used(&line);
-    if (n && buf_rptr(&line)[n - 1] == '\n')
-        n--;
-    buf_append(out, buf_rptr(&line), n);
-    buf_deinit(&line);
+    size_t before = buf_used(out);
+    client_line(s, ev_now_ms(s->w->loop), out);
+    if (buf_used(out) > before && buf_rptr(out)[buf_used(out) - 1] == '\n')
+        out->len--; /* CLIENT INFO's line without its newline */
 }
 
 void clients_info(session *s, buf *b)
