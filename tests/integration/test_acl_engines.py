@@ -184,9 +184,13 @@ def test_no_reply_shows_engine_internals(srv, r, app):
                     reply = str(e)
                 seen.append((who, cmd, repr(reply)))
         def shows(text, secret):
-            # A number counts only as a whole number (a pid is not part of a byte count).
+            # A number (pid, port) counts where a reply would name a process or an address:
+            # after host: or @, or after a word with port/pid/process in it. Anywhere else a
+            # whole number is just as likely a slot (0-16383), a byte count or a client id.
             if secret.isdigit():
-                return re.search(r"(?<![0-9])%s(?![0-9])" % secret, text) is not None
+                where = (r"(?:\d+\.\d+\.\d+\.\d+:|localhost:|\]:|@"
+                         r"|(?:port|pid|process)[a-z_]*\W{1,6})")
+                return re.search(where + secret + r"(?![0-9])", text, re.I) is not None
             return secret in text
 
         leaks = [(who, cmd, s, text[:300]) for who, cmd, text in seen for s in secrets
