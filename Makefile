@@ -19,7 +19,7 @@ CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover
 LDFLAGS += -fsanitize=$(SANITIZER)
 endif
 
-ROOMS    := common net proto proxy cluster scale meter control
+ROOMS    := common net proto acl proxy cluster scale meter control
 # web_gen.c is named as well as globbed, so a tree without it regenerates it instead of failing to link.
 LIB_SRC  := $(sort $(foreach r,$(ROOMS),$(wildcard src/$(r)/*.c)) src/control/web_gen.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -17,8 +17,8 @@
 #include <urcu-qsbr.h>
 
 #include "cluster/agent.h"
-#include "control/acl_engine.h"
-#include "control/acl_log.h"
+#include "acl/acl_engine.h"
+#include "acl/acl_log.h"
 #include "control/hibernate.h"
 #include "control/usage.h"
 #include "common/alloc.h"
@@ -26,7 +26,7 @@
 #include "common/log.h"
 #include "net/ev.h"
 #include "net/tls.h"
-#include "proxy/authguard.h"
+#include "acl/authguard.h"
 
 static void choose_home(const topology *cur, topology *t);
 

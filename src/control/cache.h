@@ -13,7 +13,7 @@
 #include "common/buf.h"
 #include "common/compiler.h"
 #include "cluster/topology.h"
-#include "control/acl.h"
+#include "acl/acl.h"
 #include "control/settings.h"
 #include "control/store.h"
 #include "meter/meter.h"

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/authguard.h"
+#include "acl/authguard.h"
 #include "common/alloc.h"
 #include "control/http.h"
 #include "control/usage.h"

@@ -11,7 +11,7 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
-#include "control/acl_engine.h"
+#include "acl/acl_engine.h"
 #include "control/usage.h"
 #include "proxy/proxy_int.h"
 

@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "common/version.h"
 #include "proto/keyslot.h"
-#include "proxy/authguard.h"
+#include "acl/authguard.h"
 #include "proxy/proxy_int.h"
 
 static int arg_is(const char *a, size_t n, const char *word)

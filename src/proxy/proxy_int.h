@@ -7,7 +7,7 @@
 
 #include "common/buf.h"
 #include "common/compiler.h"
-#include "control/acl_log.h"
+#include "acl/acl_log.h"
 #include "control/cache.h"
 #include "meter/meter.h"
 #include "net/conn.h"

@@ -19,7 +19,7 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
-#include "control/acl_engine.h"
+#include "acl/acl_engine.h"
 #include "control/usage.h"
 #include "net/tls.h"
 #include "proxy/proxy_int.h"

@@ -14,7 +14,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/alloc.h"
-#include "control/acl_engine.h"
+#include "acl/acl_engine.h"
 #include "control/usage.h"
 #include "common/compiler.h"
 #include "common/log.h"

@@ -1,4 +1,4 @@
-/* ACL rules, checks and descriptions (control/acl.c), the ACL log (control/acl_log.c) and the
+/* ACL rules, checks and descriptions (acl/acl.c), the ACL log (acl/acl_log.c) and the
  * durable store (control/store.c). */
 #include <errno.h>
 #include <pthread.h>
@@ -7,8 +7,8 @@
 
 #include "common/alloc.h"
 #include "common/compiler.h"
-#include "control/acl.h"
-#include "control/acl_log.h"
+#include "acl/acl.h"
+#include "acl/acl_log.h"
 #include "control/store.h"
 #include "test.h"
 
@@ -315,7 +315,7 @@ TEST(acl_check_names_the_refused_argument)
     acl_user_destroy(u);
 }
 
-/* ---- ACL LOG (control/acl_log.c) ---- */
+/* ---- ACL LOG (acl/acl_log.c) ---- */
 
 static void log_cmd(acl_log *l, uint64_t ms, const char *object, const char *user)
 {

@@ -1,9 +1,9 @@
-/* The engine identity of a cache user (control/acl_engine.c): the ACL SETUSER the engines get. */
+/* The engine identity of a cache user (acl/acl_engine.c): the ACL SETUSER the engines get. */
 #include <string.h>
 
 #include "common/alloc.h"
-#include "control/acl.h"
-#include "control/acl_engine.h"
+#include "acl/acl.h"
+#include "acl/acl_engine.h"
 #include "proto/resp.h"
 #include "test.h"
 

@@ -1,9 +1,9 @@
-/* Tests for proxy/authguard: a failure budget per address that refills at its rate, bounded
+/* Tests for acl/authguard: a failure budget per address that refills at its rate, bounded
  * memory however many addresses try. */
 #define ALLOC_ROOM ROOM_TEST
 #include <stdio.h>
 
-#include "proxy/authguard.h"
+#include "acl/authguard.h"
 #include "test.h"
 
 TEST(authguard_budget_per_address_refills_at_its_rate)

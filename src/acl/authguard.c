@@ -2,7 +2,7 @@
  * hash table: memory stays bounded however many addresses try. When the table is full the
  * address whose bucket is fullest (the least suspicious) gives up its slot. */
 #define ALLOC_ROOM ROOM_PROXY
-#include "proxy/authguard.h"
+#include "acl/authguard.h"
 
 #include <pthread.h>
 #include <stdio.h>

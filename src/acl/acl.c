@@ -1,7 +1,7 @@
 /* ACL users: the rule language and the permission checks (see acl.h). Pure functions over
  * immutable data, so any worker thread may check a command without a lock. */
 #define ALLOC_ROOM ROOM_CONTROL
-#include "control/acl.h"
+#include "acl/acl.h"
 
 #include <errno.h>
 #include <stdio.h>

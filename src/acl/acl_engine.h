@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #include "common/buf.h"
-#include "control/acl.h"
+#include "acl/acl.h"
 
 /* Prefix of the engine users that stand for cache users. */
 #define ACL_ENGINE_PREFIX "u:"

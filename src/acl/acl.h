@@ -1,8 +1,9 @@
 /* ACL users of a cache, enforced by the endpoint: Redis 7.0's rule language (on/off, >pass,
  * #hash, nopass, ~keys, %R~ %W~, &channels, +cmd, -cmd, +@category, reset ...) applied to a user,
- * and the checks the router makes before a command leaves the endpoint. Engines only ever see
- * the service's internal user, so a user's rules hold whatever shard its keys live on. Users are
- * kept in immutable tables: a change makes a new table (published with RCU by the cache). */
+ * and the checks the router makes before a command leaves the endpoint; the engines hold the
+ * same users and check what scripts do (acl_engine.h). The acl/ room is the users model both
+ * the control plane (which changes and persists it) and the data path (which checks it) use.
+ * Users are kept in immutable tables: a change makes a new table (published with RCU). */
 #ifndef STRATUS_ACL_H
 #define STRATUS_ACL_H
 

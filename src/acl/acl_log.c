@@ -3,7 +3,7 @@
  * reason, context, object and user at most a minute apart; bump it to the front and count it, or
  * add a new entry at the front and drop the oldest beyond the maximum length. */
 #define ALLOC_ROOM ROOM_CONTROL
-#include "control/acl_log.h"
+#include "acl/acl_log.h"
 
 #include <string.h>
 #include <time.h>
