@@ -1,6 +1,6 @@
 /* ACL users: the rule language and the permission checks (see acl.h). Pure functions over
  * immutable data, so any worker thread may check a command without a lock. */
-#define ALLOC_ROOM ROOM_CONTROL
+#define ALLOC_ROOM ROOM_ACL
 #include "acl/acl.h"
 
 #include <errno.h>

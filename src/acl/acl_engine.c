@@ -1,6 +1,6 @@
 /* The engine identity of each cache user (see acl_engine.h): which commands it loses and gains,
  * and the ACL SETUSER that creates it. Pure functions over the command table and a user. */
-#define ALLOC_ROOM ROOM_CONTROL
+#define ALLOC_ROOM ROOM_ACL
 #include "acl/acl_engine.h"
 
 #include <stdio.h>

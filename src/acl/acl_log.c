@@ -2,7 +2,7 @@
  * addACLLogEntry is followed step by step: look at the ten newest entries for one with the same
  * reason, context, object and user at most a minute apart; bump it to the front and count it, or
  * add a new entry at the front and drop the oldest beyond the maximum length. */
-#define ALLOC_ROOM ROOM_CONTROL
+#define ALLOC_ROOM ROOM_ACL
 #include "acl/acl_log.h"
 
 #include <string.h>

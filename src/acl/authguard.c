@@ -1,7 +1,7 @@
 /* AUTH brute-force guard (see authguard.h). A token bucket per address in a fixed-size open
  * hash table: memory stays bounded however many addresses try. When the table is full the
  * address whose bucket is fullest (the least suspicious) gives up its slot. */
-#define ALLOC_ROOM ROOM_PROXY
+#define ALLOC_ROOM ROOM_ACL
 #include "acl/authguard.h"
 
 #include <pthread.h>

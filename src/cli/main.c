@@ -177,16 +177,16 @@ static void print_banner(const cache *c, const tls_files *files, const metrics_s
     char hostbuf[80];
     const char *host = url_host(c->cfg->bind, hostbuf, sizeof(hostbuf));
     char url[512];
-    snprintf(url, sizeof(url), "rediss://default:%s@%s:%d", c->password, host, c->port);
+    snprintf(url, sizeof(url), "rediss://default:%s@%s:%d", c->password, host, c->view.port);
     printf("Stratus %s is up: cache \"%s\", %d shard(s) x %ld engine(s)\n", STRATUS_VERSION,
-           c->name, c->topo->nshards, 1 + c->cfg->replicas);
+           c->view.name, c->view.topo->nshards, 1 + c->cfg->replicas);
     printf("  url        %s\n", url);
     printf("  ca         %s\n", files->ca);
-    if (c->plaintext_port >= 0)
-        printf("  plaintext  redis://default:%s@%s:%d\n", c->password, host, c->plaintext_port);
-    if (c->reader_port >= 0)
+    if (c->view.plaintext_port >= 0)
+        printf("  plaintext  redis://default:%s@%s:%d\n", c->password, host, c->view.plaintext_port);
+    if (c->view.reader_port >= 0)
         printf("  reader     rediss://default:%s@%s:%d (reads from zone %s's replicas)\n",
-               c->password, host, c->reader_port, c->zone);
+               c->password, host, c->view.reader_port, c->view.zone);
     if (metrics)
         printf("  metrics    http://%s:%d/metrics\n", host, metrics_port(metrics));
     printf("  redis-cli  redis-cli --tls --cacert %s -u %s\n", files->ca, url);
@@ -231,7 +231,7 @@ static void write_endpoint_file(const cache *c, const tls_files *files, int metr
     const char *host = strcmp(c->cfg->bind, "0.0.0.0") == 0 || strcmp(c->cfg->bind, "::") == 0
                            ? "127.0.0.1"
                            : c->cfg->bind;
-    if (endpoint_write(c->dir, host, c->port, files->ca, metrics) != 0)
+    if (endpoint_write(c->dir, host, c->view.port, files->ca, metrics) != 0)
         log_warn("cannot write %s/endpoint: `stratus cache` commands will not find this endpoint",
                  c->dir);
 }
@@ -369,7 +369,7 @@ static int cmd_up(int argc, char **argv)
         fail(err);
         goto out;
     }
-    pool = worker_pool_create(c, threads, err, sizeof(err));
+    pool = worker_pool_create(cache_view(c, threads), threads, err, sizeof(err));
     if (!pool) {
         fail(err);
         goto out;
@@ -382,8 +382,8 @@ static int cmd_up(int argc, char **argv)
         fail(err);
         goto stop;
     }
-    log_info("endpoint: TLS on %s:%d%s, %d worker thread(s)", cfg.bind, c->port,
-             c->plaintext_port >= 0 ? ", plaintext on too" : "", threads);
+    log_info("endpoint: TLS on %s:%d%s, %d worker thread(s)", cfg.bind, c->view.port,
+             c->view.plaintext_port >= 0 ? ", plaintext on too" : "", threads);
     if (cfg.metrics_port >= 0) {
         metrics =
             metrics_start(c, cfg.bind, (int)cfg.metrics_port, cfg.api_hosts, err, sizeof(err));
@@ -393,7 +393,7 @@ static int cmd_up(int argc, char **argv)
         }
         log_info("metrics: http://%s:%d/metrics", cfg.bind, metrics_port(metrics));
     }
-    if (!plane_child() && cfg.api_port >= 0 && !c->follow) {
+    if (!plane_child() && cfg.api_port >= 0 && !c->view.follow) {
         char self[PATH_MAX];
         self_path(self, sizeof(self));
         pl = plane_start(&cfg, self, c, err, sizeof(err));
@@ -444,13 +444,13 @@ static int cmd_up(int argc, char **argv)
             next_full = now + 1000;
         cache_tick(c, full);
         if (!healthy) {
-            healthy = atomic_load(&c->sleep.asleep) || supervisor_cluster_ok(c->sup);
+            healthy = atomic_load(&c->view.sleep.asleep) || supervisor_cluster_ok(c->sup);
             if (healthy) {
-                log_info("cache %s: cluster healthy", c->name);
+                log_info("cache %s: cluster healthy", c->view.name);
             } else if (now > healthy_deadline) {
                 log_error("cache %s: the cluster did not become healthy within %ld ms; see the "
                           "engine logs under %s/engines",
-                          c->name, cfg.start_timeout, c->dir);
+                          c->view.name, cfg.start_timeout, c->dir);
                 goto stop;
             }
         }

@@ -16,6 +16,7 @@ typedef enum {
     ROOM_COMMON,
     ROOM_NET,
     ROOM_PROTO,
+    ROOM_ACL,
     ROOM_PROXY,
     ROOM_CLUSTER,
     ROOM_SCALE,

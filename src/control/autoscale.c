@@ -56,24 +56,24 @@ static void memory_guard(cache *c, const supervisor_shard_load *loads, int n)
 void autoscale_guard_memory(cache *c)
 {
     uint64_t now = ev_clock_ms();
-    if (!c->autoscale || !c->topo || now < c->next_guard_ms)
+    if (!c->autoscale || !c->view.topo || now < c->next_guard_ms)
         return;
     c->next_guard_ms = now + SAMPLE_EVERY_MS;
     supervisor_shard_load loads[TOPO_MAX_SHARDS];
-    if (supervisor_sample_shards(c->sup, c->topo, loads) == 0)
-        memory_guard(c, loads, c->topo->nshards);
+    if (supervisor_sample_shards(c->sup, c->view.topo, loads) == 0)
+        memory_guard(c, loads, c->view.topo->nshards);
 }
 
 /* Sample each shard, ask the policy, carry out what it decides. */
 void autoscale_step(cache *c)
 {
     uint64_t now = ev_clock_ms();
-    if (atomic_exchange(&c->memory_pressure, 0))
+    if (atomic_exchange(&c->view.memory_pressure, 0))
         c->next_sample_ms = 0;
-    if (!c->autoscale || now < c->next_sample_ms || atomic_load(&c->scale_request) != 0)
+    if (!c->autoscale || now < c->next_sample_ms || atomic_load(&c->view.scale_request) != 0)
         return;
     c->next_sample_ms = now + SAMPLE_EVERY_MS;
-    const topology *t = c->topo;
+    const topology *t = c->view.topo;
     if (!t || t->nshards < 1)
         return;
     supervisor_shard_load loads[TOPO_MAX_SHARDS];
@@ -83,7 +83,7 @@ void autoscale_step(cache *c)
     int room = t->nshards < c->policy.max_shards;
     for (int i = 0; i < t->nshards && !room; i++)
         room = loads[i].maxmemory < c->policy.vertical_max_bytes;
-    atomic_store(&c->oom_absorb, room);
+    atomic_store(&c->view.oom_absorb, room);
     if (c->reshard.active) {
         memory_guard(c, loads, t->nshards);
         return;
@@ -112,10 +112,10 @@ void autoscale_step(cache *c)
                 (unsigned long long)d.held_ms, d.nshards, d.target_shards);
     if ((d.actions & SCALE_ACT_RAISE_MEMORY) && d.raise_shard >= 0 && d.raise_shard < t->nshards) {
         if (supervisor_set_maxmemory(c->sup, loads[d.raise_shard].id, d.raise_maxmemory) != 0)
-            log_warn("cache %s: could not raise the maxmemory of shard %d", c->name, d.raise_shard);
+            log_warn("cache %s: could not raise the maxmemory of shard %d", c->view.name, d.raise_shard);
     }
     if (d.actions & (SCALE_ACT_OUT | SCALE_ACT_IN)) {
-        atomic_store(&c->scale_request, d.target_shards);
+        atomic_store(&c->view.scale_request, d.target_shards);
         snprintf(c->pending_reason, sizeof(c->pending_reason), "autoscaler: %s", d.reason);
     }
 }

@@ -37,7 +37,7 @@ void cache_event(cache *c, const char *kind, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    log_info("cache %s: %s: %s", c->name, kind, msg);
+    log_info("cache %s: %s: %s", c->view.name, kind, msg);
     if (!c->store)
         return;
     struct timespec ts;
@@ -47,7 +47,7 @@ void cache_event(cache *c, const char *kind, const char *fmt, ...)
     snprintf(name, sizeof(name), "%013lld-%06u", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
              seq++ % 1000000);
     int n = snprintf(value, sizeof(value), "%s\t%s", kind, msg);
-    store_put(c->store, c->name, "event", name, value, (size_t)MIN((size_t)n, sizeof(value) - 1));
+    store_put(c->store, c->view.name, "event", name, value, (size_t)MIN((size_t)n, sizeof(value) - 1));
 }
 
 /* Read a secret file, or create it with nbytes of randomness (hex) and mode 0600. */
@@ -117,9 +117,97 @@ static void cache_idle(void *arg)
     supervisor_poll(c->sup);
     sync_users(c);
     if (supervisor_check_primaries(c->sup))
-        atomic_store(&c->refresh_wanted, 1);
-    if (c->topo)
-        supervisor_update_availability(c->sup, c->topo);
+        atomic_store(&c->view.refresh_wanted, 1);
+    if (c->view.topo)
+        supervisor_update_availability(c->sup, c->view.topo);
+}
+
+/* ---- the data path's view ---- */
+
+/* The calls the endpoint's workers make back (proxy/view.h view_ops). */
+static void op_script_add(void *owner, const char *sha, const char *body, size_t len)
+{
+    cache_script_add(owner, sha, body, len);
+}
+
+static int op_script_get(void *owner, const char *sha, size_t shalen, buf *out)
+{
+    return cache_script_get(owner, sha, shalen, out);
+}
+
+static void op_scripts_clear(void *owner)
+{
+    cache_scripts_clear(owner);
+}
+
+static void op_config_record(void *owner, const char *name, size_t nlen, const char *value,
+                             size_t vlen)
+{
+    cache_config_record(owner, name, nlen, value, vlen);
+}
+
+static int op_acl_setuser(void *owner, const char *name, size_t nlen, size_t nrules,
+                          const char *const *rules, const size_t *lens, uint64_t *version,
+                          char *err, size_t errlen)
+{
+    return cache_acl_setuser(owner, name, nlen, nrules, rules, lens, version, err, errlen);
+}
+
+static int op_acl_deluser(void *owner, size_t n, const char *const *names, const size_t *lens,
+                          uint64_t *version, char *err, size_t errlen)
+{
+    return cache_acl_deluser(owner, n, names, lens, version, err, errlen);
+}
+
+static void op_stats(void *owner, view_stats *out)
+{
+    supervisor_stats st;
+    cache_get_stats(owner, &st);
+    memset(out, 0, sizeof(*out));
+    snprintf(out->engine_version, sizeof(out->engine_version), "%s", st.engine_version);
+    out->engines_total = st.engines_total;
+    out->engines_up = st.engines_up;
+    out->restarts = st.restarts;
+    out->failovers = st.failovers;
+}
+
+static void op_wake(void *owner)
+{
+    cache_wake(owner);
+}
+
+static const view_ops view_ops_of_cache = {
+    .script_add = op_script_add,
+    .script_get = op_script_get,
+    .scripts_clear = op_scripts_clear,
+    .config_record = op_config_record,
+    .acl_setuser = op_acl_setuser,
+    .acl_deluser = op_acl_deluser,
+    .stats = op_stats,
+    .wake = op_wake,
+};
+
+/* The endpoint's limits from the settings (after the open-file budget resolved them). */
+static void set_limits(view_limits *l, const settings *cfg)
+{
+    snprintf(l->bind, sizeof(l->bind), "%s", cfg->bind);
+    l->port = cfg->port;
+    l->plaintext_port = cfg->plaintext_port;
+    l->reader_port = cfg->reader_port;
+    l->backend_timeout = cfg->backend_timeout;
+    l->handshake_timeout = cfg->handshake_timeout;
+    l->auth_timeout = cfg->auth_timeout;
+    l->idle_timeout = cfg->idle_timeout;
+    l->maxclients = cfg->maxclients;
+    l->max_blocking_clients = cfg->max_blocking_clients;
+    l->max_blocking_per_user = cfg->max_blocking_per_user;
+    l->auth_failures_per_minute = cfg->auth_failures_per_minute;
+}
+
+proxy_view *cache_view(cache *c, int workers)
+{
+    usage_init(c, workers);
+    return &c->view;
 }
 
 /* The cache's admin user: every permission, the cache password. Clients cannot change it. */
@@ -136,31 +224,32 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                     size_t errlen)
 {
     cache *c = xcalloc(1, sizeof(*c));
-    snprintf(c->name, sizeof(c->name), "%s", name);
+    view_init(&c->view);
+    c->view.ops = &view_ops_of_cache;
+    c->view.owner = c;
+    set_limits(&c->view.limits, cfg);
+    snprintf(c->view.name, sizeof(c->view.name), "%s", name);
     snprintf(c->dir, sizeof(c->dir), "%s/caches/%s", cfg->data_dir, name);
     c->cfg = cfg;
     c->wake_fd = -1;
-    c->plaintext_port = -1;
-    c->reader_port = -1;
     /* The endpoint's zone: --zone, else the preferred zone, else the first of --zones (z1). */
     char first[16] = "z1";
     if (cfg->zones[0])
         snprintf(first, sizeof(first), "%.*s", (int)strcspn(cfg->zones, ","), cfg->zones);
-    snprintf(c->zone, sizeof(c->zone), "%s",
+    snprintf(c->view.zone, sizeof(c->view.zone), "%s",
              cfg->zone[0]             ? cfg->zone
              : cfg->preferred_zone[0] ? cfg->preferred_zone
                                       : first);
     pthread_mutex_init(&c->stats_lock, NULL);
     pthread_mutex_init(&c->scripts_lock, NULL);
     pthread_mutex_init(&c->state_lock, NULL);
-    pthread_mutex_init(&c->links_lock, NULL);
     if (mkdirs(c->dir) != 0) {
         snprintf(err, errlen, "--data-dir: cannot create %s: %s", c->dir, strerror(errno));
         goto fail;
     }
-    c->follow = cfg->follow[0] != 0;
+    c->view.follow = cfg->follow[0] != 0;
     static const char *const shared[] = {"password", "internal-password", "proxy-password"};
-    for (size_t i = 0; c->follow && i < ARRAY_LEN(shared); i++) {
+    for (size_t i = 0; c->view.follow && i < ARRAY_LEN(shared); i++) {
         char path[4400];
         snprintf(path, sizeof(path), "%s/%s", c->dir, shared[i]);
         if (access(path, R_OK) != 0) {
@@ -175,9 +264,9 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     if (secret_file(c->dir, "password", c->password, sizeof(c->password), 24, err, errlen) != 0 ||
         secret_file(c->dir, "internal-password", c->internal_password, sizeof(c->internal_password),
                     32, err, errlen) != 0 ||
-        secret_file(c->dir, "proxy-password", c->proxy_password, sizeof(c->proxy_password), 32, err,
+        secret_file(c->dir, "proxy-password", c->view.proxy_password, sizeof(c->view.proxy_password), 32, err,
                     errlen) != 0 ||
-        secret_file(c->dir, "node-id", c->node_id, sizeof(c->node_id), 20, err, errlen) != 0)
+        secret_file(c->dir, "node-id", c->view.node_id, sizeof(c->view.node_id), 20, err, errlen) != 0)
         goto fail;
     unsigned long long mem;
     if (settings_parse_size(cfg->shard_memory, &mem) != 0 || mem < 1024 * 1024) {
@@ -195,7 +284,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                  cfg->max_shards);
         goto fail;
     }
-    if (usage_parse_quotas(cfg->user_ecpu_per_second, NULL, NULL, err, errlen) != 0)
+    if (meter_quotas_parse(cfg->user_ecpu_per_second, NULL, NULL, err, errlen) != 0)
         goto fail;
     if (strcmp(cfg->metering, "on") != 0 && strcmp(cfg->metering, "off") != 0) {
         snprintf(err, errlen, "--metering: '%s' is not on or off", cfg->metering);
@@ -205,15 +294,15 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         snprintf(err, errlen, "--durability: '%s' is not async or sync", cfg->durability);
         goto fail;
     }
-    c->sync_writes = strcmp(cfg->durability, "sync") == 0;
-    if (c->sync_writes && cfg->replicas < 1) {
+    c->view.sync_writes = strcmp(cfg->durability, "sync") == 0;
+    if (c->view.sync_writes && cfg->replicas < 1) {
         snprintf(err, errlen,
                  "--durability sync needs a replica to confirm writes: use "
                  "--replicas 1 or more, or --durability async");
         goto fail;
     }
     char token[256] = "";
-    if (cfg->zone_agents[0] && !c->follow) {
+    if (cfg->zone_agents[0] && !c->view.follow) {
         char tpath[4200];
         snprintf(tpath, sizeof(tpath), "%s", cfg->agent_token_file[0] ? cfg->agent_token_file : "");
         if (!tpath[0])
@@ -236,7 +325,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                  cache_eviction_policies());
         goto fail;
     }
-    snprintf(c->eviction, sizeof(c->eviction), "%s", cfg->eviction);
+    snprintf(c->view.eviction, sizeof(c->view.eviction), "%s", cfg->eviction);
     unsigned long long out_limit;
     if (settings_parse_size(cfg->client_output_limit, &out_limit) != 0 ||
         (out_limit && out_limit < 64 * 1024)) {
@@ -246,16 +335,16 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
                  cfg->client_output_limit);
         goto fail;
     }
-    c->output_limit = out_limit;
-    c->auth_guard = auth_guard_create((unsigned)cfg->auth_failures_per_minute);
+    c->view.limits.output_limit = out_limit;
+    c->view.auth_guard = auth_guard_create((unsigned)cfg->auth_failures_per_minute);
     if (!limit && strcmp(cfg->eviction, "volatile-lru") != 0)
         log_info("cache %s: --eviction %s applies once the cache has a --max-storage; without "
                  "one the engines never evict (a full shard is the autoscaler's cue)",
                  name, cfg->eviction);
-    c->max_storage = limit;
+    c->view.max_storage = limit;
     c->shard_memory = mem;
     c->sleep.after_ms = cfg->hibernate_after * 1000;
-    c->autoscale = strcmp(cfg->autoscale, "on") == 0 && !c->follow && !limit;
+    c->autoscale = strcmp(cfg->autoscale, "on") == 0 && !c->view.follow && !limit;
     if (limit && strcmp(cfg->autoscale, "on") == 0)
         log_info("cache %s: --max-storage keeps the shard count at %ld (the limit is split "
                  "evenly over the shards): autoscaling is off",
@@ -269,7 +358,7 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     c->policy.in_cooldown_ms = (uint64_t)cfg->scale_in_cooldown;
     scale_state_init(&c->scale);
     acl_table *empty = acl_table_create();
-    c->acl = acl_table_with(empty, default_user(c));
+    c->view.acl = acl_table_with(empty, default_user(c));
     acl_table_destroy(empty);
     c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (c->wake_fd == -1) {
@@ -278,14 +367,14 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     }
     buf proxy_rules;
     buf_init(&proxy_rules);
-    acl_engine_endpoint_rules(c->proxy_password, &proxy_rules);
-    c->acl_log = acl_log_create(ACL_LOG_MAX_LEN_DEFAULT);
+    acl_engine_endpoint_rules(c->view.proxy_password, &proxy_rules);
+    c->view.acl_log = acl_log_create(ACL_LOG_MAX_LEN_DEFAULT);
     supervisor_config sc = {
-        .cache_name = c->name,
+        .cache_name = c->view.name,
         .dir = c->dir,
         .engine_binary = engine_binary,
         .password = c->internal_password,
-        .proxy_password = c->proxy_password,
+        .proxy_password = c->view.proxy_password,
         .proxy_rules = buf_rptr(&proxy_rules),
         .shards = (int)cfg->shards,
         .replicas = (int)cfg->replicas,
@@ -293,8 +382,8 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
         .failover_timeout_ms = (int)cfg->failover_timeout,
         .maxmemory = limit ? MIN(c->shard_memory, limit / (uint64_t)cfg->shards) : c->shard_memory,
         /* Without a limit a full shard is the autoscaler's cue, never a reason to drop keys. */
-        .maxmemory_policy = limit ? c->eviction : "noeviction",
-        .sync_writes = c->sync_writes,
+        .maxmemory_policy = limit ? c->view.eviction : "noeviction",
+        .sync_writes = c->view.sync_writes,
         .zones = cfg->zones,
         .preferred_zone = cfg->preferred_zone,
         .zone_netns = cfg->zone_netns,
@@ -312,22 +401,19 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
 fail:
     if (c->wake_fd != -1)
         close(c->wake_fd);
-    auth_guard_destroy(c->auth_guard);
+    auth_guard_destroy(c->view.auth_guard);
     pthread_mutex_destroy(&c->stats_lock);
     pthread_mutex_destroy(&c->scripts_lock);
     pthread_mutex_destroy(&c->state_lock);
-    pthread_mutex_destroy(&c->links_lock);
+    view_deinit(&c->view);
     xfree(c);
     return NULL;
 }
 
-const uint64_t cache_latency_us[CACHE_LATENCY_BUCKETS - 1] = {
-    50, 100, 200, 300, 500, 750, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 500000, 1000000};
-
 static void publish(cache *c, topology *t)
 {
-    atomic_store(&c->nshards, t->nshards);
-    topology *old = rcu_xchg_pointer(&c->topo, t);
+    atomic_store(&c->view.nshards, t->nshards);
+    topology *old = rcu_xchg_pointer(&c->view.topo, t);
     if (old) {
         synchronize_rcu();
         topo_destroy(old);
@@ -336,20 +422,20 @@ static void publish(cache *c, topology *t)
 
 int cache_start(cache *c, char *err, size_t errlen)
 {
-    c->started_ms = ev_clock_ms();
-    if (!c->follow && hibernate_present(c->dir)) {
+    c->view.started_ms = ev_clock_ms();
+    if (!c->view.follow && hibernate_present(c->dir)) {
         /* It was asleep when the service stopped: it stays asleep, with no route until the
          * first request wakes it (which verifies the snapshot then). */
         uint64_t bytes = 0;
         char why[400];
         if (hibernate_verify(c->dir, &bytes, why, sizeof(why)) != 0)
-            log_warn("cache %s: its hibernation snapshot does not verify: %s", c->name, why);
+            log_warn("cache %s: its hibernation snapshot does not verify: %s", c->view.name, why);
         atomic_store(&c->sleep.rest_bytes, bytes);
-        atomic_store(&c->sleep.asleep, 1);
+        atomic_store(&c->view.sleep.asleep, 1);
         topology *t = supervisor_topology_at_rest(c->sup);
         if (!t) {
             snprintf(err, errlen, "cache %s is asleep but its engines' nodes.conf is unreadable",
-                     c->name);
+                     c->view.name);
             return -1;
         }
         t->version = 1;
@@ -358,7 +444,7 @@ int cache_start(cache *c, char *err, size_t errlen)
             atomic_store(&t->nodes[i].available, 0);
         publish(c, t);
         log_info("cache %s: asleep (hibernated, %llu bytes at rest); the first request wakes it",
-                 c->name, (unsigned long long)bytes);
+                 c->view.name, (unsigned long long)bytes);
         return 0;
     }
     if (supervisor_start(c->sup, (int)c->cfg->start_timeout, err, errlen) != 0)
@@ -401,7 +487,7 @@ void cache_rebuild_topology(cache *c)
     topology *t = supervisor_topology(c->sup);
     if (!t)
         return;
-    const topology *cur = c->topo;
+    const topology *cur = c->view.topo;
     choose_home(cur, t);
     if (cur && topo_same_routes(cur, t) &&
         (cur->pubsub_home < 0 || t->pubsub_home < 0 ||
@@ -416,7 +502,7 @@ void cache_rebuild_topology(cache *c)
             if (strcmp(t->nodes[i].addr, cur->nodes[j].addr) == 0)
                 atomic_store(&t->nodes[i].available, atomic_load(&cur->nodes[j].available));
     supervisor_update_availability(c->sup, t);
-    log_info("cache %s: topology v%llu: %d shard(s), %d engine(s)", c->name,
+    log_info("cache %s: topology v%llu: %d shard(s), %d engine(s)", c->view.name,
              (unsigned long long)t->version, t->nshards, t->nnodes);
     publish(c, t);
 }
@@ -439,8 +525,8 @@ void cache_tick(cache *c, int full)
     reshard_step(c);
     usage_tick(c);
     sync_users(c);
-    supervisor_update_availability(c->sup, c->topo);
-    if (full || failovers || atomic_exchange(&c->refresh_wanted, 0))
+    supervisor_update_availability(c->sup, c->view.topo);
+    if (full || failovers || atomic_exchange(&c->view.refresh_wanted, 0))
         cache_rebuild_topology(c);
     autoscale_step(c);
     if (full) {
@@ -454,7 +540,7 @@ void cache_tick(cache *c, int full)
 
 const topology *cache_topology(const cache *c)
 {
-    return rcu_dereference(c->topo);
+    return rcu_dereference(c->view.topo);
 }
 
 void cache_get_stats(cache *c, supervisor_stats *out)
@@ -545,72 +631,6 @@ const char *cache_eviction_policies(void)
 
 /* ---- CONFIG SET overrides ---- */
 
-/* Engine settings clients may change: behaviour and tuning of the data, never where it lives,
- * how much memory it gets (the service's limits), persistence or security. */
-static const char *const config_allowed[] = {
-    "notify-keyspace-events",
-    "maxmemory-policy",
-    "maxmemory-samples",
-    "maxmemory-eviction-tenacity",
-    "lfu-log-factor",
-    "lfu-decay-time",
-    "lua-time-limit",
-    "busy-reply-threshold",
-    "slowlog-log-slower-than",
-    "slowlog-max-len",
-    "latency-monitor-threshold",
-    "latency-tracking",
-    "latency-tracking-info-percentiles",
-    "hash-max-listpack-entries",
-    "hash-max-listpack-value",
-    "hash-max-ziplist-entries",
-    "hash-max-ziplist-value",
-    "list-max-listpack-size",
-    "list-max-ziplist-size",
-    "list-compress-depth",
-    "set-max-intset-entries",
-    "zset-max-listpack-entries",
-    "zset-max-listpack-value",
-    "zset-max-ziplist-entries",
-    "zset-max-ziplist-value",
-    "hll-sparse-max-bytes",
-    "stream-node-max-bytes",
-    "stream-node-max-entries",
-    "active-expire-effort",
-    "lazyfree-lazy-eviction",
-    "lazyfree-lazy-expire",
-    "lazyfree-lazy-server-del",
-    "lazyfree-lazy-user-del",
-    "lazyfree-lazy-user-flush",
-    "activedefrag",
-    "acllog-max-len", /* the endpoint's ACL LOG keeps this many entries too */
-};
-
-int cache_config_allowed(const char *name, size_t len)
-{
-    for (size_t i = 0; i < ARRAY_LEN(config_allowed); i++)
-        if (strlen(config_allowed[i]) == len && strncasecmp(config_allowed[i], name, len) == 0)
-            return 1;
-    return 0;
-}
-
-static char allowed_text[1400];
-
-static void build_allowed_text(void)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < ARRAY_LEN(config_allowed); i++)
-        n += (size_t)snprintf(allowed_text + n, sizeof(allowed_text) - n, "%s%s", i ? ", " : "",
-                              config_allowed[i]);
-}
-
-const char *cache_config_allowed_text(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, build_allowed_text);
-    return allowed_text;
-}
-
 void cache_config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     char lname[64];
@@ -636,7 +656,7 @@ void cache_config_record(cache *c, const char *name, size_t nlen, const char *va
         /* The engines checked the value: a number from 0 to LONG_MAX. */
         char num[24];
         snprintf(num, sizeof(num), "%.*s", (int)MIN(vlen, sizeof(num) - 1), value);
-        acl_log_set_max_len(c->acl_log, (size_t)strtoull(num, NULL, 10));
+        acl_log_set_max_len(c->view.acl_log, (size_t)strtoull(num, NULL, 10));
     }
 }
 
@@ -644,13 +664,13 @@ void cache_config_record(cache *c, const char *name, size_t nlen, const char *va
 
 const acl_table *cache_acl(const cache *c)
 {
-    return rcu_dereference(c->acl);
+    return rcu_dereference(c->view.acl);
 }
 
 /* Publish t (state_lock held); the old table is freed after a grace period. */
 static void publish_acl(cache *c, acl_table *t)
 {
-    acl_table *old = rcu_xchg_pointer(&c->acl, t);
+    acl_table *old = rcu_xchg_pointer(&c->view.acl, t);
     c->retired = xrealloc(c->retired, (c->nretired + 1) * sizeof(*c->retired));
     c->retired[c->nretired++] = old;
     c->users_dirty = 1;
@@ -661,7 +681,7 @@ void cache_wake(cache *c)
 {
     uint64_t one = 1;
     if (c->wake_fd != -1 && write(c->wake_fd, &one, sizeof(one)) == -1 && errno != EAGAIN)
-        log_warn("cache %s: cannot wake the control thread: %s", c->name, strerror(errno));
+        log_warn("cache %s: cannot wake the control thread: %s", c->view.name, strerror(errno));
 }
 
 /* Control thread: the engines' users follow the cache's. When the table changed, the engine
@@ -670,10 +690,10 @@ void cache_wake(cache *c)
  * for the workers (an ACL SETUSER is answered once the engines have it). */
 static void sync_users(cache *c)
 {
-    const acl_table *t = c->acl; /* only this thread frees tables */
+    const acl_table *t = c->view.acl; /* only this thread frees tables */
     if (t->version != c->engine_users_version) {
         char hash[65];
-        crypto_sha256_hex(c->proxy_password, strlen(c->proxy_password), hash);
+        crypto_sha256_hex(c->view.proxy_password, strlen(c->view.proxy_password), hash);
         buf cmds, names;
         buf_init(&cmds);
         buf_init(&names);
@@ -689,14 +709,14 @@ static void sync_users(cache *c)
             argv[n++] = p;
             p += strlen(p) + 1;
         }
-        acl_engine_endpoint_setuser(c->proxy_password, &cmds);
+        acl_engine_endpoint_setuser(c->view.proxy_password, &cmds);
         supervisor_set_users(c->sup, t->version, &cmds, t->n + 1, argv, n, ACL_ENGINE_PREFIX);
         xfree(argv);
         buf_deinit(&names);
         buf_deinit(&cmds);
         c->engine_users_version = t->version;
     }
-    atomic_store_explicit(&c->acl_engines_version, supervisor_sync_users(c->sup),
+    atomic_store_explicit(&c->view.acl_engines_version, supervisor_sync_users(c->sup),
                           memory_order_release);
 }
 
@@ -724,7 +744,7 @@ int cache_acl_setuser(cache *c, const char *name, size_t nlen, size_t nrules,
         return -EINVAL;
     }
     pthread_mutex_lock(&c->state_lock);
-    const acl_user *cur = acl_table_find(c->acl, name, nlen);
+    const acl_user *cur = acl_table_find(c->view.acl, name, nlen);
     acl_user *u = cur ? acl_user_dup(cur) : acl_user_create(name, nlen);
     for (size_t i = 0; i < nrules; i++) {
         char why[200];
@@ -736,7 +756,7 @@ int cache_acl_setuser(cache *c, const char *name, size_t nlen, size_t nrules,
             return -EINVAL;
         }
     }
-    acl_table *t = acl_table_with(c->acl, u);
+    acl_table *t = acl_table_with(c->view.acl, u);
     *version = t->version;
     publish_acl(c, t);
     pthread_mutex_unlock(&c->state_lock);
@@ -755,12 +775,12 @@ int cache_acl_deluser(cache *c, size_t n, const char *const *names, const size_t
     int removed = 0;
     pthread_mutex_lock(&c->state_lock);
     for (size_t i = 0; i < n; i++) {
-        if (!acl_table_find(c->acl, names[i], lens[i]))
+        if (!acl_table_find(c->view.acl, names[i], lens[i]))
             continue;
-        publish_acl(c, acl_table_without(c->acl, names[i], lens[i]));
+        publish_acl(c, acl_table_without(c->view.acl, names[i], lens[i]));
         removed++;
     }
-    *version = c->acl->version;
+    *version = c->view.acl->version;
     pthread_mutex_unlock(&c->state_lock);
     return removed;
 }
@@ -772,10 +792,10 @@ static void load_override(void *arg, const char *name, const char *value, size_t
     cache *c = arg;
     /* A policy a client set before the cache had a storage limit: the limit's --eviction
      * decides now (the stored value comes back if the limit goes). */
-    if (c->max_storage && strcmp(name, "maxmemory-policy") == 0) {
+    if (c->view.max_storage && strcmp(name, "maxmemory-policy") == 0) {
         log_info("cache %s: CONFIG SET maxmemory-policy %.*s set earlier is not applied: the "
                  "storage limit evicts with --eviction %s",
-                 c->name, (int)MIN(vlen, 32), value, c->eviction);
+                 c->view.name, (int)MIN(vlen, 32), value, c->view.eviction);
         return;
     }
     cache_config_record(c, name, strlen(name), value, vlen);
@@ -790,12 +810,12 @@ static void load_user(void *arg, const char *name, const char *value, size_t vle
     if (acl_user_apply_text(u, text, err, sizeof(err)) != 0) {
         log_error("cache %s: stored ACL user %s has a rule Stratus cannot read (%s); it is left "
                   "out",
-                  c->name, name, err);
+                  c->view.name, name, err);
         acl_user_destroy(u);
     } else {
-        acl_table *t = acl_table_with(c->acl, u);
-        acl_table_destroy(c->acl);
-        c->acl = t;
+        acl_table *t = acl_table_with(c->view.acl, u);
+        acl_table_destroy(c->view.acl);
+        c->view.acl = t;
     }
     xfree(text);
 }
@@ -808,10 +828,10 @@ static void load_script(void *arg, const char *name, const char *value, size_t v
 int cache_attach_store(cache *c, store *st, char *err, size_t errlen)
 {
     c->store = st;
-    if (store_each(st, c->name, "config", load_override, c) != 0 ||
-        store_each(st, c->name, "user", load_user, c) != 0 ||
-        store_each(st, c->name, "script", load_script, c) != 0) {
-        snprintf(err, errlen, "cannot read the state of cache %s from the store", c->name);
+    if (store_each(st, c->view.name, "config", load_override, c) != 0 ||
+        store_each(st, c->view.name, "user", load_user, c) != 0 ||
+        store_each(st, c->view.name, "script", load_script, c) != 0) {
+        snprintf(err, errlen, "cannot read the state of cache %s from the store", c->view.name);
         return -1;
     }
     pthread_mutex_lock(&c->state_lock);
@@ -844,7 +864,7 @@ static void persist_state(cache *c)
     if (ov) {
         supervisor_set_overrides(c->sup, n, names, values);
         for (size_t i = 0; i < n && c->store; i++)
-            store_put(c->store, c->name, "config", names[i], values[i], strlen(values[i]));
+            store_put(c->store, c->view.name, "config", names[i], values[i], strlen(values[i]));
         for (size_t i = 0; i < n; i++) {
             xfree((char *)names[i]);
             xfree((char *)values[i]);
@@ -859,8 +879,8 @@ static void persist_state(cache *c)
         xfree(retired);
     }
     if (us && c->store) {
-        const acl_table *t = c->acl; /* only this thread frees tables */
-        store_clear(c->store, c->name, "user");
+        const acl_table *t = c->view.acl; /* only this thread frees tables */
+        store_clear(c->store, c->view.name, "user");
         buf text;
         buf_init(&text);
         for (size_t i = 0; i < t->n; i++) {
@@ -868,16 +888,16 @@ static void persist_state(cache *c)
                 continue;
             buf_consume(&text, buf_used(&text));
             acl_user_describe_stored(t->users[i], &text);
-            store_put(c->store, c->name, "user", t->users[i]->name, buf_rptr(&text),
+            store_put(c->store, c->view.name, "user", t->users[i]->name, buf_rptr(&text),
                       buf_used(&text));
         }
         buf_deinit(&text);
     }
     if (sc && c->store) {
-        store_clear(c->store, c->name, "script");
+        store_clear(c->store, c->view.name, "script");
         pthread_mutex_lock(&c->scripts_lock);
         for (size_t i = 0; i < c->nscripts; i++)
-            store_put(c->store, c->name, "script", c->scripts[i].sha, c->scripts[i].body,
+            store_put(c->store, c->view.name, "script", c->scripts[i].sha, c->scripts[i].body,
                       c->scripts[i].len);
         pthread_mutex_unlock(&c->scripts_lock);
     }
@@ -890,7 +910,7 @@ void cache_destroy(cache *c)
     cache_scripts_clear(c);
     xfree(c->scripts);
     usage_deinit(c);
-    auth_guard_destroy(c->auth_guard);
+    auth_guard_destroy(c->view.auth_guard);
     pthread_mutex_destroy(&c->scripts_lock);
     for (size_t i = 0; i < c->noverrides; i++)
         xfree(c->overrides[i].value);
@@ -898,66 +918,17 @@ void cache_destroy(cache *c)
     for (size_t i = 0; i < c->nretired; i++)
         acl_table_destroy(c->retired[i]);
     xfree(c->retired);
-    acl_table_destroy(c->acl);
-    acl_log_destroy(c->acl_log);
+    acl_table_destroy(c->view.acl);
+    acl_log_destroy(c->view.acl_log);
     xfree(c->reshard.moves);
     scale_state_deinit(&c->scale);
     pthread_mutex_destroy(&c->state_lock);
     supervisor_destroy(c->sup);
-    topo_destroy(c->topo);
+    topo_destroy(c->view.topo);
     pthread_mutex_destroy(&c->stats_lock);
     if (c->wake_fd != -1)
         close(c->wake_fd);
-    for (size_t i = 0; i < c->nlink_users; i++)
-        xfree(c->link_users[i].user);
-    xfree(c->link_users);
-    pthread_mutex_destroy(&c->links_lock);
+    view_deinit(&c->view);
     xfree(c);
 }
 
-/* ---- private engine links per user ---- */
-
-int cache_private_link_take(cache *c, const char *user)
-{
-    int64_t n = atomic_fetch_add_explicit(&c->counters.private_links, 1, memory_order_relaxed);
-    if (n >= c->cfg->max_blocking_clients) {
-        atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
-        return -ENOSPC;
-    }
-    pthread_mutex_lock(&c->links_lock);
-    size_t i = 0;
-    while (i < c->nlink_users && strcmp(c->link_users[i].user, user) != 0)
-        i++;
-    if (i == c->nlink_users) {
-        c->link_users = xrealloc(c->link_users, (c->nlink_users + 1) * sizeof(*c->link_users));
-        c->link_users[i].user = xstrdup(user);
-        c->link_users[i].n = 0;
-        c->nlink_users++;
-    }
-    int rc = 0;
-    if (c->link_users[i].n >= c->cfg->max_blocking_per_user)
-        rc = -EDQUOT;
-    else
-        c->link_users[i].n++;
-    pthread_mutex_unlock(&c->links_lock);
-    if (rc)
-        atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
-    return rc;
-}
-
-void cache_private_link_give(cache *c, const char *user)
-{
-    atomic_fetch_sub_explicit(&c->counters.private_links, 1, memory_order_relaxed);
-    pthread_mutex_lock(&c->links_lock);
-    for (size_t i = 0; i < c->nlink_users; i++) {
-        if (strcmp(c->link_users[i].user, user) != 0)
-            continue;
-        if (--c->link_users[i].n == 0) {
-            /* Users come and go: an entry lives only while its user holds links. */
-            xfree(c->link_users[i].user);
-            c->link_users[i] = c->link_users[--c->nlink_users];
-        }
-        break;
-    }
-    pthread_mutex_unlock(&c->links_lock);
-}

@@ -10,7 +10,7 @@
 void cache_rebuild_topology(cache *c);
 
 /* Run the live reshard a slice at a time, or start the one STRATUS SCALE or the autoscaler
- * asked for (c->scale_request); finishes it by removing drained shards (reshard.c). */
+ * asked for (c->view.scale_request); finishes it by removing drained shards (reshard.c). */
 void reshard_step(cache *c);
 /* A failover replaced a primary named in the running plan: repair half-moved slots and plan
  * the rest again from the new topology (reshard.c). */

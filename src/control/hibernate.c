@@ -144,9 +144,10 @@ fail:
 int hibernate_sleep(cache *c, char *err, size_t errlen)
 {
     cache_sleep *sl = &c->sleep;
+    view_sleep *vs = &c->view.sleep;
     uint64_t t0 = ev_clock_ms();
-    atomic_store(&sl->wake_wanted, 0);
-    atomic_store(&sl->asleep, 1); /* from now on requests wait for the wake */
+    atomic_store(&vs->wake_wanted, 0);
+    atomic_store(&vs->asleep, 1); /* from now on requests wait for the wake */
     usage_flush(c);
     /* Replicas with everything their primary had can take over at the wake (no writable
      * delay): nothing acknowledged is lost that way. */
@@ -170,8 +171,8 @@ int hibernate_sleep(cache *c, char *err, size_t errlen)
                  strerror(-rc));
         char why[256];
         if (supervisor_start(c->sup, (int)c->cfg->start_timeout, why, sizeof(why)) != 0)
-            log_error("cache %s: %s", c->name, why);
-        atomic_store(&sl->asleep, 0);
+            log_error("cache %s: %s", c->view.name, why);
+        atomic_store(&vs->asleep, 0);
         return -1;
     }
     atomic_store(&sl->rest_bytes, total);
@@ -188,6 +189,7 @@ int hibernate_sleep(cache *c, char *err, size_t errlen)
 int hibernate_wake(cache *c, char *err, size_t errlen)
 {
     cache_sleep *sl = &c->sleep;
+    view_sleep *vs = &c->view.sleep;
     uint64_t t0 = ev_clock_ms(), bytes = 0;
     char why[400];
     if (hibernate_verify(c->dir, &bytes, why, sizeof(why)) != 0) {
@@ -207,10 +209,10 @@ int hibernate_wake(cache *c, char *err, size_t errlen)
     manifest_path(c->dir, path, sizeof(path));
     unlink(path);
     atomic_store(&sl->rest_bytes, 0);
-    atomic_store(&c->refresh_wanted, 1);
-    atomic_store(&sl->asleep, 0);
+    atomic_store(&c->view.refresh_wanted, 1);
+    atomic_store(&vs->asleep, 0);
     /* Requests that arrived while the engines started asked again: they are served now. */
-    atomic_store(&sl->wake_wanted, 0);
+    atomic_store(&vs->wake_wanted, 0);
     atomic_fetch_add(&sl->wakes, 1);
     int64_t took = (int64_t)(ev_clock_ms() - t0);
     atomic_store(&sl->last_wake_ms, took);
@@ -227,42 +229,43 @@ int hibernate_wake(cache *c, char *err, size_t errlen)
  * the workers already; idle detection reads them once a second. */
 static uint64_t activity(const cache *c)
 {
-    if (c->meter.on && c->meter.cells) {
-        usage_totals t;
-        usage_totals_now(c, &t);
+    if (c->view.meter.on && c->view.meter.cells) {
+        meter_totals t;
+        meter_ledger_totals(&c->view.meter, &t);
         return t.calls;
     }
-    return (uint64_t)atomic_load_explicit(&c->counters.total_commands, memory_order_relaxed);
+    return (uint64_t)atomic_load_explicit(&c->view.counters.total_commands, memory_order_relaxed);
 }
 
 int hibernate_tick(cache *c, int full)
 {
     cache_sleep *sl = &c->sleep;
+    view_sleep *vs = &c->view.sleep;
     uint64_t now = ev_clock_ms();
     char err[600];
-    if (atomic_load(&sl->asleep)) {
-        if (atomic_exchange(&sl->wake_wanted, 0) && !atomic_load(&sl->wake_failed) &&
+    if (atomic_load(&vs->asleep)) {
+        if (atomic_exchange(&vs->wake_wanted, 0) && !atomic_load(&vs->wake_failed) &&
             hibernate_wake(c, err, sizeof(err)) != 0) {
-            snprintf(sl->wake_error, sizeof(sl->wake_error), "ERR cache %s cannot wake: %s",
-                     c->name, err);
-            atomic_store(&sl->wake_failed, 1);
+            snprintf(vs->wake_error, sizeof(vs->wake_error), "ERR cache %s cannot wake: %s",
+                     c->view.name, err);
+            atomic_store(&vs->wake_failed, 1);
             cache_event(c, "wake-refused", "%s", err);
         }
-        atomic_store(&sl->sleep_wanted, 0);
-        return atomic_load(&sl->asleep);
+        atomic_store(&vs->sleep_wanted, 0);
+        return atomic_load(&vs->asleep);
     }
-    if (c->follow)
+    if (c->view.follow)
         return 0;
     uint64_t act = full || !sl->idle_since_ms ? activity(c) : sl->seen_activity;
     if (!sl->idle_since_ms || act != sl->seen_activity ||
-        atomic_load(&c->counters.private_links) > 0 || c->reshard.active) {
+        atomic_load(&c->view.counters.private_links) > 0 || c->reshard.active) {
         sl->seen_activity = act;
         sl->idle_since_ms = now;
     }
-    int wanted = atomic_exchange(&sl->sleep_wanted, 0);
+    int wanted = atomic_exchange(&vs->sleep_wanted, 0);
     if (wanted || (full && sl->after_ms > 0 && now - sl->idle_since_ms >= (uint64_t)sl->after_ms)) {
         if (hibernate_sleep(c, err, sizeof(err)) != 0)
             cache_event(c, "hibernate-failed", "%s", err);
     }
-    return atomic_load(&sl->asleep);
+    return atomic_load(&vs->asleep);
 }

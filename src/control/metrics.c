@@ -26,7 +26,7 @@ static void scalar(buf *out, const cache *c, const char *name, const char *type,
                    long long v)
 {
     family(out, name, type, help);
-    buf_appendf(out, "%s{cache=\"%s\"} %lld\n", name, c->name, v);
+    buf_appendf(out, "%s{cache=\"%s\"} %lld\n", name, c->view.name, v);
 }
 
 /* Milli-ECPU as ECPU with three decimals. */
@@ -41,11 +41,11 @@ static void cmd_series(buf *out, const cache *c, const char *name, int ecpu)
 {
     for (uint16_t id = 0; id < cmd_ids; id++) {
         const cmd_def *x = cmd_by_id(id);
-        usage_totals t;
-        usage_command_now(c, id, &t);
+        meter_totals t;
+        meter_ledger_command(&c->view.meter, id, &t);
         if (!x || !t.calls)
             continue;
-        buf_appendf(out, "%s{cache=\"%s\",command=\"%s\"} ", name, c->name, x->name);
+        buf_appendf(out, "%s{cache=\"%s\",command=\"%s\"} ", name, c->view.name, x->name);
         if (ecpu)
             add_ecpu(out, t.mecpu);
         else
@@ -55,19 +55,19 @@ static void cmd_series(buf *out, const cache *c, const char *name, int ecpu)
 
 void metrics_render(cache *c, buf *out)
 {
-    usage_totals t;
-    usage_totals_now(c, &t);
+    meter_totals t;
+    meter_ledger_totals(&c->view.meter, &t);
     supervisor_stats st;
     cache_get_stats(c, &st);
     family(out, "stratus_elasticache_processing_units_total", "counter",
            "ECPU charged (CloudWatch: ElastiCacheProcessingUnits), docs/pricing.md");
-    buf_appendf(out, "stratus_elasticache_processing_units_total{cache=\"%s\"} ", c->name);
+    buf_appendf(out, "stratus_elasticache_processing_units_total{cache=\"%s\"} ", c->view.name);
     add_ecpu(out, t.mecpu);
     scalar(out, c, "stratus_bytes_used_for_cache", "gauge",
            "data held, dataset bytes over the primaries (CloudWatch: BytesUsedForCache)",
-           (long long)atomic_load_explicit(&c->meter.storage_bytes, memory_order_relaxed));
+           (long long)atomic_load_explicit(&c->view.meter.storage_bytes, memory_order_relaxed));
     family(out, "stratus_storage_gb_hours_total", "counter", "storage integrated over time");
-    buf_appendf(out, "stratus_storage_gb_hours_total{cache=\"%s\"} %.9f\n", c->name,
+    buf_appendf(out, "stratus_storage_gb_hours_total{cache=\"%s\"} %.9f\n", c->view.name,
                 (double)t.storage_byte_s / (1073741824.0 * 3600.0));
     scalar(out, c, "stratus_throttled_cmds_total", "counter",
            "commands refused by the ECPU/s limit (CloudWatch: ThrottledCmds)",
@@ -76,21 +76,18 @@ void metrics_render(cache *c, buf *out)
            "request bytes of metered commands (CloudWatch: NetworkBytesIn)", (long long)t.bytes_in);
     scalar(out, c, "stratus_network_bytes_out_total", "counter",
            "reply bytes of metered commands (CloudWatch: NetworkBytesOut)", (long long)t.bytes_out);
-    scalar(out, c, "stratus_curr_connections", "gauge", "client connections (CurrConnections)",
-           (long long)atomic_load(&c->counters.connected_clients));
-    scalar(out, c, "stratus_new_connections_total", "counter",
-           "client connections accepted (NewConnections)",
-           (long long)atomic_load(&c->counters.total_connections));
-    scalar(out, c, "stratus_rejected_connections_total", "counter",
-           "connections refused at --maxclients",
-           (long long)atomic_load(&c->counters.rejected_conns));
     scalar(out, c, "stratus_client_limit_disconnections_total", "counter",
            "clients closed by a limit: --client-output-limit, --idle-timeout, --auth-timeout",
-           (long long)(atomic_load(&c->counters.output_limit_kills) +
-                       atomic_load(&c->counters.idle_kills) +
-                       atomic_load(&c->counters.auth_timeouts)));
+           (long long)(atomic_load(&c->view.counters.output_limit_kills) +
+                       atomic_load(&c->view.counters.idle_kills) +
+                       atomic_load(&c->view.counters.auth_timeouts)));
+    size_t nrows;
+    const view_counter_row *rows = view_counter_rows(&nrows);
+    for (size_t i = 0; i < nrows; i++) /* the endpoint's counters (VIEW_COUNTERS) */
+        scalar(out, c, rows[i].family, rows[i].type, rows[i].help,
+               (long long)view_counter_value(&c->view.counters, &rows[i]));
     uint64_t refused;
-    auth_guard_stats(c->auth_guard, &refused);
+    auth_guard_stats(c->view.auth_guard, &refused);
     scalar(out, c, "stratus_auth_throttled_total", "counter",
            "AUTH attempts refused unchecked: their address spent its failure budget",
            (long long)refused);
@@ -102,21 +99,14 @@ void metrics_render(cache *c, buf *out)
     scalar(out, c, "stratus_failovers_total", "counter",
            "primaries replaced by a replica, failbacks included", (long long)st.failovers);
     scalar(out, c, "stratus_resharding", "gauge", "1 while slots are being moved",
-           atomic_load(&c->resharding));
+           atomic_load(&c->view.resharding));
     scalar(out, c, "stratus_slots_moved_total", "counter", "slots moved by resharding",
-           (long long)atomic_load(&c->slots_moved));
-    scalar(out, c, "stratus_commands_processed_total", "counter",
-           "commands received by the endpoint, metered or not (CloudWatch: GetTypeCmds + "
-           "SetTypeCmds + ...)",
-           (long long)atomic_load(&c->counters.total_commands));
-    scalar(out, c, "stratus_engine_errors_total", "counter",
-           "replies turned into errors by engine failures",
-           (long long)atomic_load(&c->counters.backend_errors));
+           (long long)atomic_load(&c->view.slots_moved));
     scalar(out, c, "stratus_shards", "gauge", "shards (primaries) serving the cache",
-           (long long)atomic_load(&c->nshards));
+           (long long)atomic_load(&c->view.nshards));
     scalar(out, c, "stratus_hibernating", "gauge",
            "1 while the cache is asleep (engines saved and stopped; the next request wakes it)",
-           (long long)atomic_load(&c->sleep.asleep));
+           (long long)atomic_load(&c->view.sleep.asleep));
     scalar(out, c, "stratus_hibernations_total", "counter", "times the cache fell asleep",
            (long long)atomic_load(&c->sleep.hibernations));
     scalar(out, c, "stratus_wakes_total", "counter", "times a request woke the cache",
@@ -127,20 +117,20 @@ void metrics_render(cache *c, buf *out)
     family(out, "stratus_reply_latency_seconds", "histogram",
            "time from a request read to its reply queued, at the endpoint");
     uint64_t cum = 0;
-    for (int i = 0; i < CACHE_LATENCY_BUCKETS; i++) {
-        cum += atomic_load_explicit(&c->counters.latency[i], memory_order_relaxed);
-        if (i < CACHE_LATENCY_BUCKETS - 1)
+    for (int i = 0; i < VIEW_LATENCY_BUCKETS; i++) {
+        cum += atomic_load_explicit(&c->view.latency.bucket[i], memory_order_relaxed);
+        if (i < VIEW_LATENCY_BUCKETS - 1)
             buf_appendf(out, "stratus_reply_latency_seconds_bucket{cache=\"%s\",le=\"%g\"} %llu\n",
-                        c->name, (double)cache_latency_us[i] / 1e6, (unsigned long long)cum);
+                        c->view.name, (double)view_latency_us[i] / 1e6, (unsigned long long)cum);
         else
             buf_appendf(out,
                         "stratus_reply_latency_seconds_bucket{cache=\"%s\",le=\"+Inf\"} %llu\n",
-                        c->name, (unsigned long long)cum);
+                        c->view.name, (unsigned long long)cum);
     }
-    buf_appendf(out, "stratus_reply_latency_seconds_sum{cache=\"%s\"} %.6f\n", c->name,
-                (double)atomic_load_explicit(&c->counters.latency_sum_us, memory_order_relaxed) /
+    buf_appendf(out, "stratus_reply_latency_seconds_sum{cache=\"%s\"} %.6f\n", c->view.name,
+                (double)atomic_load_explicit(&c->view.latency.sum_us, memory_order_relaxed) /
                     1e6);
-    buf_appendf(out, "stratus_reply_latency_seconds_count{cache=\"%s\"} %llu\n", c->name,
+    buf_appendf(out, "stratus_reply_latency_seconds_count{cache=\"%s\"} %llu\n", c->view.name,
                 (unsigned long long)cum);
     family(out, "stratus_commands_total", "counter", "metered commands, by command type");
     cmd_series(out, c, "stratus_commands_total", 0);

@@ -53,7 +53,7 @@ typedef struct {
     plane_point pts[PLANE_POINTS]; /* ring of samples */
     size_t npts, head;             /* entries, next slot */
     double prev_ecpu;              /* counters at the previous sample */
-    uint64_t prev_lat[CACHE_LATENCY_BUCKETS];
+    uint64_t prev_lat[VIEW_LATENCY_BUCKETS];
     int64_t prev_t;
     int busy;     /* an API call is working on it (create, modify, delete): the manager keeps off */
     buf metrics;  /* its last /metrics text (for the plane's own /metrics) */
@@ -989,7 +989,7 @@ typedef struct {
     double ecpu;
     uint64_t storage;
     int shards, connections, asleep;
-    uint64_t lat[CACHE_LATENCY_BUCKETS]; /* cumulative, as exposed */
+    uint64_t lat[VIEW_LATENCY_BUCKETS]; /* cumulative, as exposed */
     int nlat;
 } scraped;
 
@@ -1020,7 +1020,7 @@ static void parse_metrics(const char *text, size_t len, scraped *s)
         else if (strncmp(line, "stratus_hibernating{", 20) == 0)
             s->asleep = v > 0;
         else if (strncmp(line, "stratus_reply_latency_seconds_bucket{", 37) == 0 &&
-                 s->nlat < CACHE_LATENCY_BUCKETS)
+                 s->nlat < VIEW_LATENCY_BUCKETS)
             s->lat[s->nlat++] = (uint64_t)v;
     }
 }
@@ -1037,8 +1037,8 @@ static double quantile_ms(const uint64_t *now, const uint64_t *prev, int n, doub
     for (int i = 0; i < n; i++) {
         uint64_t c = now[i] - prev[i];
         if ((double)c >= want) {
-            double lo = i == 0 ? 0 : (double)cache_latency_us[i - 1];
-            double hi = i < CACHE_LATENCY_BUCKETS - 1 ? (double)cache_latency_us[i] : lo;
+            double lo = i == 0 ? 0 : (double)view_latency_us[i - 1];
+            double hi = i < VIEW_LATENCY_BUCKETS - 1 ? (double)view_latency_us[i] : lo;
             double in = (double)(c - below);
             double frac = in > 0 ? (want - (double)below) / in : 1;
             return (lo + (hi - lo) * frac) / 1000.0;
@@ -1082,13 +1082,13 @@ static void sample_one(plane *p, pcache *pc, int64_t now_ms)
         pt.ecpu_s = (s.ecpu - pc->prev_ecpu) * 1000.0 / (double)(now_ms - pc->prev_t);
         if (pt.ecpu_s < 0)
             pt.ecpu_s = 0;
-        if (s.nlat == CACHE_LATENCY_BUCKETS) {
+        if (s.nlat == VIEW_LATENCY_BUCKETS) {
             pt.p50_ms = quantile_ms(s.lat, pc->prev_lat, s.nlat, 0.5);
             pt.p99_ms = quantile_ms(s.lat, pc->prev_lat, s.nlat, 0.99);
         }
     }
     pc->prev_ecpu = s.ecpu;
-    if (s.nlat == CACHE_LATENCY_BUCKETS)
+    if (s.nlat == VIEW_LATENCY_BUCKETS)
         memcpy(pc->prev_lat, s.lat, sizeof(s.lat));
     pc->prev_t = now_ms;
     pc->pts[pc->head] = pt;
@@ -1267,8 +1267,8 @@ plane *plane_start(const settings *cfg, const char *self, cache *embedded, char 
     if (embedded) {
         pcache *pc = xcalloc(1, sizeof(*pc));
         plane_def_defaults(p, &pc->def);
-        snprintf(pc->def.name, sizeof(pc->def.name), "%s", embedded->name);
-        pc->def.port = embedded->port;
+        snprintf(pc->def.name, sizeof(pc->def.name), "%s", embedded->view.name);
+        pc->def.port = embedded->view.port;
         pc->c = embedded;
         pc->status = PLANE_AVAILABLE;
         p->caches = xcalloc(16, sizeof(*p->caches));

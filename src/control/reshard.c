@@ -86,7 +86,7 @@ static int plan_moves(cache *c, const topology *t, int target)
 
 static void refresh_topology(cache *c)
 {
-    atomic_store(&c->refresh_wanted, 0);
+    atomic_store(&c->view.refresh_wanted, 0);
     cache_rebuild_topology(c);
 }
 
@@ -95,7 +95,7 @@ static void refresh_topology(cache *c)
 static void reshard_begin(cache *c, int target, int again)
 {
     cache_reshard *rs = &c->reshard;
-    int nnow = c->topo->nshards;
+    int nnow = c->view.topo->nshards;
     if ((target == nnow && !again) || target < 1 || target > TOPO_MAX_SHARDS)
         return;
     memset(rs, 0, sizeof(*rs));
@@ -115,7 +115,7 @@ static void reshard_begin(cache *c, int target, int again)
         if (supervisor_add_shard(c->sup, (int)c->cfg->start_timeout, id, sizeof(id), err,
                                  sizeof(err)) != 0) {
             log_error("cache %s: cannot add a shard: %s; resharding to %d shard(s) instead",
-                      c->name, err, i);
+                      c->view.name, err, i);
             target = i;
             break;
         }
@@ -123,14 +123,14 @@ static void reshard_begin(cache *c, int target, int again)
     /* One snapshot for the whole plan; the endpoint knows the new primaries before any slot
      * moves to them. */
     refresh_topology(c);
-    if (plan_moves(c, c->topo, target) != 0) {
+    if (plan_moves(c, c->view.topo, target) != 0) {
         log_error("cache %s: a slot has no owner; resharding waits for the cluster to be whole",
-                  c->name);
+                  c->view.name);
         return;
     }
     rs->moves_started_ms = ev_clock_ms();
     rs->active = 1;
-    atomic_store(&c->resharding, 1);
+    atomic_store(&c->view.resharding, 1);
     cache_event(c, "reshard-start", "%d -> %d shard(s), %zu slot(s) to move; %s", nnow, target,
                 rs->nmoves, rs->reason);
 }
@@ -142,7 +142,7 @@ static void reshard_finish(cache *c)
     refresh_topology(c);
     for (int i = 0; i < rs->ndrain; i++) {
         /* Never remove a primary that still owns a slot (a move that did not happen). */
-        const topology *t = c->topo;
+        const topology *t = c->view.topo;
         int owns = 0;
         for (int sh = 0; sh < t->nshards && !owns; sh++) {
             if (t->shards[sh].primary < 0 ||
@@ -152,23 +152,23 @@ static void reshard_finish(cache *c)
                 owns = t->slot_shard[sl] == sh;
         }
         if (owns) {
-            log_error("cache %s: shard of %s still owns slots; it is kept", c->name, rs->drain[i]);
+            log_error("cache %s: shard of %s still owns slots; it is kept", c->view.name, rs->drain[i]);
             continue;
         }
         if (supervisor_remove_shard(c->sup, rs->drain[i], err, sizeof(err)) != 0)
-            log_error("cache %s: %s", c->name, err);
+            log_error("cache %s: %s", c->view.name, err);
     }
     refresh_topology(c);
     uint64_t now = ev_clock_ms(), ms = now - rs->started_ms;
     cache_event(c, "reshard-done",
                 "resharded to %d shard(s) in %llu ms: %zu slot(s), %llu key(s) moved in %llu ms "
                 "(%s)",
-                c->topo->nshards, (unsigned long long)ms, rs->nmoves, (unsigned long long)rs->keys,
+                c->view.topo->nshards, (unsigned long long)ms, rs->nmoves, (unsigned long long)rs->keys,
                 (unsigned long long)(now - rs->moves_started_ms), rs->reason);
     xfree(rs->moves);
     rs->moves = NULL;
     rs->active = 0;
-    atomic_store(&c->resharding, 0);
+    atomic_store(&c->view.resharding, 0);
 }
 
 /* A primary named in the plan was replaced by its replica: finish the half-moved slots from
@@ -187,21 +187,21 @@ void reshard_replan(cache *c)
     snprintf(c->pending_reason, sizeof(c->pending_reason), "%s (planned again after a failover)",
              reason);
     log_warn("cache %s: a failover during the reshard: %d slot(s) repaired, planning again",
-             c->name, repaired);
+             c->view.name, repaired);
     reshard_begin(c, target, 1);
     if (!rs->active)
-        atomic_store(&c->resharding, 0);
+        atomic_store(&c->view.resharding, 0);
 }
 
 void reshard_step(cache *c)
 {
     cache_reshard *rs = &c->reshard;
     if (!rs->active) {
-        int want = atomic_exchange(&c->scale_request, 0);
+        int want = atomic_exchange(&c->view.scale_request, 0);
         if (want < 0) {
             scale_state_override_clear(&c->scale);
             log_info("cache %s: STRATUS SCALE AUTO: the autoscaler decides the shard count",
-                     c->name);
+                     c->view.name);
         }
         if (want > 0)
             reshard_begin(c, want, 0);
@@ -228,7 +228,7 @@ void reshard_step(cache *c)
         long keys = supervisor_move_slots(c->sup, slots, n, m->from, m->to, err, sizeof(err));
         if (keys < 0) {
             /* Left for the next turn (an engine restarting?); repaired at a restart if need be. */
-            log_warn("cache %s: %s; retrying", c->name, err);
+            log_warn("cache %s: %s; retrying", c->view.name, err);
             rs->batch = 1;
             break;
         }
@@ -239,7 +239,7 @@ void reshard_step(cache *c)
             rs->batch /= 2;
         rs->keys += (uint64_t)keys;
         rs->next += n;
-        atomic_fetch_add(&c->slots_moved, (int64_t)n);
+        atomic_fetch_add(&c->view.slots_moved, (int64_t)n);
     }
     /* The endpoint follows MOVED at once; its full map is refreshed with the 1 s tick. */
     if (rs->next == rs->nmoves)
@@ -248,5 +248,5 @@ void reshard_step(cache *c)
 
 int cache_busy(const cache *c)
 {
-    return c->reshard.active || atomic_load(&c->scale_request) > 0;
+    return c->reshard.active || atomic_load(&c->view.scale_request) > 0;
 }

@@ -17,13 +17,13 @@
 
 void usage_init(cache *c, int workers)
 {
-    cache_meter *m = &c->meter;
+    meter_ledger *m = &c->view.meter;
     m->on = strcmp(c->cfg->metering, "on") == 0;
     m->us_per_ecpu = c->cfg->meter_us_per_ecpu;
     m->is_free = xcalloc(cmd_ids, 1);
     m->cpu_mecpu = xcalloc(cmd_ids, sizeof(*m->cpu_mecpu));
     m->cells = xcalloc((size_t)workers * cmd_ids, sizeof(meter_cell));
-    m->flushed = xcalloc(cmd_ids, sizeof(usage_totals));
+    m->flushed = xcalloc(cmd_ids, sizeof(meter_totals));
     m->workers = workers;
     for (uint16_t id = 0; id < cmd_ids; id++)
         m->is_free[id] = cmd_by_id(id) && meter_is_free(cmd_by_id(id));
@@ -32,7 +32,7 @@ void usage_init(cache *c, int workers)
     pthread_mutex_init(&m->prefix_lock, NULL);
     /* The text was checked by the same parser at cache creation. */
     char err[256];
-    if (m->on && usage_parse_quotas(c->cfg->user_ecpu_per_second, m->quotas, &m->nquotas, err,
+    if (m->on && meter_quotas_parse(c->cfg->user_ecpu_per_second, m->quotas, &m->nquotas, err,
                                     sizeof(err)) != 0)
         m->nquotas = 0;
     for (int i = 0; i < m->nquotas; i++) {
@@ -44,7 +44,7 @@ void usage_init(cache *c, int workers)
 
 void usage_deinit(cache *c)
 {
-    cache_meter *m = &c->meter;
+    meter_ledger *m = &c->view.meter;
     xfree(m->is_free);
     xfree(m->cpu_mecpu);
     xfree(m->cells);
@@ -61,7 +61,7 @@ void usage_deinit(cache *c)
 static void add_base(void *arg, int64_t minute, const store_usage *u)
 {
     (void)minute;
-    usage_totals *b = arg;
+    meter_totals *b = arg;
     if (strncmp(u->cmd, "key:", 4) == 0)
         return; /* by key prefix: already counted in the command rows */
     b->calls += u->calls;
@@ -76,72 +76,7 @@ static void add_base(void *arg, int64_t minute, const store_usage *u)
 void usage_load(cache *c)
 {
     if (c->store)
-        store_usage_each(c->store, c->name, 0, INT64_MAX, add_base, &c->meter.base);
-}
-
-void usage_command_now(const cache *c, uint16_t id, usage_totals *out)
-{
-    const cache_meter *m = &c->meter;
-    memset(out, 0, sizeof(*out));
-    for (int w = 0; m->cells && w < m->workers; w++) {
-        const meter_cell *cell = &m->cells[(size_t)w * cmd_ids + id];
-        out->calls += atomic_load_explicit(&cell->calls, memory_order_relaxed);
-        out->mecpu += atomic_load_explicit(&cell->mecpu, memory_order_relaxed);
-        out->bytes_in += atomic_load_explicit(&cell->bytes_in, memory_order_relaxed);
-        out->bytes_out += atomic_load_explicit(&cell->bytes_out, memory_order_relaxed);
-    }
-}
-
-void usage_totals_now(const cache *c, usage_totals *out)
-{
-    const cache_meter *m = &c->meter;
-    *out = m->base;
-    for (uint16_t id = 0; id < cmd_ids; id++) {
-        usage_totals t;
-        usage_command_now(c, id, &t);
-        out->calls += t.calls;
-        out->mecpu += t.mecpu;
-        out->bytes_in += t.bytes_in;
-        out->bytes_out += t.bytes_out;
-    }
-    out->storage_byte_s += atomic_load_explicit(&m->storage_byte_s, memory_order_relaxed);
-    out->throttled += atomic_load_explicit(&m->throttled, memory_order_relaxed);
-    out->rejected += atomic_load_explicit(&m->rejected, memory_order_relaxed);
-}
-
-int usage_parse_quotas(const char *text, cache_user_quota *out, int *n, char *err,
-                       size_t errlen)
-{
-    char list[4096];
-    snprintf(list, sizeof(list), "%s", text);
-    char *save = NULL;
-    int k = 0;
-    for (char *q = strtok_r(list, ",", &save); q; q = strtok_r(NULL, ",", &save), k++) {
-        char *eq = strchr(q, '='), *end = NULL;
-        long v = eq ? strtol(eq + 1, &end, 10) : 0;
-        if (!eq || eq == q || eq - q >= 64 || !end || *end || v < 1 || k >= 32) {
-            snprintf(err, errlen,
-                     "--user-ecpu-per-second: '%s' is not user=N (N ECPU per second, at least 1; "
-                     "up to 32 users)",
-                     q);
-            return -1;
-        }
-        if (out) {
-            snprintf(out[k].user, sizeof(out[k].user), "%.*s", (int)(eq - q), q);
-            out[k].ecpu_s = v;
-        }
-    }
-    if (n)
-        *n = k;
-    return 0;
-}
-
-cache_user_quota *usage_quota_of(cache *c, const char *user)
-{
-    for (int i = 0; user && i < c->meter.nquotas; i++)
-        if (strcmp(c->meter.quotas[i].user, user) == 0)
-            return &c->meter.quotas[i];
-    return NULL;
+        store_usage_each(c->store, c->view.name, 0, INT64_MAX, add_base, &c->view.meter.base);
 }
 
 /* ---- sampling ---- */
@@ -203,11 +138,11 @@ static void add_dataset(void *arg, const char *text, size_t len)
 
 static void sample_now(cache *c, uint64_t now)
 {
-    cache_meter *m = &c->meter;
-    const topology *t = c->topo;
+    meter_ledger *m = &c->view.meter;
+    const topology *t = c->view.topo;
     if (!t)
         return; /* the cache never started: nothing to sample */
-    if (atomic_load(&c->sleep.asleep)) {
+    if (atomic_load(&c->view.sleep.asleep)) {
         /* Asleep: no data in memory, the snapshot at rest instead (billed apart). */
         if (m->last_sample_ms)
             m->minute_rest_byte_s +=
@@ -244,21 +179,9 @@ static void sample_now(cache *c, uint64_t now)
 
 /* ---- records ---- */
 
-void usage_add_prefixes(cache *c, const meter_prefix *p, size_t n)
-{
-    cache_meter *m = &c->meter;
-    if (!n || !m->cells)
-        return;
-    pthread_mutex_lock(&m->prefix_lock);
-    for (size_t i = 0; i < n; i++)
-        meter_prefix_add(m->prefixes, ARRAY_LEN(m->prefixes), &m->nprefixes, p[i].p, p[i].len,
-                         p[i].mecpu, p[i].calls);
-    pthread_mutex_unlock(&m->prefix_lock);
-}
-
 static void record(cache *c, int64_t minute)
 {
-    cache_meter *m = &c->meter;
+    meter_ledger *m = &c->view.meter;
     meter_prefix prefixes[ARRAY_LEN(m->prefixes)];
     pthread_mutex_lock(&m->prefix_lock);
     size_t np = m->nprefixes;
@@ -275,9 +198,9 @@ static void record(cache *c, int64_t minute)
                                   .mecpu = prefixes[i].mecpu};
     }
     for (uint16_t id = 0; id < cmd_ids; id++) {
-        usage_totals now;
-        usage_command_now(c, id, &now);
-        usage_totals *f = &m->flushed[id];
+        meter_totals now;
+        meter_ledger_command(&c->view.meter, id, &now);
+        meter_totals *f = &m->flushed[id];
         if (now.calls == f->calls)
             continue;
         rows[n++] = (store_usage){.cmd = cmd_by_id(id) ? cmd_by_id(id)->name : "?",
@@ -300,28 +223,28 @@ static void record(cache *c, int64_t minute)
     m->minute_storage_byte_s = 0;
     m->minute_rest_byte_s = 0;
     m->minute_connections = 0;
-    if (c->store && store_usage_add(c->store, c->name, minute, rows, n) != 0)
-        log_warn("cache %s: usage of minute %lld not recorded", c->name, (long long)minute);
+    if (c->store && store_usage_add(c->store, c->view.name, minute, rows, n) != 0)
+        log_warn("cache %s: usage of minute %lld not recorded", c->view.name, (long long)minute);
     xfree(rows);
     xfree(names);
 }
 
 void usage_flush(cache *c)
 {
-    if (!c->meter.on || !c->meter.cells || !c->topo)
+    if (!c->view.meter.on || !c->view.meter.cells || !c->view.topo)
         return; /* a cache that never started has nothing to record */
     sample_now(c, ev_clock_ms());
-    record(c, c->meter.minute ? c->meter.minute : (int64_t)(time(NULL) / 60));
+    record(c, c->view.meter.minute ? c->view.meter.minute : (int64_t)(time(NULL) / 60));
 }
 
 void usage_tick(cache *c)
 {
-    cache_meter *m = &c->meter;
+    meter_ledger *m = &c->view.meter;
     if (!m->on || !m->cells)
         return;
     uint64_t now = ev_clock_ms();
     int64_t minute = (int64_t)(time(NULL) / 60);
-    uint64_t conns = (uint64_t)atomic_load(&c->counters.connected_clients);
+    uint64_t conns = (uint64_t)atomic_load(&c->view.counters.connected_clients);
     if (conns > m->minute_connections)
         m->minute_connections = conns;
     if (!m->minute)

@@ -2,7 +2,7 @@
  * current (per command type, from the engines' INFO commandstats), samples storage (dataset
  * bytes of every primary) and integrates it, and records each minute's usage durably in the
  * store (per command type: calls, ECPU, bytes; per minute: storage, connections, throttled and
- * rejected commands), with retention. Workers only add to their counters (meter/meter.h). */
+ * rejected commands), with retention. Workers only add to the ledger (meter/ledger.h). */
 #ifndef STRATUS_USAGE_H
 #define STRATUS_USAGE_H
 
@@ -16,18 +16,6 @@ void usage_load(cache *c);
 void usage_tick(cache *c);
 /* Record the minute in progress now (at stop). */
 void usage_flush(cache *c);
-/* The cache's usage so far (recorded + live), from any thread. */
-void usage_totals_now(const cache *c, usage_totals *out);
-/* Live counters of command id summed over the workers, from any thread. */
-void usage_command_now(const cache *c, uint16_t id, usage_totals *out);
-/* A worker's ECPU by key prefix, added to the minute being recorded (any thread). */
-void usage_add_prefixes(cache *c, const meter_prefix *p, size_t n);
-/* Parse --user-ecpu-per-second ("user=N,...", at most 32) into out[*n] (out may be NULL: only
- * check it). 0, or -1 with the fix in err. */
-int usage_parse_quotas(const char *text, cache_user_quota *out, int *n, char *err,
-                       size_t errlen);
-/* The ECPU/s quota of ACL user, or NULL if it has none. */
-cache_user_quota *usage_quota_of(cache *c, const char *user);
 /* Free the tables. */
 void usage_deinit(cache *c);
 /* store_usage_each callback: add a recorded row to the bill_report arg (meter/bill.h). */

@@ -12,7 +12,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "acl/acl_engine.h"
-#include "control/usage.h"
+#include "meter/ledger.h"
 #include "proxy/proxy_int.h"
 
 static int arg_is(const char *a, size_t n, const char *word)
@@ -31,7 +31,7 @@ void admin_acl_log(session *s, acl_log_reason reason, acl_log_context context, c
     buf_append(&text, "", 1);
     clients_info_line(s, &text);
     buf_append(&text, "", 1);
-    acl_log_add(s->cache->acl_log, reason, context, object, olen, buf_rptr(&text),
+    acl_log_add(s->view->acl_log, reason, context, object, olen, buf_rptr(&text),
                 buf_rptr(&text) + ulen + 1);
     buf_deinit(&text);
 }
@@ -58,7 +58,7 @@ void admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *fr
     snprintf(q->ask_addr, sizeof(q->ask_addr), "%s", t->nodes[node].cluster_addr);
     q->proto = 2;
     q->born_ms = ev_now_ms(w->loop);
-    q->deadline_ms = q->born_ms + (uint64_t)w->cache->cfg->backend_timeout;
+    q->deadline_ms = q->born_ms + (uint64_t)w->view->limits.backend_timeout;
     static const char *const argv[] = {"ACL", "LOG", "10"};
     static const size_t lens[] = {3, 3, 2};
     resp_add_command(&q->cmd, 3, argv, lens);
@@ -109,7 +109,7 @@ void admin_acl_engine_fetched(worker *w, req *q, const char *frame, size_t len)
                                  : field_is(reason, "channel") ? ACL_LOG_CHANNEL
                                                                : ACL_LOG_COMMAND;
             const char *name = ename + sizeof(ACL_ENGINE_PREFIX) - 1; /* the cache user's */
-            acl_log_add(w->cache->acl_log, why, ACL_LOG_LUA, obj->str, obj->len, name, info);
+            acl_log_add(w->view->acl_log, why, ACL_LOG_LUA, obj->str, obj->len, name, info);
             break;
         }
     }
@@ -126,7 +126,7 @@ static void log_denial(session *s, acl_log_reason reason, const char *object, si
 int admin_auth(session *s, const char *cmd, size_t cmdlen, const char *user, size_t ulen,
                const char *pass, size_t plen)
 {
-    const acl_table *t = cache_acl(s->cache);
+    const acl_table *t = view_acl(s->view);
     const acl_user *u = acl_table_find(t, user, ulen);
     if (!u || !u->enabled || !acl_user_password_ok(u, pass, plen)) {
         log_denial(s, ACL_LOG_AUTH, cmd, cmdlen, user, ulen);
@@ -141,7 +141,7 @@ int admin_acl_guard(session *s, const cmd_def *d, size_t argc, const char *const
 {
     if (!s->authed || (d->flags & CMD_F_NOAUTH))
         return 0;
-    const acl_table *t = cache_acl(s->cache);
+    const acl_table *t = view_acl(s->view);
     if (unlikely(t->version != s->acl_version)) {
         /* The users changed: find ours again in the new table (the old one may be freed once
          * this thread passes its next quiescent state). */
@@ -176,6 +176,75 @@ int admin_acl_guard(session *s, const cmd_def *d, size_t argc, const char *const
     return -1;
 }
 
+/* ---- CONFIG SET allow-list ---- */
+
+/* Engine settings clients may change: behaviour and tuning of the data, never where it lives,
+ * how much memory it gets (the service's limits), persistence or security. */
+static const char *const config_allowed[] = {
+    "notify-keyspace-events",
+    "maxmemory-policy",
+    "maxmemory-samples",
+    "maxmemory-eviction-tenacity",
+    "lfu-log-factor",
+    "lfu-decay-time",
+    "lua-time-limit",
+    "busy-reply-threshold",
+    "slowlog-log-slower-than",
+    "slowlog-max-len",
+    "latency-monitor-threshold",
+    "latency-tracking",
+    "latency-tracking-info-percentiles",
+    "hash-max-listpack-entries",
+    "hash-max-listpack-value",
+    "hash-max-ziplist-entries",
+    "hash-max-ziplist-value",
+    "list-max-listpack-size",
+    "list-max-ziplist-size",
+    "list-compress-depth",
+    "set-max-intset-entries",
+    "zset-max-listpack-entries",
+    "zset-max-listpack-value",
+    "zset-max-ziplist-entries",
+    "zset-max-ziplist-value",
+    "hll-sparse-max-bytes",
+    "stream-node-max-bytes",
+    "stream-node-max-entries",
+    "active-expire-effort",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "activedefrag",
+    "acllog-max-len", /* the endpoint's ACL LOG keeps this many entries too */
+};
+
+static int config_allowed_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < ARRAY_LEN(config_allowed); i++)
+        if (strlen(config_allowed[i]) == len && strncasecmp(config_allowed[i], name, len) == 0)
+            return 1;
+    return 0;
+}
+
+static char allowed_text[1400];
+
+static void build_allowed_text(void)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_LEN(config_allowed); i++)
+        n += (size_t)snprintf(allowed_text + n, sizeof(allowed_text) - n, "%s%s", i ? ", " : "",
+                              config_allowed[i]);
+}
+
+static const char *config_allowed_text(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build_allowed_text);
+    return allowed_text;
+}
+
+
 /* ---- CONFIG GET / SET ---- */
 
 /* Settings clients may read but not change (what libraries commonly check at start). */
@@ -183,7 +252,7 @@ static const char *const config_readable[] = {"maxmemory", "appendonly", "save"}
 
 static int config_visible(const char *name, size_t len)
 {
-    if (cache_config_allowed(name, len))
+    if (config_allowed_name(name, len))
         return 1;
     for (size_t i = 0; i < ARRAY_LEN(config_readable); i++)
         if (arg_is(name, len, config_readable[i]))
@@ -225,7 +294,7 @@ void admin_config_filter(int proto, const char *data, size_t len, buf *out)
  * plane's endpoint, so that every zone keeps the same ones. 1 when it refused. */
 static int follower_refuses(session *s, const char *what)
 {
-    if (!s->cache->follow)
+    if (!s->view->follow)
         return 0;
     router_reply_error(s,
                        "ERR %s is not available on a zone endpoint: run it on the cache's main "
@@ -244,21 +313,21 @@ void admin_config_set(session *s, const cmd_def *d, size_t argc, const char *con
         return;
     }
     for (size_t i = 2; i < argc; i += 2) {
-        if (s->cache->max_storage && lens[i] == 16 &&
+        if (s->view->max_storage && lens[i] == 16 &&
             strncasecmp(argv[i], "maxmemory-policy", 16) == 0) {
             router_reply_error(s,
                                "ERR CONFIG SET maxmemory-policy: this cache has a storage limit "
                                "and evicts with its eviction setting (%s); change it with "
                                "`stratus cache modify %s --eviction POLICY` or --eviction",
-                               s->cache->eviction, s->cache->name);
+                               s->view->eviction, s->view->name);
             return;
         }
-        if (!cache_config_allowed(argv[i], lens[i])) {
+        if (!config_allowed_name(argv[i], lens[i])) {
             router_reply_error(
                 s,
                 "ERR CONFIG SET '%.*s' is not available on Stratus: engine memory, persistence, "
                 "networking and security are managed by the service. Settable: %s",
-                (int)MIN(lens[i], 64), argv[i], cache_config_allowed_text());
+                (int)MIN(lens[i], 64), argv[i], config_allowed_text());
             return;
         }
     }
@@ -275,7 +344,7 @@ void admin_config_record(worker *w, req *p)
     if (resp_value_parse(buf_rptr(cmd), buf_used(cmd), &v, &used) == RESP_DONE &&
         v->type == RESP_T_ARRAY) {
         for (size_t i = 2; i + 1 < v->nelem; i += 2)
-            cache_config_record(w->cache, v->elem[i].str, v->elem[i].len, v->elem[i + 1].str,
+            w->view->ops->config_record(w->view->owner, v->elem[i].str, v->elem[i].len, v->elem[i + 1].str,
                                 v->elem[i + 1].len);
     }
     resp_value_free(v);
@@ -366,7 +435,7 @@ static void acl_log_reply(session *s, buf *b, size_t argc, const char *const *ar
     }
     if (argc == 3) {
         if (arg_is(argv[2], lens[2], "reset")) {
-            acl_log_reset(s->cache->acl_log);
+            acl_log_reset(s->view->acl_log);
             resp_add_simple(b, "OK");
             return;
         }
@@ -378,7 +447,7 @@ static void acl_log_reply(session *s, buf *b, size_t argc, const char *const *ar
             count = 0;
     }
     size_t n;
-    acl_log_entry *e = acl_log_copy(s->cache->acl_log, (size_t)count, &n);
+    acl_log_entry *e = acl_log_copy(s->view->acl_log, (size_t)count, &n);
     uint64_t now = acl_log_now_ms();
     resp_add_array(b, n);
     for (size_t i = 0; i < n; i++) {
@@ -444,7 +513,7 @@ static void acl_cat(session *s, buf *b, size_t argc, const char *const *argv, co
 
 static void dryrun(session *s, buf *b, size_t argc, const char *const *argv, const size_t *lens)
 {
-    const acl_user *u = acl_table_find(cache_acl(s->cache), argv[2], lens[2]);
+    const acl_user *u = acl_table_find(view_acl(s->view), argv[2], lens[2]);
     if (!u) {
         resp_add_error(b, "ERR User '%.*s' not found", (int)MIN(lens[2], 64), argv[2]);
         return;
@@ -490,26 +559,26 @@ void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *arg
     char err[512];
     uint64_t version = 0;
     if (!strcmp(sub, "setuser")) {
-        if (cache_acl_setuser(s->cache, argv[2], lens[2], argc - 3, argv + 3, lens + 3, &version,
+        if (s->view->ops->acl_setuser(s->view->owner, argv[2], lens[2], argc - 3, argv + 3, lens + 3, &version,
                               err, sizeof(err)) != 0)
             resp_add_error(b, "%s", err);
         else
             resp_add_simple(b, "OK");
     } else if (!strcmp(sub, "deluser")) {
         int n =
-            cache_acl_deluser(s->cache, argc - 2, argv + 2, lens + 2, &version, err, sizeof(err));
+            s->view->ops->acl_deluser(s->view->owner, argc - 2, argv + 2, lens + 2, &version, err, sizeof(err));
         if (n < 0)
             resp_add_error(b, "%s", err);
         else
             resp_add_int(b, n);
     } else if (!strcmp(sub, "getuser")) {
-        const acl_user *u = acl_table_find(cache_acl(s->cache), argv[2], lens[2]);
+        const acl_user *u = acl_table_find(view_acl(s->view), argv[2], lens[2]);
         if (u)
             getuser(s, b, u);
         else
             resp_add_null(b, s->proto);
     } else if (!strcmp(sub, "list") || !strcmp(sub, "users")) {
-        const acl_table *t = cache_acl(s->cache);
+        const acl_table *t = view_acl(s->view);
         const acl_user **u = sorted_users(t);
         resp_add_array(b, t->n);
         buf line;
@@ -570,7 +639,7 @@ done:
  * there too. 1 when r waits (its reply is ready in r->reply). */
 static int acl_wait_engines(worker *w, req *r, uint64_t version)
 {
-    if (atomic_load_explicit(&w->cache->acl_engines_version, memory_order_acquire) >= version)
+    if (atomic_load_explicit(&w->view->acl_engines_version, memory_order_acquire) >= version)
         return 0;
     r->acl_wait = version;
     r->flags |= REQ_F_ACL_WAIT;
@@ -581,7 +650,7 @@ static int acl_wait_engines(worker *w, req *r, uint64_t version)
 
 void admin_acl_waiting(worker *w, uint64_t now)
 {
-    uint64_t have = atomic_load_explicit(&w->cache->acl_engines_version, memory_order_acquire);
+    uint64_t have = atomic_load_explicit(&w->view->acl_engines_version, memory_order_acquire);
     req **pp = &w->acl_waiting;
     while (*pp) {
         req *r = *pp;
@@ -594,7 +663,7 @@ void admin_acl_waiting(worker *w, uint64_t now)
         if (have < r->acl_wait)
             log_warn("cache %s: an engine did not take an ACL change within %ld ms; it gets it "
                      "when it answers again",
-                     w->cache->name, w->cache->cfg->backend_timeout);
+                     w->view->name, w->view->limits.backend_timeout);
         *pp = r->bnext;
         r->bnext = NULL;
         r->flags &= (uint32_t)~REQ_F_ACL_WAIT;
@@ -609,7 +678,7 @@ void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const
     (void)argc;
     if (follower_refuses(s, "STRATUS SCALE"))
         return;
-    if (s->cache->max_storage) {
+    if (s->view->max_storage) {
         router_reply_error(s, "ERR a cache with --max-storage keeps its shard count: its limit is "
                               "split evenly over the shards");
         return;
@@ -628,7 +697,7 @@ void admin_stratus_scale(session *s, size_t argc, const char *const *argv, const
     }
     /* The control thread starts the reshard at its next turn; INFO stratus shows its progress
      * (resharding:1, then shards:<n>). */
-    atomic_store(&s->cache->scale_request, (int)n);
+    atomic_store(&s->view->scale_request, (int)n);
     req *r = session_queue_req(s);
     resp_add_simple(&r->reply, "OK");
     router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
@@ -642,7 +711,7 @@ void admin_stratus_hibernate(session *s)
         return;
     /* The control thread saves and stops the engines at its next turn; the next request that
      * needs data wakes them. */
-    atomic_store(&s->cache->sleep.sleep_wanted, 1);
+    atomic_store(&s->view->sleep.sleep_wanted, 1);
     req *r = session_queue_req(s);
     resp_add_simple(&r->reply, "OK");
     router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
@@ -666,7 +735,7 @@ static void add_ecpu(buf *b, uint64_t mecpu)
 }
 
 /* The cost map of a command with the given bytes; how says where the reply size came from. */
-static void cost_map(buf *b, int proto, const cache *c, uint16_t id, uint64_t in, uint64_t out,
+static void cost_map(buf *b, int proto, const proxy_view *c, uint16_t id, uint64_t in, uint64_t out,
                      const char *how)
 {
     int is_free = c->meter.is_free[id];
@@ -695,7 +764,7 @@ void admin_cost_reply(worker *w, req *r, const char *reply, size_t reply_len, bu
         buf_append(out, reply, reply_len); /* the command's error is the answer */
         return;
     }
-    cost_map(out, r->proto, w->cache, id, r->meter_in, reply_len, "measured");
+    cost_map(out, r->proto, w->view, id, r->meter_in, reply_len, "measured");
 }
 
 static uint64_t request_bytes(size_t argc, const size_t *lens)
@@ -728,7 +797,7 @@ static void stratus_cost(session *s, size_t argc, const char *const *argv, const
     int runnable = (d->flags & CMD_F_READONLY) && !cmd_blocks(d, argc - 2, argv + 2, lens + 2) &&
                    (d->route == ROUTE_KEYS || d->route == ROUTE_ANY || d->route == ROUTE_SPLIT ||
                     d->route == ROUTE_ALL) &&
-                   !s->multi && !s->cache->meter.is_free[d->id];
+                   !s->multi && !s->view->meter.is_free[d->id];
     if (runnable) {
         /* The probe marks the read's request: its reply becomes the cost, and nothing (neither
          * STRATUS COST nor the read) is charged. */
@@ -737,10 +806,10 @@ static void stratus_cost(session *s, size_t argc, const char *const *argv, const
         s->cost_probe = 0;
         return;
     }
-    usage_totals t;
-    usage_command_now(s->cache, d->id, &t);
+    meter_totals t;
+    meter_ledger_command(&s->view->meter, d->id, &t);
     req *r = session_queue_req(s);
-    cost_map(&r->reply, s->proto, s->cache, d->id, in, t.calls ? t.bytes_out / t.calls : 5,
+    cost_map(&r->reply, s->proto, s->view, d->id, in, t.calls ? t.bytes_out / t.calls : 5,
              t.calls ? "average" : "assumed");
     router_deliver_final(s->w, r, buf_rptr(&r->reply), buf_used(&r->reply));
 }
@@ -779,9 +848,9 @@ void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *
         kv_int(b, "connection_mecpu", (long long)s->receipt_total);
         kv_int(b, "connection_commands", (long long)s->receipt_calls);
     } else {
-        usage_totals t;
-        usage_totals_now(s->cache, &t);
-        uint64_t bytes = atomic_load_explicit(&s->cache->meter.storage_bytes, memory_order_relaxed);
+        meter_totals t;
+        meter_ledger_totals(&s->view->meter, &t);
+        uint64_t bytes = atomic_load_explicit(&s->view->meter.storage_bytes, memory_order_relaxed);
         char gbh[48];
         /* GB-hours: byte-seconds / (2^30 bytes x 3600 s). */
         snprintf(gbh, sizeof(gbh), "%.9f", (double)t.storage_byte_s / (1073741824.0 * 3600.0));
@@ -798,7 +867,7 @@ void admin_stratus_meter(session *s, const cmd_def *d, size_t argc, const char *
         kv_int(b, "throttled", (long long)t.throttled);
         kv_int(b, "rejected", (long long)t.rejected);
         resp_add_cstr(b, "metering");
-        resp_add_cstr(b, s->cache->meter.on ? "on" : "off");
+        resp_add_cstr(b, s->view->meter.on ? "on" : "off");
     }
     router_deliver_final(s->w, r, buf_rptr(b), buf_used(b));
 }

@@ -116,7 +116,7 @@ static void backend_lost(backend *b, const char *why, int timed_out)
     if (again_head)
         worker_retry_first(w, again_head, again_tail);
     if (failed) {
-        atomic_fetch_add_explicit(&w->cache->counters.backend_errors, failed, memory_order_relaxed);
+        atomic_fetch_add_explicit(&w->view->counters.backend_errors, failed, memory_order_relaxed);
         log_warn("worker %d: engine %s: %s (%d request(s) failed)", w->id, b->addr, why, failed);
     }
 }
@@ -201,7 +201,7 @@ static int ensure_connected(backend *b)
         return -EAGAIN;
     int err = 0;
     /* AUTH (and HELLO 3) go first; they are queued before the connect completes. */
-    const char *auth[] = {"AUTH", b->user, w->cache->proxy_password};
+    const char *auth[] = {"AUTH", b->user, w->view->proxy_password};
     queue_internal(b, auth, 3)->flags |= REQ_F_LINK_AUTH;
     if (b->proto == 3) {
         const char *hello[] = {"HELLO", "3"};
@@ -267,10 +267,10 @@ int backend_send(backend *b, req *r)
     r->boff = b->queued_bytes;
     /* --durability sync: WAIT 1 right behind a write; its reply is held until the WAIT says a
      * replica has it (reads, blocking commands, pub/sub and WAIT itself need none). */
-    if (b->w->cache->sync_writes &&
+    if (b->w->view->sync_writes &&
         !(r->flags & (REQ_F_READONLY | REQ_F_BLOCKING | REQ_F_PUBSUB | REQ_F_WAIT | REQ_F_OOB))) {
         char ms[24];
-        snprintf(ms, sizeof(ms), "%ld", b->w->cache->cfg->backend_timeout / 2);
+        snprintf(ms, sizeof(ms), "%ld", b->w->view->limits.backend_timeout / 2);
         const char *wait[] = {"WAIT", "1", ms};
         req *a = queue_internal(b, wait, 3);
         a->flags |= REQ_F_ACK;
@@ -313,7 +313,7 @@ void backend_write(backend *b)
  * --max-storage, and the client is told so in those terms. */
 static void storage_limit_reached(worker *w, req *r)
 {
-    const char *ev = w->cache->eviction;
+    const char *ev = w->view->eviction;
     const char *why = strncmp(ev, "volatile-", 9) == 0
                           ? "keys without a TTL are never evicted; delete keys, give keys a TTL, "
                             "choose an allkeys- eviction policy, or raise the limit"
@@ -326,7 +326,7 @@ static void storage_limit_reached(worker *w, req *r)
     int n = snprintf(msg, sizeof(msg),
                      "-OOM storage limit of cache %s reached (--max-storage %llu bytes, eviction "
                      "%s): %s\r\n",
-                     w->cache->name, (unsigned long long)w->cache->max_storage, ev, why);
+                     w->view->name, (unsigned long long)w->view->max_storage, ev, why);
     router_deliver(w, r, msg, (size_t)MIN((size_t)n, sizeof(msg) - 1));
 }
 
@@ -383,7 +383,7 @@ static void ack_reply(worker *w, req *a, const char *frame, size_t flen)
     router_fail(w, wr,
                 "ERR the write was applied on the primary, but no replica confirmed it within "
                 "%ld ms (--durability sync); it may be lost if that primary fails now",
-                w->cache->cfg->backend_timeout / 2);
+                w->view->limits.backend_timeout / 2);
 }
 
 static void on_backend_readable(conn *c)
@@ -490,9 +490,9 @@ static void on_backend_readable(conn *c)
         if (frame[0] == '-' &&
             (is_redirect_or_retry(frame, flen) ||
              (flen > 4 && memcmp(frame, "-OOM", 4) == 0 &&
-              atomic_load_explicit(&w->cache->oom_absorb, memory_order_relaxed))))
+              atomic_load_explicit(&w->view->oom_absorb, memory_order_relaxed))))
             router_on_error_reply(w, r, frame, flen);
-        else if (unlikely(w->cache->max_storage) && flen > 4 && memcmp(frame, "-OOM", 4) == 0)
+        else if (unlikely(w->view->max_storage) && flen > 4 && memcmp(frame, "-OOM", 4) == 0)
             storage_limit_reached(w, r);
         else {
             if (unlikely(frame[0] == '-'))
@@ -538,7 +538,7 @@ backend *backend_create_private(session *s, const char *addr, int proto, const c
     /* The share is the client's user's, whatever engine user the link runs as (WAIT's is the
      * endpoint's): one user's clients cannot hold every private link of the cache. */
     const char *share = s->user_name ? s->user_name : "";
-    int rc = cache_private_link_take(s->cache, share);
+    int rc = view_link_take(s->view, share);
     if (rc != 0) {
         *limited = rc == -EDQUOT ? 3 : 1;
         return NULL;
@@ -551,19 +551,19 @@ backend *backend_create_private(session *s, const char *addr, int proto, const c
 
 void backend_limited_error(const session *s, int limited, char *out, size_t outlen)
 {
-    const cache *c = s->cache;
+    const proxy_view *c = s->view;
     if (limited == 3)
         snprintf(out, outlen,
                  "ERR too many clients of user '%s' in blocking commands, WATCH or subscriptions "
                  "on this cache (each user may hold %ld of its %ld, --max-blocking-per-user); "
                  "retry later or raise the limit",
-                 s->user_name ? s->user_name : "", c->cfg->max_blocking_per_user,
-                 c->cfg->max_blocking_clients);
+                 s->user_name ? s->user_name : "", c->limits.max_blocking_per_user,
+                 c->limits.max_blocking_clients);
     else
         snprintf(out, outlen,
                  "ERR too many clients in blocking commands, WATCH or subscriptions on this cache "
                  "(limit %ld, --max-blocking-clients); retry later or raise the limit",
-                 c->cfg->max_blocking_clients);
+                 c->limits.max_blocking_clients);
 }
 
 /* Give back the private link share b holds (once). */
@@ -571,7 +571,7 @@ static void give_share(backend *b)
 {
     if (!b->share)
         return;
-    cache_private_link_give(b->w->cache, b->share);
+    view_link_give(b->w->view, b->share);
     xfree(b->share);
     b->share = NULL;
 }
@@ -642,7 +642,7 @@ void backend_check_deadline(backend *b, uint64_t now)
     if (r && r->deadline_ms && now > r->deadline_ms) {
         char why[128];
         snprintf(why, sizeof(why), "engine did not answer within %ld ms",
-                 b->w->cache->cfg->backend_timeout);
+                 b->w->view->limits.backend_timeout);
         backend_lost(b, why, 1);
     }
 }

@@ -510,7 +510,7 @@ static void client_kill(session *s, req *r, size_t argc, const char *const *argv
             xfree(job->laddr);
             job->laddr = xstrndup(val, vl);
         } else if (arg_is(argv[i], lens[i], "user")) {
-            if (!acl_table_find(cache_acl(s->cache), val, vl)) {
+            if (!acl_table_find(view_acl(s->view), val, vl)) {
                 snprintf(msg, sizeof(msg), "ERR No such user '%.*s'", (int)MIN(vl, 64), val);
                 err = msg;
             } else {

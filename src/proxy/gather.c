@@ -101,7 +101,7 @@ void gather_dispatch(session *s, size_t argc, const char *const *argv, const siz
         resp_add_command(&ch->cmd, 2, dump, dump_lens);
         p->children[c++] = ch;
     }
-    atomic_fetch_add_explicit(&s->cache->counters.cross_slot_reads, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->view->counters.cross_slot_reads, 1, memory_order_relaxed);
     s->barrier = 1;
     /* The last child may be answered at once (an error): p must not be used after the loop. */
     for (uint32_t i = 0; i < nforeign; i++)
@@ -231,7 +231,7 @@ static void run_command(worker *w, req *p)
         ch->slot = p->slot;
         /* A fresh deadline: phase 1 may have used most of the first, and a request past its
          * deadline on a link makes the link be dropped. */
-        ch->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->cache->cfg->backend_timeout;
+        ch->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->view->limits.backend_timeout;
         /* Safe to resend: RESTORE ... REPLACE, the read and UNLINK give the same result twice. */
         ch->flags |= REQ_F_READONLY | REQ_F_OWN_MULTI | REQ_F_ENDPOINT;
         ch->preamble = 1 + nrestore + 1 + (nrestore > 0); /* MULTI's OK and each QUEUED */

@@ -32,21 +32,21 @@ static int check_auth(session *s, buf *b, const char *cmd, size_t cmdlen, const 
                       size_t ulen, const char *pass, size_t plen)
 {
     uint64_t now = ev_now_ms(s->w->loop);
-    uint64_t wait = auth_guard_check(s->cache->auth_guard, s->src, now);
+    uint64_t wait = auth_guard_check(s->view->auth_guard, s->src, now);
     if (wait) {
         resp_add_error(b,
                        "ERR too many failed AUTH attempts from %s (%ld a minute allowed, "
                        "--auth-failures-per-minute); retry in %llu s",
-                       s->src, s->cache->cfg->auth_failures_per_minute,
+                       s->src, s->view->limits.auth_failures_per_minute,
                        (unsigned long long)(wait + 999) / 1000);
         return 0;
     }
     if (admin_auth(s, cmd, cmdlen, user, ulen, pass, plen))
         return 1;
-    if (auth_guard_failed(s->cache->auth_guard, s->src, now))
+    if (auth_guard_failed(s->view->auth_guard, s->src, now))
         log_warn("cache %s: %s spent its budget of failed AUTH attempts (%ld a minute): its AUTH "
                  "is refused until it refills",
-                 s->cache->name, s->src, s->cache->cfg->auth_failures_per_minute);
+                 s->view->name, s->src, s->view->limits.auth_failures_per_minute);
     resp_add_error(b, "%s", wrongpass);
     return 0;
 }
@@ -60,7 +60,7 @@ static void cluster_slots(session *s, buf *b)
     resp_add_array(b, 3);
     resp_add_cstr(b, s->local_ip);
     resp_add_int(b, s->local_port);
-    resp_add_cstr(b, s->cache->node_id);
+    resp_add_cstr(b, s->view->node_id);
 }
 
 static void cluster_shards(session *s, buf *b)
@@ -75,7 +75,7 @@ static void cluster_shards(session *s, buf *b)
     resp_add_array(b, 1);
     resp_add_map(b, 7, s->proto);
     resp_add_cstr(b, "id");
-    resp_add_cstr(b, s->cache->node_id);
+    resp_add_cstr(b, s->view->node_id);
     resp_add_cstr(b, s->plaintext_listener ? "port" : "tls-port");
     resp_add_int(b, s->local_port);
     resp_add_cstr(b, "ip");
@@ -94,7 +94,7 @@ static void cluster_nodes(session *s, buf *b)
 {
     char line[256];
     int n = snprintf(line, sizeof(line), "%s %s:%d@%d myself,master - 0 0 1 connected 0-%d\n",
-                     s->cache->node_id, s->local_ip, s->local_port, s->local_port, TOPO_SLOTS - 1);
+                     s->view->node_id, s->local_ip, s->local_port, s->local_port, TOPO_SLOTS - 1);
     resp_add_verbatim(b, line, (size_t)n, s->proto);
 }
 
@@ -178,11 +178,22 @@ void local_info_add_engine(info_sums *sums, const char *text, size_t len)
     }
 }
 
+/* The INFO lines of the counters of section (VIEW_COUNTERS, proxy/view.h). */
+static void counter_lines(buf *text, const view_counters *k, uint32_t section)
+{
+    size_t n;
+    const view_counter_row *rows = view_counter_rows(&n);
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].info_section == section)
+            buf_appendf(text, "%s:%lld\r\n", rows[i].info_name,
+                        (long long)view_counter_value(k, &rows[i]));
+}
+
 void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *sums)
 {
-    cache *c = s->cache;
-    supervisor_stats st;
-    cache_get_stats(c, &st);
+    proxy_view *c = s->view;
+    view_stats st;
+    c->ops->stats(c->owner, &st);
     const topology *t = worker_topology(s->w);
     buf text;
     buf_init(&text);
@@ -198,9 +209,11 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
                     un.release, un.machine, (int)getpid(), s->local_port, (unsigned long long)up,
                     (unsigned long long)(up / 86400));
     }
-    if (sections & INFO_CLIENTS)
-        buf_appendf(&text, "# Clients\r\nconnected_clients:%lld\r\nmaxclients:%ld\r\n\r\n",
-                    (long long)atomic_load(&c->counters.connected_clients), c->cfg->maxclients);
+    if (sections & INFO_CLIENTS) {
+        buf_appendf(&text, "# Clients\r\n");
+        counter_lines(&text, &c->counters, VIEW_INFO_CLIENTS);
+        buf_appendf(&text, "maxclients:%ld\r\n\r\n", c->limits.maxclients);
+    }
     if (sections & INFO_MEMORY) {
         char human[32];
         human_bytes(human, sizeof(human), sums->used_memory);
@@ -215,23 +228,10 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
     if (sections & INFO_STATS) {
         uint64_t refused;
         auth_guard_stats(c->auth_guard, &refused);
-        buf_appendf(
-            &text,
-            "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
-            "rejected_connections:%lld\r\nclient_output_buffer_limit_disconnections:%lld\r\n"
-            "client_idle_timeouts:%lld\r\nclient_auth_timeouts:%lld\r\nauth_throttled:%llu\r\n"
-            "rejected_tls_connections:%lld\r\nengine_errors:%lld\r\n"
-            "redirections_absorbed:%lld\r\ncross_slot_reads:%lld\r\nengine_restarts:%lld\r\n\r\n",
-            (long long)atomic_load(&c->counters.total_connections),
-            (long long)atomic_load(&c->counters.total_commands),
-            (long long)atomic_load(&c->counters.rejected_conns),
-            (long long)atomic_load(&c->counters.output_limit_kills),
-            (long long)atomic_load(&c->counters.idle_kills),
-            (long long)atomic_load(&c->counters.auth_timeouts), (unsigned long long)refused,
-            (long long)atomic_load(&c->counters.rejected_tls),
-            (long long)atomic_load(&c->counters.backend_errors),
-            (long long)atomic_load(&c->counters.redirects),
-            (long long)atomic_load(&c->counters.cross_slot_reads), (long long)st.restarts);
+        buf_appendf(&text, "# Stats\r\n");
+        counter_lines(&text, &c->counters, VIEW_INFO_STATS);
+        buf_appendf(&text, "auth_throttled:%llu\r\nengine_restarts:%lld\r\n\r\n",
+                    (unsigned long long)refused, (long long)st.restarts);
     }
     if (sections & INFO_REPLICATION)
         buf_appendf(&text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
@@ -303,8 +303,8 @@ static void hello(session *s, buf *b, size_t argc, const char *const *argv, cons
         s->proto = proto;
         s->barrier = 1;
     }
-    supervisor_stats st;
-    cache_get_stats(s->cache, &st);
+    view_stats st;
+    s->view->ops->stats(s->view->owner, &st);
     resp_add_map(b, 7, proto);
     resp_add_cstr(b, "server");
     resp_add_cstr(b, "redis");
@@ -413,13 +413,13 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
         cluster_info(s, b);
         break;
     case LOCAL_CLUSTER_MYID:
-        resp_add_cstr(b, s->cache->node_id);
+        resp_add_cstr(b, s->view->node_id);
         break;
     case LOCAL_CLUSTER_KEYSLOT:
         resp_add_int(b, keyslot(argv[2], lens[2]));
         break;
     case LOCAL_CLUSTER_REPLICAS:
-        if (arg_is(argv[2], lens[2], s->cache->node_id))
+        if (arg_is(argv[2], lens[2], s->view->node_id))
             resp_add_array(b, 0);
         else
             resp_add_error(b, "ERR Unknown node %.*s", (int)MIN(lens[2], 64), argv[2]);
@@ -482,7 +482,7 @@ void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char
         resp_add_array(b, argc - 2);
         for (size_t i = 2; i < argc; i++) {
             buf_consume(&tmp, buf_used(&tmp));
-            resp_add_int(b, cache_script_get(s->cache, argv[i], lens[i], &tmp) == 0);
+            resp_add_int(b, s->view->ops->script_get(s->view->owner, argv[i], lens[i], &tmp) == 0);
         }
         buf_deinit(&tmp);
         break;

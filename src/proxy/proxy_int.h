@@ -8,7 +8,7 @@
 #include "common/buf.h"
 #include "common/compiler.h"
 #include "acl/acl_log.h"
-#include "control/cache.h"
+#include "proxy/view.h"
 #include "meter/meter.h"
 #include "net/conn.h"
 #include "net/ev.h"
@@ -169,7 +169,7 @@ struct backend {
  * oldest request not yet written to out. */
 struct session {
     worker *w;
-    cache *cache;
+    proxy_view *view;
     conn *c;
     uint64_t id;              /* CLIENT ID */
     int proto;                /* 2 or 3 */
@@ -254,7 +254,7 @@ struct session {
     uint64_t receipt_calls;   /* commands charged to it */
     uint16_t receipt_cmd;     /* id of its last charged command */
     uint64_t throttled_until; /* over the ECPU/s limit: its next command waits until then */
-    cache_user_quota *quota;  /* its ACL user's ECPU/s quota, or NULL */
+    meter_quota *quota;  /* its ACL user's ECPU/s quota, or NULL */
     ident *ident;             /* its user's engine identity (held), NULL before AUTH */
 };
 
@@ -262,7 +262,7 @@ struct session {
 struct worker {
     int id;
     ev_loop *loop;
-    cache *cache;
+    proxy_view *view;
     ev_handler tls_listener;      /* SO_REUSEPORT socket on the TLS port */
     ev_handler plain_listener;    /* SO_REUSEPORT socket on the plaintext port, fd -1 if off */
     ev_handler reader_listener;   /* SO_REUSEPORT socket on the reader port, fd -1 if off */
@@ -483,10 +483,10 @@ void gather_merge(worker *w, req *p);
 
 /* local.c */
 #define INFO_SERVER 0x01u
-#define INFO_CLIENTS 0x02u
+#define INFO_CLIENTS VIEW_INFO_CLIENTS
 #define INFO_MEMORY 0x04u
 #define INFO_PERSISTENCE 0x08u
-#define INFO_STATS 0x10u
+#define INFO_STATS VIEW_INFO_STATS
 #define INFO_REPLICATION 0x20u
 #define INFO_CLUSTER 0x40u
 #define INFO_STRATUS 0x80u

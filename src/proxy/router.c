@@ -340,7 +340,7 @@ static int zone_reader(worker *w, const req *r, const topology *t, int node)
     const topo_shard *sh = &t->shards[t->nodes[node].shard];
     for (int i = 0; i < sh->nreplicas; i++) {
         const topo_node *n = &t->nodes[sh->replicas[i]];
-        if (strcmp(n->zone, w->cache->zone) == 0 &&
+        if (strcmp(n->zone, w->view->zone) == 0 &&
             atomic_load_explicit(&n->available, memory_order_relaxed))
             return sh->replicas[i];
     }
@@ -357,7 +357,7 @@ int router_try_send(worker *w, req *r)
         router_fail(w, r, "ERR the client of this command disconnected before it was sent");
         return 0;
     }
-    cache_sleep *sl = &w->cache->sleep;
+    view_sleep *sl = &w->view->sleep;
     if (atomic_load_explicit(&sl->asleep, memory_order_relaxed)) {
         /* Hibernated: the request waits for the wake it asks for (longer than for a failover:
          * engines load their data first), unless the wake already failed. */
@@ -367,12 +367,12 @@ int router_try_send(worker *w, req *r)
         }
         if (!atomic_exchange_explicit(&sl->wake_wanted, 1, memory_order_relaxed)) {
             session *owner = req_session(r);
-            log_info("cache %s: woken by a request (%s) from %s", w->cache->name,
+            log_info("cache %s: woken by a request (%s) from %s", w->view->name,
                      owner && owner->last_cmd ? owner->last_cmd : "internal",
                      owner ? owner->addr : "the endpoint");
         }
-        if (r->deadline_ms < r->born_ms + WAKE_WAIT_MS)
-            r->deadline_ms = r->born_ms + WAKE_WAIT_MS;
+        if (r->deadline_ms < r->born_ms + VIEW_WAKE_WAIT_MS)
+            r->deadline_ms = r->born_ms + VIEW_WAKE_WAIT_MS;
         return -EAGAIN;
     }
     const topology *t = worker_topology(w);
@@ -381,7 +381,7 @@ int router_try_send(worker *w, req *r)
         node = topo_find_node(t, r->ask_addr, strlen(r->ask_addr));
         if (node < 0) {
             /* The named node is not in our snapshot yet: route by slot after a refresh. */
-            atomic_store(&w->cache->refresh_wanted, 1);
+            atomic_store(&w->view->refresh_wanted, 1);
             r->target = TARGET_SLOT;
             r->flags &= (uint32_t)~REQ_F_ASKING;
         }
@@ -420,7 +420,7 @@ int router_try_send(worker *w, req *r)
             router_fail(w, r, "TRYAGAIN the cache is moving this slot; retry shortly");
         else
             router_fail(w, r, "ERR engine unavailable for %ld ms; the command was not applied",
-                        w->cache->cfg->backend_timeout);
+                        w->view->limits.backend_timeout);
         return 0;
     }
     if (r->flags & REQ_F_PUBSUB)
@@ -470,7 +470,7 @@ void router_resend(worker *w, req *r)
 void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
 {
     uint64_t now = ev_now_ms(w->loop);
-    atomic_fetch_add_explicit(&w->cache->counters.redirects, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->view->counters.redirects, 1, memory_order_relaxed);
     if (len > 9 && memcmp(data, "-NOSCRIPT", 9) == 0) {
         /* The engine lacks a script this cache was given (another shard ran the EVAL, or the
          * engine restarted): load it there and run the EVALSHA again, so NOSCRIPT never
@@ -483,7 +483,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
             r->script_sha && r->redirects++ < MAX_REDIRECTS &&
             resp_value_parse(buf_rptr(&r->cmd), buf_used(&r->cmd), &v, &used) == RESP_DONE &&
             v->type == RESP_T_ARRAY && v->nelem >= 2 &&
-            cache_script_get(w->cache, v->elem[1].str, v->elem[1].len, &body) == 0;
+            w->view->ops->script_get(w->view->owner, v->elem[1].str, v->elem[1].len, &body) == 0;
         resp_value_free(v);
         if (!known) {
             buf_deinit(&body);
@@ -514,7 +514,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
                 r->moving = 1;
                 r->target = TARGET_SLOT;
                 r->flags &= (uint32_t)~REQ_F_ASKING;
-                atomic_store(&w->cache->refresh_wanted, 1);
+                atomic_store(&w->view->refresh_wanted, 1);
                 worker_retry_later(w, r);
                 return;
             }
@@ -540,7 +540,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
             r->flags |= REQ_F_ASKING;
         else {
             r->flags &= (uint32_t)~REQ_F_ASKING;
-            atomic_store(&w->cache->refresh_wanted, 1);
+            atomic_store(&w->view->refresh_wanted, 1);
         }
         router_resend(w, r);
         return;
@@ -557,7 +557,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
         router_reblock(w, r);
         r->target = TARGET_SLOT;
         r->flags &= (uint32_t)~REQ_F_ASKING;
-        atomic_store(&w->cache->refresh_wanted, 1);
+        atomic_store(&w->view->refresh_wanted, 1);
         worker_retry_later(w, r);
         return;
     }
@@ -565,14 +565,14 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
      * replica in reach yet), and OOM while the autoscaler can still grow
      * the shard: nothing ran; try again until the deadline. */
     if (len > 4 && memcmp(data, "-OOM", 4) == 0)
-        atomic_store(&w->cache->memory_pressure, 1); /* sample now, not at the next turn */
+        atomic_store(&w->view->memory_pressure, 1); /* sample now, not at the next turn */
     if (len > 9 && memcmp(data, "-TRYAGAIN", 9) == 0)
         r->moving = 1;
     if (now + RETRY_DELAY_MS < r->deadline_ms) {
         if (r->target == TARGET_NODE)
             r->target = TARGET_SLOT;
         r->flags &= (uint32_t)~REQ_F_ASKING;
-        atomic_store(&w->cache->refresh_wanted, 1);
+        atomic_store(&w->view->refresh_wanted, 1);
         worker_retry_later(w, r);
         return;
     }
@@ -582,7 +582,7 @@ void router_on_error_reply(worker *w, req *r, const char *data, size_t len)
 void router_reblock(worker *w, req *r)
 {
     /* Time to find the new primary counts from now, whatever happens to the timeout. */
-    r->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->cache->cfg->backend_timeout;
+    r->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->view->limits.backend_timeout;
     resp_value *v = NULL;
     size_t used;
     if (r->preamble ||
@@ -936,8 +936,8 @@ static void dispatch_scan(session *s, size_t argc, const char *const *argv, cons
  * counted in the minute's usage record. */
 static void rejected(session *s)
 {
-    if (s->cache->meter.on)
-        atomic_fetch_add_explicit(&s->cache->meter.rejected, 1, memory_order_relaxed);
+    if (s->view->meter.on)
+        atomic_fetch_add_explicit(&s->view->meter.rejected, 1, memory_order_relaxed);
 }
 
 /* The command being dispatched runs once the client's earlier commands are answered: it is
@@ -948,7 +948,7 @@ static int after_earlier(session *s)
         return 0;
     s->redo = 1;
     s->meter_cmd = 0;
-    atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->view->counters.total_commands, 1, memory_order_relaxed);
     return 1;
 }
 
@@ -971,7 +971,7 @@ static int endpoint_turn(session *s)
  * wait it would need; 1 either way. */
 static int throttle(session *s)
 {
-    cache_meter *m = &s->cache->meter;
+    meter_ledger *m = &s->view->meter;
     uint64_t now = ev_now_ms(s->w->loop);
     uint64_t wait = 0, user_wait = 0;
     if (m->max_ecpu_s) {
@@ -989,7 +989,7 @@ static int throttle(session *s)
     if (wait == 0)
         return 0;
     s->meter_cmd = 0;
-    atomic_fetch_sub_explicit(&s->cache->counters.total_commands, 1,
+    atomic_fetch_sub_explicit(&s->view->counters.total_commands, 1,
                               memory_order_relaxed); /* counted when it runs */
     if (wait <= THROTTLE_ABSORB_MS) {
         s->throttled_until = now + wait;
@@ -1001,20 +1001,20 @@ static int throttle(session *s)
         router_reply_error(s,
                            "THROTTLED ECPU/s quota of user %s on cache %s reached (%ld ECPU/s), "
                            "retry after %llu ms",
-                           s->quota->user, s->cache->name, s->quota->ecpu_s,
+                           s->quota->user, s->view->name, s->quota->ecpu_s,
                            (unsigned long long)wait);
     else
         router_reply_error(s,
                            "THROTTLED ECPU/s limit of cache %s reached (%ld ECPU/s), retry after "
                            "%llu ms",
-                           s->cache->name, m->max_ecpu_s, (unsigned long long)wait);
+                           s->view->name, m->max_ecpu_s, (unsigned long long)wait);
     return 1;
 }
 
 void router_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
                      const char *raw, size_t rawlen)
 {
-    atomic_fetch_add_explicit(&s->cache->counters.total_commands, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->view->counters.total_commands, 1, memory_order_relaxed);
     s->meter_cmd = 0; /* an error answered before the metering point below is not charged */
     s->meter_in = 0;
     const cmd_def *d = cmd_lookup(argv[0], lens[0]);
@@ -1088,7 +1088,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     }
     /* Metering: the request this command queues first carries its bytes and its type. */
     s->meter_cmd =
-        s->cache->meter.on && !s->cache->meter.is_free[d->id] ? (uint16_t)(d->id + 1) : 0;
+        s->view->meter.on && !s->view->meter.is_free[d->id] ? (uint16_t)(d->id + 1) : 0;
     s->meter_in = (uint32_t)MIN(rawlen, UINT32_MAX);
     s->meter_haskey = 0;
     if (s->meter_cmd && d->nspecs && d->specs[0].begin == KS_BS_INDEX && d->specs[0].pos > 0 &&
@@ -1097,7 +1097,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         s->meter_plen = (uint8_t)meter_key_prefix(argv[k], lens[k], s->meter_prefix);
         s->meter_haskey = 1;
     }
-    if (unlikely(s->cache->meter.max_ecpu_s || s->quota) && s->meter_cmd && throttle(s))
+    if (unlikely(s->view->meter.max_ecpu_s || s->quota) && s->meter_cmd && throttle(s))
         return;
     if (s->multi && !txn_is_control(d)) {
         txn_queue(s, d, argc, argv, lens, raw, rawlen);
@@ -1108,12 +1108,12 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         return;
     }
     if (d->flags & CMD_F_SCRIPT_FLUSH)
-        cache_scripts_clear(s->cache);
+        s->view->ops->scripts_clear(s->view->owner);
     if (d->flags & CMD_F_SCRIPT_BODY) {
         size_t at = d->sub ? 2 : 1; /* EVAL script ... / SCRIPT LOAD script */
         char sha[41];
         crypto_sha1_hex(argv[at], lens[at], sha);
-        cache_script_add(s->cache, sha, argv[at], lens[at]);
+        s->view->ops->script_add(s->view->owner, sha, argv[at], lens[at]);
     }
     switch ((cmd_route)d->route) {
     case ROUTE_LOCAL: {

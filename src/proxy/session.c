@@ -20,7 +20,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "acl/acl_engine.h"
-#include "control/usage.h"
+#include "meter/ledger.h"
 #include "net/tls.h"
 #include "proxy/proxy_int.h"
 
@@ -91,13 +91,13 @@ void session_write(session *s)
             continue;
         }
         if (n == -EAGAIN) {
-            uint64_t limit = s->cache->output_limit;
+            uint64_t limit = s->view->limits.output_limit;
             if (!s->authed && (!limit || limit > OUT_LIMIT_BEFORE_AUTH))
                 limit = OUT_LIMIT_BEFORE_AUTH;
             if (unlikely(limit && buf_used(&s->out) > limit)) {
                 /* It does not read its replies: drop it before they use up memory (Redis's
                  * client-output-buffer-limit, hard limit). */
-                atomic_fetch_add_explicit(&s->cache->counters.output_limit_kills, 1,
+                atomic_fetch_add_explicit(&s->view->counters.output_limit_kills, 1,
                                           memory_order_relaxed);
                 log_info("client %s closed: %zu bytes of replies unread, over the output limit "
                          "of %llu (--client-output-limit)",
@@ -125,13 +125,13 @@ void meter_charge(worker *w, req *r, size_t out)
 {
     uint16_t id = (uint16_t)(r->meter_cmd - 1);
     r->meter_cmd = 0;
-    uint64_t cpu = atomic_load_explicit(&w->cache->meter.cpu_mecpu[id], memory_order_relaxed);
+    uint64_t cpu = atomic_load_explicit(&w->view->meter.cpu_mecpu[id], memory_order_relaxed);
     meter_cost c = meter_price(r->meter_in, out, cpu);
     meter_cell_add(&w->meter[id], c.total, r->meter_in, out);
     if (r->meter_haskey)
         meter_prefix_add(w->prefixes, ARRAY_LEN(w->prefixes), &w->nprefixes, r->meter_prefix,
                          r->meter_plen, c.total, 1);
-    cache_meter *m = &w->cache->meter;
+    meter_ledger *m = &w->view->meter;
     session *s = r->s;
     if (unlikely(m->max_ecpu_s)) {
         pthread_mutex_lock(&m->bucket_lock);
@@ -154,7 +154,7 @@ void meter_charge(worker *w, req *r, size_t out)
 void session_append_reply(session *s, req *r, const char *data, size_t len)
 {
     int sent = !(r->flags & REQ_F_NOREPLY);
-    cache_count_latency(s->cache, ev_clock_us() - r->born_us);
+    view_count_latency(s->view, ev_clock_us() - r->born_us);
     if (r->meter_cmd) {
         meter_charge(s->w, r, sent ? len : 0);
         if (s->receipts && s->proto == 3 && sent) {
@@ -187,7 +187,7 @@ req *session_queue_req(session *s)
     r->proto = (uint8_t)s->proto;
     r->born_ms = ev_now_ms(s->w->loop);
     r->born_us = ev_clock_us();
-    r->deadline_ms = r->born_ms + (uint64_t)s->cache->cfg->backend_timeout;
+    r->deadline_ms = r->born_ms + (uint64_t)s->view->limits.backend_timeout;
     if (unlikely(s->reply_off || s->reply_skip)) {
         r->flags |= REQ_F_NOREPLY; /* CLIENT REPLY OFF or SKIP */
         if (s->reply_skip)
@@ -341,7 +341,7 @@ static void on_ready(conn *c)
     session *s = c->data;
     if (c->state != CONN_CONNECTED) {
         if (!s->plaintext_listener)
-            atomic_fetch_add_explicit(&s->cache->counters.rejected_tls, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&s->view->counters.rejected_tls, 1, memory_order_relaxed);
         session_close(s, "handshake failed");
         return;
     }
@@ -353,7 +353,7 @@ static void on_ready(conn *c)
         s->reject_error = c->plaintext_on_tls ? tls_plaintext_error : maxclients_error;
         s->close_at_ms = ev_now_ms(s->w->loop) + REJECT_GRACE_MS;
         if (c->plaintext_on_tls)
-            atomic_fetch_add_explicit(&s->cache->counters.rejected_tls, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&s->view->counters.rejected_tls, 1, memory_order_relaxed);
         queue_local_error(s, s->reject_error);
         s->reject_prepaid = 1;
     }
@@ -370,7 +370,7 @@ void session_accept(worker *w, int fd, int plaintext, int reader)
 {
     session *s = xcalloc(1, sizeof(*s));
     s->w = w;
-    s->cache = w->cache;
+    s->view = w->view;
     s->proto = 2;
     s->multi_slot = -1;
     s->id = w->next_session_id;
@@ -383,7 +383,7 @@ void session_accept(worker *w, int fd, int plaintext, int reader)
     s->c = conn_create_accepted(w->loop, fd, plaintext ? &conn_type_tcp : &conn_type_tls);
     s->c->data = s;
     s->c->write_handler = NULL;
-    s->c->deadline_ms = s->c->created_ms + (uint64_t)w->cache->cfg->handshake_timeout;
+    s->c->deadline_ms = s->c->created_ms + (uint64_t)w->view->limits.handshake_timeout;
     s->born_ms = s->last_ms;
     char ip[64];
     int port = 0;
@@ -398,11 +398,11 @@ void session_accept(worker *w, int fd, int plaintext, int reader)
         w->sessions->list_prev = s;
     w->sessions = s;
     int64_t now_open =
-        atomic_fetch_add_explicit(&s->cache->counters.connected_clients, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->cache->counters.total_connections, 1, memory_order_relaxed);
-    if (unlikely(now_open >= w->cache->cfg->maxclients)) {
-        atomic_fetch_add_explicit(&s->cache->counters.rejected_conns, 1, memory_order_relaxed);
-        if (now_open >= w->cache->cfg->maxclients + MAXCLIENTS_SLACK) {
+        atomic_fetch_add_explicit(&s->view->counters.connected_clients, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->view->counters.total_connections, 1, memory_order_relaxed);
+    if (unlikely(now_open >= w->view->limits.maxclients)) {
+        atomic_fetch_add_explicit(&s->view->counters.rejected_conns, 1, memory_order_relaxed);
+        if (now_open >= w->view->limits.maxclients + MAXCLIENTS_SLACK) {
             /* A flood: no handshake spent on telling it why. */
             session_close(s, "max clients");
             return;
@@ -424,7 +424,7 @@ void session_expire(session *s, const char *why, const char *err)
 
 int session_check_deadlines(session *s, uint64_t now)
 {
-    const settings *cfg = s->cache->cfg;
+    const view_limits *limits = &s->view->limits;
     if (s->c->state == CONN_HANDSHAKE) {
         if (now > s->c->deadline_ms)
             session_close(s, "TLS handshake timeout");
@@ -437,21 +437,21 @@ int session_check_deadlines(session *s, uint64_t now)
         }
         return 0;
     }
-    if (!s->authed && now > s->born_ms + (uint64_t)cfg->auth_timeout) {
-        atomic_fetch_add_explicit(&s->cache->counters.auth_timeouts, 1, memory_order_relaxed);
+    if (!s->authed && now > s->born_ms + (uint64_t)limits->auth_timeout) {
+        atomic_fetch_add_explicit(&s->view->counters.auth_timeouts, 1, memory_order_relaxed);
         char msg[160];
         snprintf(msg, sizeof(msg),
                  "ERR authentication timeout: AUTH must succeed within %ld ms of connecting "
                  "(--auth-timeout)",
-                 cfg->auth_timeout);
+                 limits->auth_timeout);
         session_expire(s, "auth timeout", msg);
         return 0;
     }
-    if (cfg->idle_timeout && s->queued == 0 && !s->subscribed && !s->closing &&
-        now > s->last_ms + (uint64_t)cfg->idle_timeout * 1000) {
+    if (limits->idle_timeout && s->queued == 0 && !s->subscribed && !s->closing &&
+        now > s->last_ms + (uint64_t)limits->idle_timeout * 1000) {
         /* As Redis's `timeout`: closed without a word; a blocked or subscribed client is
          * never idle. */
-        atomic_fetch_add_explicit(&s->cache->counters.idle_kills, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->view->counters.idle_kills, 1, memory_order_relaxed);
         session_close(s, "idle timeout");
         return 0;
     }
@@ -469,7 +469,7 @@ void session_authenticated(session *s, const acl_user *u, uint64_t version)
     s->user_name = xstrdup(u->name);
     s->user = u;
     s->acl_version = version;
-    s->quota = usage_quota_of(s->cache, u->name);
+    s->quota = meter_ledger_quota(&s->view->meter, u->name);
     s->parser.limits = limits_after_auth;
     /* Its commands reach the engines as its user, so Redis checks what its scripts do. */
     buf name;
@@ -547,7 +547,7 @@ void session_close(session *s, const char *why)
     s->list_prev = s->list_next = NULL;
     s->list_next = w->dead_sessions;
     w->dead_sessions = s;
-    atomic_fetch_sub_explicit(&s->cache->counters.connected_clients, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->view->counters.connected_clients, 1, memory_order_relaxed);
     worker_defer_free_conn(w, s->c);
 }
 

@@ -56,7 +56,7 @@ static int wait_build(worker *w, req *r, unsigned shard)
     resp_add_command(&r->cmd, 3, wait, l5);
     r->target = TARGET_SHARD;
     r->shard = (uint16_t)shard;
-    r->deadline_ms = now + (uint64_t)w->cache->cfg->backend_timeout;
+    r->deadline_ms = now + (uint64_t)w->view->limits.backend_timeout;
     return 0;
 }
 

@@ -15,7 +15,7 @@
 
 #include "common/alloc.h"
 #include "acl/acl_engine.h"
-#include "control/usage.h"
+#include "meter/ledger.h"
 #include "common/compiler.h"
 #include "common/log.h"
 #include "net/sock.h"
@@ -291,7 +291,7 @@ static void reap_retired(worker *w)
 
 const topology *worker_topology(worker *w)
 {
-    const topology *t = cache_topology(w->cache);
+    const topology *t = view_topology(w->view);
     if (likely(t->version == w->topo_version))
         return t;
     /* Links follow their engine by address: node indexes change when the topology does. */
@@ -379,7 +379,7 @@ static void on_tick(ev_loop *loop, void *data)
     process_retries(w, now);
     if (now >= w->prefixes_flush_ms) {
         w->prefixes_flush_ms = now + 1000;
-        usage_add_prefixes(w->cache, w->prefixes, w->nprefixes);
+        meter_ledger_add_prefixes(&w->view->meter, w->prefixes, w->nprefixes);
         w->nprefixes = 0;
     }
     for (ident *id = w->idents; id; id = id->next)
@@ -534,7 +534,7 @@ static void *worker_main(void *arg)
     }
     w->retired = NULL;
     session_free_all(w);
-    usage_add_prefixes(w->cache, w->prefixes, w->nprefixes); /* recorded at the cache's stop */
+    meter_ledger_add_prefixes(&w->view->meter, w->prefixes, w->nprefixes); /* recorded at the cache's stop */
     w->nprefixes = 0;
     for (int i = 0; i < w->ndead; i++)
         conn_free(w->dead_conns[i]);
@@ -578,16 +578,16 @@ static int listen_optional(const char *bind, const char *flag, int *port, ev_han
     return 0;
 }
 
-static int listen_all(worker_pool *p, cache *c, char *err, size_t errlen)
+static int listen_all(worker_pool *p, proxy_view *c, char *err, size_t errlen)
 {
-    const settings *cfg = c->cfg;
-    int tls_port = (int)cfg->port, plain_port = (int)cfg->plaintext_port;
-    int reader_port = (int)cfg->reader_port;
+    const view_limits *limits = &c->limits;
+    int tls_port = (int)limits->port, plain_port = (int)limits->plaintext_port;
+    int reader_port = (int)limits->reader_port;
     for (int i = 0; i < p->n; i++) {
         worker *w = &p->workers[i];
-        int fd = sock_listen(cfg->bind, tls_port, 1024);
+        int fd = sock_listen(limits->bind, tls_port, 1024);
         if (fd < 0) {
-            snprintf(err, errlen, "--port: cannot listen on %s:%d: %s%s", cfg->bind, tls_port,
+            snprintf(err, errlen, "--port: cannot listen on %s:%d: %s%s", limits->bind, tls_port,
                      strerror(-fd),
                      fd == -EADDRINUSE ? " (choose another port with --port, or stop what uses it)"
                                        : "");
@@ -595,9 +595,9 @@ static int listen_all(worker_pool *p, cache *c, char *err, size_t errlen)
         }
         tls_port = sock_port(fd);
         w->tls_listener.fd = fd;
-        if (listen_optional(cfg->bind, "--plaintext-port", &plain_port, &w->plain_listener, err,
+        if (listen_optional(limits->bind, "--plaintext-port", &plain_port, &w->plain_listener, err,
                             errlen) != 0 ||
-            listen_optional(cfg->bind, "--reader-port", &reader_port, &w->reader_listener, err,
+            listen_optional(limits->bind, "--reader-port", &reader_port, &w->reader_listener, err,
                             errlen) != 0)
             return -1;
     }
@@ -607,7 +607,7 @@ static int listen_all(worker_pool *p, cache *c, char *err, size_t errlen)
     return 0;
 }
 
-worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen)
+worker_pool *worker_pool_create(proxy_view *c, int nthreads, char *err, size_t errlen)
 {
     worker_pool *p = xcalloc(1, sizeof(*p));
     p->n = nthreads;
@@ -616,7 +616,7 @@ worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen
     for (int i = 0; i < nthreads; i++) {
         worker *w = &p->workers[i];
         w->id = i;
-        w->cache = c;
+        w->view = c;
         w->tls_listener.fd = w->plain_listener.fd = w->reader_listener.fd = -1;
         w->next_session_id = (uint64_t)i + 1;
         w->peers = p->workers;
@@ -624,7 +624,6 @@ worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen
         w->endpoint = ident_get(w, ACL_ENGINE_ENDPOINT_USER);
         pthread_mutex_init(&w->inbox_lock, NULL);
     }
-    usage_init(c, nthreads);
     for (int i = 0; i < nthreads; i++)
         p->workers[i].meter = c->meter.cells + (size_t)i * cmd_ids;
     if (listen_all(p, c, err, errlen) != 0)

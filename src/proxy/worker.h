@@ -6,13 +6,13 @@
 
 #include <stddef.h>
 
-#include "control/cache.h"
+#include "proxy/view.h"
 
 typedef struct worker_pool worker_pool;
 
 /* Bind the cache's listeners (one SO_REUSEPORT socket per worker; port 0 resolved once and
  * recorded in the cache) for nthreads workers. NULL with err on failure. */
-worker_pool *worker_pool_create(cache *c, int nthreads, char *err, size_t errlen);
+worker_pool *worker_pool_create(proxy_view *c, int nthreads, char *err, size_t errlen);
 /* Start the worker threads (the cache's topology must be published). 0 or -1 with err. */
 int worker_pool_run(worker_pool *p, char *err, size_t errlen);
 /* Stop every worker (clients are disconnected) and join the threads. */
