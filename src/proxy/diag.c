@@ -41,25 +41,6 @@ int diag_child_cmd(const cmd_def *d, req *ch, size_t argc, const char *const *ar
 /* ---- helpers over parsed replies ---- */
 
 /* Children's replies parsed; NULL entries where a reply did not parse. */
-static resp_value **parse_children(const req *p)
-{
-    resp_value **vals = xcalloc(p->nchildren, sizeof(*vals));
-    for (uint32_t i = 0; i < p->nchildren; i++) {
-        const buf *rb = &p->children[i]->reply;
-        size_t used;
-        if (resp_value_parse(buf_rptr(rb), buf_used(rb), &vals[i], &used) != RESP_DONE)
-            vals[i] = NULL;
-    }
-    return vals;
-}
-
-static void free_children(const req *p, resp_value **vals)
-{
-    for (uint32_t i = 0; i < p->nchildren; i++)
-        resp_value_free(vals[i]);
-    xfree(vals);
-}
-
 static int is_list(const resp_value *v)
 {
     return v && (v->type == RESP_T_ARRAY || v->type == RESP_T_SET);
@@ -145,8 +126,9 @@ static int slow_cmp(const void *a, const void *b)
     return x->id > y->id ? -1 : x->id < y->id;
 }
 
-static int merge_slowlog(const req *p, resp_value **vals, buf *out)
+int diag_merge_slowlog(worker *w, req *p, resp_value **vals, buf *out)
 {
+    (void)w;
     long long count = 10;
     resp_value *cmd = child_command(p->children[0], 0);
     if (cmd && cmd->type == RESP_T_ARRAY && cmd->nelem >= 3)
@@ -247,8 +229,9 @@ static int latest_union(resp_value *const *lists, uint32_t nlists, lat_event **o
     return 0;
 }
 
-static int merge_latest(const req *p, resp_value **vals, buf *out)
+int diag_merge_latest(worker *w, req *p, resp_value **vals, buf *out)
 {
+    (void)w;
     lat_event *ev;
     size_t n;
     if (latest_union(vals, p->nchildren, &ev, &n) != 0)
@@ -265,8 +248,9 @@ static int merge_latest(const req *p, resp_value **vals, buf *out)
     return 0;
 }
 
-static int merge_doctor(const req *p, resp_value **vals, buf *out)
+int diag_merge_doctor(worker *w, req *p, resp_value **vals, buf *out)
 {
+    (void)w;
     lat_event *ev;
     size_t n;
     if (latest_union(vals, p->nchildren, &ev, &n) != 0)
@@ -293,8 +277,9 @@ static int merge_doctor(const req *p, resp_value **vals, buf *out)
     return 0;
 }
 
-static int merge_latency_reset(const req *p, resp_value **vals, buf *out)
+int diag_merge_latency_reset(worker *w, req *p, resp_value **vals, buf *out)
 {
+    (void)w;
     resp_value **lists = xcalloc(p->nchildren, sizeof(*lists));
     for (uint32_t i = 0; i < p->nchildren; i++) {
         /* EXEC's reply: [LATEST's events, RESET's count]. */
@@ -337,8 +322,9 @@ static int sample_cmp(const void *a, const void *b)
     return (x->time > y->time) - (x->time < y->time);
 }
 
-static int merge_history(const req *p, resp_value **vals, buf *out)
+int diag_merge_history(worker *w, req *p, resp_value **vals, buf *out)
 {
+    (void)w;
     size_t total = 0;
     for (uint32_t i = 0; i < p->nchildren; i++) {
         if (!is_list(vals[i]))
@@ -401,8 +387,9 @@ static int ll_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int merge_histogram(const req *p, resp_value **vals, buf *out)
+int diag_merge_histogram(worker *w, req *p, resp_value **vals, buf *out)
 {
+    (void)w;
     for (uint32_t i = 0; i < p->nchildren; i++)
         if (!is_pairs(vals[i]))
             return -1;
@@ -587,8 +574,9 @@ static void mem_free(mem_field *f, size_t n)
     xfree(f);
 }
 
-static int merge_memory_stats(const req *p, resp_value **vals, buf *out)
+int diag_merge_memory_stats(worker *w, req *p, resp_value **vals, buf *out)
 {
+    (void)w;
     mem_field *fields = NULL;
     size_t n = 0, cap = 0;
     for (uint32_t i = 0; i < p->nchildren; i++) {
@@ -605,8 +593,9 @@ static int merge_memory_stats(const req *p, resp_value **vals, buf *out)
 
 /* ---- entry points ---- */
 
-void diag_merge_kill(const req *p, buf *out)
+int diag_merge_kill(worker *w, req *p, resp_value **vals, buf *out)
 {
+    (void)w, (void)vals;
     /* As one node: OK when a script or function was killed somewhere; otherwise a shard's own
      * error (UNKILLABLE, ...) before NOTBUSY, which means no shard was running one. */
     const buf *pick = NULL;
@@ -621,40 +610,5 @@ void diag_merge_kill(const req *p, buf *out)
     }
     if (pick)
         buf_append(out, buf_rptr(pick), buf_used(pick));
-}
-
-void diag_merge(const req *p, buf *out)
-{
-    resp_value **vals = parse_children(p);
-    int rc = -1;
-    switch ((cmd_merge)p->merge) {
-    case MERGE_SLOWLOG:
-        rc = merge_slowlog(p, vals, out);
-        break;
-    case MERGE_LATENCY_LATEST:
-        rc = merge_latest(p, vals, out);
-        break;
-    case MERGE_LATENCY_HISTORY:
-        rc = merge_history(p, vals, out);
-        break;
-    case MERGE_LATENCY_HISTOGRAM:
-        rc = merge_histogram(p, vals, out);
-        break;
-    case MERGE_LATENCY_RESET:
-        rc = merge_latency_reset(p, vals, out);
-        break;
-    case MERGE_LATENCY_DOCTOR:
-        rc = merge_doctor(p, vals, out);
-        break;
-    case MERGE_MEMORY_STATS:
-        rc = merge_memory_stats(p, vals, out);
-        break;
-    default:
-        break;
-    }
-    if (rc != 0) {
-        buf_consume(out, buf_used(out));
-        resp_add_error(out, "ERR unexpected reply from an engine while merging");
-    }
-    free_children(p, vals);
+    return 0;
 }

@@ -343,173 +343,341 @@ static void client_reply(session *s, req *r, const char *arg, size_t n)
     }
 }
 
-void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char *const *argv,
-                   const size_t *lens)
+/* ---- the answers (rows with an answer: the router queued c->r, the reply goes to c->b) ---- */
+
+static void ping(const local_call *c)
 {
-    buf *b = &r->reply;
-    switch ((cmd_local)d->local) {
-    case LOCAL_PING:
-        if (argc > 1)
-            resp_add_bulk(b, argv[1], lens[1]);
-        else
-            resp_add_simple(b, "PONG");
-        break;
-    case LOCAL_ECHO:
-        resp_add_bulk(b, argv[1], lens[1]);
-        break;
-    case LOCAL_AUTH:
-        if (argc > 3)
-            resp_add_error(b, "ERR syntax error");
-        else if (argc == 2 ? check_auth(s, b, argv[0], lens[0], "default", 7, argv[1], lens[1])
-                           : check_auth(s, b, argv[0], lens[0], argv[1], lens[1], argv[2], lens[2]))
-            resp_add_simple(b, "OK");
-        break;
-    case LOCAL_HELLO:
-        hello(s, b, argc, argv, lens);
-        break;
-    case LOCAL_SELECT:
-        if (lens[1] == 1 && argv[1][0] == '0')
-            resp_add_simple(b, "OK");
-        else
-            resp_add_error(b, "ERR SELECT is not allowed: a Stratus cache has one database (0), "
-                              "as in Redis Cluster; use key prefixes instead");
-        break;
-    case LOCAL_QUIT:
-        resp_add_simple(b, "OK");
-        s->closing = 1;
-        break;
-    case LOCAL_READONLY:
-    case LOCAL_READWRITE:
-        /* READONLY: reads go to the replica in this endpoint's zone when one serves (as on the
-         * reader port), else to primaries; shown in CLIENT LIST. */
-        s->readonly = d->local == LOCAL_READONLY;
-        resp_add_simple(b, "OK");
-        break;
-    case LOCAL_ASKING:
-        resp_add_simple(b, "OK"); /* the endpoint owns every slot: nothing is ever migrating */
-        break;
-    case LOCAL_ROLE:
-        resp_add_array(b, 3);
-        resp_add_cstr(b, "master");
-        resp_add_int(b, 0);
-        resp_add_array(b, 0);
-        break;
-    case LOCAL_INFO: {
-        /* Reached only when no engine figure is needed (router.c fans out otherwise). */
-        info_sums none = {0, 0, 0};
-        local_info_build(s, b, local_info_sections(argc, argv, lens), &none);
-        break;
-    }
-    case LOCAL_CLUSTER_SLOTS:
-        cluster_slots(s, b);
-        break;
-    case LOCAL_CLUSTER_SHARDS:
-        cluster_shards(s, b);
-        break;
-    case LOCAL_CLUSTER_NODES:
-        cluster_nodes(s, b);
-        break;
-    case LOCAL_CLUSTER_INFO:
-        cluster_info(s, b);
-        break;
-    case LOCAL_CLUSTER_MYID:
-        resp_add_cstr(b, s->view->node_id);
-        break;
-    case LOCAL_CLUSTER_KEYSLOT:
-        resp_add_int(b, keyslot(argv[2], lens[2]));
-        break;
-    case LOCAL_CLUSTER_REPLICAS:
-        if (arg_is(argv[2], lens[2], s->view->node_id))
-            resp_add_array(b, 0);
-        else
-            resp_add_error(b, "ERR Unknown node %.*s", (int)MIN(lens[2], 64), argv[2]);
-        break;
-    case LOCAL_CLIENT_SETNAME:
-        if (memchr(argv[2], ' ', lens[2]) || memchr(argv[2], '\n', lens[2])) {
-            resp_add_error(b, "ERR Client names cannot contain spaces, newlines or special "
-                              "characters.");
-            break;
-        }
-        xfree(s->name);
-        s->name = lens[2] ? xstrndup(argv[2], lens[2]) : NULL;
-        resp_add_simple(b, "OK");
-        break;
-    case LOCAL_CLIENT_GETNAME:
-        if (s->name)
-            resp_add_cstr(b, s->name);
-        else
-            resp_add_null(b, s->proto);
-        break;
-    case LOCAL_CLIENT_ID:
-        resp_add_int(b, (long long)s->id);
-        break;
-    case LOCAL_CLIENT_LIST:
-    case LOCAL_CLIENT_KILL:
-    case LOCAL_CLIENT_UNBLOCK:
-        clients_command(s, r, d, argc, argv, lens); /* answers r, once every worker has */
+    if (c->argc > 1)
+        resp_add_bulk(c->b, c->argv[1], c->lens[1]);
+    else
+        resp_add_simple(c->b, "PONG");
+}
+
+static void echo(const local_call *c)
+{
+    resp_add_bulk(c->b, c->argv[1], c->lens[1]);
+}
+
+static void auth(const local_call *c)
+{
+    const char *const *argv = c->argv;
+    const size_t *lens = c->lens;
+    if (c->argc > 3)
+        resp_add_error(c->b, "ERR syntax error");
+    else if (c->argc == 2
+                 ? check_auth(c->s, c->b, argv[0], lens[0], "default", 7, argv[1], lens[1])
+                 : check_auth(c->s, c->b, argv[0], lens[0], argv[1], lens[1], argv[2], lens[2]))
+        resp_add_simple(c->b, "OK");
+}
+
+static void hello_answer(const local_call *c)
+{
+    hello(c->s, c->b, c->argc, c->argv, c->lens);
+}
+
+static void select_db(const local_call *c)
+{
+    if (c->lens[1] == 1 && c->argv[1][0] == '0')
+        resp_add_simple(c->b, "OK");
+    else
+        resp_add_error(c->b, "ERR SELECT is not allowed: a Stratus cache has one database (0), "
+                             "as in Redis Cluster; use key prefixes instead");
+}
+
+static void quit(const local_call *c)
+{
+    resp_add_simple(c->b, "OK");
+    c->s->closing = 1;
+}
+
+/* READONLY: reads go to the replica in this endpoint's zone when one serves (as on the reader
+ * port), else to primaries; shown in CLIENT LIST. READWRITE ends it. */
+static void readonly(const local_call *c)
+{
+    c->s->readonly = c->d->local == LOCAL_READONLY;
+    resp_add_simple(c->b, "OK");
+}
+
+static void ok(const local_call *c)
+{
+    resp_add_simple(c->b, "OK"); /* ASKING: the endpoint owns every slot, nothing migrates */
+}
+
+static void role(const local_call *c)
+{
+    resp_add_array(c->b, 3);
+    resp_add_cstr(c->b, "master");
+    resp_add_int(c->b, 0);
+    resp_add_array(c->b, 0);
+}
+
+void local_info_answer(const local_call *c)
+{
+    /* Only when no engine figure is needed (request_info fans out otherwise). */
+    info_sums none = {0, 0, 0};
+    local_info_build(c->s, c->b, local_info_sections(c->argc, c->argv, c->lens), &none);
+}
+
+static void slots(const local_call *c)
+{
+    cluster_slots(c->s, c->b);
+}
+
+static void shards(const local_call *c)
+{
+    cluster_shards(c->s, c->b);
+}
+
+static void nodes(const local_call *c)
+{
+    cluster_nodes(c->s, c->b);
+}
+
+static void cluster_info_answer(const local_call *c)
+{
+    cluster_info(c->s, c->b);
+}
+
+static void myid(const local_call *c)
+{
+    resp_add_cstr(c->b, c->s->view->node_id);
+}
+
+static void keyslot_answer(const local_call *c)
+{
+    resp_add_int(c->b, keyslot(c->argv[2], c->lens[2]));
+}
+
+static void replicas(const local_call *c)
+{
+    if (arg_is(c->argv[2], c->lens[2], c->s->view->node_id))
+        resp_add_array(c->b, 0);
+    else
+        resp_add_error(c->b, "ERR Unknown node %.*s", (int)MIN(c->lens[2], 64), c->argv[2]);
+}
+
+static void setname(const local_call *c)
+{
+    const char *name = c->argv[2];
+    size_t len = c->lens[2];
+    if (memchr(name, ' ', len) || memchr(name, '\n', len)) {
+        resp_add_error(c->b, "ERR Client names cannot contain spaces, newlines or special "
+                             "characters.");
         return;
-    case LOCAL_CLIENT_INFO:
-        clients_info(s, b);
-        break;
-    case LOCAL_CLIENT_REPLY:
-        client_reply(s, r, argv[2], lens[2]);
-        break;
-    case LOCAL_CLIENT_NO_EVICT:
-        if (arg_is(argv[2], lens[2], "on") || arg_is(argv[2], lens[2], "off")) {
-            s->no_evict = arg_is(argv[2], lens[2], "on");
-            resp_add_simple(b, "OK");
-        } else {
-            resp_add_error(b, "ERR syntax error");
-        }
-        break;
-    case LOCAL_CLIENT_GETREDIR:
-        resp_add_int(b, -1); /* client tracking is never on */
-        break;
-    case LOCAL_CLIENT_TRACKINGINFO:
-        resp_add_map(b, 3, s->proto);
-        resp_add_cstr(b, "flags");
-        resp_add_set(b, 1, s->proto);
-        resp_add_cstr(b, "off");
-        resp_add_cstr(b, "redirect");
-        resp_add_int(b, -1);
-        resp_add_cstr(b, "prefixes");
-        resp_add_array(b, 0);
-        break;
-    case LOCAL_SCRIPT_EXISTS: {
-        /* The cache's registry is the truth: a script it knows is loaded on demand anywhere. */
-        buf tmp;
-        buf_init(&tmp);
-        resp_add_array(b, argc - 2);
-        for (size_t i = 2; i < argc; i++) {
-            buf_consume(&tmp, buf_used(&tmp));
-            resp_add_int(b, s->view->ops->script_get(s->view->owner, argv[i], lens[i], &tmp) == 0);
-        }
-        buf_deinit(&tmp);
-        break;
     }
-    case LOCAL_SCAN: /* router.c serves it (one shard at a time) */
-    case LOCAL_SUBSCRIBE:
-    case LOCAL_PUBSUB_QUERY:
-    case LOCAL_MULTI:
-    case LOCAL_EXEC:
-    case LOCAL_DISCARD:
-    case LOCAL_WATCH:
-    case LOCAL_UNWATCH: /* txn.c serves these before a request is made */
-    case LOCAL_CONFIG_GET:
-    case LOCAL_CONFIG_SET:
-    case LOCAL_ACL: /* admin.c */
-    case LOCAL_WAIT:
-    case LOCAL_STRATUS_SCALE:
-    case LOCAL_STRATUS_HIBERNATE:
-    case LOCAL_STRATUS_COST:
-    case LOCAL_STRATUS_USAGE:
-    case LOCAL_STRATUS_RECEIPTS:
-    case LOCAL_STRATUS_RECEIPT:
-    case LOCAL_RESET: /* router.c: it must wait for the earlier requests */
-    case LOCAL_NONE:
-    case LOCAL__COUNT:
-        resp_add_error(b, "ERR internal: no local handler for '%s'", d->name);
-        break;
+    xfree(c->s->name);
+    c->s->name = len ? xstrndup(name, len) : NULL;
+    resp_add_simple(c->b, "OK");
+}
+
+static void getname(const local_call *c)
+{
+    if (c->s->name)
+        resp_add_cstr(c->b, c->s->name);
+    else
+        resp_add_null(c->b, c->s->proto);
+}
+
+static void client_id(const local_call *c)
+{
+    resp_add_int(c->b, (long long)c->s->id);
+}
+
+/* CLIENT LIST, KILL, UNBLOCK: answered once every worker has (clients.c). */
+static void clients_across(const local_call *c)
+{
+    clients_command(c->s, c->r, c->d, c->argc, c->argv, c->lens);
+}
+
+static void client_info(const local_call *c)
+{
+    clients_info(c->s, c->b);
+}
+
+static void client_reply_answer(const local_call *c)
+{
+    client_reply(c->s, c->r, c->argv[2], c->lens[2]);
+}
+
+static void no_evict(const local_call *c)
+{
+    if (arg_is(c->argv[2], c->lens[2], "on") || arg_is(c->argv[2], c->lens[2], "off")) {
+        c->s->no_evict = arg_is(c->argv[2], c->lens[2], "on");
+        resp_add_simple(c->b, "OK");
+    } else {
+        resp_add_error(c->b, "ERR syntax error");
     }
-    router_deliver_final(s->w, r, buf_rptr(b), buf_used(b));
+}
+
+static void getredir(const local_call *c)
+{
+    resp_add_int(c->b, -1); /* client tracking is never on */
+}
+
+static void trackinginfo(const local_call *c)
+{
+    buf *b = c->b;
+    resp_add_map(b, 3, c->s->proto);
+    resp_add_cstr(b, "flags");
+    resp_add_set(b, 1, c->s->proto);
+    resp_add_cstr(b, "off");
+    resp_add_cstr(b, "redirect");
+    resp_add_int(b, -1);
+    resp_add_cstr(b, "prefixes");
+    resp_add_array(b, 0);
+}
+
+/* SCRIPT EXISTS: the cache's registry is the truth (a script it knows is loaded on demand
+ * anywhere). */
+static void script_exists(const local_call *c)
+{
+    proxy_view *v = c->s->view;
+    buf tmp;
+    buf_init(&tmp);
+    resp_add_array(c->b, c->argc - 2);
+    for (size_t i = 2; i < c->argc; i++) {
+        buf_consume(&tmp, buf_used(&tmp));
+        resp_add_int(c->b, v->ops->script_get(v->owner, c->argv[i], c->lens[i], &tmp) == 0);
+    }
+    buf_deinit(&tmp);
+}
+
+/* ---- the takers (rows with take: the command is theirs from the router on) ---- */
+
+static void subscribe(const local_call *c)
+{
+    pubsub_command(c->s, c->d, c->argc, c->argv, c->lens, c->raw, c->rawlen);
+}
+
+static void config_get(const local_call *c)
+{
+    if (!router_endpoint_turn(c->s))
+        admin_config_get(c->s, c->argc, c->argv, c->lens);
+}
+
+static void config_set(const local_call *c)
+{
+    if (!router_endpoint_turn(c->s))
+        admin_config_set(c->s, c->d, c->argc, c->argv, c->lens);
+}
+
+static void acl(const local_call *c)
+{
+    admin_acl(c->s, c->d, c->argc, c->argv, c->lens);
+}
+
+static void scale(const local_call *c)
+{
+    admin_stratus_scale(c->s, c->argc, c->argv, c->lens);
+}
+
+static void hibernate(const local_call *c)
+{
+    admin_stratus_hibernate(c->s);
+}
+
+static void meter(const local_call *c)
+{
+    admin_stratus_meter(c->s, c->d, c->argc, c->argv, c->lens);
+}
+
+static void wait_cmd(const local_call *c)
+{
+    wait_dispatch(c->s, c->argc, c->argv, c->lens);
+}
+
+static void txn(const local_call *c)
+{
+    txn_execute(c->s, c->d, c->argc, c->argv, c->lens, c->raw, c->rawlen);
+}
+
+static void reset(const local_call *c)
+{
+    clients_reset(c->s); /* the router ran it once the earlier requests were answered */
+}
+
+/* ---- the table: one row per command the endpoint answers (cmd_local) ---- */
+
+#define TAKE(fn, flags) {fn, NULL, flags}
+#define ANSWER(fn, flags) {NULL, fn, flags}
+
+static const local_row rows[LOCAL__COUNT] = {
+    [LOCAL_PING] = ANSWER(ping, LOCAL_F_QUEUED),
+    [LOCAL_ECHO] = ANSWER(echo, LOCAL_F_QUEUED),
+    [LOCAL_AUTH] = ANSWER(auth, 0),
+    [LOCAL_HELLO] = ANSWER(hello_answer, 0),
+    [LOCAL_SELECT] = ANSWER(select_db, 0),
+    [LOCAL_QUIT] = ANSWER(quit, 0),
+    [LOCAL_READONLY] = ANSWER(readonly, 0),
+    [LOCAL_READWRITE] = ANSWER(readonly, 0),
+    [LOCAL_ASKING] = ANSWER(ok, 0),
+    [LOCAL_ROLE] = ANSWER(role, 0),
+    [LOCAL_INFO] = TAKE(request_info, 0),
+    [LOCAL_CLUSTER_SLOTS] = ANSWER(slots, 0),
+    [LOCAL_CLUSTER_SHARDS] = ANSWER(shards, 0),
+    [LOCAL_CLUSTER_NODES] = ANSWER(nodes, 0),
+    [LOCAL_CLUSTER_INFO] = ANSWER(cluster_info_answer, 0),
+    [LOCAL_CLUSTER_MYID] = ANSWER(myid, 0),
+    [LOCAL_CLUSTER_KEYSLOT] = ANSWER(keyslot_answer, 0),
+    [LOCAL_CLUSTER_REPLICAS] = ANSWER(replicas, 0),
+    [LOCAL_CLIENT_SETNAME] = ANSWER(setname, 0),
+    [LOCAL_CLIENT_GETNAME] = ANSWER(getname, 0),
+    [LOCAL_CLIENT_ID] = ANSWER(client_id, 0),
+    [LOCAL_CLIENT_LIST] = ANSWER(clients_across, LOCAL_F_DEFERRED),
+    [LOCAL_CLIENT_KILL] = ANSWER(clients_across, LOCAL_F_DEFERRED),
+    [LOCAL_CLIENT_UNBLOCK] = ANSWER(clients_across, LOCAL_F_DEFERRED),
+    [LOCAL_CLIENT_INFO] = ANSWER(client_info, 0),
+    [LOCAL_CLIENT_REPLY] = ANSWER(client_reply_answer, 0),
+    [LOCAL_CLIENT_NO_EVICT] = ANSWER(no_evict, 0),
+    [LOCAL_CLIENT_TRACKINGINFO] = ANSWER(trackinginfo, 0),
+    [LOCAL_CLIENT_GETREDIR] = ANSWER(getredir, 0),
+    [LOCAL_RESET] = TAKE(reset, 0),
+    [LOCAL_STRATUS_SCALE] = TAKE(scale, 0),
+    [LOCAL_STRATUS_HIBERNATE] = TAKE(hibernate, 0),
+    [LOCAL_STRATUS_COST] = TAKE(meter, 0),
+    [LOCAL_STRATUS_USAGE] = TAKE(meter, 0),
+    [LOCAL_STRATUS_RECEIPTS] = TAKE(meter, 0),
+    [LOCAL_STRATUS_RECEIPT] = TAKE(meter, 0),
+    [LOCAL_SCRIPT_EXISTS] = ANSWER(script_exists, 0),
+    [LOCAL_SCAN] = TAKE(request_scan, 0),
+    [LOCAL_SUBSCRIBE] = TAKE(subscribe, 0),
+    [LOCAL_PUBSUB_QUERY] = TAKE(request_pubsub_query, 0),
+    [LOCAL_MULTI] = TAKE(txn, LOCAL_F_TXN),
+    [LOCAL_EXEC] = TAKE(txn, LOCAL_F_TXN),
+    [LOCAL_DISCARD] = TAKE(txn, LOCAL_F_TXN),
+    [LOCAL_WATCH] = TAKE(txn, LOCAL_F_TXN),
+    [LOCAL_UNWATCH] = TAKE(txn, LOCAL_F_TXN),
+    [LOCAL_CONFIG_GET] = TAKE(config_get, 0),
+    [LOCAL_CONFIG_SET] = TAKE(config_set, 0),
+    [LOCAL_ACL] = TAKE(acl, 0),
+    [LOCAL_WAIT] = TAKE(wait_cmd, 0),
+};
+
+const local_row *local_row_of(const cmd_def *d)
+{
+    if (d->route != ROUTE_LOCAL || d->local >= LOCAL__COUNT)
+        return NULL;
+    const local_row *row = &rows[d->local];
+    return row->take || row->answer ? row : NULL;
+}
+
+void local_answer(const local_call *c, local_fn *answer)
+{
+    local_call call = *c;
+    call.r = session_queue_req(c->s);
+    call.b = &call.r->reply;
+    answer(&call);
+    if (!(local_row_of(c->d) && (local_row_of(c->d)->flags & LOCAL_F_DEFERRED)))
+        router_deliver_final(c->s->w, call.r, buf_rptr(call.b), buf_used(call.b));
+}
+
+void local_run(const local_call *c)
+{
+    const local_row *row = local_row_of(c->d);
+    if (!row)
+        router_reply_error(c->s, "ERR internal: no local handler for '%s'", c->d->name);
+    else if (row->take)
+        row->take(c);
+    else
+        local_answer(c, row->answer);
 }

@@ -366,7 +366,29 @@ void backend_limited_error(const session *s, int limited, char *out, size_t outl
 int backend_idle(const backend *b);
 void backend_write(backend *b);
 
-/* router.c */
+/* SCAN's cursor: the engine's cursor * SCAN_SHARD_BITS + the shard (at most 64 shards). */
+#define SCAN_SHARD_BITS 64u
+
+/* merge.c */
+/* A merge: 0 with the merged reply appended to out, or -1 when a shard's reply is not what
+ * the command returns (the client then gets an error). vals: the children's replies parsed
+ * (NULL where one did not parse) when the row says parsed, else NULL. */
+typedef int merge_fn(worker *w, req *p, resp_value **vals, buf *out);
+/* One merge kind's row. */
+typedef struct {
+    merge_fn *fn;
+    uint8_t parsed;     /* fn reads vals */
+    uint8_t errors_win; /* any shard's error is the command's error, as one node reports it */
+    const char *what;   /* after "while merging" in the error when fn fails */
+} merge_row;
+/* The row of merge kind (cmd_merge), or NULL (MERGE_NONE, MERGE_GATHER: gather.c's). */
+const merge_row *merge_row_of(unsigned kind);
+/* The merged reply of fan-out parent p (its children answered) appended to out. */
+void merge_reply(worker *w, req *p, buf *out);
+/* Merge p's children's replies, free them and deliver p's reply. */
+void merge_children(worker *w, req *p);
+
+/* request.c (the request direction), router.c (sending), reply.c (the reply direction) */
 void router_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
                      const char *raw, size_t rawlen);
 void router_send(worker *w, req *r);
@@ -401,11 +423,17 @@ int backend_send_passthrough(backend *b, const char *data, size_t len);
 void backend_drop_private(backend *b);
 void backend_reap_dropped(worker *w);
 
-/* diag.c */
+/* diag.c: merges of the server commands (merge_fn, merge.c's table) */
 int diag_child_cmd(const cmd_def *d, req *ch, size_t argc, const char *const *argv,
                    const size_t *lens);
-void diag_merge(const req *p, buf *out);
-void diag_merge_kill(const req *p, buf *out);
+int diag_merge_slowlog(worker *w, req *p, resp_value **vals, buf *out);
+int diag_merge_latest(worker *w, req *p, resp_value **vals, buf *out);
+int diag_merge_history(worker *w, req *p, resp_value **vals, buf *out);
+int diag_merge_histogram(worker *w, req *p, resp_value **vals, buf *out);
+int diag_merge_latency_reset(worker *w, req *p, resp_value **vals, buf *out);
+int diag_merge_doctor(worker *w, req *p, resp_value **vals, buf *out);
+int diag_merge_memory_stats(worker *w, req *p, resp_value **vals, buf *out);
+int diag_merge_kill(worker *w, req *p, resp_value **vals, buf *out);
 
 /* clients.c */
 void clients_command(session *s, req *r, const cmd_def *d, size_t argc, const char *const *argv,
@@ -419,7 +447,6 @@ void clients_drain(worker *w);
 void client_job_free(client_job *job);
 
 /* txn.c */
-int txn_is_control(const cmd_def *d);
 void txn_queue(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                const size_t *lens, const char *raw, size_t rawlen);
 void txn_execute(session *s, const cmd_def *d, size_t argc, const char *const *argv,
@@ -502,7 +529,43 @@ typedef struct {
 uint32_t local_info_sections(size_t argc, const char *const *argv, const size_t *lens);
 void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *sums);
 void local_info_add_engine(info_sums *sums, const char *text, size_t len);
-void local_execute(session *s, req *r, const cmd_def *d, size_t argc, const char *const *argv,
-                   const size_t *lens);
+
+/* Commands the endpoint answers itself: one row per cmd_local (proto/cmdtable.h), carrying its
+ * handler, as Redis's command table carries each command's function. */
+typedef struct {
+    session *s;
+    const cmd_def *d;
+    size_t argc;
+    const char *const *argv;
+    const size_t *lens;
+    const char *raw; /* the request's bytes as received, or NULL */
+    size_t rawlen;
+    req *r; /* answer rows: the request queued for the reply, and its reply buffer */
+    buf *b;
+} local_call;
+typedef void local_fn(const local_call *c);
+typedef struct {
+    local_fn *take;   /* takes the command from the router (it queues its own requests) */
+    local_fn *answer; /* or: writes the reply of the request the router queued into c->b */
+    uint8_t flags;    /* LOCAL_F_* */
+} local_row;
+#define LOCAL_F_TXN 0x01u      /* transaction control (MULTI, EXEC ...): runs even inside MULTI */
+#define LOCAL_F_QUEUED 0x02u   /* may be queued inside MULTI (PING, ECHO) */
+#define LOCAL_F_DEFERRED 0x04u /* the answer completes later (CLIENT LIST/KILL/UNBLOCK) */
+/* The row of d, or NULL when the endpoint does not answer d itself. */
+const local_row *local_row_of(const cmd_def *d);
+/* Run the local command c (router_dispatch, once its checks passed). */
+void local_run(const local_call *c);
+/* Queue a request for c and answer it with answer (a take handler that answers at once). */
+void local_answer(const local_call *c, local_fn *answer);
+/* INFO answered by the endpoint alone (no engine figure needed). */
+void local_info_answer(const local_call *c);
+/* request.c's rows: SCAN, PUBSUB CHANNELS/NUMSUB/NUMPAT, INFO. */
+void request_scan(const local_call *c);
+void request_pubsub_query(const local_call *c);
+void request_info(const local_call *c);
+/* What the endpoint composes waits for the session's earlier commands: 1 when c must wait
+ * (it is parsed again once they are answered), 0 when it may go now. */
+int router_endpoint_turn(session *s);
 
 #endif

@@ -20,22 +20,6 @@ static const char cmd_multi[] = "*1\r\n$5\r\nMULTI\r\n";
 static const char cmd_exec[] = "*1\r\n$4\r\nEXEC\r\n";
 static const char cmd_unwatch[] = "*1\r\n$7\r\nUNWATCH\r\n";
 
-int txn_is_control(const cmd_def *d)
-{
-    if (d->route != ROUTE_LOCAL)
-        return 0;
-    switch ((cmd_local)d->local) {
-    case LOCAL_MULTI:
-    case LOCAL_EXEC:
-    case LOCAL_DISCARD:
-    case LOCAL_WATCH:
-    case LOCAL_UNWATCH:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 void txn_reset(session *s)
 {
     s->multi = 0;
@@ -84,7 +68,7 @@ void txn_queue(session *s, const cmd_def *d, size_t argc, const char *const *arg
     case ROUTE_ANY:
         break;
     case ROUTE_LOCAL:
-        if (d->local != LOCAL_PING && d->local != LOCAL_ECHO)
+        if (!local_row_of(d) || !(local_row_of(d)->flags & LOCAL_F_QUEUED))
             why = "is answered by the endpoint and cannot be queued in a transaction";
         break;
     case ROUTE_ALL:
