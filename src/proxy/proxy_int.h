@@ -1,4 +1,9 @@
-/* Proxy room internals shared by worker.c, session.c, backend.c, router.c and local.c. */
+/* The proxy room's internals, shared by its files and by no one else (the control plane sees
+ * only view.h and worker.h). A command goes session.c (read, parse) -> request.c (what it
+ * becomes; local.c's table for what the endpoint answers; txn.c, pubsub.c, gather.c, wait.c,
+ * admin.c, clients.c for their families) -> router.c (which link) -> backend.c (the engine);
+ * its reply comes backend.c -> reply.c (redirections, retries) -> merge.c (fan-outs) ->
+ * session.c (in order, to the client). worker.c owns the loop, the pools and the lists. */
 #ifndef STRATUS_PROXY_INT_H
 #define STRATUS_PROXY_INT_H
 
@@ -321,6 +326,8 @@ void worker_retry_later(worker *w, req *r);
 void worker_retry_first(worker *w, req *head, req *tail);
 session *req_session(const req *r);
 void req_free(req *r);
+/* Close s at the end of this loop iteration. */
+void worker_doom_session(session *s);
 
 /* session.c */
 void session_accept(worker *w, int fd, int plaintext, int reader);
@@ -365,6 +372,11 @@ backend *backend_create_private(session *s, const char *addr, int proto, const c
 void backend_limited_error(const session *s, int limited, char *out, size_t outlen);
 int backend_idle(const backend *b);
 void backend_write(backend *b);
+/* Frames of a pass-through link (pub/sub) written to its owner's client; a private link let
+ * go of (RESET) and its closing at the end of the iteration. */
+int backend_send_passthrough(backend *b, const char *data, size_t len);
+void backend_drop_private(backend *b);
+void backend_reap_dropped(worker *w);
 
 /* SCAN's cursor: the engine's cursor * SCAN_SHARD_BITS + the shard (at most 64 shards). */
 #define SCAN_SHARD_BITS 64u
@@ -389,6 +401,16 @@ void merge_reply(worker *w, req *p, buf *out);
 void merge_children(worker *w, req *p);
 
 /* request.c (the request direction), router.c (sending), reply.c (the reply direction) */
+/* Send r now, or once it is the session's oldest request (a blocking command waits its turn). */
+void router_queue_or_send(session *s, req *r);
+/* Answer the command being dispatched with an error (a request of its own in the queue). */
+void router_reply_error(session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
+/* A fan-out of argv to every shard (one_shard: the first only), merged by merge. */
+req *router_fan_out(session *s, size_t argc, const char *const *argv, const size_t *lens,
+                    uint8_t merge, int one_shard);
+/* The slot of d's keys in *slot: 0, or -1 after answering CROSSSLOT. */
+int router_keys_slot(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                     const size_t *lens, int *slot);
 void router_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
                      const char *raw, size_t rawlen);
 void router_send(worker *w, req *r);
@@ -418,10 +440,6 @@ void pubsub_topology_changed(worker *w, const topology *t);
 int pubsub_link_lost(session *s, backend *b);
 /* Subscribe again, on the current home engine, every session whose link was lost. */
 void pubsub_resubscribe(worker *w);
-void worker_doom_session(session *s);
-int backend_send_passthrough(backend *b, const char *data, size_t len);
-void backend_drop_private(backend *b);
-void backend_reap_dropped(worker *w);
 
 /* diag.c: merges of the server commands (merge_fn, merge.c's table) */
 int diag_child_cmd(const cmd_def *d, req *ch, size_t argc, const char *const *argv,
@@ -453,12 +471,6 @@ void txn_execute(session *s, const cmd_def *d, size_t argc, const char *const *a
                  const size_t *lens, const char *raw, size_t rawlen);
 void txn_mark_dirty(session *s);
 void txn_reset(session *s);
-void router_queue_or_send(session *s, req *r);
-void router_reply_error(session *s, const char *fmt, ...) ATTR_PRINTF(2, 3);
-req *router_fan_out(session *s, size_t argc, const char *const *argv, const size_t *lens,
-                    uint8_t merge, int one_shard);
-int router_keys_slot(session *s, const cmd_def *d, size_t argc, const char *const *argv,
-                     const size_t *lens, int *slot);
 
 /* admin.c */
 int admin_acl_guard(session *s, const cmd_def *d, size_t argc, const char *const *argv,
