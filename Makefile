@@ -12,7 +12,7 @@ WARN   := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wform
           -Wno-format-nonliteral -Wno-format-truncation -Werror
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Isrc -MMD -MP
-LDLIBS := -pthread -lssl -lcrypto -lurcu-qsbr -lsqlite3 -lmicrohttpd -ljansson
+LDLIBS := -pthread -lssl -lcrypto -lurcu-qsbr -lsqlite3 -lmicrohttpd -ljansson -lcurl
 
 ifneq ($(SANITIZER),)
 CFLAGS  += -fsanitize=$(SANITIZER) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -25,6 +25,8 @@ LIB_SRC  := $(sort $(foreach r,$(ROOMS),$(wildcard src/$(r)/*.c)) src/control/we
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_SRC  := $(wildcard src/cli/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+# The unit tests link the CLI's files too, all but the one with main().
+CLI_LIB_OBJ := $(filter-out $(BUILD)/src/cli/main.o,$(CLI_OBJ))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
@@ -47,8 +49,8 @@ $(STRATUS): $(CLI_OBJ) $(BUILD)/libstratus.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libstratus.a $(LDLIBS)
 	@ln -sf $(if $(SANITIZER),$(SANITIZER),release)/stratus build/stratus
 
-$(UNIT): $(UNIT_OBJ) $(BUILD)/libstratus.a
-	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libstratus.a $(LDLIBS)
+$(UNIT): $(UNIT_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libstratus.a
+	$(CC) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(CLI_LIB_OBJ) $(BUILD)/libstratus.a $(LDLIBS)
 
 # ---- fuzzing (libFuzzer, clang, ASan + UBSan): `make fuzz`, FUZZ_RUNS per target ----
 FUZZ_CC      ?= clang

@@ -1,23 +1,22 @@
-/* `stratus cache|snapshot|usage` subcommands: calls to the control plane's HTTP API, shown as
- * tables (or the API's JSON with --json). The CLI's one file that includes jansson.h.
+/* `stratus cache|snapshot|usage` subcommands: calls to the control plane's HTTP API (through
+ * cli/http_client.c), shown as tables laid out by cli/table.c (or the API's JSON with --json).
+ * The CLI's one file that includes jansson.h.
  * Exit codes: 0 done, 1 the API refused (4xx other than below) or failed, 2 bad usage,
  * 3 not found, 4 conflict (exists already, busy), 5 the API cannot be reached. */
 #define ALLOC_ROOM ROOM_CLI
 #include "cli/api_client.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
+#include "cli/http_client.h"
+#include "cli/table.h"
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/compiler.h"
 #include "common/file.h"
 
 enum {
@@ -107,69 +106,21 @@ static int call(opts *o, const char *method, const char *path, const char *body,
                 o->api);
         return -1;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    char ps[16];
-    snprintf(ps, sizeof(ps), "%d", port);
-    int fd = -1;
-    if (getaddrinfo(host, ps, &hints, &ai) == 0) {
-        for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
-            fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
-            if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-                close(fd);
-                fd = -1;
-            }
-        }
-        freeaddrinfo(ai);
-    }
-    if (fd < 0) {
+    buf url;
+    buf_init(&url);
+    buf_appendf(&url, "http://%s%s%s:%d%s", v6 ? "[" : "", host, v6 ? "]" : "", port, path);
+    buf_append(&url, "", 1);
+    char err[256];
+    long code = 0;
+    int rc = cli_http_call(method, buf_rptr(&url), o->token, body, &code, out, err, sizeof(err));
+    buf_deinit(&url);
+    if (rc == -ENOTCONN)
         fprintf(stderr, "stratus: cannot reach the API at %s: %s (is `stratus serve` running?)\n",
-                o->api, strerror(errno));
-        return -1;
-    }
-    /* Creating a cache, a snapshot or a restore can take a while; a hung API cannot. */
-    struct timeval tv = {.tv_sec = 600};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    buf req;
-    buf_init(&req);
-    size_t blen = body ? strlen(body) : 0;
-    buf_appendf(&req,
-                "%s %s HTTP/1.0\r\nHost: %s%s%s:%d\r\nAuthorization: Bearer %s\r\nContent-Type: "
-                "application/json\r\nContent-Length: %zu\r\n\r\n",
-                method, path, v6 ? "[" : "", host, v6 ? "]" : "", port, o->token, blen);
-    if (blen)
-        buf_append(&req, body, blen);
-    int rc = -1;
-    size_t off = 0;
-    while (off < buf_used(&req)) {
-        ssize_t w = write(fd, buf_rptr(&req) + off, buf_used(&req) - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    buf resp;
-    buf_init(&resp);
-    if (off == buf_used(&req)) {
-        for (;;) {
-            buf_reserve(&resp, 65536);
-            ssize_t n = read(fd, resp.data + resp.len, resp.cap - resp.len);
-            if (n <= 0)
-                break;
-            resp.len += (size_t)n;
-        }
-        buf_append(&resp, "", 1);
-        const char *hdr_end = strstr(buf_rptr(&resp), "\r\n\r\n");
-        if (sscanf(buf_rptr(&resp), "HTTP/%*s %d", status) == 1 && hdr_end) {
-            const char *b = hdr_end + 4;
-            buf_append(out, b, strlen(b));
-            rc = 0;
-        }
-    }
-    if (rc != 0)
+                o->api, err);
+    else if (rc != 0)
         fprintf(stderr, "stratus: no answer from the API at %s\n", o->api);
-    buf_deinit(&req);
-    buf_deinit(&resp);
-    close(fd);
-    return rc;
+    *status = (int)code;
+    return rc == 0 ? 0 : -1;
 }
 
 /* Print an API error and map its status to an exit code. */
@@ -214,7 +165,8 @@ static int run(opts *o, const char *method, const char *path, json_t *body, void
 
 /* ---- showing ---- */
 
-static const char *str_of(json_t *o, const char *path)
+/* The field at a dotted path ("settings.shards") of o, or NULL. */
+static json_t *field_at(json_t *o, const char *path)
 {
     json_t *v = o;
     char key[64];
@@ -224,44 +176,95 @@ static const char *str_of(json_t *o, const char *path)
         v = json_object_get(v, key);
         path += l + (path[l] == '.');
     }
-    static char num[64];
-    if (json_is_integer(v)) {
-        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
-        return num;
-    }
-    if (json_is_real(v)) {
-        snprintf(num, sizeof(num), "%.3f", json_real_value(v));
-        return num;
-    }
-    if (json_is_boolean(v))
-        return json_is_true(v) ? "yes" : "no";
-    return json_is_string(v) ? json_string_value(v) : "-";
+    return v;
 }
 
-static void human_bytes(double b, char *out, size_t n)
+/* A field as the CLI shows any value: an integer as is, a real with 3 decimals, a boolean as
+ * yes/no, a string as is, anything else (or nothing) as "-". */
+static void cell_value(cli_cell *c, json_t *o, const char *path)
 {
-    const char *u[] = {"B", "KB", "MB", "GB", "TB"};
-    int i = 0;
-    while (b >= 1024 && i < 4) {
-        b /= 1024;
-        i++;
-    }
-    snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+    json_t *v = field_at(o, path);
+    if (json_is_integer(v))
+        cli_cell_int(c, (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        cli_cell_real(c, json_real_value(v), 3);
+    else if (json_is_boolean(v))
+        cli_cell_str(c, json_is_true(v) ? "yes" : "no");
+    else
+        cli_cell_str(c, json_is_string(v) ? json_string_value(v) : "-");
 }
 
-static void show_cache_row(json_t *c)
+/* A number field with 1 or 2 decimals (0 when missing). */
+static void cell_tenths(cli_cell *c, json_t *o, const char *path)
 {
-    char store[32];
-    json_t *u = json_object_get(c, "usage");
-    human_bytes(json_number_value(json_object_get(u, "storage_bytes")), store, sizeof(store));
-    char ep[96];
-    const char *host = str_of(c, "endpoint.host");
-    int v6 = strchr(host, ':') != NULL; /* an IPv6 address, shown in brackets */
-    snprintf(ep, sizeof(ep), "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "",
-             str_of(c, "endpoint.port"));
-    printf("%-20s %-12s %-22s %6s %9.1f %10s %10.2f\n", str_of(c, "name"), str_of(c, "status"), ep,
-           str_of(c, "settings.shards"), json_number_value(json_object_get(u, "ecpu_per_second")),
-           store, json_number_value(json_object_get(json_object_get(c, "cost"), "to_date_usd")));
+    cli_cell_real(c, json_number_value(field_at(o, path)), 1);
+}
+
+static void cell_cents(cli_cell *c, json_t *o, const char *path)
+{
+    cli_cell_real(c, json_number_value(field_at(o, path)), 2);
+}
+
+/* A byte count field for people ("6.5 KB"). */
+static void cell_bytes(cli_cell *c, json_t *o, const char *path)
+{
+    cli_cell_bytes(c, json_number_value(field_at(o, path)));
+}
+
+/* An endpoint object's host:port. */
+static void cell_endpoint(cli_cell *c, json_t *o, const char *path)
+{
+    json_t *ep = field_at(o, path);
+    cli_cell host, port;
+    cell_value(&host, ep, "host");
+    cell_value(&port, ep, "port");
+    cli_cell_address(c, cli_cell_text(&host), cli_cell_text(&port));
+}
+
+/* A column of a table: its layout and the field of each row that fills it. */
+typedef struct {
+    cli_col col;
+    const char *path;
+    void (*fill)(cli_cell *c, json_t *row, const char *path);
+} column;
+
+static const column cache_columns[] = {
+    {{"NAME", 20, 1}, "name", cell_value},
+    {{"STATUS", 12, 1}, "status", cell_value},
+    {{"ENDPOINT", 22, 1}, "endpoint", cell_endpoint},
+    {{"SHARDS", 6, 0}, "settings.shards", cell_value},
+    {{"ECPU/S", 9, 0}, "usage.ecpu_per_second", cell_tenths},
+    {{"STORAGE", 10, 0}, "usage.storage_bytes", cell_bytes},
+    {{"COST $", 10, 0}, "cost.to_date_usd", cell_cents},
+};
+
+static const column snapshot_columns[] = {
+    {{"NAME", 28, 1}, "name", cell_value},  {{"CACHE", 16, 1}, "cache", cell_value},
+    {{"KIND", 7, 1}, "kind", cell_value},   {{"CREATED", 24, 1}, "created_at", cell_value},
+    {{"FILES", 5, 0}, "files", cell_value}, {{"SIZE", 10, 0}, "bytes", cell_bytes},
+    {{"KEYS", 10, 0}, "keys", cell_value},
+};
+
+/* Print a table: the header line, then a line for each row (an array of objects, or one). */
+static void print_table(const column *cols, size_t n, json_t *rows)
+{
+    buf out;
+    buf_init(&out);
+    for (size_t i = 0; i < n; i++)
+        cli_table_put(&out, &cols[i].col, cols[i].col.header, i == 0);
+    buf_append(&out, "\n", 1);
+    size_t count = json_is_array(rows) ? json_array_size(rows) : 1;
+    for (size_t r = 0; r < count; r++) {
+        json_t *row = json_is_array(rows) ? json_array_get(rows, r) : rows;
+        for (size_t i = 0; i < n; i++) {
+            cli_cell c;
+            cols[i].fill(&c, row, cols[i].path);
+            cli_table_put(&out, &cols[i].col, cli_cell_text(&c), i == 0);
+        }
+        buf_append(&out, "\n", 1);
+    }
+    fwrite(buf_rptr(&out), 1, buf_used(&out), stdout);
+    buf_deinit(&out);
 }
 
 static void show_list(json_t *j)
@@ -271,62 +274,61 @@ static void show_list(json_t *j)
         printf("no caches yet: `stratus cache create NAME`\n");
         return;
     }
-    printf("%-20s %-12s %-22s %6s %9s %10s %10s\n", "NAME", "STATUS", "ENDPOINT", "SHARDS",
-           "ECPU/S", "STORAGE", "COST $");
-    size_t i;
-    json_t *c;
-    json_array_foreach(arr, i, c) show_cache_row(c);
+    print_table(cache_columns, ARRAY_LEN(cache_columns), arr);
 }
 
 static void show_cache(json_t *c)
 {
-    static const char *const rows[][2] = {
-        {"name", "name"},
-        {"status", "status"},
-        {"description", "description"},
-        {"created", "created_at"},
-        {"url", "endpoint.url"},
-        {"ca", "endpoint.ca"},
-        {"shards", "settings.shards"},
-        {"replicas", "settings.replicas"},
-        {"durability", "settings.durability"},
-        {"max ECPU/s", "settings.usage_limits.max_ecpu_per_second"},
-        {"max storage", "settings.usage_limits.max_storage"},
-        {"eviction", "settings.eviction"},
-        {"hibernate", "settings.hibernate_after_seconds"},
-        {"zones", "settings.zones"},
-        {"daily snap", "settings.daily_snapshot_time"},
-        {"retention", "settings.snapshot_retention_limit"},
-        {"ECPU/s now", "usage.ecpu_per_second"},
-        {"storage B", "usage.storage_bytes"},
-        {"p50 ms", "usage.p50_ms"},
-        {"p99 ms", "usage.p99_ms"},
-        {"cost $", "cost.to_date_usd"},
-        {"month $", "cost.month_forecast_usd"},
-        {"error", "error"},
-        {"restored", "restored_keys"},
-        {"restarted", "restarted"},
+    /* Label, field, and whether it is shown when the reply lacks it. */
+    static const struct {
+        const char *label, *path;
+        int always;
+    } rows[] = {
+        {"name", "name", 1},
+        {"status", "status", 1},
+        {"description", "description", 1},
+        {"created", "created_at", 1},
+        {"url", "endpoint.url", 1},
+        {"ca", "endpoint.ca", 0},
+        {"shards", "settings.shards", 0},
+        {"replicas", "settings.replicas", 0},
+        {"durability", "settings.durability", 0},
+        {"max ECPU/s", "settings.usage_limits.max_ecpu_per_second", 0},
+        {"max storage", "settings.usage_limits.max_storage", 0},
+        {"eviction", "settings.eviction", 0},
+        {"hibernate", "settings.hibernate_after_seconds", 0},
+        {"zones", "settings.zones", 0},
+        {"daily snap", "settings.daily_snapshot_time", 0},
+        {"retention", "settings.snapshot_retention_limit", 0},
+        {"ECPU/s now", "usage.ecpu_per_second", 0},
+        {"storage B", "usage.storage_bytes", 0},
+        {"p50 ms", "usage.p50_ms", 0},
+        {"p99 ms", "usage.p99_ms", 0},
+        {"cost $", "cost.to_date_usd", 0},
+        {"month $", "cost.month_forecast_usd", 0},
+        {"error", "error", 0},
+        {"restored", "restored_keys", 0},
+        {"restarted", "restarted", 0},
     };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        const char *v = str_of(c, rows[i][1]);
-        if (strcmp(v, "-") != 0 || i < 5)
-            printf("%-12s %s\n", rows[i][0], v);
+    static const cli_col label = {NULL, 12, 1}, value = {NULL, 0, 1};
+    buf out;
+    buf_init(&out);
+    for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+        cli_cell v;
+        cell_value(&v, c, rows[i].path);
+        if (!rows[i].always && strcmp(cli_cell_text(&v), "-") == 0)
+            continue;
+        cli_table_put(&out, &label, rows[i].label, 1);
+        cli_table_put(&out, &value, cli_cell_text(&v), 0);
+        buf_append(&out, "\n", 1);
     }
-}
-
-static void show_snapshot(json_t *s)
-{
-    char size[32];
-    human_bytes(json_number_value(json_object_get(s, "bytes")), size, sizeof(size));
-    printf("%-28s %-16s %-7s %-24s %5s %10s %10s\n", str_of(s, "name"), str_of(s, "cache"),
-           str_of(s, "kind"), str_of(s, "created_at"), str_of(s, "files"), size, str_of(s, "keys"));
+    fwrite(buf_rptr(&out), 1, buf_used(&out), stdout);
+    buf_deinit(&out);
 }
 
 static void show_snapshot_one(json_t *s)
 {
-    printf("%-28s %-16s %-7s %-24s %5s %10s %10s\n", "NAME", "CACHE", "KIND", "CREATED", "FILES",
-           "SIZE", "KEYS");
-    show_snapshot(s);
+    print_table(snapshot_columns, ARRAY_LEN(snapshot_columns), s);
 }
 
 static void show_snapshots(json_t *j)
@@ -336,31 +338,48 @@ static void show_snapshots(json_t *j)
         printf("no snapshots yet: `stratus snapshot create CACHE NAME`\n");
         return;
     }
-    printf("%-28s %-16s %-7s %-24s %5s %10s %10s\n", "NAME", "CACHE", "KIND", "CREATED", "FILES",
-           "SIZE", "KEYS");
-    size_t i;
-    json_t *s;
-    json_array_foreach(arr, i, s) show_snapshot(s);
+    print_table(snapshot_columns, ARRAY_LEN(snapshot_columns), arr);
+}
+
+/* Fill cells[i] with the field paths[i] of j, each as cell_value shows it. */
+static void cells_of(json_t *j, const char *const *paths, cli_cell *cells, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cell_value(&cells[i], j, paths[i]);
 }
 
 static void show_usage(json_t *j)
 {
+    static const char *const paths[] = {"name",
+                                        "ecpu",
+                                        "storage_gb_hours",
+                                        "storage_at_rest_gb_hours",
+                                        "cost_to_date_usd",
+                                        "month_forecast_usd",
+                                        "prices"};
+    cli_cell v[ARRAY_LEN(paths)];
+    cells_of(j, paths, v, ARRAY_LEN(paths));
     printf("cache %s: %s ECPU, %s GB-hours of storage, %s GB-hours at rest (hibernated)\n",
-           str_of(j, "name"), str_of(j, "ecpu"), str_of(j, "storage_gb_hours"),
-           str_of(j, "storage_at_rest_gb_hours"));
-    printf("cost so far $%s, month forecast $%s (%s)\n", str_of(j, "cost_to_date_usd"),
-           str_of(j, "month_forecast_usd"), str_of(j, "prices"));
+           cli_cell_text(&v[0]), cli_cell_text(&v[1]), cli_cell_text(&v[2]), cli_cell_text(&v[3]));
+    printf("cost so far $%s, month forecast $%s (%s)\n", cli_cell_text(&v[4]), cli_cell_text(&v[5]),
+           cli_cell_text(&v[6]));
 }
 
 static void show_done(json_t *j)
 {
-    printf("%s: %s\n", str_of(j, "name"), str_of(j, "status"));
+    static const char *const paths[] = {"name", "status"};
+    cli_cell v[ARRAY_LEN(paths)];
+    cells_of(j, paths, v, ARRAY_LEN(paths));
+    printf("%s: %s\n", cli_cell_text(&v[0]), cli_cell_text(&v[1]));
 }
 
 static void show_export(json_t *j)
 {
-    printf("snapshot %s written to %s (and its .json manifest beside it)\n", str_of(j, "name"),
-           str_of(j, "rdb"));
+    static const char *const paths[] = {"name", "rdb"};
+    cli_cell v[ARRAY_LEN(paths)];
+    cells_of(j, paths, v, ARRAY_LEN(paths));
+    printf("snapshot %s written to %s (and its .json manifest beside it)\n", cli_cell_text(&v[0]),
+           cli_cell_text(&v[1]));
 }
 
 /* ---- options that define a cache ---- */
