@@ -1,6 +1,7 @@
 /* The `stratus` command: `stratus up` starts the embedded default (a cache named "default"
- * behind one TLS endpoint), `stratus version`, `stratus --help`. The main thread becomes the
- * control thread once the workers run. */
+ * behind one TLS endpoint), `stratus version`, `stratus --help`; every subcommand is a row of
+ * the table at the end of this file. The main thread becomes the control thread once the
+ * workers run. */
 #define ALLOC_ROOM ROOM_CLI
 #include <errno.h>
 #include <limits.h>
@@ -39,42 +40,6 @@
 #include "net/tls.h"
 #include "proto/resp.h"
 #include "proxy/worker.h"
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "Stratus %s: a serverless Redis-compatible cache on your own machine.\n\n"
-            "Usage:\n"
-            "  stratus up [settings]   start the cache \"default\" behind one TLS endpoint, with\n"
-            "                          the control plane's API and console (--api-port)\n"
-            "  stratus serve [settings]\n"
-            "                          run the control plane alone: caches made with the API\n"
-            "  stratus cache create NAME [--shards N] [--max-ecpu-per-second N] [...]\n"
-            "  stratus cache list | describe NAME | modify NAME [...] | delete NAME\n"
-            "  stratus cache hibernate NAME | wake NAME\n"
-            "                          manage caches through the API (--json for scripts)\n"
-            "  stratus snapshot create CACHE NAME | list | describe NAME | delete NAME\n"
-            "  stratus snapshot restore NAME NEW-CACHE [--shards N] | export NAME DIR\n"
-            "  stratus snapshot import NAME RDB-FILE\n"
-            "  stratus usage CACHE     ECPU, storage and cost so far\n"
-            "  stratus events [CACHE] [--data-dir D]\n"
-            "                          scaling decisions and actions, newest first\n"
-            "  stratus cache scale NAME --shards N|auto [--data-dir D]\n"
-            "                          set a running cache's shard count (auto: the autoscaler\n"
-            "                          decides again)\n"
-            "  stratus bill [CACHE] [--since T] [--until T] [--prices SHEET] [--data-dir D]\n"
-            "                          what the recorded usage costs at ElastiCache Serverless\n"
-            "                          prices, a month forecast, and fixed nodes instead\n"
-            "  stratus agent --token-file F [--listen HOST:PORT] [--dir D]\n"
-            "                          run a zone's engines on this host for a control plane\n"
-            "                          elsewhere (its --zone-agents names this host)\n"
-            "  stratus version         print the version\n"
-            "  stratus --help          this help\n\n"
-            "Settings (flags; also STRATUS_<NAME> variables and a config file):\n",
-            STRATUS_VERSION);
-    if (out == stdout)
-        settings_print_help();
-}
 
 static int fail(const char *msg)
 {
@@ -615,23 +580,16 @@ static int cmd_events(int argc, char **argv)
 
 /* ---- stratus cache scale ---- */
 
-static int cmd_cache(int argc, char **argv)
+static int cmd_cache_scale(int argc, char **argv)
 {
-    if (argc >= 1 && strcmp(argv[0], "scale") != 0)
-        return cli_cache(argc, argv);
-    if (argc < 1 || strcmp(argv[0], "scale") != 0) {
-        fprintf(stderr, "stratus: usage: stratus cache scale NAME --shards N|auto "
-                        "[--data-dir D]\n");
-        return 2;
-    }
-    if (argc < 2 || argv[1][0] == '-') {
+    if (argc < 1 || argv[0][0] == '-') {
         fprintf(stderr, "stratus: cache scale: name the cache (\"default\" for `stratus up`)\n");
         return 2;
     }
-    const char *name = argv[1], *shards = NULL;
+    const char *name = argv[0], *shards = NULL;
     char *rest[64];
     int nrest = 0;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--shards") == 0 && i + 1 < argc)
             shards = argv[++i];
         else if (strncmp(argv[i], "--shards=", 9) == 0)
@@ -681,38 +639,130 @@ static int cmd_cache(int argc, char **argv)
     return 0;
 }
 
+/* ---- the subcommands ---- */
+
+static void usage(FILE *out);
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("stratus %s\n", STRATUS_VERSION);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    usage(stdout);
+    return 0;
+}
+
+/* A subcommand: the words that name it, what runs it (with the words after them), and its lines
+ * of `stratus --help`. Rows are in the order --help lists them; a row without help is another
+ * name for the one above it. */
+typedef struct {
+    const char *name, *sub; /* "cache" "scale", or a name alone (sub NULL) */
+    int (*run)(int argc, char **argv);
+    const char *help;
+    int settings; /* --help among its words shows the full help, settings included */
+} subcommand;
+
+static const subcommand subcommands[] = {
+    {"up", NULL, cmd_up,
+     "  stratus up [settings]   start the cache \"default\" behind one TLS endpoint, with\n"
+     "                          the control plane's API and console (--api-port)\n",
+     1},
+    {"serve", NULL, cmd_serve,
+     "  stratus serve [settings]\n"
+     "                          run the control plane alone: caches made with the API\n",
+     1},
+    {"cache", NULL, cli_cache,
+     "  stratus cache create NAME [--shards N] [--max-ecpu-per-second N] [...]\n"
+     "  stratus cache list | describe NAME | modify NAME [...] | delete NAME\n"
+     "  stratus cache hibernate NAME | wake NAME\n"
+     "                          manage caches through the API (--json for scripts)\n",
+     0},
+    {"snapshot", NULL, cli_snapshot,
+     "  stratus snapshot create CACHE NAME | list | describe NAME | delete NAME\n"
+     "  stratus snapshot restore NAME NEW-CACHE [--shards N] | export NAME DIR\n"
+     "  stratus snapshot import NAME RDB-FILE\n",
+     0},
+    {"usage", NULL, cli_usage, "  stratus usage CACHE     ECPU, storage and cost so far\n", 0},
+    {"events", NULL, cmd_events,
+     "  stratus events [CACHE] [--data-dir D]\n"
+     "                          scaling decisions and actions, newest first\n",
+     0},
+    {"cache", "scale", cmd_cache_scale,
+     "  stratus cache scale NAME --shards N|auto [--data-dir D]\n"
+     "                          set a running cache's shard count (auto: the autoscaler\n"
+     "                          decides again)\n",
+     0},
+    {"bill", NULL, cmd_bill,
+     "  stratus bill [CACHE] [--since T] [--until T] [--prices SHEET] [--data-dir D]\n"
+     "                          what the recorded usage costs at ElastiCache Serverless\n"
+     "                          prices, a month forecast, and fixed nodes instead\n",
+     0},
+    {"agent", NULL, agent_main,
+     "  stratus agent --token-file F [--listen HOST:PORT] [--dir D]\n"
+     "                          run a zone's engines on this host for a control plane\n"
+     "                          elsewhere (its --zone-agents names this host)\n",
+     0},
+    {"version", NULL, cmd_version, "  stratus version         print the version\n", 0},
+    {"--version", NULL, cmd_version, NULL, 0},
+    {"--help", NULL, cmd_help, "  stratus --help          this help\n", 0},
+    {"-h", NULL, cmd_help, NULL, 0},
+    {"help", NULL, cmd_help, NULL, 0},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Stratus %s: a serverless Redis-compatible cache on your own machine.\n\n"
+            "Usage:\n",
+            STRATUS_VERSION);
+    for (size_t i = 0; i < ARRAY_LEN(subcommands); i++)
+        if (subcommands[i].help)
+            fputs(subcommands[i].help, out);
+    fprintf(out, "\nSettings (flags; also STRATUS_<NAME> variables and a config file):\n");
+    if (out == stdout)
+        settings_print_help();
+}
+
+/* The row that words names: "cache scale" before "cache". NULL when none does. */
+static const subcommand *subcommand_find(int argc, char **argv)
+{
+    const subcommand *found = NULL;
+    for (size_t i = 0; i < ARRAY_LEN(subcommands); i++) {
+        const subcommand *c = &subcommands[i];
+        if (strcmp(argv[0], c->name) != 0)
+            continue;
+        if (!c->sub && !found)
+            found = c;
+        else if (c->sub && argc > 1 && strcmp(argv[1], c->sub) == 0)
+            return c;
+    }
+    return found;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
     }
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("stratus %s\n", STRATUS_VERSION);
-        return 0;
+    const subcommand *c = subcommand_find(argc - 1, argv + 1);
+    if (!c) {
+        fprintf(stderr, "stratus: unknown command \"%s\" (see `stratus --help`)\n", argv[1]);
+        return 2;
     }
-    if (strcmp(argv[1], "events") == 0)
-        return cmd_events(argc - 2, argv + 2);
-    if (strcmp(argv[1], "cache") == 0)
-        return cmd_cache(argc - 2, argv + 2);
-    if (strcmp(argv[1], "snapshot") == 0)
-        return cli_snapshot(argc - 2, argv + 2);
-    if (strcmp(argv[1], "usage") == 0)
-        return cli_usage(argc - 2, argv + 2);
-    if (strcmp(argv[1], "agent") == 0)
-        return agent_main(argc - 2, argv + 2);
-    if (strcmp(argv[1], "bill") == 0)
-        return cmd_bill(argc - 2, argv + 2);
-    if (strcmp(argv[1], "serve") == 0 || strcmp(argv[1], "up") == 0) {
-        for (int i = 2; i < argc; i++) {
-            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-                usage(stdout);
-                return 0;
-            }
+    int words = c->sub ? 2 : 1;
+    for (int i = 1 + words; c->settings && i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
         }
-        return argv[1][0] == 's' ? cmd_serve(argc - 2, argv + 2) : cmd_up(argc - 2, argv + 2);
     }
-    fprintf(stderr, "stratus: unknown command \"%s\" (see `stratus --help`)\n", argv[1]);
-    return 2;
+    return c->run(argc - 1 - words, argv + 1 + words);
 }
