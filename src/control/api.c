@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/compiler.h"
 #include "control/http.h"
 #include "control/snapshot.h"
 #include "control/web.h"
@@ -57,6 +58,19 @@ static void reply_rc(http_reply *rp, buf *out, int rc, const char *what_missing,
     default:
         reply_error(rp, out, 500, "InternalError", msg);
     }
+}
+
+/* The reply to a call of the plane: j with status when rc is 0, else the error rc names (j is
+ * NULL then). Takes ownership of j. */
+static void reply_result(http_reply *rp, buf *out, int rc, unsigned status, json_t *j,
+                         const char *what_missing, const char *msg)
+{
+    if (rc == 0) {
+        reply_json(rp, out, status, j);
+        return;
+    }
+    json_decref(j);
+    reply_rc(rp, out, rc, what_missing, msg);
 }
 
 static void iso_time(int64_t ms, char *out, size_t n)
@@ -327,7 +341,12 @@ int api_parse_def(const char *body, size_t len, plane_def *d, int creating, char
     return rc == 0 ? plane_def_check(d, err, errlen) : rc;
 }
 
-/* ---- routes ---- */
+/* ---- routes ----
+ * Each call of the API is one row of `routes` below: a method, a path pattern and the handler
+ * that answers it. A handler gets the path's parts after /v1 ("caches", NAME, "usage"). */
+
+typedef void route_fn(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                      api_path_parts parts);
 
 typedef struct {
     json_t *arr;
@@ -342,8 +361,7 @@ static void add_event(void *arg, int64_t ms, const char *cname, const char *kind
                                             "kind", kind, "message", msg));
 }
 
-/* Split path "/v1/a/b/c" into up to 4 parts after "/v1". */
-static int split(const char *path, char parts[4][72])
+int api_path_split(const char *path, api_path_parts parts)
 {
     int n = 0;
     const char *p = path + 3;
@@ -376,8 +394,11 @@ static json_t *bill_top(const bill_cmd *list, int n, uint64_t total_mecpu, const
 
 /* GET /v1/caches/NAME/bill[?since=T&until=T&prices=redis-oss|valkey]: what `stratus bill` prints,
  * as JSON. */
-static void route_bill(plane *p, const http_request *rq, http_reply *rp, buf *out, const char *name)
+static void route_bill(api_server *api, const http_request *rq, http_reply *rp, buf *out,
+                       api_path_parts parts)
 {
+    plane *p = api->p;
+    const char *name = parts[1];
     plane_info info;
     char err[800];
     if (plane_describe(p, name, &info, err, sizeof(err)) != 0) {
@@ -434,266 +455,384 @@ static void route_bill(plane *p, const http_request *rq, http_reply *rp, buf *ou
     reply_json(rp, out, 200, j);
 }
 
-static void route_caches(api_server *a, const http_request *rq, http_reply *rp, buf *out, int n,
-                         char parts[4][72])
+/* GET /v1/caches */
+static void route_cache_list(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                             api_path_parts parts)
 {
-    plane *p = a->p;
-    char err[800];
-    const char *m = rq->method;
-    if (n == 1 && strcmp(m, "GET") == 0) {
-        size_t cnt;
-        plane_info *list = plane_list(p, &cnt);
-        json_t *arr = json_array();
-        for (size_t i = 0; i < cnt; i++)
-            json_array_append_new(arr, cache_json(&list[i]));
-        xfree(list);
-        reply_json(rp, out, 200, json_pack("{s:o}", "caches", arr));
-        return;
-    }
-    if (n == 1 && strcmp(m, "POST") == 0) {
-        json_t *j = body_object(rq, rp, out);
-        if (!j)
-            return;
-        plane_def d;
-        plane_def_defaults(p, &d);
-        if (!json_is_string(json_object_get(j, "name"))) {
-            json_decref(j);
-            reply_error(rp, out, 400, "InvalidParameterValue",
-                        "name is required: 1 to 40 lowercase letters, digits and hyphens");
-            return;
-        }
-        int rc = def_from_json(j, &d, 1, err, sizeof(err)) == 0 ? 0 : -EINVAL;
-        json_t *snap = json_object_get(j, "snapshot");
-        char snapname[72] = "";
-        if (rc == 0 && snap && !json_is_string(snap)) {
-            snprintf(err, sizeof(err), "snapshot must be the name of a snapshot to restore");
-            rc = -EINVAL;
-        } else if (snap) {
-            snprintf(snapname, sizeof(snapname), "%s", json_string_value(snap));
-        }
-        json_decref(j);
-        uint64_t keys = 0;
-        if (rc == 0)
-            rc = snapname[0] ? snapshot_restore(p, snapname, &d, &keys, err, sizeof(err))
-                             : plane_create(p, &d, err, sizeof(err));
-        if (rc != 0) {
-            reply_rc(rp, out, rc, "SnapshotNotFound", err);
-            return;
-        }
-        plane_info info;
-        plane_describe(p, d.name, &info, err, sizeof(err));
-        json_t *cj = cache_json(&info);
-        if (snapname[0])
-            json_object_set_new(cj, "restored_keys", json_integer((json_int_t)keys));
-        reply_json(rp, out, 201, cj);
-        return;
-    }
-    if (n < 2) {
-        reply_error(rp, out, 405, "MethodNotAllowed", "use GET or POST /v1/caches");
-        return;
-    }
-    const char *name = parts[1];
-    plane_info info;
-    if (n == 2 && strcmp(m, "GET") == 0) {
-        int rc = plane_describe(p, name, &info, err, sizeof(err));
-        if (rc != 0)
-            reply_rc(rp, out, rc, "CacheNotFound", err);
-        else
-            reply_json(rp, out, 200, cache_json(&info));
-        return;
-    }
-    if (n == 2 && (strcmp(m, "PATCH") == 0 || strcmp(m, "PUT") == 0)) {
-        int rc = plane_describe(p, name, &info, err, sizeof(err));
-        if (rc != 0) {
-            reply_rc(rp, out, rc, "CacheNotFound", err);
-            return;
-        }
-        json_t *j = body_object(rq, rp, out);
-        if (!j)
-            return;
-        plane_def d = info.def;
-        rc = def_from_json(j, &d, 0, err, sizeof(err)) == 0 ? 0 : -EINVAL;
-        json_decref(j);
-        int restarted = 0;
-        if (rc == 0)
-            rc = plane_modify(p, &d, &restarted, err, sizeof(err));
-        if (rc != 0) {
-            reply_rc(rp, out, rc, "CacheNotFound", err);
-            return;
-        }
-        plane_describe(p, name, &info, err, sizeof(err));
-        json_t *cj = cache_json(&info);
-        json_object_set_new(cj, "restarted", json_boolean(restarted));
-        reply_json(rp, out, 200, cj);
-        return;
-    }
-    if (n == 2 && strcmp(m, "DELETE") == 0) {
-        const char *final = http_query(rq, "final_snapshot");
-        if (final && *final) {
-            snapshot_info si;
-            int rc = snapshot_create(p, name, final, "final", &si, err, sizeof(err));
-            if (rc != 0) {
-                reply_rc(rp, out, rc, "CacheNotFound", err);
-                return;
-            }
-        }
-        int rc = plane_delete(p, name, err, sizeof(err));
-        if (rc != 0)
-            reply_rc(rp, out, rc, "CacheNotFound", err);
-        else
-            reply_json(rp, out, 200, json_pack("{s:s,s:s}", "name", name, "status", "deleted"));
-        return;
-    }
-    if (n == 3 && strcmp(m, "POST") == 0 &&
-        (strcmp(parts[2], "hibernate") == 0 || strcmp(parts[2], "wake") == 0)) {
-        int rc = strcmp(parts[2], "hibernate") == 0 ? plane_hibernate(p, name, err, sizeof(err))
-                                                    : plane_wake(p, name, err, sizeof(err));
-        if (rc != 0) {
-            reply_rc(rp, out, rc, "CacheNotFound", err);
-            return;
-        }
-        plane_describe(p, name, &info, err, sizeof(err));
-        json_t *cj = cache_json(&info);
-        json_object_set_new(cj, "status",
-                            json_string(parts[2][0] == 'h' ? "hibernating" : "available"));
-        reply_json(rp, out, 200, cj);
-        return;
-    }
-    if (n == 3 && strcmp(m, "GET") == 0 && strcmp(parts[2], "series") == 0) {
-        if (plane_describe(p, name, &info, err, sizeof(err)) != 0) {
-            reply_rc(rp, out, -ENOENT, "CacheNotFound", err);
-            return;
-        }
-        plane_point *pts = xmalloc(PLANE_POINTS * sizeof(*pts));
-        size_t np = plane_series(p, name, pts, PLANE_POINTS);
-        json_t *arr = json_array();
-        for (size_t i = 0; i < np; i++)
-            json_array_append_new(
-                arr, json_pack("{s:I,s:f,s:I,s:f,s:f,s:i,s:i,s:b}", "t", (json_int_t)pts[i].t_ms,
-                               "ecpu_per_second", pts[i].ecpu_s, "storage_bytes",
-                               (json_int_t)pts[i].storage, "p50_ms", pts[i].p50_ms, "p99_ms",
-                               pts[i].p99_ms, "shards", pts[i].shards, "connections",
-                               pts[i].connections, "asleep", pts[i].asleep));
-        xfree(pts);
-        reply_json(rp, out, 200, json_pack("{s:s,s:o}", "name", name, "points", arr));
-        return;
-    }
-    if (n == 3 && strcmp(m, "GET") == 0 && strcmp(parts[2], "bill") == 0) {
-        route_bill(p, rq, rp, out, name);
-        return;
-    }
-    if (n == 3 && strcmp(m, "GET") == 0 && strcmp(parts[2], "usage") == 0) {
-        if (plane_describe(p, name, &info, err, sizeof(err)) != 0) {
-            reply_rc(rp, out, -ENOENT, "CacheNotFound", err);
-            return;
-        }
-        double to_date, forecast, ecpu, gbh, rest;
-        plane_cost(p, name, &to_date, &forecast, &ecpu, &gbh, &rest);
-        reply_json(rp, out, 200,
-                   json_pack("{s:s,s:f,s:f,s:f,s:f,s:f,s:s}", "name", name, "ecpu", ecpu,
-                             "storage_gb_hours", gbh, "storage_at_rest_gb_hours", rest,
-                             "cost_to_date_usd", to_date, "month_forecast_usd", forecast, "prices",
-                             "ElastiCache Serverless for Redis OSS, us-east-1 "
-                             "(GET .../bill for the full bill)"));
-        return;
-    }
-    reply_error(rp, out, 404, "NotFound",
-                "no such call; see docs/api.md (GET/POST /v1/caches, GET/PATCH/DELETE "
-                "/v1/caches/NAME, POST /v1/caches/NAME/hibernate|wake, GET "
-                "/v1/caches/NAME/series|usage|bill)");
+    (void)rq;
+    (void)parts;
+    size_t cnt;
+    plane_info *list = plane_list(a->p, &cnt);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < cnt; i++)
+        json_array_append_new(arr, cache_json(&list[i]));
+    xfree(list);
+    reply_json(rp, out, 200, json_pack("{s:o}", "caches", arr));
 }
 
-static void route_snapshots(api_server *a, const http_request *rq, http_reply *rp, buf *out, int n,
-                            char parts[4][72])
+/* POST /v1/caches: create a cache, or restore a snapshot into a new one. */
+static void route_cache_create(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                               api_path_parts parts)
 {
+    (void)parts;
     plane *p = a->p;
     char err[800];
-    const char *m = rq->method;
-    snapshot_info si;
-    if (n == 1 && strcmp(m, "GET") == 0) {
-        size_t cnt;
-        snapshot_info *list = snapshot_list(p, http_query(rq, "cache"), &cnt);
-        json_t *arr = json_array();
-        for (size_t i = 0; i < cnt; i++)
-            json_array_append_new(arr, snapshot_json(&list[i]));
-        xfree(list);
-        reply_json(rp, out, 200, json_pack("{s:o}", "snapshots", arr));
+    json_t *j = body_object(rq, rp, out);
+    if (!j)
         return;
-    }
-    if (n == 1 && strcmp(m, "POST") == 0) {
-        json_t *j = body_object(rq, rp, out);
-        if (!j)
-            return;
-        json_t *nm = json_object_get(j, "name"), *c = json_object_get(j, "cache"),
-               *rdb = json_object_get(j, "rdb_path");
-        int rc;
-        if (!json_is_string(nm) || (!json_is_string(c) && !json_is_string(rdb))) {
-            snprintf(err, sizeof(err),
-                     "give \"name\" and either \"cache\" (take a snapshot of it) "
-                     "or \"rdb_path\" (import a plain RDB file)");
-            rc = -EINVAL;
-        } else if (json_is_string(c)) {
-            rc = snapshot_create(p, json_string_value(c), json_string_value(nm), "manual", &si, err,
-                                 sizeof(err));
-        } else {
-            rc = snapshot_import(p, json_string_value(nm), json_string_value(rdb), &si, err,
-                                 sizeof(err));
-        }
+    plane_def d;
+    plane_def_defaults(p, &d);
+    if (!json_is_string(json_object_get(j, "name"))) {
         json_decref(j);
-        if (rc != 0)
-            reply_rc(rp, out, rc, "CacheNotFound", err);
-        else
-            reply_json(rp, out, 201, snapshot_json(&si));
+        reply_error(rp, out, 400, "InvalidParameterValue",
+                    "name is required: 1 to 40 lowercase letters, digits and hyphens");
         return;
     }
-    if (n < 2) {
-        reply_error(rp, out, 405, "MethodNotAllowed", "use GET or POST /v1/snapshots");
+    int rc = def_from_json(j, &d, 1, err, sizeof(err)) == 0 ? 0 : -EINVAL;
+    json_t *snap = json_object_get(j, "snapshot");
+    char snapname[72] = "";
+    if (rc == 0 && snap && !json_is_string(snap)) {
+        snprintf(err, sizeof(err), "snapshot must be the name of a snapshot to restore");
+        rc = -EINVAL;
+    } else if (snap) {
+        snprintf(snapname, sizeof(snapname), "%s", json_string_value(snap));
+    }
+    json_decref(j);
+    uint64_t keys = 0;
+    if (rc == 0)
+        rc = snapname[0] ? snapshot_restore(p, snapname, &d, &keys, err, sizeof(err))
+                         : plane_create(p, &d, err, sizeof(err));
+    if (rc != 0) {
+        reply_rc(rp, out, rc, "SnapshotNotFound", err);
         return;
     }
+    plane_info info;
+    plane_describe(p, d.name, &info, err, sizeof(err));
+    json_t *cj = cache_json(&info);
+    if (snapname[0])
+        json_object_set_new(cj, "restored_keys", json_integer((json_int_t)keys));
+    reply_json(rp, out, 201, cj);
+}
+
+/* GET /v1/caches/NAME */
+static void route_cache_get(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                            api_path_parts parts)
+{
+    (void)rq;
+    char err[800];
+    plane_info info;
+    int rc = plane_describe(a->p, parts[1], &info, err, sizeof(err));
+    reply_result(rp, out, rc, 200, rc == 0 ? cache_json(&info) : NULL, "CacheNotFound", err);
+}
+
+/* PATCH (or PUT) /v1/caches/NAME: change a cache's definition. */
+static void route_cache_modify(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                               api_path_parts parts)
+{
+    plane *p = a->p;
     const char *name = parts[1];
-    if (n == 2 && strcmp(m, "GET") == 0) {
-        int rc = snapshot_describe(p, name, &si, err, sizeof(err));
-        if (rc != 0)
-            reply_rc(rp, out, rc, "SnapshotNotFound", err);
-        else
-            reply_json(rp, out, 200, snapshot_json(&si));
+    char err[800];
+    plane_info info;
+    int rc = plane_describe(p, name, &info, err, sizeof(err));
+    if (rc != 0) {
+        reply_rc(rp, out, rc, "CacheNotFound", err);
         return;
     }
-    if (n == 2 && strcmp(m, "DELETE") == 0) {
-        int rc = snapshot_delete(p, name, err, sizeof(err));
-        if (rc != 0)
-            reply_rc(rp, out, rc, "SnapshotNotFound", err);
-        else
-            reply_json(rp, out, 200, json_pack("{s:s,s:s}", "name", name, "status", "deleted"));
+    json_t *j = body_object(rq, rp, out);
+    if (!j)
+        return;
+    plane_def d = info.def;
+    rc = def_from_json(j, &d, 0, err, sizeof(err)) == 0 ? 0 : -EINVAL;
+    json_decref(j);
+    int restarted = 0;
+    if (rc == 0)
+        rc = plane_modify(p, &d, &restarted, err, sizeof(err));
+    if (rc != 0) {
+        reply_rc(rp, out, rc, "CacheNotFound", err);
         return;
     }
-    if (n == 3 && strcmp(m, "POST") == 0 && strcmp(parts[2], "export") == 0) {
-        json_t *j = body_object(rq, rp, out);
-        if (!j)
+    plane_describe(p, name, &info, err, sizeof(err));
+    json_t *cj = cache_json(&info);
+    json_object_set_new(cj, "restarted", json_boolean(restarted));
+    reply_json(rp, out, 200, cj);
+}
+
+/* DELETE /v1/caches/NAME[?final_snapshot=SNAP] */
+static void route_cache_delete(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                               api_path_parts parts)
+{
+    plane *p = a->p;
+    const char *name = parts[1];
+    char err[800];
+    const char *final = http_query(rq, "final_snapshot");
+    if (final && *final) {
+        snapshot_info si;
+        int rc = snapshot_create(p, name, final, "final", &si, err, sizeof(err));
+        if (rc != 0) {
+            reply_rc(rp, out, rc, "CacheNotFound", err);
             return;
-        json_t *dir = json_object_get(j, "path");
-        char path[4400];
-        int rc;
-        if (!json_is_string(dir)) {
-            snprintf(err, sizeof(err),
-                     "give \"path\": the directory to write <name>.rdb and "
-                     "<name>.json into");
-            rc = -EINVAL;
-        } else {
-            rc = snapshot_export(p, name, json_string_value(dir), path, sizeof(path), err,
-                                 sizeof(err));
         }
-        json_decref(j);
-        if (rc != 0)
-            reply_rc(rp, out, rc, "SnapshotNotFound", err);
-        else
-            reply_json(rp, out, 200, json_pack("{s:s,s:s}", "name", name, "rdb", path));
+    }
+    int rc = plane_delete(p, name, err, sizeof(err));
+    reply_result(rp, out, rc, 200,
+                 rc == 0 ? json_pack("{s:s,s:s}", "name", name, "status", "deleted") : NULL,
+                 "CacheNotFound", err);
+}
+
+/* POST /v1/caches/NAME/hibernate and POST /v1/caches/NAME/wake */
+static void route_cache_sleep(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                              api_path_parts parts)
+{
+    (void)rq;
+    plane *p = a->p;
+    const char *name = parts[1];
+    int hibernate = strcmp(parts[2], "hibernate") == 0;
+    char err[800];
+    int rc = hibernate ? plane_hibernate(p, name, err, sizeof(err))
+                       : plane_wake(p, name, err, sizeof(err));
+    if (rc != 0) {
+        reply_rc(rp, out, rc, "CacheNotFound", err);
         return;
     }
-    reply_error(rp, out, 404, "NotFound",
-                "no such call; see docs/api.md (GET/POST /v1/snapshots, GET/DELETE "
-                "/v1/snapshots/NAME, POST /v1/snapshots/NAME/export; restore with POST "
-                "/v1/caches {\"name\": ..., \"snapshot\": NAME})");
+    plane_info info;
+    plane_describe(p, name, &info, err, sizeof(err));
+    json_t *cj = cache_json(&info);
+    json_object_set_new(cj, "status", json_string(hibernate ? "hibernating" : "available"));
+    reply_json(rp, out, 200, cj);
+}
+
+/* GET /v1/caches/NAME/series: the samples the console draws. */
+static void route_cache_series(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                               api_path_parts parts)
+{
+    (void)rq;
+    plane *p = a->p;
+    const char *name = parts[1];
+    char err[800];
+    plane_info info;
+    if (plane_describe(p, name, &info, err, sizeof(err)) != 0) {
+        reply_rc(rp, out, -ENOENT, "CacheNotFound", err);
+        return;
+    }
+    plane_point *pts = xmalloc(PLANE_POINTS * sizeof(*pts));
+    size_t np = plane_series(p, name, pts, PLANE_POINTS);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < np; i++)
+        json_array_append_new(
+            arr,
+            json_pack("{s:I,s:f,s:I,s:f,s:f,s:i,s:i,s:b}", "t", (json_int_t)pts[i].t_ms,
+                      "ecpu_per_second", pts[i].ecpu_s, "storage_bytes", (json_int_t)pts[i].storage,
+                      "p50_ms", pts[i].p50_ms, "p99_ms", pts[i].p99_ms, "shards", pts[i].shards,
+                      "connections", pts[i].connections, "asleep", pts[i].asleep));
+    xfree(pts);
+    reply_json(rp, out, 200, json_pack("{s:s,s:o}", "name", name, "points", arr));
+}
+
+/* GET /v1/caches/NAME/usage: what `stratus usage` prints. */
+static void route_cache_usage(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                              api_path_parts parts)
+{
+    (void)rq;
+    plane *p = a->p;
+    const char *name = parts[1];
+    char err[800];
+    plane_info info;
+    if (plane_describe(p, name, &info, err, sizeof(err)) != 0) {
+        reply_rc(rp, out, -ENOENT, "CacheNotFound", err);
+        return;
+    }
+    double to_date, forecast, ecpu, gbh, rest;
+    plane_cost(p, name, &to_date, &forecast, &ecpu, &gbh, &rest);
+    reply_json(rp, out, 200,
+               json_pack("{s:s,s:f,s:f,s:f,s:f,s:f,s:s}", "name", name, "ecpu", ecpu,
+                         "storage_gb_hours", gbh, "storage_at_rest_gb_hours", rest,
+                         "cost_to_date_usd", to_date, "month_forecast_usd", forecast, "prices",
+                         "ElastiCache Serverless for Redis OSS, us-east-1 "
+                         "(GET .../bill for the full bill)"));
+}
+
+/* GET /v1/snapshots[?cache=NAME] */
+static void route_snapshot_list(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                                api_path_parts parts)
+{
+    (void)parts;
+    size_t cnt;
+    snapshot_info *list = snapshot_list(a->p, http_query(rq, "cache"), &cnt);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < cnt; i++)
+        json_array_append_new(arr, snapshot_json(&list[i]));
+    xfree(list);
+    reply_json(rp, out, 200, json_pack("{s:o}", "snapshots", arr));
+}
+
+/* POST /v1/snapshots: take a snapshot of a cache, or import a plain RDB file. */
+static void route_snapshot_create(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                                  api_path_parts parts)
+{
+    (void)parts;
+    plane *p = a->p;
+    char err[800];
+    snapshot_info si;
+    json_t *j = body_object(rq, rp, out);
+    if (!j)
+        return;
+    json_t *nm = json_object_get(j, "name"), *c = json_object_get(j, "cache"),
+           *rdb = json_object_get(j, "rdb_path");
+    int rc;
+    if (!json_is_string(nm) || (!json_is_string(c) && !json_is_string(rdb))) {
+        snprintf(err, sizeof(err),
+                 "give \"name\" and either \"cache\" (take a snapshot of it) "
+                 "or \"rdb_path\" (import a plain RDB file)");
+        rc = -EINVAL;
+    } else if (json_is_string(c)) {
+        rc = snapshot_create(p, json_string_value(c), json_string_value(nm), "manual", &si, err,
+                             sizeof(err));
+    } else {
+        rc = snapshot_import(p, json_string_value(nm), json_string_value(rdb), &si, err,
+                             sizeof(err));
+    }
+    json_decref(j);
+    reply_result(rp, out, rc, 201, rc == 0 ? snapshot_json(&si) : NULL, "CacheNotFound", err);
+}
+
+/* GET /v1/snapshots/NAME */
+static void route_snapshot_get(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                               api_path_parts parts)
+{
+    (void)rq;
+    char err[800];
+    snapshot_info si;
+    int rc = snapshot_describe(a->p, parts[1], &si, err, sizeof(err));
+    reply_result(rp, out, rc, 200, rc == 0 ? snapshot_json(&si) : NULL, "SnapshotNotFound", err);
+}
+
+/* DELETE /v1/snapshots/NAME */
+static void route_snapshot_delete(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                                  api_path_parts parts)
+{
+    (void)rq;
+    char err[800];
+    int rc = snapshot_delete(a->p, parts[1], err, sizeof(err));
+    reply_result(rp, out, rc, 200,
+                 rc == 0 ? json_pack("{s:s,s:s}", "name", parts[1], "status", "deleted") : NULL,
+                 "SnapshotNotFound", err);
+}
+
+/* POST /v1/snapshots/NAME/export {"path": DIR}: write NAME.rdb and NAME.json into DIR. */
+static void route_snapshot_export(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                                  api_path_parts parts)
+{
+    const char *name = parts[1];
+    char err[800];
+    json_t *j = body_object(rq, rp, out);
+    if (!j)
+        return;
+    json_t *dir = json_object_get(j, "path");
+    char path[4400];
+    int rc;
+    if (!json_is_string(dir)) {
+        snprintf(err, sizeof(err),
+                 "give \"path\": the directory to write <name>.rdb and "
+                 "<name>.json into");
+        rc = -EINVAL;
+    } else {
+        rc = snapshot_export(a->p, name, json_string_value(dir), path, sizeof(path), err,
+                             sizeof(err));
+    }
+    json_decref(j);
+    reply_result(rp, out, rc, 200,
+                 rc == 0 ? json_pack("{s:s,s:s}", "name", name, "rdb", path) : NULL,
+                 "SnapshotNotFound", err);
+}
+
+/* GET /v1/events[?cache=NAME&limit=N]: newest first, 100 unless limit says 1 to 10000. */
+static void route_event_list(api_server *a, const http_request *rq, http_reply *rp, buf *out,
+                             api_path_parts parts)
+{
+    (void)parts;
+    const char *lim = http_query(rq, "limit");
+    long limit = lim ? strtol(lim, NULL, 10) : 100;
+    if (limit < 1 || limit > 10000)
+        limit = 100;
+    json_acc acc = {.arr = json_array()};
+    plane_events(a->p, http_query(rq, "cache"), (size_t)limit, add_event, &acc);
+    reply_json(rp, out, 200, json_pack("{s:o}", "events", acc.arr));
+}
+
+/* The API's calls (docs/api.md). In a pattern, "*" stands for one part: a name. */
+static const struct {
+    const char *method, *pattern;
+    route_fn *handler;
+} routes[] = {
+    {"GET", "caches", route_cache_list},
+    {"POST", "caches", route_cache_create},
+    {"GET", "caches/*", route_cache_get},
+    {"PATCH", "caches/*", route_cache_modify},
+    {"PUT", "caches/*", route_cache_modify},
+    {"DELETE", "caches/*", route_cache_delete},
+    {"POST", "caches/*/hibernate", route_cache_sleep},
+    {"POST", "caches/*/wake", route_cache_sleep},
+    {"GET", "caches/*/series", route_cache_series},
+    {"GET", "caches/*/bill", route_bill},
+    {"GET", "caches/*/usage", route_cache_usage},
+    {"GET", "snapshots", route_snapshot_list},
+    {"POST", "snapshots", route_snapshot_create},
+    {"GET", "snapshots/*", route_snapshot_get},
+    {"DELETE", "snapshots/*", route_snapshot_delete},
+    {"POST", "snapshots/*/export", route_snapshot_export},
+    {"GET", "events", route_event_list},
+};
+
+/* What a call under a collection that no route answers gets: 405 on the collection itself, 404
+ * below it, each naming the calls there are. */
+static const struct {
+    const char *collection, *methods, *calls;
+} misses[] = {
+    {"caches", "use GET or POST /v1/caches",
+     "no such call; see docs/api.md (GET/POST /v1/caches, GET/PATCH/DELETE /v1/caches/NAME, POST "
+     "/v1/caches/NAME/hibernate|wake, GET /v1/caches/NAME/series|usage|bill)"},
+    {"snapshots", "use GET or POST /v1/snapshots",
+     "no such call; see docs/api.md (GET/POST /v1/snapshots, GET/DELETE /v1/snapshots/NAME, POST "
+     "/v1/snapshots/NAME/export; restore with POST /v1/caches {\"name\": ..., \"snapshot\": "
+     "NAME})"},
+};
+
+int api_route_match(const char *pattern, api_path_parts parts, int n)
+{
+    int i = 0;
+    for (const char *p = pattern; *p && i < n; i++) {
+        size_t l = strcspn(p, "/");
+        if (!(l == 1 && *p == '*') && (strlen(parts[i]) != l || memcmp(parts[i], p, l) != 0))
+            return 0;
+        p += l + (p[l] == '/');
+        if (!*p)
+            return i + 1 == n;
+    }
+    return 0;
+}
+
+/* Answer a /v1 call whose token was checked. */
+static void route(api_server *a, const http_request *rq, http_reply *rp, buf *out)
+{
+    api_path_parts parts;
+    int n = api_path_split(rq->path, parts);
+    for (size_t i = 0; n >= 1 && i < ARRAY_LEN(routes); i++) {
+        if (strcmp(rq->method, routes[i].method) == 0 &&
+            api_route_match(routes[i].pattern, parts, n)) {
+            routes[i].handler(a, rq, rp, out, parts);
+            return;
+        }
+    }
+    for (size_t i = 0; n >= 1 && i < ARRAY_LEN(misses); i++) {
+        if (strcmp(parts[0], misses[i].collection) == 0) {
+            if (n == 1)
+                reply_error(rp, out, 405, "MethodNotAllowed", misses[i].methods);
+            else
+                reply_error(rp, out, 404, "NotFound", misses[i].calls);
+            return;
+        }
+    }
+    reply_error(rp, out, 404, "NotFound", "see docs/api.md: /v1/caches, /v1/snapshots, /v1/events");
 }
 
 static void answer(void *arg, const http_request *rq, http_reply *rp, buf *out)
@@ -728,29 +867,7 @@ static void answer(void *arg, const http_request *rq, http_reply *rp, buf *out)
                     "<data-dir>/admin-token");
         return;
     }
-    char parts[4][72];
-    int n = split(rq->path, parts);
-    if (n < 1) {
-        reply_error(rp, out, 404, "NotFound",
-                    "see docs/api.md: /v1/caches, /v1/snapshots, /v1/events");
-        return;
-    }
-    if (strcmp(parts[0], "caches") == 0) {
-        route_caches(a, rq, rp, out, n, parts);
-    } else if (strcmp(parts[0], "snapshots") == 0) {
-        route_snapshots(a, rq, rp, out, n, parts);
-    } else if (strcmp(parts[0], "events") == 0 && n == 1 && strcmp(rq->method, "GET") == 0) {
-        const char *lim = http_query(rq, "limit");
-        long limit = lim ? strtol(lim, NULL, 10) : 100;
-        if (limit < 1 || limit > 10000)
-            limit = 100;
-        json_acc acc = {.arr = json_array()};
-        plane_events(a->p, http_query(rq, "cache"), (size_t)limit, add_event, &acc);
-        reply_json(rp, out, 200, json_pack("{s:o}", "events", acc.arr));
-    } else {
-        reply_error(rp, out, 404, "NotFound",
-                    "see docs/api.md: /v1/caches, /v1/snapshots, /v1/events");
-    }
+    route(a, rq, rp, out);
 }
 
 api_server *api_start(plane *p, const char *bind, int port, const char *hosts, char *err,

@@ -1,5 +1,5 @@
-/* Tests for control/api's body parsing: a JSON body with a key given twice is refused with the
- * key named, never "the last one wins". */
+/* Tests for control/api: how a call's path is split and matched to a route, and body parsing (a
+ * JSON body with a key given twice is refused with the key named, never "the last one wins"). */
 #define ALLOC_ROOM ROOM_TEST
 #include <stdio.h>
 #include <string.h>
@@ -39,4 +39,39 @@ TEST(api_body_with_a_duplicated_key_is_refused)
     ASSERT_TRUE(strstr(err, "unknown field") != NULL);
     ASSERT_EQ(parse("[1, 2]", &d, err, sizeof(err)), -22);
     ASSERT_TRUE(strstr(err, "JSON object") != NULL);
+}
+
+TEST(api_path_split_takes_the_parts_after_v1)
+{
+    api_path_parts parts;
+    ASSERT_EQ(api_path_split("/v1", parts), 0);
+    ASSERT_EQ(api_path_split("/v1/", parts), 0);
+    ASSERT_EQ(api_path_split("/v1/caches/", parts), 1);
+    ASSERT_STR_EQ(parts[0], "caches");
+    ASSERT_EQ(api_path_split("/v1/caches/orders/usage", parts), 3);
+    ASSERT_STR_EQ(parts[1], "orders");
+    ASSERT_STR_EQ(parts[2], "usage");
+    ASSERT_EQ(api_path_split("/v1/caches//usage", parts), -1);
+    ASSERT_EQ(api_path_split("/v1/a/b/c/d/e", parts), -1);
+    char longer[128];
+    snprintf(longer, sizeof(longer), "/v1/caches/%072d", 0);
+    ASSERT_EQ(api_path_split(longer, parts), -1);
+}
+
+TEST(api_route_match_compares_part_by_part)
+{
+    api_path_parts parts;
+    int n = api_path_split("/v1/caches/orders/usage", parts);
+    ASSERT_TRUE(api_route_match("caches/*/usage", parts, n));
+    ASSERT_TRUE(!api_route_match("caches/*/bill", parts, n));
+    ASSERT_TRUE(!api_route_match("caches/*", parts, n));
+    ASSERT_TRUE(!api_route_match("caches/*/usage/*", parts, n));
+    ASSERT_TRUE(!api_route_match("snapshots/*/usage", parts, n));
+    n = api_path_split("/v1/caches", parts);
+    ASSERT_TRUE(api_route_match("caches", parts, n));
+    ASSERT_TRUE(!api_route_match("caches/*", parts, n));
+    ASSERT_TRUE(!api_route_match("cache", parts, n));
+    ASSERT_TRUE(!api_route_match("cachesx", parts, n));
+    n = api_path_split("/v1/caches/*", parts);
+    ASSERT_TRUE(api_route_match("caches/*", parts, n));
 }
