@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
     build-essential pkg-config libssl-dev liburcu-dev libsqlite3-dev libmicrohttpd-dev libjansson-dev openssl
-    libcurl4-openssl-dev  # the CLI's HTTP client (cli/http_client.c)
+    libcurl4-openssl-dev  # HTTP client of the CLI and the control plane (common/http_client.c)
     ca-certificates procps
     redis-server redis-tools nutcracker iproute2
     python3 python3-redis python3-pytest

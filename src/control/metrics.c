@@ -7,6 +7,7 @@
 
 #include "acl/authguard.h"
 #include "common/alloc.h"
+#include "control/figures.h"
 #include "control/http.h"
 #include "control/usage.h"
 
@@ -146,6 +147,10 @@ static void answer(void *arg, const http_request *rq, http_reply *reply, buf *ou
     if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0) {
         reply->status = 405;
         buf_appendf(out, "use GET /metrics\n");
+    } else if (strcmp(rq->path, "/metrics.json") == 0) {
+        /* For the control plane that started this cache (control/figures.h). */
+        reply->type = "application/json";
+        figures_render(m->c, out);
     } else if (strcmp(rq->path, "/metrics") != 0) {
         reply->status = 404;
         buf_appendf(out, "not found: the metrics are at /metrics\n");

@@ -1,7 +1,8 @@
 /* Prometheus metrics over HTTP (GET /metrics), served by libmicrohttpd on its own thread: the
  * meter (ECPU, storage, throttled commands, per command type) with names that mirror
- * ElastiCache's CloudWatch metrics, and the endpoint's counters. Reads only atomics and RCU-free
- * snapshots: it never blocks a worker. */
+ * ElastiCache's CloudWatch metrics, and the endpoint's counters. GET /metrics.json gives the
+ * control plane the figures it charts with that text (control/figures.h). Reads only atomics
+ * and RCU-free snapshots: it never blocks a worker. */
 #ifndef STRATUS_METRICS_H
 #define STRATUS_METRICS_H
 

@@ -434,6 +434,35 @@ def test_two_caches_are_isolated(plane):
     assert not set(child_pids(plane.cache_pid("alpha"))) & set(child_pids(plane.cache_pid("beta")))
 
 
+def test_each_cache_s_figures_reach_the_console(plane):
+    """The plane reads each cache's figures from its process (GET /metrics.json on its metrics
+    port, every 2 s): what /v1/caches and the series show are that cache's own."""
+    plane.create("busy", replicas=0)
+    plane.create("quiet", replicas=0)
+    r = plane.client("busy")
+    held = plane.client("busy")
+    held.ping()
+    deadline = time.time() + 30
+    while True:
+        for i in range(200):
+            r.set(f"k{i}", "x" * 100)
+            r.get(f"k{i}")
+        u = plane.api("GET", "/v1/caches/busy")[1]["usage"]
+        if (u["connections"] >= 2 and u["ecpu_per_second"] > 0 and u["p50_ms"] > 0
+                and u["storage_bytes"] > 0):
+            break
+        assert time.time() < deadline, u
+        time.sleep(0.5)
+    assert u["shards"] == 1 and u["p99_ms"] >= u["p50_ms"]
+    points = plane.api("GET", "/v1/caches/busy/series")[1]["points"]
+    assert points and max(p["connections"] for p in points) >= 2
+    assert any(p["ecpu_per_second"] > 0 and p["p50_ms"] > 0 for p in points)
+    # The other cache was sampled too (one shard), and saw none of that traffic.
+    q = plane.api("GET", "/v1/caches/quiet")[1]["usage"]
+    assert q["shards"] == 1, q
+    assert q["connections"] == 0 and q["ecpu_per_second"] == 0 and q["p50_ms"] == 0, q
+
+
 # ---- hibernation -------------------------------------------------------------------------
 
 def test_hibernate_wake_repeated_keeps_every_key(plane):

@@ -1,5 +1,5 @@
-/* Tests for control/plane (definitions: AWS's naming rule and the limits' bounds) and
- * common/file (atomic writes, small files, trees). */
+/* Tests for control/plane (definitions: AWS's naming rule and the limits' bounds; the latency
+ * quantiles of a sample) and common/file (atomic writes, small files, trees). */
 #define ALLOC_ROOM ROOM_TEST
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 
 #include "common/file.h"
 #include "control/plane.h"
+#include "control/plane_int.h"
 #include "plane_fixture.h"
 #include "test.h"
 
@@ -102,4 +103,27 @@ TEST(file_atomic_write_read_line_and_remove_tree)
     ASSERT_EQ(file_remove_tree(dir), 0);
     ASSERT_TRUE(access(dir, F_OK) != 0);
     ASSERT_EQ(file_remove_tree(dir), 0); /* gone already: not an error */
+}
+
+/* p50/p99 over an interval come from the difference of two cumulative histograms (what a cache
+ * sends in its figures), interpolated within the bucket as Prometheus does. */
+TEST(plane_quantiles_of_the_replies_between_two_samples)
+{
+    uint64_t prev[VIEW_LATENCY_BUCKETS] = {0}, now[VIEW_LATENCY_BUCKETS];
+    /* Before: 100 replies up to 50 us. Since: 100 more up to 50 us, 100 in (50, 100] us. */
+    for (int i = 0; i < VIEW_LATENCY_BUCKETS; i++) {
+        prev[i] = 100;
+        now[i] = i == 0 ? 200 : 300;
+    }
+    /* The 100th of 200: the last one of the first bucket, 50 us. */
+    ASSERT_EQ((long long)(plane_quantile_ms(now, prev, VIEW_LATENCY_BUCKETS, 0.5) * 1e6), 50000);
+    /* The 198th: 98/100 into (50, 100] us. */
+    ASSERT_EQ((long long)(plane_quantile_ms(now, prev, VIEW_LATENCY_BUCKETS, 0.99) * 1e6 + 0.5),
+              99000);
+    /* No reply in between: 0. */
+    ASSERT_EQ((long long)(plane_quantile_ms(prev, prev, VIEW_LATENCY_BUCKETS, 0.5) * 1e6), 0);
+    /* Replies slower than the last bound count at that bound (1 s). */
+    for (int i = 0; i < VIEW_LATENCY_BUCKETS; i++)
+        now[i] = i == VIEW_LATENCY_BUCKETS - 1 ? 110 : 100;
+    ASSERT_EQ((long long)(plane_quantile_ms(now, prev, VIEW_LATENCY_BUCKETS, 0.99) + 0.5), 1000);
 }
