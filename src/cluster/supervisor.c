@@ -23,132 +23,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster/engine.h"
+#include "cluster/supervisor_int.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
 #include "common/file.h"
 #include "common/log.h"
-#include "cluster/agent.h"
 #include "net/ev.h"
 #include "net/sock.h"
 
 extern char **environ;
 
-#define MAX_ENGINES TOPO_MAX_NODES
-#define CALL_MS 2000
 #define SYNC_MAX_LAG_S 5 /* --durability sync: min-replicas-max-lag */
-
-/* One engine process. Invariant: pid > 0 exactly while the child runs (not yet reaped). A
- * follower (--follow) runs no engine: every engine it knows has pid 1 and is never signalled. */
-typedef struct {
-    char name[16];          /* "n0", "n1", ... */
-    char dir[4096];         /* engine directory */
-    char addr[112];         /* proxy address: unix socket path or 127.0.0.1:port */
-    int port;               /* client/replication TCP port (loopback) */
-    int bus_port;           /* cluster bus port (loopback) */
-    int shard;              /* shard it was created for */
-    int primary;            /* created as the shard's primary */
-    pid_t pid;              /* running child, 0 if none */
-    uint64_t next_start_ms; /* restart backoff */
-    int failures;           /* consecutive quick deaths */
-    uint64_t started_ms;    /* last spawn */
-    engine_client cli;      /* control connection */
-    char id[41];            /* cluster node id, once known ("" until then) */
-    double cpu_prev;        /* used_cpu_sys + used_cpu_user at the last sample, seconds */
-    uint64_t cpu_prev_ms;   /* when */
-    uint64_t maxmemory;     /* maxmemory set at runtime (vertical step), 0: the shard size */
-    uint64_t last_ok_ms;    /* last health check it answered */
-    uint64_t checked_ms;    /* last health check */
-    long long repl_offset;  /* master_repl_offset at its last health check (primaries) */
-    int state_ok;           /* its last CLUSTER INFO said cluster_state:ok */
-    int held;               /* a dead primary: not restarted until a replica took over */
-    char replicate_to[41];  /* once it answers again, CLUSTER REPLICATE this (a fenced primary) */
-    int adopted;            /* left running by an earlier Stratus: not our child (no waitpid) */
-    char zone[16];          /* zone it was placed in */
-    char host[48];          /* a follower's engines: the address the cluster knows it by */
-    uint64_t in_sync_since; /* a replica in the preferred zone: in sync since (failback) */
-    uint64_t users_version; /* users version this process was brought in step with */
-    pid_t users_pid;        /* the process that was (0: none since it started) */
-} engine;
-
-/* A zone whose engines run elsewhere: in a network namespace of this host (--zone-netns
- * zone:netns:ip), or on another host's agent (--zone-agents zone=host:port; agent != NULL). */
-typedef struct {
-    char zone[16];
-    char netns[64];
-    char ip[48];
-    agent_link *agent;
-} zone_net;
-
-struct supervisor {
-    int migrate_keys; /* keys per MIGRATE pipeline, adapted so the source stays responsive */
-    char *cache_name;
-    char *dir;
-    char *binary;
-    char *password;
-    char *proxy_password;
-    char *proxy_rules; /* the engines' "stratus-proxy" user: its rules and password */
-    int shards, replicas, node_timeout_ms, failover_timeout_ms, sync_writes, failback_delay_ms;
-    long engine_maxclients;    /* rendered maxclients (0: Redis's default) */
-    char maxmemory_policy[24]; /* what the engines evict at their maxmemory */
-    char *follow; /* --follow seeds ("" unless this endpoint follows a control plane elsewhere) */
-    int64_t failovers;
-    char zones[8][16]; /* --zones */
-    int nzones;
-    int preferred; /* index of --preferred-zone in zones, -1 to spread primaries */
-    zone_net znet[8];
-    int nznet;
-    uint64_t maxmemory;
-    int nengines;
-    engine engines[MAX_ENGINES];
-    char *overrides;         /* "name value\n" lines clients set (CONFIG SET), rendered last */
-    void (*idle)(void *arg); /* called while a long operation waits (health checks go on) */
-    void *idle_arg;
-    int64_t restarts;
-    char version[32];
-    uint64_t users_version; /* the cache's users as the engines must have them: version, */
-    buf users_cmds;         /* the ACL SETUSER commands that make them (RESP), */
-    size_t nusers_cmds;     /* how many, */
-    char **user_names;      /* their engine names, */
-    size_t nuser_names;
-    char *users_prefix;       /* and the prefix of the engine users they own (others are deleted) */
-    uint64_t users_warned_ms; /* last warning about an engine refusing them (rate limit) */
-};
-
-/* ---- helpers ---- */
-
-int supervisor_find_engine(const char *wanted, char *out, size_t outlen, char *err, size_t errlen)
-{
-    if (wanted && wanted[0]) {
-        if (access(wanted, X_OK) == 0) {
-            snprintf(out, outlen, "%s", wanted);
-            return 0;
-        }
-        snprintf(err, errlen, "--engine-binary: %s is not an executable file", wanted);
-        return -1;
-    }
-    static const char *const names[] = {"redis-server", "valkey-server"};
-    const char *path = getenv("PATH");
-    char dirs[8192];
-    snprintf(dirs, sizeof(dirs), "%s:/usr/bin:/usr/sbin:/usr/local/bin", path ? path : "");
-    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
-        char copy[8192];
-        snprintf(copy, sizeof(copy), "%s", dirs);
-        char *save = NULL;
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-            char cand[4200];
-            snprintf(cand, sizeof(cand), "%s/%s", d, names[i]);
-            if (access(cand, X_OK) == 0) {
-                snprintf(out, outlen, "%s", cand);
-                return 0;
-            }
-        }
-    }
-    snprintf(err, errlen,
-             "redis-server not found: install it with `apt-get install redis-server` "
-             "(a valkey-server binary is accepted too), or set --engine-binary PATH");
-    return -1;
-}
 
 supervisor *supervisor_create(const supervisor_config *cfg)
 {
@@ -240,332 +125,6 @@ void supervisor_destroy(supervisor *s)
     xfree(s);
 }
 
-/* ---- manifest ---- */
-
-static void manifest_path(const supervisor *s, char *out, size_t n)
-{
-    snprintf(out, n, "%s/engines/manifest", s->dir);
-}
-
-/* The network namespace and address of e's zone (--zone-netns), or NULL. */
-static const zone_net *zone_of(const supervisor *s, const engine *e)
-{
-    for (int i = 0; i < s->nznet; i++)
-        if (strcmp(s->znet[i].zone, e->zone) == 0)
-            return &s->znet[i];
-    return NULL;
-}
-
-/* The address e listens on and the cluster knows it by. */
-static const char *engine_ip(const supervisor *s, const engine *e)
-{
-    if (e->host[0])
-        return e->host;
-    const zone_net *z = zone_of(s, e);
-    return z ? z->ip : "127.0.0.1";
-}
-
-/* The agent that runs e (another host), or NULL when this process does. */
-static agent_link *agent_of(const supervisor *s, const engine *e)
-{
-    const zone_net *z = zone_of(s, e);
-    return z ? z->agent : NULL;
-}
-
-static void engine_paths(supervisor *s, engine *e)
-{
-    agent_link *a = agent_of(s, e);
-    if (a)
-        snprintf(e->dir, sizeof(e->dir), "%s/%s/%s", agent_link_root(a), s->cache_name, e->name);
-    else
-        snprintf(e->dir, sizeof(e->dir), "%s/engines/%s", s->dir, e->name);
-    if (zone_of(s, e)) {
-        /* In another network namespace: reached over TCP, through its zone's network. */
-        snprintf(e->addr, sizeof(e->addr), "%s:%d", engine_ip(s, e), e->port);
-        return;
-    }
-    char sock[4200];
-    snprintf(sock, sizeof(sock), "%s/redis.sock", e->dir);
-    struct sockaddr_un su;
-    if (strlen(sock) < sizeof(su.sun_path))
-        snprintf(e->addr, sizeof(e->addr), "%s", sock);
-    else
-        snprintf(e->addr, sizeof(e->addr), "127.0.0.1:%d", e->port);
-}
-
-/* Zone of the k-th engine (k == 0: the primary) of a new shard: the primary in the preferred
- * zone (or the zones in turn, shard by shard), each replica in the next zone along. */
-static void place(const supervisor *s, engine *e, int shard, int k)
-{
-    int first = s->preferred >= 0 ? s->preferred : shard % s->nzones;
-    snprintf(e->zone, sizeof(e->zone), "%s", s->zones[(first + k) % s->nzones]);
-}
-
-static int save_manifest(supervisor *s)
-{
-    char text[16384];
-    size_t n = (size_t)snprintf(text, sizeof(text),
-                                "# Stratus engines of cache %s: name port bus-port shard role "
-                                "zone maxmemory (0: the shard size)\n",
-                                s->cache_name);
-    for (int i = 0; i < s->nengines && n < sizeof(text); i++) {
-        engine *e = &s->engines[i];
-        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s %d %d %d %s %s %llu\n", e->name,
-                              e->port, e->bus_port, e->shard, e->primary ? "primary" : "replica",
-                              e->zone[0] ? e->zone : "z1", (unsigned long long)e->maxmemory);
-    }
-    char path[4200];
-    manifest_path(s, path, sizeof(path));
-    return file_write_atomic(path, text, MIN(n, sizeof(text)), 0600);
-}
-
-static int load_manifest(supervisor *s)
-{
-    /* Loaded again after a stop (a wake): start from clean engine records. */
-    for (int i = 0; i < s->nengines; i++) {
-        engine_client_deinit(&s->engines[i].cli);
-        memset(&s->engines[i], 0, sizeof(s->engines[i]));
-        engine_client_init(&s->engines[i].cli);
-    }
-    s->nengines = 0;
-    char path[4200];
-    manifest_path(s, path, sizeof(path));
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return errno == ENOENT ? 0 : -errno;
-    char line[256];
-    while (fgets(line, sizeof(line), f) && s->nengines < MAX_ENGINES) {
-        if (line[0] == '#')
-            continue;
-        engine *e = &s->engines[s->nengines];
-        char role[16];
-        unsigned long long mm = 0;
-        int got = sscanf(line, "%15s %d %d %d %15s %15s %llu", e->name, &e->port, &e->bus_port,
-                         &e->shard, role, e->zone, &mm);
-        e->maxmemory = got >= 7 ? (uint64_t)mm : 0; /* the vertical step, kept across starts */
-        if (got < 5)
-            continue;
-        if (got < 6) /* written before zones */
-            snprintf(e->zone, sizeof(e->zone), "%s", s->zones[0]);
-        e->primary = strcmp(role, "primary") == 0;
-        engine_paths(s, e);
-        s->nengines++;
-    }
-    fclose(f);
-    return s->nengines;
-}
-
-/* ---- processes ---- */
-
-static int pick_port(int avoid_a, int avoid_b);
-static agent_link *agent_of(const supervisor *s, const engine *e);
-static int engine_ended(supervisor *s, engine *e, int *status);
-
-/* Two free ports for e: a client port and a bus port, where e runs (this host, or its agent's:
- * the ports of another host are only known there). */
-static void free_ports(supervisor *s, engine *e, int *port, int *bus)
-{
-    agent_link *a = agent_of(s, e);
-    *port = *bus = -1;
-    if (!a) {
-        *port = pick_port(0, 0);
-        *bus = pick_port(*port, 0);
-        return;
-    }
-    const resp_value *v = agent_link_callv(a, "PORTS", NULL);
-    if (v && v->type == RESP_T_ARRAY && v->nelem == 2) {
-        *port = (int)v->elem[0].integer;
-        *bus = (int)v->elem[1].integer;
-    }
-}
-
-static int pick_port(int avoid_a, int avoid_b)
-{
-    for (int tries = 0; tries < 200; tries++) {
-        int p = 20000 + (int)(((unsigned)rand() ^ (unsigned)getpid() * 7919u) % 30000u);
-        if (p == avoid_a || p == avoid_b)
-            continue;
-        if (sock_port_free(p))
-            return p;
-    }
-    return -1;
-}
-
-/* Render e's configuration into conf (cap bytes). Its length, or -ENAMETOOLONG. */
-static int render_config(supervisor *s, engine *e, char *conf, size_t cap)
-{
-    int n =
-        snprintf(conf, cap,
-                 "# Rendered by Stratus at every start; edits are overwritten.\n"
-                 "port %d\nbind %s\nprotected-mode no\n"
-                 "%s%s%s"
-                 "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
-                 "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
-                 "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
-                 "requirepass %s\nmasterauth %s\n"
-                 "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
-                 "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
-                 "maxmemory-policy %s\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
-                 "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
-                 "shutdown-on-sigterm default\n"
-                 "user stratus-proxy %s\n",
-                 e->port, engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
-                 e->addr[0] == '/' ? e->addr : "",
-                 e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
-                 s->node_timeout_ms, s->password, s->password, s->maxmemory_policy, s->proxy_rules);
-    /* Sync durability: a primary with no replica in reach refuses writes (NOREPLICAS, retried
-     * by the endpoint), so one that is cut off cannot take writes nobody else will have. */
-    if (s->sync_writes && n > 0 && (size_t)n < cap)
-        n += snprintf(conf + n, cap - (size_t)n,
-                      "min-replicas-to-write 1\nmin-replicas-max-lag %d\n", SYNC_MAX_LAG_S);
-    /* Every private link of the endpoint (blocked clients) may go to one engine. */
-    if (s->engine_maxclients && n > 0 && (size_t)n < cap)
-        n += snprintf(conf + n, cap - (size_t)n, "maxclients %ld\n", s->engine_maxclients);
-    uint64_t mm = e->maxmemory ? e->maxmemory : s->maxmemory;
-    if (mm && n > 0 && (size_t)n < cap)
-        n += snprintf(conf + n, cap - (size_t)n, "maxmemory %llu\n", (unsigned long long)mm);
-    if (s->overrides && n > 0 && (size_t)n < cap)
-        n +=
-            snprintf(conf + n, cap - (size_t)n, "# Set by clients (CONFIG SET):\n%s", s->overrides);
-    if (n < 0 || (size_t)n >= cap) {
-        log_error("engine %s: rendered configuration too long", e->name);
-        return -ENAMETOOLONG;
-    }
-    return n;
-}
-
-/* Start e on its zone's agent (another host). */
-static int spawn_remote(supervisor *s, engine *e, agent_link *a)
-{
-    char conf[8192];
-    int n = render_config(s, e, conf, sizeof(conf));
-    if (n < 0)
-        return n;
-    const char *argv[] = {"START", s->cache_name, e->name, conf};
-    const size_t lens[] = {5, strlen(s->cache_name), strlen(e->name), (size_t)n};
-    const resp_value *v = agent_link_call(a, 4, argv, lens);
-    if (!v || v->type != RESP_T_INTEGER) {
-        log_error("engine %s: the agent of zone %s did not start it: %.*s", e->name, e->zone,
-                  v ? (int)v->len : (int)strlen(agent_link_error(a)),
-                  v ? v->str : agent_link_error(a));
-        return -EIO;
-    }
-    e->pid = (pid_t)v->integer;
-    e->users_pid = 0; /* a new process has only the users of its configuration */
-    e->started_ms = ev_clock_ms();
-    e->checked_ms = e->last_ok_ms = 0;
-    engine_client_deinit(&e->cli);
-    engine_client_init(&e->cli);
-    log_info("engine %s: started by the agent of zone %s (pid %d there, %s)", e->name, e->zone,
-             (int)e->pid, e->addr);
-    return 0;
-}
-
-/* Send sig to e's process (through its agent for another host's engine; best effort). */
-static void engine_signal(supervisor *s, engine *e, int sig)
-{
-    agent_link *a = agent_of(s, e);
-    if (!a) {
-        kill(e->pid, sig);
-        return;
-    }
-    char num[8];
-    snprintf(num, sizeof(num), "%d", sig);
-    agent_link_callv(a, "SIGNAL", s->cache_name, e->name, num, NULL);
-}
-
-static int spawn_engine(supervisor *s, engine *e)
-{
-    agent_link *a = agent_of(s, e);
-    if (a)
-        return spawn_remote(s, e, a);
-    char text[8192], path[4200];
-    int rc = file_mkdir_p(e->dir, 0700);
-    int n = rc == 0 ? render_config(s, e, text, sizeof(text)) : rc;
-    snprintf(path, sizeof(path), "%s/redis.conf", e->dir);
-    rc = n < 0 ? n : file_write_atomic(path, text, (size_t)n, 0600);
-    if (rc != 0) {
-        log_error("engine %s: cannot prepare %s: %s", e->name, e->dir, strerror(-rc));
-        return rc;
-    }
-    char conf[4200];
-    snprintf(conf, sizeof(conf), "%s/redis.conf", e->dir);
-    const zone_net *zn = zone_of(s, e);
-    char *const local_argv[] = {s->binary, conf, NULL};
-    char *const netns_argv[] = {"ip",      "netns", "exec", zn ? (char *)zn->netns : "",
-                                s->binary, conf,    NULL};
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_init(&fa);
-    sigset_t none, def;
-    sigemptyset(&none);
-    sigemptyset(&def);
-    sigaddset(&def, SIGINT);
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGCHLD);
-    sigaddset(&def, SIGPIPE);
-    sigaddset(&def, SIGHUP);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &def);
-    posix_spawnattr_setflags(&attr,
-                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    pid_t pid;
-    /* In a zone's namespace, `ip netns exec` enters it and execs the engine: same pid. */
-    rc = zn ? posix_spawnp(&pid, "ip", &fa, &attr, netns_argv, environ)
-            : posix_spawn(&pid, s->binary, &fa, &attr, local_argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-        log_error("engine %s: cannot run %s: %s", e->name, s->binary, strerror(rc));
-        return -rc;
-    }
-    e->pid = pid;
-    e->users_pid = 0; /* a new process has only the users of its configuration */
-    e->started_ms = ev_clock_ms();
-    e->checked_ms = e->last_ok_ms = 0;
-    engine_client_deinit(&e->cli);
-    engine_client_init(&e->cli);
-    log_info("engine %s: started %s (pid %d, port %d)", e->name, s->binary, (int)pid, e->port);
-    return 0;
-}
-
-/* Connect the control client if needed; 0 when the engine answers. */
-static int engine_ready(supervisor *s, engine *e, int timeout_ms)
-{
-    if (e->cli.fd != -1)
-        return 0;
-    return engine_client_connect(&e->cli, e->addr, s->password, timeout_ms);
-}
-
-#define HEALTH_MS 300 /* one health check's own timeout, and any call to an engine failing them */
-
-/* Whether e's last health check went unanswered while its process runs (frozen, overloaded):
- * calls to it then wait HEALTH_MS, not CALL_MS, so one engine cannot stall the control loop. */
-static int unresponsive(const engine *e)
-{
-    return e->pid > 0 && e->checked_ms && e->last_ok_ms != e->checked_ms;
-}
-
-static const resp_value *ecall(supervisor *s, engine *e, const char *const *argv)
-{
-    int ms = unresponsive(e) ? HEALTH_MS : CALL_MS;
-    if (engine_ready(s, e, ms) != 0)
-        return NULL;
-    return engine_call(&e->cli, ms, argv);
-}
-
-#define ECALL(s, e, ...) ecall((s), (e), (const char *const[]){__VA_ARGS__, NULL})
-
-static int reply_ok(const resp_value *v)
-{
-    return v && v->type != RESP_T_ERROR;
-}
-
-/* Find "field:" in an INFO-like text; copies the value. */
 void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
                               const char *const *values)
 {
@@ -590,14 +149,45 @@ void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
             continue; /* it will read them from its rendered file when it starts */
         for (size_t j = 0; j < n; j++) {
             const resp_value *v = ECALL(s, e, "CONFIG", "SET", names[j], values[j]);
-            if (!reply_ok(v))
+            if (!sup_reply_ok(v))
                 log_warn("engine %s: CONFIG SET %s failed: %s", e->name, names[j],
                          v ? v->str : e->cli.err);
         }
     }
 }
 
-static int info_field(const resp_value *v, const char *field, char *out, size_t n)
+/* ---- talking to engines ---- */
+
+/* Connect the control client if needed; 0 when the engine answers. */
+int sup_engine_ready(supervisor *s, engine *e, int timeout_ms)
+{
+    if (e->cli.fd != -1)
+        return 0;
+    return engine_client_connect(&e->cli, e->addr, s->password, timeout_ms);
+}
+
+/* Whether e's last health check went unanswered while its process runs (frozen, overloaded):
+ * calls to it then wait HEALTH_MS, not CALL_MS, so one engine cannot stall the control loop. */
+static int unresponsive(const engine *e)
+{
+    return e->pid > 0 && e->checked_ms && e->last_ok_ms != e->checked_ms;
+}
+
+const resp_value *sup_ecall(supervisor *s, engine *e, const char *const *argv)
+{
+    int ms = unresponsive(e) ? HEALTH_MS : CALL_MS;
+    if (sup_engine_ready(s, e, ms) != 0)
+        return NULL;
+    return engine_call(&e->cli, ms, argv);
+}
+
+int sup_reply_ok(const resp_value *v)
+{
+    return v && v->type != RESP_T_ERROR;
+}
+
+/* Find "field:" in an INFO-like text; copies the value. */
+int sup_info_field(const resp_value *v, const char *field, char *out, size_t n)
 {
     if (!v || (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM))
         return -1;
@@ -618,43 +208,11 @@ static int info_field(const resp_value *v, const char *field, char *out, size_t 
     return -1;
 }
 
-/* Wait until every engine answers PING (children that died are reported). */
-static int wait_engines_up(supervisor *s, uint64_t deadline, char *err, size_t errlen)
-{
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        for (;;) {
-            if (engine_ready(s, e, 200) == 0) {
-                const resp_value *v = ECALL(s, e, "PING");
-                if (reply_ok(v))
-                    break;
-                /* LOADING: the engine is reading its data; keep waiting. */
-            }
-            int status;
-            if (e->pid > 0 && engine_ended(s, e, &status)) {
-                e->pid = 0;
-                snprintf(err, errlen, "engine %s exited at start (status %d); see %s/engine.log",
-                         e->name, WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status),
-                         e->dir);
-                return -1;
-            }
-            if (ev_clock_ms() > deadline) {
-                snprintf(err, errlen, "engine %s did not answer in time (%s); see %s/engine.log",
-                         e->name, e->cli.err, e->dir);
-                return -1;
-            }
-            struct timespec ts = {0, 10 * 1000000L};
-            nanosleep(&ts, NULL);
-        }
-    }
-    return 0;
-}
-
-static int node_id(supervisor *s, engine *e, char *out, size_t n)
+int sup_node_id(supervisor *s, engine *e, char *out, size_t n)
 {
     /* A node keeps its id for life: once known, it is remembered (a dead engine has one). */
     const resp_value *v = e->id[0] ? NULL : ECALL(s, e, "CLUSTER", "MYID");
-    if (v && reply_ok(v) && v->len < sizeof(e->id))
+    if (v && sup_reply_ok(v) && v->len < sizeof(e->id))
         snprintf(e->id, sizeof(e->id), "%.*s", (int)v->len, v->str);
     if (!e->id[0] || strlen(e->id) >= n)
         return -1;
@@ -663,10 +221,10 @@ static int node_id(supervisor *s, engine *e, char *out, size_t n)
     return 0;
 }
 
-static int count_known_nodes(supervisor *s, engine *e)
+int sup_count_known_nodes(supervisor *s, engine *e)
 {
     const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
-    if (!reply_ok(v))
+    if (!sup_reply_ok(v))
         return -1;
     int n = 0;
     for (size_t i = 0; i < v->len; i++)
@@ -680,185 +238,31 @@ static int count_known_nodes(supervisor *s, engine *e)
     return n;
 }
 
-static int cluster_state_ok(supervisor *s, engine *e)
+int sup_cluster_state_ok(supervisor *s, engine *e)
 {
     char state[16];
     const resp_value *v = ECALL(s, e, "CLUSTER", "INFO");
-    return info_field(v, "cluster_state", state, sizeof(state)) == 0 && strcmp(state, "ok") == 0;
+    return sup_info_field(v, "cluster_state", state, sizeof(state)) == 0 &&
+           strcmp(state, "ok") == 0;
 }
 
-static void pause_ms(long ms)
+void sup_pause_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static int build_cluster(supervisor *s, uint64_t deadline, char *err, size_t errlen)
+engine *sup_engine_by_id(supervisor *s, const char *id)
 {
-    char ids[MAX_ENGINES][41];
-    for (int i = 0; i < s->nengines; i++) {
-        if (node_id(s, &s->engines[i], ids[i], sizeof(ids[i])) != 0) {
-            snprintf(err, errlen, "engine %s: CLUSTER MYID failed", s->engines[i].name);
-            return -1;
-        }
-    }
-    /* Distinct epochs for the primaries up front, as redis-cli --cluster create does, so the
-     * cluster does not spend time resolving epoch collisions. */
-    int epoch = 1;
-    for (int i = 0; i < s->nengines; i++) {
-        char ep[16];
-        snprintf(ep, sizeof(ep), "%d", epoch++);
-        ECALL(s, &s->engines[i], "CLUSTER", "SET-CONFIG-EPOCH", ep);
-    }
-    for (int i = 1; i < s->nengines; i++) {
-        char port[16], bus[16];
-        snprintf(port, sizeof(port), "%d", s->engines[i].port);
-        snprintf(bus, sizeof(bus), "%d", s->engines[i].bus_port);
-        if (!reply_ok(ECALL(s, &s->engines[0], "CLUSTER", "MEET", engine_ip(s, &s->engines[i]),
-                            port, bus))) {
-            snprintf(err, errlen, "CLUSTER MEET %s failed: %s", s->engines[i].name,
-                     s->engines[0].cli.err);
-            return -1;
-        }
-    }
-    for (int sh = 0; sh < s->shards; sh++) {
-        char lo[16], hi[16];
-        snprintf(lo, sizeof(lo), "%d", sh * TOPO_SLOTS / s->shards);
-        snprintf(hi, sizeof(hi), "%d", (sh + 1) * TOPO_SLOTS / s->shards - 1);
-        for (int i = 0; i < s->nengines; i++) {
-            engine *e = &s->engines[i];
-            if (e->shard == sh && e->primary &&
-                !reply_ok(ECALL(s, e, "CLUSTER", "ADDSLOTSRANGE", lo, hi))) {
-                snprintf(err, errlen, "CLUSTER ADDSLOTSRANGE on %s failed", e->name);
-                return -1;
-            }
-        }
-    }
-    /* Every node must know every other before replicas can be attached. */
-    for (int i = 0; i < s->nengines; i++) {
-        while (count_known_nodes(s, &s->engines[i]) < s->nengines) {
-            if (ev_clock_ms() > deadline) {
-                snprintf(err, errlen, "engines did not all meet in time");
-                return -1;
-            }
-            pause_ms(20);
-        }
-    }
+    /* Node ids never change for an engine's data dir: ask each engine once. */
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
-        if (e->primary)
-            continue;
-        int p = -1;
-        for (int j = 0; j < s->nengines; j++)
-            if (s->engines[j].primary && s->engines[j].shard == e->shard)
-                p = j;
-        for (;;) {
-            const resp_value *v = ECALL(s, e, "CLUSTER", "REPLICATE", ids[p]);
-            if (reply_ok(v))
-                break;
-            if (ev_clock_ms() > deadline) {
-                snprintf(err, errlen, "CLUSTER REPLICATE on %s failed: %.*s", e->name,
-                         v ? (int)v->len : 0, v ? v->str : "");
-                return -1;
-            }
-            pause_ms(20);
-        }
-    }
-    return 0;
-}
-
-/* Whether e's process has ended: reaped (our child) or gone (adopted, or not our child at
- * all); *status is set for a reaped child, else -1. */
-static int engine_ended(supervisor *s, engine *e, int *status)
-{
-    *status = -1;
-    agent_link *a = agent_of(s, e);
-    if (a) {
-        /* An agent out of reach cannot say: the engine is taken as running (its health checks
-         * fail, so a primary fails over, and the agent's lease fences it). */
-        const resp_value *v = agent_link_callv(a, "STATUS", s->cache_name, e->name, NULL);
-        if (!v || v->type != RESP_T_ARRAY || v->nelem != 3 || v->elem[0].type != RESP_T_BULK ||
-            (v->elem[0].len == 7 && !memcmp(v->elem[0].str, "running", 7)))
-            return 0;
-        *status = (int)v->elem[2].integer;
-        return 1;
-    }
-    if (!e->adopted) {
-        pid_t r = waitpid(e->pid, status, WNOHANG);
-        return r == e->pid || (r == -1 && errno == ECHILD);
-    }
-    return kill(e->pid, 0) == -1 && errno == ESRCH;
-}
-
-/* A running replica of primary p's shard, or NULL. */
-static engine *live_replica(supervisor *s, const engine *p)
-{
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (e != p && e->shard == p->shard && !e->primary && e->pid > 0)
+        if (!e->id[0] && e->pid > 0)
+            sup_node_id(s, e, e->id, sizeof(e->id));
+        if (e->pid > 0 && strcmp(e->id, id) == 0)
             return e;
     }
     return NULL;
-}
-
-#define HEALTH_EVERY_MS 50 /* a check answers for this long */
-
-/* CLUSTER INFO with a short timeout, at most every HEALTH_EVERY_MS: refreshes last_ok_ms and
- * state_ok. 0 when the engine answered (BUSY and LOADING are answers). */
-static int health_check(supervisor *s, engine *e)
-{
-    uint64_t now = ev_clock_ms();
-    if (e->pid <= 0) {
-        e->state_ok = 0;
-        return -1;
-    }
-    if (now - e->checked_ms < HEALTH_EVERY_MS)
-        return e->last_ok_ms == e->checked_ms ? 0 : -1;
-    e->checked_ms = now;
-    /* One round trip: the cluster's state, and how far the replication stream has gone (a
-     * replica behind that is not promoted: see failover). */
-    buf q;
-    buf_init(&q);
-    const char *ci[] = {"CLUSTER", "INFO"}, *ir[] = {"INFO", "replication"};
-    const size_t cil[] = {7, 4}, irl[] = {4, 11};
-    resp_add_command(&q, 2, ci, cil);
-    resp_add_command(&q, 2, ir, irl);
-    resp_value *const *v =
-        engine_ready(s, e, HEALTH_MS) == 0 ? engine_pipeline(&e->cli, HEALTH_MS, &q, 2) : NULL;
-    buf_deinit(&q);
-    if (!v) {
-        e->state_ok = 0;
-        return -1;
-    }
-    char state[16], off[32];
-    e->state_ok =
-        info_field(v[0], "cluster_state", state, sizeof(state)) == 0 && strcmp(state, "ok") == 0;
-    if (info_field(v[1], "master_repl_offset", off, sizeof(off)) == 0)
-        e->repl_offset = atoll(off);
-    e->last_ok_ms = now;
-    return 0;
-}
-
-void supervisor_update_availability(supervisor *s, topology *t)
-{
-    for (int i = 0; i < t->nnodes; i++) {
-        topo_node *n = &t->nodes[i];
-        engine *e = NULL;
-        for (int j = 0; j < s->nengines && !e; j++)
-            if (strcmp(s->engines[j].addr, n->addr) == 0)
-                e = &s->engines[j];
-        /* A follower cannot see processes: a replica too must answer its health check. An
-         * engine serves only once it has the cache's users (a client's command runs there
-         * under its user's identity). */
-        int ok = e && e->pid > 0 && (s->follow[0] || e->users_pid == e->pid) &&
-                 ((!n->primary && !s->follow[0]) ||
-                  (health_check(s, e) == 0 && (!n->primary || e->state_ok)));
-        if (atomic_load(&n->available) != ok) {
-            atomic_store(&n->available, ok);
-            log_info("engine %s: %s", e ? e->name : n->addr,
-                     ok ? "serving" : "not serving (requests wait for it)");
-        }
-    }
 }
 
 /* ---- users ---- */
@@ -896,7 +300,7 @@ static int sync_engine_users(supervisor *s, engine *e)
 {
     int ms = unresponsive(e) ? HEALTH_MS : CALL_MS;
     const resp_value *v =
-        engine_ready(s, e, ms) == 0
+        sup_engine_ready(s, e, ms) == 0
             ? engine_call(&e->cli, ms, (const char *const[]){"ACL", "USERS", NULL})
             : NULL;
     if (!v || v->type != RESP_T_ARRAY)
@@ -964,349 +368,879 @@ uint64_t supervisor_sync_users(supervisor *s)
     return min;
 }
 
-/* ---- failover ---- */
+/* ---- start, restarts, stop ---- */
 
-/* The replica's replication offset (what it has of its primary's stream), or -1. */
-static long long replica_offset(supervisor *s, engine *e)
-{
-    char text[32];
-    const resp_value *v = engine_ready(s, e, HEALTH_MS) == 0
-                              ? engine_callv(&e->cli, HEALTH_MS, "INFO", "replication", NULL)
-                              : NULL;
-    return info_field(v, "slave_repl_offset", text, sizeof(text)) == 0 ? atoll(text) : -1;
-}
+static topology *parse_nodes(supervisor *s, const char *text, size_t len);
+static int follow_add(supervisor *s, const char *ip, size_t iplen, int port);
 
-/* Whether e's own line in CLUSTER NODES lists slots. */
-static int owns_slots(supervisor *s, engine *e)
+/* A follower starts from its seeds: the first that answers CLUSTER NODES names the rest. */
+static int follow_start(supervisor *s, uint64_t deadline, char *err, size_t errlen)
 {
-    const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
-    if (!reply_ok(v) || !v->str)
-        return 0;
-    const char *p = v->str, *end = v->str + v->len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        char line[1024];
-        snprintf(line, sizeof(line), "%.*s", (int)MIN(ll, sizeof(line) - 1), p);
-        p += ll + 1;
-        if (!strstr(line, "myself"))
-            continue;
-        int fields = 0;
-        char *save = NULL;
-        for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save))
-            fields += t[0] != '[';
-        return fields > 8; /* id addr flags master ping pong epoch link, then slots */
-    }
-    return 0;
-}
-
-/* Wait up to ms for e to say it is a master (after CLUSTER FAILOVER); 1 when it did. */
-static int became_primary(supervisor *s, engine *e, int ms)
-{
-    for (uint64_t until = ev_clock_ms() + (uint64_t)ms;;) {
-        char role[16];
-        const resp_value *v = ECALL(s, e, "INFO", "replication");
-        if (info_field(v, "role", role, sizeof(role)) == 0 && strcmp(role, "master") == 0)
-            return 1;
-        if (ev_clock_ms() > until)
-            return 0;
-        pause_ms(5);
-    }
-}
-
-/* Promote the most up-to-date replica of p's shard (CLUSTER FAILOVER TAKEOVER: no vote needed,
- * the control plane decides) after fencing p: a primary that still runs (frozen, or cut off) is
- * killed, so it can never take a write again as a primary; restarted, it rejoins as a replica
- * of the new primary and resyncs from it. 0, or -1 (p is then restarted in place). */
-static int failover(supervisor *s, engine *p, const char *why)
-{
-    uint64_t t0 = ev_clock_ms();
-    engine *best = NULL;
-    long long best_off = -1;
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (e == p || e->shard != p->shard || e->primary || e->pid <= 0)
-            continue;
-        long long off = replica_offset(s, e);
-        if (off > best_off) {
-            best = e;
-            best_off = off;
+    char list[1024];
+    snprintf(list, sizeof(list), "%s", s->follow);
+    char *save = NULL;
+    for (char *a = strtok_r(list, ",", &save); a && s->nengines < MAX_ENGINES;
+         a = strtok_r(NULL, ",", &save)) {
+        char *colon = strrchr(a, ':');
+        if (!colon || atoi(colon + 1) <= 0) {
+            snprintf(err, errlen, "--follow: '%s' is not host:port", a);
+            return -1;
         }
+        follow_add(s, a, (size_t)(colon - a), atoi(colon + 1));
     }
-    p->held = 0;
-    if (!best) {
-        log_error("cache %s: primary %s %s and no replica answers; restarting it in place",
-                  s->cache_name, p->name, why);
-        if (p->pid > 0)
-            engine_signal(s, p, SIGKILL);
+    if (s->nengines == 0) {
+        snprintf(err, errlen, "--follow: name at least one engine (host:port)");
         return -1;
     }
-    /* The fence; supervisor_poll reaps and restarts it. An agent out of reach does not get it,
-     * but its lease (half the failover timeout) has run out by now: it paused the writes. */
-    if (p->pid > 0)
-        engine_signal(s, p, SIGKILL);
-    /* A replica behind what the primary had already sent would lose acknowledged writes; the
-     * primary's own AOF has them all (Redis writes it before replying), so with async
-     * durability the primary is restarted in place instead: slower (a reload and Redis's 2 s
-     * writable delay), but nothing acknowledged is lost. With sync durability every
-     * acknowledged write is on a replica, so the fastest replica is always promoted. */
-    if (!s->sync_writes && best_off < p->repl_offset) {
-        log_warn("cache %s: primary %s %s; its best replica %s is behind (offset %lld < %lld): "
-                 "restarting %s in place from its own data instead of promoting it",
-                 s->cache_name, p->name, why, best->name, best_off, p->repl_offset, p->name);
-        return -1;
-    }
-    char id[41];
-    if (node_id(s, best, id, sizeof(id)) != 0 ||
-        !reply_ok(ECALL(s, best, "CLUSTER", "FAILOVER", "TAKEOVER"))) {
-        log_error("cache %s: replica %s refused to take over from %s", s->cache_name, best->name,
-                  p->name);
-        return -1;
-    }
-    became_primary(s, best, CALL_MS);
-    if (!owns_slots(s, best)) {
-        /* It became a master without its old master's slots (it did not know it as its
-         * master yet: a replica attached an instant before). The old primary is restarted
-         * with its slots and its data, and this one goes back to replicating it. */
-        char old[41];
-        log_error("cache %s: %s took over without the slots of %s; restarting %s in place",
-                  s->cache_name, best->name, p->name, p->name);
-        if (node_id(s, p, old, sizeof(old)) == 0)
-            snprintf(best->replicate_to, sizeof(best->replicate_to), "%s", old);
-        return -1;
-    }
-    best->primary = 1;
-    p->primary = 0;
-    /* The old primary (once restarted) and the shard's other replicas follow the new one. */
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (e != best && e->shard == best->shard)
-            snprintf(e->replicate_to, sizeof(e->replicate_to), "%s", id);
-    }
-    s->failovers++;
-    save_manifest(s);
-    log_warn("cache %s: failover: primary %s %s; replica %s (offset %lld) took over in %llu ms",
-             s->cache_name, p->name, why, best->name, best_off,
-             (unsigned long long)(ev_clock_ms() - t0));
-    return 0;
-}
-
-/* ---- hibernation ---- */
-
-int supervisor_replicas_caught_up(supervisor *s, int timeout_ms)
-{
-    uint64_t until = ev_clock_ms() + (uint64_t)timeout_ms;
     for (;;) {
-        int all = 1, any = 0;
-        for (int i = 0; i < s->nengines && all; i++) {
-            engine *p = &s->engines[i];
-            if (!p->primary || p->pid <= 0)
-                continue;
-            char off[32];
-            const resp_value *v = ECALL(s, p, "INFO", "replication");
-            if (info_field(v, "master_repl_offset", off, sizeof(off)) != 0) {
-                all = 0;
-                break;
-            }
-            long long want = atoll(off);
-            int have = 0;
-            for (int j = 0; j < s->nengines; j++) {
-                engine *r = &s->engines[j];
-                if (r != p && r->shard == p->shard && !r->primary && r->pid > 0 &&
-                    replica_offset(s, r) == want)
-                    have = 1;
-            }
-            all = have;
-            any = 1;
+        topology *t = supervisor_topology(s);
+        int shards = t ? t->nshards : 0;
+        topo_destroy(t);
+        if (shards > 0)
+            break;
+        if (ev_clock_ms() > deadline) {
+            snprintf(err, errlen,
+                     "--follow: no engine among %s answered CLUSTER NODES with the cache's "
+                     "internal password (is internal-password the control plane's?)",
+                     s->follow);
+            return -1;
         }
-        if (all && any)
-            return 1;
-        if (ev_clock_ms() > until || s->replicas == 0)
-            return 0;
-        pause_ms(10);
+        sup_pause_ms(100);
     }
-}
-
-int supervisor_promote_fresh_replicas(supervisor *s, int timeout_ms)
-{
-    uint64_t until = ev_clock_ms() + (uint64_t)timeout_ms;
-    int promoted = 0;
-    /* The primaries as they were at the wake: a replica promoted below is not one of them. */
-    engine *primaries[MAX_ENGINES];
-    int np = 0;
-    for (int i = 0; i < s->nengines; i++)
-        if (s->engines[i].primary && !agent_of(s, &s->engines[i]))
-            primaries[np++] = &s->engines[i];
-    for (int i = 0; i < np; i++) {
-        engine *p = primaries[i];
-        engine *r = NULL;
-        for (int j = 0; j < s->nengines && !r; j++) {
-            engine *e = &s->engines[j];
-            if (e != p && e->shard == p->shard && !e->primary && e->pid > 0 && !agent_of(s, e))
-                r = e;
-        }
-        if (!r)
-            continue;
-        /* A replica is not held by the writable delay: once it sees its shard's slots served
-         * (cluster_state:ok), a takeover makes it a primary that is writable at once. */
-        int ok = 0;
-        for (;;) {
-            char state[16];
-            const resp_value *v = ECALL(s, r, "CLUSTER", "INFO");
-            ok = info_field(v, "cluster_state", state, sizeof(state)) == 0 &&
-                 strcmp(state, "ok") == 0;
-            if (ok || ev_clock_ms() >= until)
-                break;
-            pause_ms(2);
-        }
-        char id[41];
-        if (!ok || node_id(s, r, id, sizeof(id)) != 0 ||
-            !reply_ok(ECALL(s, r, "CLUSTER", "FAILOVER", "TAKEOVER")) ||
-            !became_primary(s, r, CALL_MS) || !owns_slots(s, r)) {
-            log_warn("cache %s: replica %s did not take over from %s after the wake; %s serves "
-                     "after Redis's writable delay",
-                     s->cache_name, r->name, p->name, p->name);
-            continue;
-        }
-        r->primary = 1;
-        p->primary = 0;
-        for (int j = 0; j < s->nengines; j++) {
-            engine *e = &s->engines[j];
-            if (e != r && e->shard == r->shard)
-                snprintf(e->replicate_to, sizeof(e->replicate_to), "%s", id);
-        }
-        promoted++;
-        log_info("cache %s: %s took over shard %d from %s (writable at once)", s->cache_name,
-                 r->name, r->shard, p->name);
-    }
-    if (promoted)
-        save_manifest(s);
-    return promoted;
-}
-
-#define FAILBACK_WAIT_MS 5000 /* a graceful CLUSTER FAILOVER takes this long at most */
-
-/* The primary p answers but is not in --preferred-zone (a failover moved it): once the shard's
- * replica in that zone has been in sync for --failback-delay, it takes over gracefully (CLUSTER
- * FAILOVER: the primary pauses writes until the replica has everything, so nothing is lost;
- * writes wait, blocked clients block again, see the endpoint). 0 when it did. */
-static int failback(supervisor *s, engine *p)
-{
-    if (s->preferred < 0 || strcmp(p->zone, s->zones[s->preferred]) == 0)
-        return -1;
-    uint64_t now = ev_clock_ms();
-    engine *r = NULL;
-    for (int i = 0; i < s->nengines && !r; i++) {
-        engine *e = &s->engines[i];
-        if (e != p && e->shard == p->shard && !e->primary && e->pid > 0 &&
-            strcmp(e->zone, s->zones[s->preferred]) == 0)
-            r = e;
-    }
-    if (!r || replica_offset(s, r) < p->repl_offset) {
-        if (r)
-            r->in_sync_since = 0;
-        return -1;
-    }
-    if (!r->in_sync_since)
-        r->in_sync_since = now;
-    if (now - r->in_sync_since < (uint64_t)s->failback_delay_ms)
-        return -1;
-    r->in_sync_since = 0;
-    if (!reply_ok(ECALL(s, r, "CLUSTER", "FAILOVER"))) {
-        log_warn("cache %s: %s refused CLUSTER FAILOVER; the primary stays in zone %s",
-                 s->cache_name, r->name, p->zone);
-        return -1;
-    }
-    if (!became_primary(s, r, FAILBACK_WAIT_MS)) {
-        log_warn("cache %s: %s did not take over within %d ms; the primary stays in zone %s",
-                 s->cache_name, r->name, FAILBACK_WAIT_MS, p->zone);
-        return -1;
-    }
-    r->primary = 1;
-    p->primary = 0;
-    s->failovers++;
-    save_manifest(s);
-    log_warn("cache %s: failback: %s (zone %s) is the primary again, %s (zone %s) its replica, "
-             "in %llu ms",
-             s->cache_name, r->name, r->zone, p->name, p->zone,
-             (unsigned long long)(ev_clock_ms() - now));
+    const resp_value *v = ECALL(s, &s->engines[0], "INFO", "server");
+    if (sup_info_field(v, "redis_version", s->version, sizeof(s->version)) != 0)
+        snprintf(s->version, sizeof(s->version), "7.0.0");
+    log_info("cache %s: following %d engine(s) of a control plane elsewhere", s->cache_name,
+             s->nengines);
     return 0;
 }
 
-int supervisor_check_primaries(supervisor *s)
+int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
 {
-    int done = 0;
-    if (s->follow[0]) {
-        /* The control plane elsewhere decides failovers; a follower only watches, so that it
-         * holds requests for what it cannot reach and re-reads the slot map. */
-        for (int i = 0; i < s->nengines; i++)
-            health_check(s, &s->engines[i]);
-        return 0;
+    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    if (s->follow[0])
+        return follow_start(s, deadline, err, errlen);
+    srand((unsigned)(ev_clock_ms() ^ (uint64_t)getpid()));
+    char edir[4200];
+    snprintf(edir, sizeof(edir), "%s/engines", s->dir);
+    int rc = file_mkdir_p(edir, 0700);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", edir, strerror(-rc));
+        return -1;
     }
-    /* Agents fence their primaries when this stops: half the failover timeout, so a host cut off
-     * has paused its writes before its replica elsewhere is promoted. */
+    /* Another host's engines live under its agent's directory: learn it before anything. */
     for (int i = 0; i < s->nznet; i++) {
-        if (!s->znet[i].agent)
-            continue;
-        char names[MAX_ENGINES][96];
-        const char *list[MAX_ENGINES];
-        size_t n = 0;
-        for (int j = 0; j < s->nengines; j++)
-            if (s->engines[j].primary && zone_of(s, &s->engines[j]) == &s->znet[i]) {
-                snprintf(names[n], sizeof(names[n]), "%s/%s", s->cache_name, s->engines[j].name);
-                list[n] = names[n];
-                n++;
+        agent_link *a = s->znet[i].agent;
+        while (a && agent_link_ready(a) != 0) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen,
+                         "cannot reach the agent of zone %s at %s: %s (is `stratus agent` running "
+                         "there with this data dir's agent-token? see docs/operations.md)",
+                         s->znet[i].zone, agent_link_host(a), agent_link_error(a));
+                return -1;
             }
-        agent_link_renew(s->znet[i].agent, s->failover_timeout_ms / 2, n, list);
+            sup_pause_ms(100);
+        }
+    }
+    int loaded = sup_load_manifest(s);
+    if (loaded < 0) {
+        snprintf(err, errlen, "cannot read the engine manifest in %s: %s", edir, strerror(-loaded));
+        return -1;
+    }
+    int fresh = loaded == 0;
+    if (fresh) {
+        s->nengines = s->shards * (1 + s->replicas);
+        if (s->nengines > MAX_ENGINES) {
+            snprintf(err, errlen, "--shards x (1 + --replicas) must be at most %d", MAX_ENGINES);
+            return -1;
+        }
+        for (int i = 0; i < s->nengines; i++) {
+            engine *e = &s->engines[i];
+            snprintf(e->name, sizeof(e->name), "n%d", i);
+            e->shard = i / (1 + s->replicas);
+            e->primary = i % (1 + s->replicas) == 0;
+            sup_place(s, e, e->shard, i % (1 + s->replicas));
+        }
+    } else {
+        if (s->shards != 0 && loaded != s->shards * (1 + s->replicas))
+            log_warn("cache %s: the data dir holds %d engines; keeping them (the shard and replica "
+                     "settings apply to a new data dir only)",
+                     s->cache_name, loaded);
+        if (sup_adopt_running(s) > 0)
+            sup_save_manifest(s);
     }
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
-        if (e->replicate_to[0] && e->pid > 0 && engine_ready(s, e, HEALTH_MS) == 0) {
-            const resp_value *v =
-                engine_callv(&e->cli, HEALTH_MS, "CLUSTER", "REPLICATE", e->replicate_to, NULL);
-            if (reply_ok(v))
-                e->replicate_to[0] = '\0';
+        /* Keep recorded ports when still free: the cluster knows the nodes by them. (Those of
+         * another host's engine are kept: only its agent could tell.) */
+        int remote = sup_agent_of(s, e) != NULL;
+        if (!e->adopted && (e->port == 0 || (!remote && (!sock_port_free(e->port) ||
+                                                         !sock_port_free(e->bus_port))))) {
+            if (e->port)
+                log_warn("engine %s: port %d is taken, choosing another", e->name, e->port);
+            for (int tries = 0; tries < 50; tries++) {
+                int p, b;
+                sup_free_ports(s, e, &p, &b);
+                int clash = p <= 0 || b <= 0;
+                for (int j = 0; j < i; j++)
+                    clash |= s->engines[j].port == p || s->engines[j].bus_port == p ||
+                             s->engines[j].port == b || s->engines[j].bus_port == b;
+                if (p > 0 && b > 0 && !clash) {
+                    e->port = p;
+                    e->bus_port = b;
+                    break;
+                }
+            }
+            if (e->port <= 0) {
+                snprintf(err, errlen, "no free port for engine %s%s%s", e->name, remote ? ": " : "",
+                         remote ? agent_link_error(sup_agent_of(s, e)) : "");
+                return -1;
+            }
         }
-        if (!e->primary) {
-            health_check(s, e); /* so calls to a frozen replica wait HEALTH_MS, not CALL_MS */
-            continue;
-        }
-        if (e->held) {
-            done += failover(s, e, "died") == 0;
-            continue;
-        }
-        if (e->pid <= 0)
-            continue;
-        if (health_check(s, e) == 0) {
-            done += failback(s, e) == 0;
-            continue;
-        }
-        uint64_t since = MAX(e->last_ok_ms, e->started_ms);
-        uint64_t now = ev_clock_ms();
-        if (now - since > (uint64_t)s->failover_timeout_ms && live_replica(s, e)) {
-            char why[64];
-            snprintf(why, sizeof(why), "did not answer for %llu ms",
-                     (unsigned long long)(now - since));
-            done += failover(s, e, why) == 0;
+        sup_engine_paths(s, e);
+    }
+    if (sup_save_manifest(s) != 0) {
+        snprintf(err, errlen, "cannot write the engine manifest in %s", edir);
+        return -1;
+    }
+    int nadopted = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        nadopted += s->engines[i].adopted;
+        if (!s->engines[i].adopted && sup_spawn_engine(s, &s->engines[i]) != 0) {
+            snprintf(err, errlen, "cannot start engine %s with %s", s->engines[i].name, s->binary);
+            return -1;
         }
     }
-    return done;
+    if (sup_wait_engines_up(s, deadline, err, errlen) != 0)
+        return -1;
+    if (fresh && sup_build_cluster(s, deadline, err, errlen) != 0)
+        return -1;
+    /* A primary reports cluster_state:fail for its first 2 s (Redis's writable delay after a
+     * start). Its slots are already assigned, so the endpoint serves now: the proxy retries
+     * the CLUSTERDOWN replies of that window until the cluster says ok. The control loop
+     * watches for that with supervisor_cluster_ok while it keeps engines running. */
+    const resp_value *v = ECALL(s, &s->engines[0], "INFO", "server");
+    if (sup_info_field(v, "redis_version", s->version, sizeof(s->version)) != 0)
+        snprintf(s->version, sizeof(s->version), "7.0.0");
+    if (fresh)
+        log_info("cache %s: %d engine(s) created", s->cache_name, s->nengines);
+    else
+        log_info("cache %s: %d engine(s) adopted running, %d restarted with their data",
+                 s->cache_name, nadopted, s->nengines - nadopted);
+    return 0;
 }
 
-int64_t supervisor_failovers(const supervisor *s)
+void supervisor_poll(supervisor *s)
 {
-    return s->failovers;
-}
-
-int supervisor_cluster_ok(supervisor *s)
-{
+    uint64_t now = ev_clock_ms();
     if (s->follow[0])
-        return 1; /* the control plane elsewhere answers for the cluster's health */
-    for (int i = 0; i < s->nengines; i++)
-        if (s->engines[i].pid == 0 || !cluster_state_ok(s, &s->engines[i]))
-            return 0;
-    return 1;
+        return; /* another host's control plane restarts engines */
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        int status;
+        if (e->pid > 0 && sup_engine_ended(s, e, &status)) {
+            e->pid = 0;
+            e->adopted = 0;
+            int quick = now - e->started_ms < 5000;
+            e->failures = quick ? e->failures + 1 : 0;
+            uint64_t backoff = e->failures ? MIN(50ull << MIN(e->failures, 7), 5000ull) : 0;
+            e->next_start_ms = now + backoff;
+            engine_client_deinit(&e->cli);
+            engine_client_init(&e->cli);
+            /* A primary's replica takes over first (supervisor_check_primaries); restarted
+             * at once, the primary would come back from its AOF, possibly behind what its
+             * replica acknowledged, and the replica would resync from it. */
+            e->held = e->primary && sup_live_replica(s, e) != NULL;
+            const char *then = e->held ? "failing over to its replica" : "restarting";
+            if (status == -1)
+                log_warn("engine %s: its process is gone; %s", e->name, then);
+            else if (WIFSIGNALED(status))
+                log_warn("engine %s: killed by signal %d; %s", e->name, WTERMSIG(status), then);
+            else
+                log_warn("engine %s: exited with status %d; %s", e->name, WEXITSTATUS(status),
+                         then);
+        }
+        if (e->pid == 0 && !e->held && now >= e->next_start_ms) {
+            if (sup_spawn_engine(s, e) == 0)
+                s->restarts++;
+            else
+                e->next_start_ms = now + 1000;
+        }
+    }
 }
+
+/* A follower learns an engine from CLUSTER NODES: known by its address, in the zone whose
+ * address it has (--zone-agents, --zone-netns), else in no zone. Its index. */
+static int follow_add(supervisor *s, const char *ip, size_t iplen, int port)
+{
+    engine *e = &s->engines[s->nengines];
+    memset(e, 0, sizeof(*e));
+    engine_client_init(&e->cli);
+    char host[48];
+    snprintf(host, sizeof(host), "%.*s", (int)iplen, ip);
+    snprintf(e->host, sizeof(e->host), "%s", host);
+    snprintf(e->addr, sizeof(e->addr), "%s:%d", host, port);
+    snprintf(e->name, sizeof(e->name), "e%d", port);
+    e->port = port;
+    e->pid = 1;
+    e->adopted = 1;
+    snprintf(e->zone, sizeof(e->zone), "-");
+    for (int i = 0; i < s->nznet; i++)
+        if (strcmp(s->znet[i].ip, e->host) == 0)
+            snprintf(e->zone, sizeof(e->zone), "%s", s->znet[i].zone);
+    log_info("engine %s: followed at %s (zone %s)", e->name, e->addr, e->zone);
+    return s->nengines++;
+}
+
+void supervisor_stop(supervisor *s, int timeout_ms)
+{
+    if (s->follow[0]) {
+        for (int i = 0; i < s->nengines; i++)
+            engine_client_deinit(&s->engines[i].cli);
+        return; /* the engines are not ours to stop */
+    }
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        engine_client_deinit(&e->cli);
+        engine_client_init(&e->cli);
+        if (e->pid > 0)
+            sup_engine_signal(s, e, SIGTERM);
+    }
+    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        uint64_t again = ev_clock_ms() + 500;
+        while (e->pid > 0) {
+            int status;
+            if (sup_engine_ended(s, e, &status)) {
+                e->pid = 0;
+                break;
+            }
+            /* An engine refuses to stop while it writes its first AOF ("Writing initial AOF,
+             * can't exit", right after a replica's full sync): ask again until it can. */
+            if (ev_clock_ms() > again) {
+                sup_engine_signal(s, e, SIGTERM);
+                again = ev_clock_ms() + 500;
+            }
+            if (ev_clock_ms() > deadline) {
+                log_warn("engine %s: did not stop in time; killing it", e->name);
+                sup_engine_signal(s, e, SIGKILL);
+                if (!e->adopted && !sup_agent_of(s, e))
+                    waitpid(e->pid, &status, 0);
+                e->pid = 0;
+                break;
+            }
+            sup_pause_ms(10);
+        }
+    }
+    log_info("cache %s: engines saved and stopped", s->cache_name);
+}
+
+/* ---- topology ---- */
+
+topology *supervisor_topology(supervisor *s)
+{
+    /* Ask a node created as a primary first: it is the most likely to be current. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < s->nengines; i++) {
+            engine *e = &s->engines[i];
+            if ((pass == 0) != (e->primary != 0) || e->pid == 0 || unresponsive(e))
+                continue;
+            const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
+            if (sup_reply_ok(v) && (v->type == RESP_T_BULK || v->type == RESP_T_VERBATIM))
+                return parse_nodes(s, v->str, v->len);
+        }
+    }
+    return NULL;
+}
+
+topology *supervisor_topology_at_rest(supervisor *s)
+{
+    if (s->nengines == 0 && sup_load_manifest(s) <= 0)
+        return NULL;
+    for (int i = 0; i < s->nengines; i++) {
+        char path[4300];
+        snprintf(path, sizeof(path), "%s/nodes.conf", s->engines[i].dir);
+        buf text;
+        buf_init(&text);
+        topology *t = NULL;
+        if (file_read_all(path, &text, 1u << 20) == 0 && buf_used(&text))
+            t = parse_nodes(s, buf_rptr(&text), buf_used(&text));
+        buf_deinit(&text);
+        if (t && t->nshards > 0)
+            return t;
+        if (t)
+            topo_destroy(t);
+    }
+    return NULL;
+}
+
+void supervisor_sample(supervisor *s, supervisor_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->engines_total = s->nengines;
+    out->restarts = s->restarts;
+    out->failovers = s->failovers;
+    snprintf(out->engine_version, sizeof(out->engine_version), "%s", s->version);
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid == 0 || unresponsive(e))
+            continue;
+        /* Memory and keys are summed per INFO request by the endpoint (exact, not a second
+         * old); the sample only says which engines answer. */
+        if (sup_reply_ok(ECALL(s, e, "PING")))
+            out->engines_up++;
+    }
+}
+
+void supervisor_set_idle(supervisor *s, void (*idle)(void *arg), void *arg)
+{
+    s->idle = idle;
+    s->idle_arg = arg;
+}
+
+/* ---- load samples (autoscaler) ---- */
+
+static double info_double(const resp_value *v, const char *field)
+{
+    char text[64];
+    return sup_info_field(v, field, text, sizeof(text)) == 0 ? strtod(text, NULL) : 0;
+}
+
+int supervisor_sample_shards(supervisor *s, const topology *t, supervisor_shard_load *out)
+{
+    int rc = 0;
+    for (int sh = 0; sh < t->nshards; sh++) {
+        supervisor_shard_load *l = &out[sh];
+        memset(l, 0, sizeof(*l));
+        if (t->shards[sh].primary < 0)
+            continue;
+        snprintf(l->id, sizeof(l->id), "%s", t->nodes[t->shards[sh].primary].id);
+        engine *e = sup_engine_by_id(s, l->id);
+        if (!e) {
+            rc = -1;
+            continue;
+        }
+        const resp_value *v = ECALL(s, e, "INFO", "everything");
+        if (!sup_reply_ok(v)) {
+            rc = -1;
+            continue;
+        }
+        uint64_t now = ev_clock_ms();
+        l->t_ms = now;
+        l->used_memory = (uint64_t)info_double(v, "used_memory");
+        l->maxmemory = (uint64_t)info_double(v, "maxmemory");
+        l->ops = info_double(v, "instantaneous_ops_per_sec");
+        l->net_in = info_double(v, "instantaneous_input_kbps") * 1024 / 8;
+        l->net_out = info_double(v, "instantaneous_output_kbps") * 1024 / 8;
+        char ks[128];
+        if (sup_info_field(v, "db0", ks, sizeof(ks)) == 0 && strncmp(ks, "keys=", 5) == 0)
+            l->keys = strtoull(ks + 5, NULL, 10);
+        double cpu = info_double(v, "used_cpu_sys") + info_double(v, "used_cpu_user");
+        if (e->cpu_prev_ms && now > e->cpu_prev_ms)
+            l->cpu = MAX(0.0, (cpu - e->cpu_prev) * 1000.0 / (double)(now - e->cpu_prev_ms));
+        e->cpu_prev = cpu;
+        e->cpu_prev_ms = now;
+    }
+    return rc;
+}
+
+int supervisor_set_maxmemory(supervisor *s, const char *primary_id, uint64_t bytes)
+{
+    engine *p = sup_engine_by_id(s, primary_id);
+    if (!p)
+        return -1;
+    char val[32];
+    snprintf(val, sizeof(val), "%llu", (unsigned long long)bytes);
+    int rc = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->shard != p->shard)
+            continue;
+        e->maxmemory = bytes; /* kept in the rendered config if it restarts */
+        if (e->pid > 0 && !sup_reply_ok(ECALL(s, e, "CONFIG", "SET", "maxmemory", val)))
+            rc = -1;
+    }
+    sup_save_manifest(s); /* and across Stratus restarts */
+    return rc;
+}
+
+int supervisor_info_primaries(supervisor *s, const topology *t, const char *section,
+                              void (*fn)(void *arg, const char *text, size_t len), void *arg)
+{
+    int rc = 0;
+    for (int sh = 0; sh < t->nshards; sh++) {
+        if (t->shards[sh].primary < 0)
+            continue;
+        engine *e = sup_engine_by_id(s, t->nodes[t->shards[sh].primary].id);
+        const resp_value *v = e && !unresponsive(e) ? ECALL(s, e, "INFO", section) : NULL;
+        if (!sup_reply_ok(v) || (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM)) {
+            rc = -1;
+            continue;
+        }
+        fn(arg, v->str, v->len);
+    }
+    return rc;
+}
+
+/* ---- engine binary ---- */
+
+int supervisor_find_engine(const char *wanted, char *out, size_t outlen, char *err, size_t errlen)
+{
+    if (wanted && wanted[0]) {
+        if (access(wanted, X_OK) == 0) {
+            snprintf(out, outlen, "%s", wanted);
+            return 0;
+        }
+        snprintf(err, errlen, "--engine-binary: %s is not an executable file", wanted);
+        return -1;
+    }
+    static const char *const names[] = {"redis-server", "valkey-server"};
+    const char *path = getenv("PATH");
+    char dirs[8192];
+    snprintf(dirs, sizeof(dirs), "%s:/usr/bin:/usr/sbin:/usr/local/bin", path ? path : "");
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        char copy[8192];
+        snprintf(copy, sizeof(copy), "%s", dirs);
+        char *save = NULL;
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+            char cand[4200];
+            snprintf(cand, sizeof(cand), "%s/%s", d, names[i]);
+            if (access(cand, X_OK) == 0) {
+                snprintf(out, outlen, "%s", cand);
+                return 0;
+            }
+        }
+    }
+    snprintf(err, errlen,
+             "redis-server not found: install it with `apt-get install redis-server` "
+             "(a valkey-server binary is accepted too), or set --engine-binary PATH");
+    return -1;
+}
+
+/* ---- manifest ---- */
+
+static void manifest_path(const supervisor *s, char *out, size_t n)
+{
+    snprintf(out, n, "%s/engines/manifest", s->dir);
+}
+
+/* The network namespace and address of e's zone (--zone-netns), or NULL. */
+const zone_net *sup_zone_of(const supervisor *s, const engine *e)
+{
+    for (int i = 0; i < s->nznet; i++)
+        if (strcmp(s->znet[i].zone, e->zone) == 0)
+            return &s->znet[i];
+    return NULL;
+}
+
+/* The address e listens on and the cluster knows it by. */
+const char *sup_engine_ip(const supervisor *s, const engine *e)
+{
+    if (e->host[0])
+        return e->host;
+    const zone_net *z = sup_zone_of(s, e);
+    return z ? z->ip : "127.0.0.1";
+}
+
+/* The agent that runs e (another host), or NULL when this process does. */
+agent_link *sup_agent_of(const supervisor *s, const engine *e)
+{
+    const zone_net *z = sup_zone_of(s, e);
+    return z ? z->agent : NULL;
+}
+
+void sup_engine_paths(supervisor *s, engine *e)
+{
+    agent_link *a = sup_agent_of(s, e);
+    if (a)
+        snprintf(e->dir, sizeof(e->dir), "%s/%s/%s", agent_link_root(a), s->cache_name, e->name);
+    else
+        snprintf(e->dir, sizeof(e->dir), "%s/engines/%s", s->dir, e->name);
+    if (sup_zone_of(s, e)) {
+        /* In another network namespace: reached over TCP, through its zone's network. */
+        snprintf(e->addr, sizeof(e->addr), "%s:%d", sup_engine_ip(s, e), e->port);
+        return;
+    }
+    char sock[4200];
+    snprintf(sock, sizeof(sock), "%s/redis.sock", e->dir);
+    struct sockaddr_un su;
+    if (strlen(sock) < sizeof(su.sun_path))
+        snprintf(e->addr, sizeof(e->addr), "%s", sock);
+    else
+        snprintf(e->addr, sizeof(e->addr), "127.0.0.1:%d", e->port);
+}
+
+/* Zone of the k-th engine (k == 0: the primary) of a new shard: the primary in the preferred
+ * zone (or the zones in turn, shard by shard), each replica in the next zone along. */
+void sup_place(const supervisor *s, engine *e, int shard, int k)
+{
+    int first = s->preferred >= 0 ? s->preferred : shard % s->nzones;
+    snprintf(e->zone, sizeof(e->zone), "%s", s->zones[(first + k) % s->nzones]);
+}
+
+int sup_save_manifest(supervisor *s)
+{
+    char text[16384];
+    size_t n = (size_t)snprintf(text, sizeof(text),
+                                "# Stratus engines of cache %s: name port bus-port shard role "
+                                "zone maxmemory (0: the shard size)\n",
+                                s->cache_name);
+    for (int i = 0; i < s->nengines && n < sizeof(text); i++) {
+        engine *e = &s->engines[i];
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s %d %d %d %s %s %llu\n", e->name,
+                              e->port, e->bus_port, e->shard, e->primary ? "primary" : "replica",
+                              e->zone[0] ? e->zone : "z1", (unsigned long long)e->maxmemory);
+    }
+    char path[4200];
+    manifest_path(s, path, sizeof(path));
+    return file_write_atomic(path, text, MIN(n, sizeof(text)), 0600);
+}
+
+int sup_load_manifest(supervisor *s)
+{
+    /* Loaded again after a stop (a wake): start from clean engine records. */
+    for (int i = 0; i < s->nengines; i++) {
+        engine_client_deinit(&s->engines[i].cli);
+        memset(&s->engines[i], 0, sizeof(s->engines[i]));
+        engine_client_init(&s->engines[i].cli);
+    }
+    s->nengines = 0;
+    char path[4200];
+    manifest_path(s, path, sizeof(path));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -errno;
+    char line[256];
+    while (fgets(line, sizeof(line), f) && s->nengines < MAX_ENGINES) {
+        if (line[0] == '#')
+            continue;
+        engine *e = &s->engines[s->nengines];
+        char role[16];
+        unsigned long long mm = 0;
+        int got = sscanf(line, "%15s %d %d %d %15s %15s %llu", e->name, &e->port, &e->bus_port,
+                         &e->shard, role, e->zone, &mm);
+        e->maxmemory = got >= 7 ? (uint64_t)mm : 0; /* the vertical step, kept across starts */
+        if (got < 5)
+            continue;
+        if (got < 6) /* written before zones */
+            snprintf(e->zone, sizeof(e->zone), "%s", s->zones[0]);
+        e->primary = strcmp(role, "primary") == 0;
+        sup_engine_paths(s, e);
+        s->nengines++;
+    }
+    fclose(f);
+    return s->nengines;
+}
+
+/* ---- processes ---- */
+
+static int pick_port(int avoid_a, int avoid_b);
+
+/* Two free ports for e: a client port and a bus port, where e runs (this host, or its agent's:
+ * the ports of another host are only known there). */
+void sup_free_ports(supervisor *s, engine *e, int *port, int *bus)
+{
+    agent_link *a = sup_agent_of(s, e);
+    *port = *bus = -1;
+    if (!a) {
+        *port = pick_port(0, 0);
+        *bus = pick_port(*port, 0);
+        return;
+    }
+    const resp_value *v = agent_link_callv(a, "PORTS", NULL);
+    if (v && v->type == RESP_T_ARRAY && v->nelem == 2) {
+        *port = (int)v->elem[0].integer;
+        *bus = (int)v->elem[1].integer;
+    }
+}
+
+static int pick_port(int avoid_a, int avoid_b)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        int p = 20000 + (int)(((unsigned)rand() ^ (unsigned)getpid() * 7919u) % 30000u);
+        if (p == avoid_a || p == avoid_b)
+            continue;
+        if (sock_port_free(p))
+            return p;
+    }
+    return -1;
+}
+
+/* Render e's configuration into conf (cap bytes). Its length, or -ENAMETOOLONG. */
+static int render_config(supervisor *s, engine *e, char *conf, size_t cap)
+{
+    int n =
+        snprintf(conf, cap,
+                 "# Rendered by Stratus at every start; edits are overwritten.\n"
+                 "port %d\nbind %s\nprotected-mode no\n"
+                 "%s%s%s"
+                 "dir %s\ndaemonize no\nlogfile engine.log\nloglevel notice\n"
+                 "cluster-enabled yes\ncluster-config-file nodes.conf\ncluster-port %d\n"
+                 "cluster-node-timeout %d\ncluster-require-full-coverage yes\n"
+                 "requirepass %s\nmasterauth %s\n"
+                 "appendonly yes\nappendfsync everysec\nappenddirname appendonly\n"
+                 "save 3600 1 300 100 60 10000\ndbfilename dump.rdb\n"
+                 "maxmemory-policy %s\ntcp-keepalive 60\nlatency-monitor-threshold 100\n"
+                 "cluster-allow-replica-migration no\nrepl-diskless-sync-delay 0\n"
+                 "shutdown-on-sigterm default\n"
+                 "user stratus-proxy %s\n",
+                 e->port, sup_engine_ip(s, e), e->addr[0] == '/' ? "unixsocket " : "",
+                 e->addr[0] == '/' ? e->addr : "",
+                 e->addr[0] == '/' ? "\nunixsocketperm 700\n" : "", e->dir, e->bus_port,
+                 s->node_timeout_ms, s->password, s->password, s->maxmemory_policy, s->proxy_rules);
+    /* Sync durability: a primary with no replica in reach refuses writes (NOREPLICAS, retried
+     * by the endpoint), so one that is cut off cannot take writes nobody else will have. */
+    if (s->sync_writes && n > 0 && (size_t)n < cap)
+        n += snprintf(conf + n, cap - (size_t)n,
+                      "min-replicas-to-write 1\nmin-replicas-max-lag %d\n", SYNC_MAX_LAG_S);
+    /* Every private link of the endpoint (blocked clients) may go to one engine. */
+    if (s->engine_maxclients && n > 0 && (size_t)n < cap)
+        n += snprintf(conf + n, cap - (size_t)n, "maxclients %ld\n", s->engine_maxclients);
+    uint64_t mm = e->maxmemory ? e->maxmemory : s->maxmemory;
+    if (mm && n > 0 && (size_t)n < cap)
+        n += snprintf(conf + n, cap - (size_t)n, "maxmemory %llu\n", (unsigned long long)mm);
+    if (s->overrides && n > 0 && (size_t)n < cap)
+        n +=
+            snprintf(conf + n, cap - (size_t)n, "# Set by clients (CONFIG SET):\n%s", s->overrides);
+    if (n < 0 || (size_t)n >= cap) {
+        log_error("engine %s: rendered configuration too long", e->name);
+        return -ENAMETOOLONG;
+    }
+    return n;
+}
+
+/* Start e on its zone's agent (another host). */
+static int spawn_remote(supervisor *s, engine *e, agent_link *a)
+{
+    char conf[8192];
+    int n = render_config(s, e, conf, sizeof(conf));
+    if (n < 0)
+        return n;
+    const char *argv[] = {"START", s->cache_name, e->name, conf};
+    const size_t lens[] = {5, strlen(s->cache_name), strlen(e->name), (size_t)n};
+    const resp_value *v = agent_link_call(a, 4, argv, lens);
+    if (!v || v->type != RESP_T_INTEGER) {
+        log_error("engine %s: the agent of zone %s did not start it: %.*s", e->name, e->zone,
+                  v ? (int)v->len : (int)strlen(agent_link_error(a)),
+                  v ? v->str : agent_link_error(a));
+        return -EIO;
+    }
+    e->pid = (pid_t)v->integer;
+    e->users_pid = 0; /* a new process has only the users of its configuration */
+    e->started_ms = ev_clock_ms();
+    e->checked_ms = e->last_ok_ms = 0;
+    engine_client_deinit(&e->cli);
+    engine_client_init(&e->cli);
+    log_info("engine %s: started by the agent of zone %s (pid %d there, %s)", e->name, e->zone,
+             (int)e->pid, e->addr);
+    return 0;
+}
+
+/* Send sig to e's process (through its agent for another host's engine; best effort). */
+void sup_engine_signal(supervisor *s, engine *e, int sig)
+{
+    agent_link *a = sup_agent_of(s, e);
+    if (!a) {
+        kill(e->pid, sig);
+        return;
+    }
+    char num[8];
+    snprintf(num, sizeof(num), "%d", sig);
+    agent_link_callv(a, "SIGNAL", s->cache_name, e->name, num, NULL);
+}
+
+int sup_spawn_engine(supervisor *s, engine *e)
+{
+    agent_link *a = sup_agent_of(s, e);
+    if (a)
+        return spawn_remote(s, e, a);
+    char text[8192], path[4200];
+    int rc = file_mkdir_p(e->dir, 0700);
+    int n = rc == 0 ? render_config(s, e, text, sizeof(text)) : rc;
+    snprintf(path, sizeof(path), "%s/redis.conf", e->dir);
+    rc = n < 0 ? n : file_write_atomic(path, text, (size_t)n, 0600);
+    if (rc != 0) {
+        log_error("engine %s: cannot prepare %s: %s", e->name, e->dir, strerror(-rc));
+        return rc;
+    }
+    char conf[4200];
+    snprintf(conf, sizeof(conf), "%s/redis.conf", e->dir);
+    const zone_net *zn = sup_zone_of(s, e);
+    char *const local_argv[] = {s->binary, conf, NULL};
+    char *const netns_argv[] = {"ip",      "netns", "exec", zn ? (char *)zn->netns : "",
+                                s->binary, conf,    NULL};
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_init(&fa);
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigemptyset(&def);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGCHLD);
+    sigaddset(&def, SIGPIPE);
+    sigaddset(&def, SIGHUP);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &def);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    /* In a zone's namespace, `ip netns exec` enters it and execs the engine: same pid. */
+    rc = zn ? posix_spawnp(&pid, "ip", &fa, &attr, netns_argv, environ)
+            : posix_spawn(&pid, s->binary, &fa, &attr, local_argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        log_error("engine %s: cannot run %s: %s", e->name, s->binary, strerror(rc));
+        return -rc;
+    }
+    e->pid = pid;
+    e->users_pid = 0; /* a new process has only the users of its configuration */
+    e->started_ms = ev_clock_ms();
+    e->checked_ms = e->last_ok_ms = 0;
+    engine_client_deinit(&e->cli);
+    engine_client_init(&e->cli);
+    log_info("engine %s: started %s (pid %d, port %d)", e->name, s->binary, (int)pid, e->port);
+    return 0;
+}
+
+/* Whether e's process has ended: reaped (our child) or gone (adopted, or not our child at
+ * all); *status is set for a reaped child, else -1. */
+int sup_engine_ended(supervisor *s, engine *e, int *status)
+{
+    *status = -1;
+    agent_link *a = sup_agent_of(s, e);
+    if (a) {
+        /* An agent out of reach cannot say: the engine is taken as running (its health checks
+         * fail, so a primary fails over, and the agent's lease fences it). */
+        const resp_value *v = agent_link_callv(a, "STATUS", s->cache_name, e->name, NULL);
+        if (!v || v->type != RESP_T_ARRAY || v->nelem != 3 || v->elem[0].type != RESP_T_BULK ||
+            (v->elem[0].len == 7 && !memcmp(v->elem[0].str, "running", 7)))
+            return 0;
+        *status = (int)v->elem[2].integer;
+        return 1;
+    }
+    if (!e->adopted) {
+        pid_t r = waitpid(e->pid, status, WNOHANG);
+        return r == e->pid || (r == -1 && errno == ECHILD);
+    }
+    return kill(e->pid, 0) == -1 && errno == ESRCH;
+}
+
+/* ---- first start ---- */
+
+/* Wait until every engine answers PING (children that died are reported). */
+int sup_wait_engines_up(supervisor *s, uint64_t deadline, char *err, size_t errlen)
+{
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        for (;;) {
+            if (sup_engine_ready(s, e, 200) == 0) {
+                const resp_value *v = ECALL(s, e, "PING");
+                if (sup_reply_ok(v))
+                    break;
+                /* LOADING: the engine is reading its data; keep waiting. */
+            }
+            int status;
+            if (e->pid > 0 && sup_engine_ended(s, e, &status)) {
+                e->pid = 0;
+                snprintf(err, errlen, "engine %s exited at start (status %d); see %s/engine.log",
+                         e->name, WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status),
+                         e->dir);
+                return -1;
+            }
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "engine %s did not answer in time (%s); see %s/engine.log",
+                         e->name, e->cli.err, e->dir);
+                return -1;
+            }
+            struct timespec ts = {0, 10 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return 0;
+}
+
+int sup_build_cluster(supervisor *s, uint64_t deadline, char *err, size_t errlen)
+{
+    char ids[MAX_ENGINES][41];
+    for (int i = 0; i < s->nengines; i++) {
+        if (sup_node_id(s, &s->engines[i], ids[i], sizeof(ids[i])) != 0) {
+            snprintf(err, errlen, "engine %s: CLUSTER MYID failed", s->engines[i].name);
+            return -1;
+        }
+    }
+    /* Distinct epochs for the primaries up front, as redis-cli --cluster create does, so the
+     * cluster does not spend time resolving epoch collisions. */
+    int epoch = 1;
+    for (int i = 0; i < s->nengines; i++) {
+        char ep[16];
+        snprintf(ep, sizeof(ep), "%d", epoch++);
+        ECALL(s, &s->engines[i], "CLUSTER", "SET-CONFIG-EPOCH", ep);
+    }
+    for (int i = 1; i < s->nengines; i++) {
+        char port[16], bus[16];
+        snprintf(port, sizeof(port), "%d", s->engines[i].port);
+        snprintf(bus, sizeof(bus), "%d", s->engines[i].bus_port);
+        if (!sup_reply_ok(ECALL(s, &s->engines[0], "CLUSTER", "MEET",
+                                sup_engine_ip(s, &s->engines[i]), port, bus))) {
+            snprintf(err, errlen, "CLUSTER MEET %s failed: %s", s->engines[i].name,
+                     s->engines[0].cli.err);
+            return -1;
+        }
+    }
+    for (int sh = 0; sh < s->shards; sh++) {
+        char lo[16], hi[16];
+        snprintf(lo, sizeof(lo), "%d", sh * TOPO_SLOTS / s->shards);
+        snprintf(hi, sizeof(hi), "%d", (sh + 1) * TOPO_SLOTS / s->shards - 1);
+        for (int i = 0; i < s->nengines; i++) {
+            engine *e = &s->engines[i];
+            if (e->shard == sh && e->primary &&
+                !sup_reply_ok(ECALL(s, e, "CLUSTER", "ADDSLOTSRANGE", lo, hi))) {
+                snprintf(err, errlen, "CLUSTER ADDSLOTSRANGE on %s failed", e->name);
+                return -1;
+            }
+        }
+    }
+    /* Every node must know every other before replicas can be attached. */
+    for (int i = 0; i < s->nengines; i++) {
+        while (sup_count_known_nodes(s, &s->engines[i]) < s->nengines) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "engines did not all meet in time");
+                return -1;
+            }
+            sup_pause_ms(20);
+        }
+    }
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->primary)
+            continue;
+        int p = -1;
+        for (int j = 0; j < s->nengines; j++)
+            if (s->engines[j].primary && s->engines[j].shard == e->shard)
+                p = j;
+        for (;;) {
+            const resp_value *v = ECALL(s, e, "CLUSTER", "REPLICATE", ids[p]);
+            if (sup_reply_ok(v))
+                break;
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "CLUSTER REPLICATE on %s failed: %.*s", e->name,
+                         v ? (int)v->len : 0, v ? v->str : "");
+                return -1;
+            }
+            sup_pause_ms(20);
+        }
+    }
+    return 0;
+}
+
+/* ---- adoption after a crash ---- */
 
 /* Whether an engine process still holds dir/nodes.conf (Redis locks it while it runs). */
 static int nodes_conf_locked(const char *dir)
@@ -1345,30 +1279,30 @@ static void stop_stale(supervisor *s, engine *e)
                     break; /* no reply: it closed the connection on its way out */
                 log_warn("engine %s: SHUTDOWN refused (%.*s); asking again", e->name, (int)v->len,
                          v->str ? v->str : "");
-                pause_ms(100);
+                sup_pause_ms(100);
             }
         }
         engine_client_deinit(&probe);
         uint64_t until = ev_clock_ms() + STALE_STOP_MS;
         int status;
-        if (agent_of(s, e))
-            while (!engine_ended(s, e, &status) && ev_clock_ms() < until)
-                pause_ms(20);
+        if (sup_agent_of(s, e))
+            while (!sup_engine_ended(s, e, &status) && ev_clock_ms() < until)
+                sup_pause_ms(20);
         else
             while (nodes_conf_locked(e->dir) && ev_clock_ms() < until)
-                pause_ms(20);
+                sup_pause_ms(20);
     }
 }
 
 /* Engines left running by a Stratus that died keep serving: each one that answers and runs from
  * its own directory is adopted as it is (no data reload, no failover); its role is what it says
  * now. One that answers but cannot be adopted is stopped. Engines adopted. */
-static int adopt_running(supervisor *s)
+int sup_adopt_running(supervisor *s)
 {
     int adopted = 0;
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
-        engine_paths(s, e);
+        sup_engine_paths(s, e);
         if (engine_client_connect(&e->cli, e->addr, s->password, 200) != 0) {
             engine_client_deinit(&e->cli);
             engine_client_init(&e->cli);
@@ -1377,10 +1311,11 @@ static int adopt_running(supervisor *s)
         char conf[4200], want[4200], pid[32], role[16];
         snprintf(want, sizeof(want), "%s/redis.conf", e->dir);
         const resp_value *v = engine_callv(&e->cli, CALL_MS, "INFO", "server", NULL);
-        int ours = info_field(v, "config_file", conf, sizeof(conf)) == 0 &&
-                   strcmp(conf, want) == 0 && info_field(v, "process_id", pid, sizeof(pid)) == 0;
+        int ours = sup_info_field(v, "config_file", conf, sizeof(conf)) == 0 &&
+                   strcmp(conf, want) == 0 &&
+                   sup_info_field(v, "process_id", pid, sizeof(pid)) == 0;
         v = ours ? engine_callv(&e->cli, CALL_MS, "INFO", "replication", NULL) : NULL;
-        if (!ours || info_field(v, "role", role, sizeof(role)) != 0) {
+        if (!ours || sup_info_field(v, "role", role, sizeof(role)) != 0) {
             engine_client_deinit(&e->cli);
             engine_client_init(&e->cli);
             stop_stale(s, e);
@@ -1398,227 +1333,963 @@ static int adopt_running(supervisor *s)
     return adopted;
 }
 
-static topology *parse_nodes(supervisor *s, const char *text, size_t len);
-static int follow_add(supervisor *s, const char *ip, size_t iplen, int port);
+/* ---- health ---- */
 
-/* A follower starts from its seeds: the first that answers CLUSTER NODES names the rest. */
-static int follow_start(supervisor *s, uint64_t deadline, char *err, size_t errlen)
+/* A running replica of primary p's shard, or NULL. */
+engine *sup_live_replica(supervisor *s, const engine *p)
 {
-    char list[1024];
-    snprintf(list, sizeof(list), "%s", s->follow);
-    char *save = NULL;
-    for (char *a = strtok_r(list, ",", &save); a && s->nengines < MAX_ENGINES;
-         a = strtok_r(NULL, ",", &save)) {
-        char *colon = strrchr(a, ':');
-        if (!colon || atoi(colon + 1) <= 0) {
-            snprintf(err, errlen, "--follow: '%s' is not host:port", a);
-            return -1;
-        }
-        follow_add(s, a, (size_t)(colon - a), atoi(colon + 1));
-    }
-    if (s->nengines == 0) {
-        snprintf(err, errlen, "--follow: name at least one engine (host:port)");
-        return -1;
-    }
-    for (;;) {
-        topology *t = supervisor_topology(s);
-        int shards = t ? t->nshards : 0;
-        topo_destroy(t);
-        if (shards > 0)
-            break;
-        if (ev_clock_ms() > deadline) {
-            snprintf(err, errlen,
-                     "--follow: no engine among %s answered CLUSTER NODES with the cache's "
-                     "internal password (is internal-password the control plane's?)",
-                     s->follow);
-            return -1;
-        }
-        pause_ms(100);
-    }
-    const resp_value *v = ECALL(s, &s->engines[0], "INFO", "server");
-    if (info_field(v, "redis_version", s->version, sizeof(s->version)) != 0)
-        snprintf(s->version, sizeof(s->version), "7.0.0");
-    log_info("cache %s: following %d engine(s) of a control plane elsewhere", s->cache_name,
-             s->nengines);
-    return 0;
-}
-
-int supervisor_start(supervisor *s, int timeout_ms, char *err, size_t errlen)
-{
-    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
-    if (s->follow[0])
-        return follow_start(s, deadline, err, errlen);
-    srand((unsigned)(ev_clock_ms() ^ (uint64_t)getpid()));
-    char edir[4200];
-    snprintf(edir, sizeof(edir), "%s/engines", s->dir);
-    int rc = file_mkdir_p(edir, 0700);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot create %s: %s", edir, strerror(-rc));
-        return -1;
-    }
-    /* Another host's engines live under its agent's directory: learn it before anything. */
-    for (int i = 0; i < s->nznet; i++) {
-        agent_link *a = s->znet[i].agent;
-        while (a && agent_link_ready(a) != 0) {
-            if (ev_clock_ms() > deadline) {
-                snprintf(err, errlen,
-                         "cannot reach the agent of zone %s at %s: %s (is `stratus agent` running "
-                         "there with this data dir's agent-token? see docs/operations.md)",
-                         s->znet[i].zone, agent_link_host(a), agent_link_error(a));
-                return -1;
-            }
-            pause_ms(100);
-        }
-    }
-    int loaded = load_manifest(s);
-    if (loaded < 0) {
-        snprintf(err, errlen, "cannot read the engine manifest in %s: %s", edir, strerror(-loaded));
-        return -1;
-    }
-    int fresh = loaded == 0;
-    if (fresh) {
-        s->nengines = s->shards * (1 + s->replicas);
-        if (s->nengines > MAX_ENGINES) {
-            snprintf(err, errlen, "--shards x (1 + --replicas) must be at most %d", MAX_ENGINES);
-            return -1;
-        }
-        for (int i = 0; i < s->nengines; i++) {
-            engine *e = &s->engines[i];
-            snprintf(e->name, sizeof(e->name), "n%d", i);
-            e->shard = i / (1 + s->replicas);
-            e->primary = i % (1 + s->replicas) == 0;
-            place(s, e, e->shard, i % (1 + s->replicas));
-        }
-    } else {
-        if (s->shards != 0 && loaded != s->shards * (1 + s->replicas))
-            log_warn("cache %s: the data dir holds %d engines; keeping them (the shard and replica "
-                     "settings apply to a new data dir only)",
-                     s->cache_name, loaded);
-        if (adopt_running(s) > 0)
-            save_manifest(s);
-    }
     for (int i = 0; i < s->nengines; i++) {
         engine *e = &s->engines[i];
-        /* Keep recorded ports when still free: the cluster knows the nodes by them. (Those of
-         * another host's engine are kept: only its agent could tell.) */
-        int remote = agent_of(s, e) != NULL;
-        if (!e->adopted && (e->port == 0 || (!remote && (!sock_port_free(e->port) ||
-                                                         !sock_port_free(e->bus_port))))) {
-            if (e->port)
-                log_warn("engine %s: port %d is taken, choosing another", e->name, e->port);
-            for (int tries = 0; tries < 50; tries++) {
-                int p, b;
-                free_ports(s, e, &p, &b);
-                int clash = p <= 0 || b <= 0;
-                for (int j = 0; j < i; j++)
-                    clash |= s->engines[j].port == p || s->engines[j].bus_port == p ||
-                             s->engines[j].port == b || s->engines[j].bus_port == b;
-                if (p > 0 && b > 0 && !clash) {
-                    e->port = p;
-                    e->bus_port = b;
-                    break;
-                }
-            }
-            if (e->port <= 0) {
-                snprintf(err, errlen, "no free port for engine %s%s%s", e->name, remote ? ": " : "",
-                         remote ? agent_link_error(agent_of(s, e)) : "");
-                return -1;
-            }
-        }
-        engine_paths(s, e);
+        if (e != p && e->shard == p->shard && !e->primary && e->pid > 0)
+            return e;
     }
-    if (save_manifest(s) != 0) {
-        snprintf(err, errlen, "cannot write the engine manifest in %s", edir);
-        return -1;
-    }
-    int nadopted = 0;
-    for (int i = 0; i < s->nengines; i++) {
-        nadopted += s->engines[i].adopted;
-        if (!s->engines[i].adopted && spawn_engine(s, &s->engines[i]) != 0) {
-            snprintf(err, errlen, "cannot start engine %s with %s", s->engines[i].name, s->binary);
-            return -1;
-        }
-    }
-    if (wait_engines_up(s, deadline, err, errlen) != 0)
-        return -1;
-    if (fresh && build_cluster(s, deadline, err, errlen) != 0)
-        return -1;
-    /* A primary reports cluster_state:fail for its first 2 s (Redis's writable delay after a
-     * start). Its slots are already assigned, so the endpoint serves now: the proxy retries
-     * the CLUSTERDOWN replies of that window until the cluster says ok. The control loop
-     * watches for that with supervisor_cluster_ok while it keeps engines running. */
-    const resp_value *v = ECALL(s, &s->engines[0], "INFO", "server");
-    if (info_field(v, "redis_version", s->version, sizeof(s->version)) != 0)
-        snprintf(s->version, sizeof(s->version), "7.0.0");
-    if (fresh)
-        log_info("cache %s: %d engine(s) created", s->cache_name, s->nengines);
-    else
-        log_info("cache %s: %d engine(s) adopted running, %d restarted with their data",
-                 s->cache_name, nadopted, s->nengines - nadopted);
-    return 0;
+    return NULL;
 }
 
-void supervisor_poll(supervisor *s)
+#define HEALTH_EVERY_MS 50 /* a check answers for this long */
+
+/* CLUSTER INFO with a short timeout, at most every HEALTH_EVERY_MS: refreshes last_ok_ms and
+ * state_ok. 0 when the engine answered (BUSY and LOADING are answers). */
+static int health_check(supervisor *s, engine *e)
 {
     uint64_t now = ev_clock_ms();
-    if (s->follow[0])
-        return; /* another host's control plane restarts engines */
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        int status;
-        if (e->pid > 0 && engine_ended(s, e, &status)) {
-            e->pid = 0;
-            e->adopted = 0;
-            int quick = now - e->started_ms < 5000;
-            e->failures = quick ? e->failures + 1 : 0;
-            uint64_t backoff = e->failures ? MIN(50ull << MIN(e->failures, 7), 5000ull) : 0;
-            e->next_start_ms = now + backoff;
-            engine_client_deinit(&e->cli);
-            engine_client_init(&e->cli);
-            /* A primary's replica takes over first (supervisor_check_primaries); restarted
-             * at once, the primary would come back from its AOF, possibly behind what its
-             * replica acknowledged, and the replica would resync from it. */
-            e->held = e->primary && live_replica(s, e) != NULL;
-            const char *then = e->held ? "failing over to its replica" : "restarting";
-            if (status == -1)
-                log_warn("engine %s: its process is gone; %s", e->name, then);
-            else if (WIFSIGNALED(status))
-                log_warn("engine %s: killed by signal %d; %s", e->name, WTERMSIG(status), then);
-            else
-                log_warn("engine %s: exited with status %d; %s", e->name, WEXITSTATUS(status),
-                         then);
-        }
-        if (e->pid == 0 && !e->held && now >= e->next_start_ms) {
-            if (spawn_engine(s, e) == 0)
-                s->restarts++;
-            else
-                e->next_start_ms = now + 1000;
+    if (e->pid <= 0) {
+        e->state_ok = 0;
+        return -1;
+    }
+    if (now - e->checked_ms < HEALTH_EVERY_MS)
+        return e->last_ok_ms == e->checked_ms ? 0 : -1;
+    e->checked_ms = now;
+    /* One round trip: the cluster's state, and how far the replication stream has gone (a
+     * replica behind that is not promoted: see failover). */
+    buf q;
+    buf_init(&q);
+    const char *ci[] = {"CLUSTER", "INFO"}, *ir[] = {"INFO", "replication"};
+    const size_t cil[] = {7, 4}, irl[] = {4, 11};
+    resp_add_command(&q, 2, ci, cil);
+    resp_add_command(&q, 2, ir, irl);
+    resp_value *const *v =
+        sup_engine_ready(s, e, HEALTH_MS) == 0 ? engine_pipeline(&e->cli, HEALTH_MS, &q, 2) : NULL;
+    buf_deinit(&q);
+    if (!v) {
+        e->state_ok = 0;
+        return -1;
+    }
+    char state[16], off[32];
+    e->state_ok = sup_info_field(v[0], "cluster_state", state, sizeof(state)) == 0 &&
+                  strcmp(state, "ok") == 0;
+    if (sup_info_field(v[1], "master_repl_offset", off, sizeof(off)) == 0)
+        e->repl_offset = atoll(off);
+    e->last_ok_ms = now;
+    return 0;
+}
+
+void supervisor_update_availability(supervisor *s, topology *t)
+{
+    for (int i = 0; i < t->nnodes; i++) {
+        topo_node *n = &t->nodes[i];
+        engine *e = NULL;
+        for (int j = 0; j < s->nengines && !e; j++)
+            if (strcmp(s->engines[j].addr, n->addr) == 0)
+                e = &s->engines[j];
+        /* A follower cannot see processes: a replica too must answer its health check. An
+         * engine serves only once it has the cache's users (a client's command runs there
+         * under its user's identity). */
+        int ok = e && e->pid > 0 && (s->follow[0] || e->users_pid == e->pid) &&
+                 ((!n->primary && !s->follow[0]) ||
+                  (health_check(s, e) == 0 && (!n->primary || e->state_ok)));
+        if (atomic_load(&n->available) != ok) {
+            atomic_store(&n->available, ok);
+            log_info("engine %s: %s", e ? e->name : n->addr,
+                     ok ? "serving" : "not serving (requests wait for it)");
         }
     }
 }
 
-/* A follower learns an engine from CLUSTER NODES: known by its address, in the zone whose
- * address it has (--zone-agents, --zone-netns), else in no zone. Its index. */
-static int follow_add(supervisor *s, const char *ip, size_t iplen, int port)
+int supervisor_cluster_ok(supervisor *s)
 {
-    engine *e = &s->engines[s->nengines];
-    memset(e, 0, sizeof(*e));
-    engine_client_init(&e->cli);
-    char host[48];
-    snprintf(host, sizeof(host), "%.*s", (int)iplen, ip);
-    snprintf(e->host, sizeof(e->host), "%s", host);
-    snprintf(e->addr, sizeof(e->addr), "%s:%d", host, port);
-    snprintf(e->name, sizeof(e->name), "e%d", port);
-    e->port = port;
-    e->pid = 1;
-    e->adopted = 1;
-    snprintf(e->zone, sizeof(e->zone), "-");
-    for (int i = 0; i < s->nznet; i++)
-        if (strcmp(s->znet[i].ip, e->host) == 0)
-            snprintf(e->zone, sizeof(e->zone), "%s", s->znet[i].zone);
-    log_info("engine %s: followed at %s (zone %s)", e->name, e->addr, e->zone);
-    return s->nengines++;
+    if (s->follow[0])
+        return 1; /* the control plane elsewhere answers for the cluster's health */
+    for (int i = 0; i < s->nengines; i++)
+        if (s->engines[i].pid == 0 || !sup_cluster_state_ok(s, &s->engines[i]))
+            return 0;
+    return 1;
 }
+
+/* ---- failover ---- */
+
+/* The replica's replication offset (what it has of its primary's stream), or -1. */
+static long long replica_offset(supervisor *s, engine *e)
+{
+    char text[32];
+    const resp_value *v = sup_engine_ready(s, e, HEALTH_MS) == 0
+                              ? engine_callv(&e->cli, HEALTH_MS, "INFO", "replication", NULL)
+                              : NULL;
+    return sup_info_field(v, "slave_repl_offset", text, sizeof(text)) == 0 ? atoll(text) : -1;
+}
+
+/* Whether e's own line in CLUSTER NODES lists slots. */
+static int owns_slots(supervisor *s, engine *e)
+{
+    const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
+    if (!sup_reply_ok(v) || !v->str)
+        return 0;
+    const char *p = v->str, *end = v->str + v->len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char line[1024];
+        snprintf(line, sizeof(line), "%.*s", (int)MIN(ll, sizeof(line) - 1), p);
+        p += ll + 1;
+        if (!strstr(line, "myself"))
+            continue;
+        int fields = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            fields += t[0] != '[';
+        return fields > 8; /* id addr flags master ping pong epoch link, then slots */
+    }
+    return 0;
+}
+
+/* Wait up to ms for e to say it is a master (after CLUSTER FAILOVER); 1 when it did. */
+static int became_primary(supervisor *s, engine *e, int ms)
+{
+    for (uint64_t until = ev_clock_ms() + (uint64_t)ms;;) {
+        char role[16];
+        const resp_value *v = ECALL(s, e, "INFO", "replication");
+        if (sup_info_field(v, "role", role, sizeof(role)) == 0 && strcmp(role, "master") == 0)
+            return 1;
+        if (ev_clock_ms() > until)
+            return 0;
+        sup_pause_ms(5);
+    }
+}
+
+/* Promote the most up-to-date replica of p's shard (CLUSTER FAILOVER TAKEOVER: no vote needed,
+ * the control plane decides) after fencing p: a primary that still runs (frozen, or cut off) is
+ * killed, so it can never take a write again as a primary; restarted, it rejoins as a replica
+ * of the new primary and resyncs from it. 0, or -1 (p is then restarted in place). */
+static int failover(supervisor *s, engine *p, const char *why)
+{
+    uint64_t t0 = ev_clock_ms();
+    engine *best = NULL;
+    long long best_off = -1;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e == p || e->shard != p->shard || e->primary || e->pid <= 0)
+            continue;
+        long long off = replica_offset(s, e);
+        if (off > best_off) {
+            best = e;
+            best_off = off;
+        }
+    }
+    p->held = 0;
+    if (!best) {
+        log_error("cache %s: primary %s %s and no replica answers; restarting it in place",
+                  s->cache_name, p->name, why);
+        if (p->pid > 0)
+            sup_engine_signal(s, p, SIGKILL);
+        return -1;
+    }
+    /* The fence; supervisor_poll reaps and restarts it. An agent out of reach does not get it,
+     * but its lease (half the failover timeout) has run out by now: it paused the writes. */
+    if (p->pid > 0)
+        sup_engine_signal(s, p, SIGKILL);
+    /* A replica behind what the primary had already sent would lose acknowledged writes; the
+     * primary's own AOF has them all (Redis writes it before replying), so with async
+     * durability the primary is restarted in place instead: slower (a reload and Redis's 2 s
+     * writable delay), but nothing acknowledged is lost. With sync durability every
+     * acknowledged write is on a replica, so the fastest replica is always promoted. */
+    if (!s->sync_writes && best_off < p->repl_offset) {
+        log_warn("cache %s: primary %s %s; its best replica %s is behind (offset %lld < %lld): "
+                 "restarting %s in place from its own data instead of promoting it",
+                 s->cache_name, p->name, why, best->name, best_off, p->repl_offset, p->name);
+        return -1;
+    }
+    char id[41];
+    if (sup_node_id(s, best, id, sizeof(id)) != 0 ||
+        !sup_reply_ok(ECALL(s, best, "CLUSTER", "FAILOVER", "TAKEOVER"))) {
+        log_error("cache %s: replica %s refused to take over from %s", s->cache_name, best->name,
+                  p->name);
+        return -1;
+    }
+    became_primary(s, best, CALL_MS);
+    if (!owns_slots(s, best)) {
+        /* It became a master without its old master's slots (it did not know it as its
+         * master yet: a replica attached an instant before). The old primary is restarted
+         * with its slots and its data, and this one goes back to replicating it. */
+        char old[41];
+        log_error("cache %s: %s took over without the slots of %s; restarting %s in place",
+                  s->cache_name, best->name, p->name, p->name);
+        if (sup_node_id(s, p, old, sizeof(old)) == 0)
+            snprintf(best->replicate_to, sizeof(best->replicate_to), "%s", old);
+        return -1;
+    }
+    best->primary = 1;
+    p->primary = 0;
+    /* The old primary (once restarted) and the shard's other replicas follow the new one. */
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e != best && e->shard == best->shard)
+            snprintf(e->replicate_to, sizeof(e->replicate_to), "%s", id);
+    }
+    s->failovers++;
+    sup_save_manifest(s);
+    log_warn("cache %s: failover: primary %s %s; replica %s (offset %lld) took over in %llu ms",
+             s->cache_name, p->name, why, best->name, best_off,
+             (unsigned long long)(ev_clock_ms() - t0));
+    return 0;
+}
+
+/* ---- hibernation ---- */
+
+int supervisor_replicas_caught_up(supervisor *s, int timeout_ms)
+{
+    uint64_t until = ev_clock_ms() + (uint64_t)timeout_ms;
+    for (;;) {
+        int all = 1, any = 0;
+        for (int i = 0; i < s->nengines && all; i++) {
+            engine *p = &s->engines[i];
+            if (!p->primary || p->pid <= 0)
+                continue;
+            char off[32];
+            const resp_value *v = ECALL(s, p, "INFO", "replication");
+            if (sup_info_field(v, "master_repl_offset", off, sizeof(off)) != 0) {
+                all = 0;
+                break;
+            }
+            long long want = atoll(off);
+            int have = 0;
+            for (int j = 0; j < s->nengines; j++) {
+                engine *r = &s->engines[j];
+                if (r != p && r->shard == p->shard && !r->primary && r->pid > 0 &&
+                    replica_offset(s, r) == want)
+                    have = 1;
+            }
+            all = have;
+            any = 1;
+        }
+        if (all && any)
+            return 1;
+        if (ev_clock_ms() > until || s->replicas == 0)
+            return 0;
+        sup_pause_ms(10);
+    }
+}
+
+int supervisor_promote_fresh_replicas(supervisor *s, int timeout_ms)
+{
+    uint64_t until = ev_clock_ms() + (uint64_t)timeout_ms;
+    int promoted = 0;
+    /* The primaries as they were at the wake: a replica promoted below is not one of them. */
+    engine *primaries[MAX_ENGINES];
+    int np = 0;
+    for (int i = 0; i < s->nengines; i++)
+        if (s->engines[i].primary && !sup_agent_of(s, &s->engines[i]))
+            primaries[np++] = &s->engines[i];
+    for (int i = 0; i < np; i++) {
+        engine *p = primaries[i];
+        engine *r = NULL;
+        for (int j = 0; j < s->nengines && !r; j++) {
+            engine *e = &s->engines[j];
+            if (e != p && e->shard == p->shard && !e->primary && e->pid > 0 && !sup_agent_of(s, e))
+                r = e;
+        }
+        if (!r)
+            continue;
+        /* A replica is not held by the writable delay: once it sees its shard's slots served
+         * (cluster_state:ok), a takeover makes it a primary that is writable at once. */
+        int ok = 0;
+        for (;;) {
+            char state[16];
+            const resp_value *v = ECALL(s, r, "CLUSTER", "INFO");
+            ok = sup_info_field(v, "cluster_state", state, sizeof(state)) == 0 &&
+                 strcmp(state, "ok") == 0;
+            if (ok || ev_clock_ms() >= until)
+                break;
+            sup_pause_ms(2);
+        }
+        char id[41];
+        if (!ok || sup_node_id(s, r, id, sizeof(id)) != 0 ||
+            !sup_reply_ok(ECALL(s, r, "CLUSTER", "FAILOVER", "TAKEOVER")) ||
+            !became_primary(s, r, CALL_MS) || !owns_slots(s, r)) {
+            log_warn("cache %s: replica %s did not take over from %s after the wake; %s serves "
+                     "after Redis's writable delay",
+                     s->cache_name, r->name, p->name, p->name);
+            continue;
+        }
+        r->primary = 1;
+        p->primary = 0;
+        for (int j = 0; j < s->nengines; j++) {
+            engine *e = &s->engines[j];
+            if (e != r && e->shard == r->shard)
+                snprintf(e->replicate_to, sizeof(e->replicate_to), "%s", id);
+        }
+        promoted++;
+        log_info("cache %s: %s took over shard %d from %s (writable at once)", s->cache_name,
+                 r->name, r->shard, p->name);
+    }
+    if (promoted)
+        sup_save_manifest(s);
+    return promoted;
+}
+
+/* ---- failback and the control loop's check ---- */
+
+#define FAILBACK_WAIT_MS 5000 /* a graceful CLUSTER FAILOVER takes this long at most */
+
+/* The primary p answers but is not in --preferred-zone (a failover moved it): once the shard's
+ * replica in that zone has been in sync for --failback-delay, it takes over gracefully (CLUSTER
+ * FAILOVER: the primary pauses writes until the replica has everything, so nothing is lost;
+ * writes wait, blocked clients block again, see the endpoint). 0 when it did. */
+static int failback(supervisor *s, engine *p)
+{
+    if (s->preferred < 0 || strcmp(p->zone, s->zones[s->preferred]) == 0)
+        return -1;
+    uint64_t now = ev_clock_ms();
+    engine *r = NULL;
+    for (int i = 0; i < s->nengines && !r; i++) {
+        engine *e = &s->engines[i];
+        if (e != p && e->shard == p->shard && !e->primary && e->pid > 0 &&
+            strcmp(e->zone, s->zones[s->preferred]) == 0)
+            r = e;
+    }
+    if (!r || replica_offset(s, r) < p->repl_offset) {
+        if (r)
+            r->in_sync_since = 0;
+        return -1;
+    }
+    if (!r->in_sync_since)
+        r->in_sync_since = now;
+    if (now - r->in_sync_since < (uint64_t)s->failback_delay_ms)
+        return -1;
+    r->in_sync_since = 0;
+    if (!sup_reply_ok(ECALL(s, r, "CLUSTER", "FAILOVER"))) {
+        log_warn("cache %s: %s refused CLUSTER FAILOVER; the primary stays in zone %s",
+                 s->cache_name, r->name, p->zone);
+        return -1;
+    }
+    if (!became_primary(s, r, FAILBACK_WAIT_MS)) {
+        log_warn("cache %s: %s did not take over within %d ms; the primary stays in zone %s",
+                 s->cache_name, r->name, FAILBACK_WAIT_MS, p->zone);
+        return -1;
+    }
+    r->primary = 1;
+    p->primary = 0;
+    s->failovers++;
+    sup_save_manifest(s);
+    log_warn("cache %s: failback: %s (zone %s) is the primary again, %s (zone %s) its replica, "
+             "in %llu ms",
+             s->cache_name, r->name, r->zone, p->name, p->zone,
+             (unsigned long long)(ev_clock_ms() - now));
+    return 0;
+}
+
+int supervisor_check_primaries(supervisor *s)
+{
+    int done = 0;
+    if (s->follow[0]) {
+        /* The control plane elsewhere decides failovers; a follower only watches, so that it
+         * holds requests for what it cannot reach and re-reads the slot map. */
+        for (int i = 0; i < s->nengines; i++)
+            health_check(s, &s->engines[i]);
+        return 0;
+    }
+    /* Agents fence their primaries when this stops: half the failover timeout, so a host cut off
+     * has paused its writes before its replica elsewhere is promoted. */
+    for (int i = 0; i < s->nznet; i++) {
+        if (!s->znet[i].agent)
+            continue;
+        char names[MAX_ENGINES][96];
+        const char *list[MAX_ENGINES];
+        size_t n = 0;
+        for (int j = 0; j < s->nengines; j++)
+            if (s->engines[j].primary && sup_zone_of(s, &s->engines[j]) == &s->znet[i]) {
+                snprintf(names[n], sizeof(names[n]), "%s/%s", s->cache_name, s->engines[j].name);
+                list[n] = names[n];
+                n++;
+            }
+        agent_link_renew(s->znet[i].agent, s->failover_timeout_ms / 2, n, list);
+    }
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->replicate_to[0] && e->pid > 0 && sup_engine_ready(s, e, HEALTH_MS) == 0) {
+            const resp_value *v =
+                engine_callv(&e->cli, HEALTH_MS, "CLUSTER", "REPLICATE", e->replicate_to, NULL);
+            if (sup_reply_ok(v))
+                e->replicate_to[0] = '\0';
+        }
+        if (!e->primary) {
+            health_check(s, e); /* so calls to a frozen replica wait HEALTH_MS, not CALL_MS */
+            continue;
+        }
+        if (e->held) {
+            done += failover(s, e, "died") == 0;
+            continue;
+        }
+        if (e->pid <= 0)
+            continue;
+        if (health_check(s, e) == 0) {
+            done += failback(s, e) == 0;
+            continue;
+        }
+        uint64_t since = MAX(e->last_ok_ms, e->started_ms);
+        uint64_t now = ev_clock_ms();
+        if (now - since > (uint64_t)s->failover_timeout_ms && sup_live_replica(s, e)) {
+            char why[64];
+            snprintf(why, sizeof(why), "did not answer for %llu ms",
+                     (unsigned long long)(now - since));
+            done += failover(s, e, why) == 0;
+        }
+    }
+    return done;
+}
+
+int64_t supervisor_failovers(const supervisor *s)
+{
+    return s->failovers;
+}
+
+/* ---- resharding (control thread) ---- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Remove a directory tree (a removed engine's). */
+static void rm_rf(const char *dir)
+{
+    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        log_warn("cannot remove %s: %s", dir, strerror(errno));
+}
+
+/* Ports for a new engine that clash with no engine of this cache. */
+static int pick_engine_ports(supervisor *s, engine *e)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        int p, b;
+        sup_free_ports(s, e, &p, &b);
+        int clash = p <= 0 || b <= 0;
+        for (int j = 0; j < s->nengines && !clash; j++)
+            clash |= s->engines[j].port == p || s->engines[j].bus_port == p ||
+                     s->engines[j].port == b || s->engines[j].bus_port == b;
+        if (!clash) {
+            e->port = p;
+            e->bus_port = b;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Wait ms, letting the owner run its health checks first (a shard takes seconds to add). */
+static void wait_idle(supervisor *s, long ms)
+{
+    if (s->idle)
+        s->idle(s->idle_arg);
+    sup_pause_ms(ms);
+}
+
+int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idlen, char *err,
+                         size_t errlen)
+{
+    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
+    int n = 1 + s->replicas;
+    if (s->nengines + n > MAX_ENGINES) {
+        snprintf(err, errlen, "at most %d engines per cache", MAX_ENGINES);
+        return -1;
+    }
+    int shard = 0, next = 0;
+    uint64_t biggest = 0; /* a shard raised by the vertical step holds more than the shard size */
+    for (int i = 0; i < s->nengines; i++) {
+        shard = MAX(shard, s->engines[i].shard + 1);
+        next = MAX(next, atoi(s->engines[i].name + 1) + 1);
+        biggest = MAX(biggest, s->engines[i].maxmemory);
+    }
+    int first = s->nengines;
+    for (int k = 0; k < n; k++) {
+        engine *e = &s->engines[first + k];
+        memset(e, 0, sizeof(*e));
+        engine_client_init(&e->cli);
+        snprintf(e->name, sizeof(e->name), "n%d", next + k);
+        e->shard = shard;
+        e->primary = k == 0;
+        /* As big as the biggest shard now: its share of the slots may hold that much, and a
+         * MIGRATE into a smaller one would hit OOM half-way. */
+        e->maxmemory = biggest;
+        sup_place(s, e, shard, k);
+        if (pick_engine_ports(s, e) != 0) {
+            snprintf(err, errlen, "no free loopback port for a new engine");
+            return -1;
+        }
+        sup_engine_paths(s, e);
+        s->nengines++;
+        if (sup_spawn_engine(s, e) != 0) {
+            snprintf(err, errlen, "cannot start engine %s", e->name);
+            return -1;
+        }
+    }
+    sup_save_manifest(s);
+    engine *p = &s->engines[first];
+    for (int k = 0; k < n; k++) {
+        engine *e = &s->engines[first + k];
+        while (sup_engine_ready(s, e, 200) != 0 || !sup_reply_ok(ECALL(s, e, "PING"))) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "new engine %s did not answer in time", e->name);
+                return -1;
+            }
+            wait_idle(s, 10);
+        }
+        char port[16], bus[16];
+        snprintf(port, sizeof(port), "%d", e->port);
+        snprintf(bus, sizeof(bus), "%d", e->bus_port);
+        if (!sup_reply_ok(
+                ECALL(s, &s->engines[0], "CLUSTER", "MEET", sup_engine_ip(s, e), port, bus))) {
+            snprintf(err, errlen, "CLUSTER MEET of %s failed", e->name);
+            return -1;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        engine *e = &s->engines[first + k];
+        while (sup_count_known_nodes(s, e) < s->nengines) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "new engine %s did not meet the cluster in time", e->name);
+                return -1;
+            }
+            wait_idle(s, 20);
+        }
+    }
+    char pid[41];
+    if (sup_node_id(s, p, pid, sizeof(pid)) != 0) {
+        snprintf(err, errlen, "CLUSTER MYID of %s failed", p->name);
+        return -1;
+    }
+    for (int k = 1; k < n; k++) {
+        engine *e = &s->engines[first + k];
+        while (!sup_reply_ok(ECALL(s, e, "CLUSTER", "REPLICATE", pid))) {
+            if (ev_clock_ms() > deadline) {
+                snprintf(err, errlen, "CLUSTER REPLICATE on %s failed", e->name);
+                return -1;
+            }
+            wait_idle(s, 20);
+        }
+    }
+    /* MIGRATE to a primary still settling fails with CLUSTERDOWN: wait for it to be ok. */
+    while (!sup_cluster_state_ok(s, p)) {
+        if (ev_clock_ms() > deadline) {
+            snprintf(err, errlen, "new engine %s did not report cluster_state:ok in time", p->name);
+            return -1;
+        }
+        wait_idle(s, 20);
+    }
+    /* Functions live in the engines: the new primary gets every library the cache has. */
+    const resp_value *dump = ECALL(s, &s->engines[0], "FUNCTION", "DUMP");
+    if (sup_reply_ok(dump) && dump->type == RESP_T_BULK) {
+        char *payload = xmalloc(dump->len + 1);
+        memcpy(payload, dump->str, dump->len);
+        const char *argv[] = {"FUNCTION", "RESTORE", payload, "REPLACE"};
+        const size_t lens[] = {8, 7, dump->len, 7};
+        const resp_value *v = engine_call_lens(&p->cli, CALL_MS, 4, argv, lens);
+        if (!sup_reply_ok(v))
+            log_warn("engine %s: FUNCTION RESTORE failed: %s", p->name, v ? v->str : p->cli.err);
+        xfree(payload);
+    }
+    snprintf(id_out, idlen, "%s", pid);
+    log_info("cache %s: shard %d added (%s primary, %d replica(s))", s->cache_name, shard, p->name,
+             n - 1);
+    return 0;
+}
+
+/* Send the n commands in cmds to e in one pipeline; NULL when e cannot be reached. */
+static resp_value *const *epipe(supervisor *s, engine *e, const buf *cmds, size_t n, int ms)
+{
+    if (sup_engine_ready(s, e, CALL_MS) != 0)
+        return NULL;
+    return engine_pipeline(&e->cli, ms, cmds, n);
+}
+
+/* Append CLUSTER SETSLOT slot what [id] to b. */
+static void add_setslot(buf *b, int slot, const char *what, const char *id)
+{
+    char sl[16];
+    snprintf(sl, sizeof(sl), "%d", slot);
+    const char *argv[] = {"CLUSTER", "SETSLOT", sl, what, id};
+    const size_t lens[] = {7, 7, strlen(sl), strlen(what), id ? strlen(id) : 0};
+    resp_add_command(b, id ? 5 : 4, argv, lens);
+}
+
+/* SETSLOT slot what [id] for the n slots whose live[] is set, pipelined to e. Replies, or NULL
+ * when e cannot be reached. */
+static resp_value *const *setslots(supervisor *s, engine *e, const int *slots, const char *live,
+                                   size_t n, const char *what, const char *id, size_t *sent)
+{
+    buf b;
+    buf_init(&b);
+    *sent = 0;
+    for (size_t i = 0; i < n; i++)
+        if (live[i]) {
+            add_setslot(&b, slots[i], what, id);
+            (*sent)++;
+        }
+    resp_value *const *r = *sent ? epipe(s, e, &b, *sent, CALL_MS) : NULL;
+    buf_deinit(&b);
+    return r;
+}
+
+#define MIGRATE_MS 10000      /* MIGRATE's own timeout, and a MIGRATE pipeline's */
+#define MIGRATE_KEYS 1000     /* keys per GETKEYSINSLOT; most per MIGRATE pipeline */
+#define MIGRATE_BLOCK_US 1000 /* aim: how long one MIGRATE pipeline keeps the source busy */
+#define ASK_SLOTS 64          /* slots per GETKEYSINSLOT pipeline */
+#define MOVE_BATCH_MAX 1024   /* slots per supervisor_move_slots call */
+
+/* MIGRATE every key the source still has in the live slots, a pipeline of at most
+ * MIGRATE_KEYS keys at a time, until GETKEYSINSLOT finds them all empty. Keys moved, or -1. */
+static long migrate_keys(supervisor *s, engine *src, engine *dst, const int *slots, char *live,
+                         size_t n, char *err, size_t errlen)
+{
+    char port[16], cnt[16];
+    snprintf(port, sizeof(port), "%d", dst->port);
+    snprintf(cnt, sizeof(cnt), "%d", MIGRATE_KEYS);
+    long moved = 0;
+    char *busy = xmalloc(n);
+    memcpy(busy, live, n);
+    buf q, mig;
+    buf_init(&q);
+    buf_init(&mig);
+    long rc = -1;
+    for (;;) {
+        /* Which keys are left in up to ASK_SLOTS slots. */
+        size_t asked = 0, *idx = xmalloc(n * sizeof(size_t));
+        buf_consume(&q, buf_used(&q));
+        for (size_t i = 0; i < n && asked < ASK_SLOTS; i++) {
+            if (!busy[i])
+                continue;
+            char sl[16];
+            snprintf(sl, sizeof(sl), "%d", slots[i]);
+            const char *argv[] = {"CLUSTER", "GETKEYSINSLOT", sl, cnt};
+            const size_t lens[] = {7, 13, strlen(sl), strlen(cnt)};
+            resp_add_command(&q, 4, argv, lens);
+            idx[asked++] = i;
+        }
+        if (asked == 0) {
+            xfree(idx);
+            rc = moved;
+            break;
+        }
+        resp_value *const *r = epipe(s, src, &q, asked, CALL_MS);
+        if (!r) {
+            snprintf(err, errlen, "GETKEYSINSLOT on %s failed: %s", src->name, src->cli.err);
+            xfree(idx);
+            break;
+        }
+        /* MIGRATE host port "" 0 timeout AUTH password KEYS k1 ... kn, one per slot (keys of
+         * one command share a slot), encoded now: the replies die with the next call. Slots
+         * past the pipeline's key budget wait for the next round: the source runs a
+         * pipeline's MIGRATEs back to back, so the budget adapts to keep that near
+         * MIGRATE_BLOCK_US and clients' commands get their turns in between. */
+        if (s->migrate_keys < 1)
+            s->migrate_keys = 64;
+        buf_consume(&mig, buf_used(&mig));
+        size_t nmig = 0, nkeys = 0;
+        int bad = 0;
+        for (size_t j = 0; j < asked && !bad; j++) {
+            const resp_value *v = r[j];
+            if (nkeys >= (size_t)s->migrate_keys && v->type == RESP_T_ARRAY && v->nelem)
+                continue;
+            if (v->type != RESP_T_ARRAY) {
+                snprintf(err, errlen, "slot %d: GETKEYSINSLOT failed: %.*s", slots[idx[j]],
+                         (int)v->len, v->str ? v->str : "");
+                bad = 1;
+                break;
+            }
+            if (v->nelem == 0) {
+                busy[idx[j]] = 0;
+                continue;
+            }
+            size_t nk = v->nelem, a = 0;
+            const char **argv = xmalloc((nk + 9) * sizeof(char *));
+            size_t *lens = xmalloc((nk + 9) * sizeof(size_t));
+            const char *head[] = {"MIGRATE", sup_engine_ip(s, dst), port,  "", "0", "10000",
+                                  "AUTH",    s->password,           "KEYS"};
+            for (size_t h = 0; h < ARRAY_LEN(head); h++) {
+                argv[a] = head[h];
+                lens[a++] = strlen(head[h]);
+            }
+            for (size_t k = 0; k < nk; k++) {
+                argv[a] = v->elem[k].str;
+                lens[a++] = v->elem[k].len;
+            }
+            resp_add_command(&mig, a, argv, lens);
+            xfree(argv);
+            xfree(lens);
+            nmig++;
+            nkeys += nk;
+        }
+        xfree(idx);
+        if (bad)
+            break;
+        if (nmig == 0)
+            continue; /* every slot asked was empty; ask the next ones */
+        uint64_t t0 = ev_clock_us();
+        r = epipe(s, src, &mig, nmig, MIGRATE_MS + CALL_MS);
+        uint64_t took = ev_clock_us() - t0;
+        if (took < MIGRATE_BLOCK_US / 2 && s->migrate_keys < MIGRATE_KEYS)
+            s->migrate_keys *= 2;
+        else if (took > MIGRATE_BLOCK_US * 2 && s->migrate_keys > 1)
+            s->migrate_keys /= 2;
+        if (!r) {
+            snprintf(err, errlen, "MIGRATE from %s failed: %s", src->name, src->cli.err);
+            break;
+        }
+        for (size_t j = 0; j < nmig && !bad; j++) {
+            if (r[j]->type == RESP_T_ERROR) {
+                snprintf(err, errlen, "MIGRATE from %s failed: %.*s", src->name, (int)r[j]->len,
+                         r[j]->str);
+                bad = 1;
+            }
+        }
+        if (bad)
+            break;
+        moved += (long)nkeys;
+    }
+    buf_deinit(&q);
+    buf_deinit(&mig);
+    xfree(busy);
+    return rc;
+}
+
+long supervisor_move_slots(supervisor *s, const int *slots, size_t n, const char *from,
+                           const char *to, char *err, size_t errlen)
+{
+    engine *src = sup_engine_by_id(s, from), *dst = sup_engine_by_id(s, to);
+    if (!src || !dst) {
+        snprintf(err, errlen, "engine %s or %s is not running", from, to);
+        return -1;
+    }
+    if (n == 0 || n > MOVE_BATCH_MAX) {
+        snprintf(err, errlen, "%zu slots in one move (1 to %d)", n, MOVE_BATCH_MAX);
+        return -1;
+    }
+    char *live = xmalloc(n);
+    memset(live, 1, n);
+    long rc = -1;
+    size_t sent;
+    resp_value *const *r = setslots(s, dst, slots, live, n, "IMPORTING", from, &sent);
+    if (!r) {
+        snprintf(err, errlen, "SETSLOT IMPORTING on %s failed: %s", dst->name, dst->cli.err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (r[i]->type == RESP_T_ERROR) {
+            snprintf(err, errlen, "slot %d: SETSLOT IMPORTING refused by the target: %.*s",
+                     slots[i], (int)r[i]->len, r[i]->str);
+            goto out;
+        }
+    }
+    r = setslots(s, src, slots, live, n, "MIGRATING", to, &sent);
+    if (!r) {
+        snprintf(err, errlen, "SETSLOT MIGRATING on %s failed: %s", src->name, src->cli.err);
+        goto out;
+    }
+    /* A slot the source does not own (any more) has nothing to move: its import mark is undone.
+     * Any other refusal fails the batch after the same undo. */
+    char *undo = xmalloc(n);
+    int refused = 0;
+    for (size_t i = 0; i < n; i++) {
+        undo[i] = r[i]->type == RESP_T_ERROR;
+        if (undo[i] && !(r[i]->str && strstr(r[i]->str, "not the owner"))) {
+            snprintf(err, errlen, "slot %d: SETSLOT MIGRATING refused by the source: %.*s",
+                     slots[i], (int)r[i]->len, r[i]->str);
+            refused = 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        live[i] = (char)!undo[i];
+    setslots(s, dst, slots, undo, n, "STABLE", NULL, &sent);
+    xfree(undo);
+    if (refused)
+        goto out;
+    long moved = migrate_keys(s, src, dst, slots, live, n, err, errlen);
+    if (moved < 0)
+        goto out;
+    /* The target first, so it serves the slots before the source stops redirecting (Redis's
+     * documented order), then the source, then every other primary (replicas learn it from
+     * their primary's gossip). */
+    setslots(s, dst, slots, live, n, "NODE", to, &sent);
+    setslots(s, src, slots, live, n, "NODE", to, &sent);
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid > 0 && e->primary && e != src && e != dst)
+            setslots(s, e, slots, live, n, "NODE", to, &sent);
+    }
+    rc = moved;
+out:
+    xfree(live);
+    return rc;
+}
+
+long supervisor_move_slot(supervisor *s, int slot, const char *from, const char *to, char *err,
+                          size_t errlen)
+{
+    return supervisor_move_slots(s, &slot, 1, from, to, err, errlen);
+}
+
+int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, size_t errlen)
+{
+    engine *p = sup_engine_by_id(s, primary_id);
+    if (!p) {
+        snprintf(err, errlen, "no running engine has node id %s", primary_id);
+        return -1;
+    }
+    int shard = p->shard;
+    char ids[MAX_ENGINES][41];
+    int gone[MAX_ENGINES] = {0};
+    for (int i = 0; i < s->nengines; i++) {
+        ids[i][0] = '\0';
+        if (s->engines[i].shard == shard) {
+            gone[i] = 1;
+            sup_node_id(s, &s->engines[i], ids[i], sizeof(ids[i]));
+        }
+    }
+    /* Stop them first (their data is already elsewhere), then make everyone forget them. */
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (!gone[i] || e->pid <= 0)
+            continue;
+        if (sup_agent_of(s, e)) {
+            agent_link_callv(sup_agent_of(s, e), "REMOVE", s->cache_name, e->name, NULL);
+        } else {
+            kill(e->pid, SIGKILL);
+            int status;
+            waitpid(e->pid, &status, 0);
+        }
+        e->pid = 0;
+        engine_client_deinit(&e->cli);
+        engine_client_init(&e->cli);
+    }
+    for (int i = 0; i < s->nengines; i++) {
+        if (gone[i])
+            continue;
+        for (int j = 0; j < s->nengines; j++)
+            if (gone[j] && ids[j][0])
+                ECALL(s, &s->engines[i], "CLUSTER", "FORGET", ids[j]);
+    }
+    int w = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        if (gone[i]) {
+            if (sup_agent_of(s, &s->engines[i]))
+                agent_link_callv(sup_agent_of(s, &s->engines[i]), "REMOVE", s->cache_name,
+                                 s->engines[i].name, NULL);
+            else
+                rm_rf(s->engines[i].dir);
+            continue;
+        }
+        if (w != i) {
+            s->engines[w] = s->engines[i];
+            engine_client_init(&s->engines[i].cli);
+        }
+        w++;
+    }
+    s->nengines = w;
+    sup_save_manifest(s);
+    log_info("cache %s: shard %d removed", s->cache_name, shard);
+    return 0;
+}
+
+int supervisor_repair_slots(supervisor *s)
+{
+    /* A move interrupted by a crash leaves its slot MIGRATING on the source and IMPORTING on the
+     * target, with keys on either side. Finishing the move is always safe: MIGRATE what is left
+     * and give the slot to the target. */
+    int repaired = 0;
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid <= 0)
+            continue;
+        const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
+        if (!sup_reply_ok(v) || (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM))
+            continue;
+        char *text = xstrndup(v->str, v->len);
+        char mine[41] = "";
+        sup_node_id(s, e, mine, sizeof(mine));
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            if (!strstr(line, "myself"))
+                continue;
+            /* "[slot->-target]" marks a slot this node is migrating. */
+            for (char *m = strstr(line, "->-"); m; m = strstr(m + 3, "->-")) {
+                char *open = m;
+                while (open > line && open[-1] != '[')
+                    open--;
+                int slot = atoi(open);
+                char to[41];
+                snprintf(to, sizeof(to), "%.40s", m + 3);
+                char err[256] = "";
+                log_warn("cache %s: slot %d was being moved when Stratus stopped; finishing the "
+                         "move",
+                         s->cache_name, slot);
+                if (supervisor_move_slot(s, slot, mine, to, err, sizeof(err)) >= 0)
+                    repaired++;
+                else
+                    log_error("cache %s: %s", s->cache_name, err);
+            }
+        }
+        xfree(text);
+    }
+    /* A slot left IMPORTING alone: its source lost the MIGRATING mark (it failed over: the
+     * promoted replica never had it, and lacks the keys already moved) or the crash came before
+     * the mark. The importing node may hold keys of the slot already, so the move is finished
+     * from the slot's owner now; a slot the importing node owns already is made stable. */
+    topology *t = supervisor_topology(s);
+    for (int i = 0; i < s->nengines; i++) {
+        engine *e = &s->engines[i];
+        if (e->pid <= 0)
+            continue;
+        const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
+        if (!sup_reply_ok(v) || !v->str)
+            continue;
+        char *text = xstrndup(v->str, v->len);
+        char mine[41] = "";
+        sup_node_id(s, e, mine, sizeof(mine));
+        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+            if (!strstr(line, "myself"))
+                continue;
+            for (char *m = strstr(line, "-<-"); m; m = strstr(m + 3, "-<-")) {
+                char *open = m;
+                while (open > line && open[-1] != '[')
+                    open--;
+                int slot = atoi(open);
+                int sh = t && slot >= 0 && slot < TOPO_SLOTS ? t->slot_shard[slot] : TOPO_NO_SHARD;
+                const char *owner = t && sh < t->nshards && t->shards[sh].primary >= 0
+                                        ? t->nodes[t->shards[sh].primary].id
+                                        : NULL;
+                char err[256] = "";
+                if (owner && strcmp(owner, mine) != 0) {
+                    log_warn("cache %s: slot %d was half moved to %s; finishing the move from %s",
+                             s->cache_name, slot, e->name, owner);
+                    if (supervisor_move_slot(s, slot, owner, mine, err, sizeof(err)) < 0)
+                        log_error("cache %s: %s", s->cache_name, err);
+                } else {
+                    char sl[16];
+                    snprintf(sl, sizeof(sl), "%d", slot);
+                    ECALL(s, e, "CLUSTER", "SETSLOT", sl, "STABLE");
+                }
+                repaired++;
+            }
+        }
+        xfree(text);
+    }
+    if (t)
+        topo_destroy(t);
+    return repaired;
+}
+
+/* ---- CLUSTER NODES ---- */
 
 /* Parse CLUSTER NODES into a topology, mapping cluster addresses to our engines. */
 static topology *parse_nodes(supervisor *s, const char *text, size_t len)
@@ -1728,7 +2399,7 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
         engine *e = &s->engines[rows[r].engine];
         snprintf(n->id, sizeof(n->id), "%s", rows[r].id);
         snprintf(n->addr, sizeof(n->addr), "%s", e->addr);
-        snprintf(n->cluster_addr, sizeof(n->cluster_addr), "%s:%d", engine_ip(s, e), e->port);
+        snprintf(n->cluster_addr, sizeof(n->cluster_addr), "%s:%d", sup_engine_ip(s, e), e->port);
         n->shard = shard;
         n->primary = rows[r].is_master;
         snprintf(n->zone, sizeof(n->zone), "%s", e->zone);
@@ -1740,742 +2411,4 @@ static topology *parse_nodes(supervisor *s, const char *text, size_t len)
         t->nnodes++;
     }
     return t;
-}
-
-topology *supervisor_topology(supervisor *s)
-{
-    /* Ask a node created as a primary first: it is the most likely to be current. */
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < s->nengines; i++) {
-            engine *e = &s->engines[i];
-            if ((pass == 0) != (e->primary != 0) || e->pid == 0 || unresponsive(e))
-                continue;
-            const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
-            if (reply_ok(v) && (v->type == RESP_T_BULK || v->type == RESP_T_VERBATIM))
-                return parse_nodes(s, v->str, v->len);
-        }
-    }
-    return NULL;
-}
-
-topology *supervisor_topology_at_rest(supervisor *s)
-{
-    if (s->nengines == 0 && load_manifest(s) <= 0)
-        return NULL;
-    for (int i = 0; i < s->nengines; i++) {
-        char path[4300];
-        snprintf(path, sizeof(path), "%s/nodes.conf", s->engines[i].dir);
-        buf text;
-        buf_init(&text);
-        topology *t = NULL;
-        if (file_read_all(path, &text, 1u << 20) == 0 && buf_used(&text))
-            t = parse_nodes(s, buf_rptr(&text), buf_used(&text));
-        buf_deinit(&text);
-        if (t && t->nshards > 0)
-            return t;
-        if (t)
-            topo_destroy(t);
-    }
-    return NULL;
-}
-
-void supervisor_sample(supervisor *s, supervisor_stats *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->engines_total = s->nengines;
-    out->restarts = s->restarts;
-    out->failovers = s->failovers;
-    snprintf(out->engine_version, sizeof(out->engine_version), "%s", s->version);
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (e->pid == 0 || unresponsive(e))
-            continue;
-        /* Memory and keys are summed per INFO request by the endpoint (exact, not a second
-         * old); the sample only says which engines answer. */
-        if (reply_ok(ECALL(s, e, "PING")))
-            out->engines_up++;
-    }
-}
-
-void supervisor_stop(supervisor *s, int timeout_ms)
-{
-    if (s->follow[0]) {
-        for (int i = 0; i < s->nengines; i++)
-            engine_client_deinit(&s->engines[i].cli);
-        return; /* the engines are not ours to stop */
-    }
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        engine_client_deinit(&e->cli);
-        engine_client_init(&e->cli);
-        if (e->pid > 0)
-            engine_signal(s, e, SIGTERM);
-    }
-    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        uint64_t again = ev_clock_ms() + 500;
-        while (e->pid > 0) {
-            int status;
-            if (engine_ended(s, e, &status)) {
-                e->pid = 0;
-                break;
-            }
-            /* An engine refuses to stop while it writes its first AOF ("Writing initial AOF,
-             * can't exit", right after a replica's full sync): ask again until it can. */
-            if (ev_clock_ms() > again) {
-                engine_signal(s, e, SIGTERM);
-                again = ev_clock_ms() + 500;
-            }
-            if (ev_clock_ms() > deadline) {
-                log_warn("engine %s: did not stop in time; killing it", e->name);
-                engine_signal(s, e, SIGKILL);
-                if (!e->adopted && !agent_of(s, e))
-                    waitpid(e->pid, &status, 0);
-                e->pid = 0;
-                break;
-            }
-            pause_ms(10);
-        }
-    }
-    log_info("cache %s: engines saved and stopped", s->cache_name);
-}
-
-/* ---- resharding (control thread) ---- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* Remove a directory tree (a removed engine's). */
-static void rm_rf(const char *dir)
-{
-    if (nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        log_warn("cannot remove %s: %s", dir, strerror(errno));
-}
-
-static engine *engine_by_id(supervisor *s, const char *id)
-{
-    /* Node ids never change for an engine's data dir: ask each engine once. */
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (!e->id[0] && e->pid > 0)
-            node_id(s, e, e->id, sizeof(e->id));
-        if (e->pid > 0 && strcmp(e->id, id) == 0)
-            return e;
-    }
-    return NULL;
-}
-
-/* Ports for a new engine that clash with no engine of this cache. */
-static int pick_engine_ports(supervisor *s, engine *e)
-{
-    for (int tries = 0; tries < 50; tries++) {
-        int p, b;
-        free_ports(s, e, &p, &b);
-        int clash = p <= 0 || b <= 0;
-        for (int j = 0; j < s->nengines && !clash; j++)
-            clash |= s->engines[j].port == p || s->engines[j].bus_port == p ||
-                     s->engines[j].port == b || s->engines[j].bus_port == b;
-        if (!clash) {
-            e->port = p;
-            e->bus_port = b;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Wait ms, letting the owner run its health checks first (a shard takes seconds to add). */
-static void wait_idle(supervisor *s, long ms)
-{
-    if (s->idle)
-        s->idle(s->idle_arg);
-    pause_ms(ms);
-}
-
-void supervisor_set_idle(supervisor *s, void (*idle)(void *arg), void *arg)
-{
-    s->idle = idle;
-    s->idle_arg = arg;
-}
-
-int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idlen, char *err,
-                         size_t errlen)
-{
-    uint64_t deadline = ev_clock_ms() + (uint64_t)timeout_ms;
-    int n = 1 + s->replicas;
-    if (s->nengines + n > MAX_ENGINES) {
-        snprintf(err, errlen, "at most %d engines per cache", MAX_ENGINES);
-        return -1;
-    }
-    int shard = 0, next = 0;
-    uint64_t biggest = 0; /* a shard raised by the vertical step holds more than the shard size */
-    for (int i = 0; i < s->nengines; i++) {
-        shard = MAX(shard, s->engines[i].shard + 1);
-        next = MAX(next, atoi(s->engines[i].name + 1) + 1);
-        biggest = MAX(biggest, s->engines[i].maxmemory);
-    }
-    int first = s->nengines;
-    for (int k = 0; k < n; k++) {
-        engine *e = &s->engines[first + k];
-        memset(e, 0, sizeof(*e));
-        engine_client_init(&e->cli);
-        snprintf(e->name, sizeof(e->name), "n%d", next + k);
-        e->shard = shard;
-        e->primary = k == 0;
-        /* As big as the biggest shard now: its share of the slots may hold that much, and a
-         * MIGRATE into a smaller one would hit OOM half-way. */
-        e->maxmemory = biggest;
-        place(s, e, shard, k);
-        if (pick_engine_ports(s, e) != 0) {
-            snprintf(err, errlen, "no free loopback port for a new engine");
-            return -1;
-        }
-        engine_paths(s, e);
-        s->nengines++;
-        if (spawn_engine(s, e) != 0) {
-            snprintf(err, errlen, "cannot start engine %s", e->name);
-            return -1;
-        }
-    }
-    save_manifest(s);
-    engine *p = &s->engines[first];
-    for (int k = 0; k < n; k++) {
-        engine *e = &s->engines[first + k];
-        while (engine_ready(s, e, 200) != 0 || !reply_ok(ECALL(s, e, "PING"))) {
-            if (ev_clock_ms() > deadline) {
-                snprintf(err, errlen, "new engine %s did not answer in time", e->name);
-                return -1;
-            }
-            wait_idle(s, 10);
-        }
-        char port[16], bus[16];
-        snprintf(port, sizeof(port), "%d", e->port);
-        snprintf(bus, sizeof(bus), "%d", e->bus_port);
-        if (!reply_ok(ECALL(s, &s->engines[0], "CLUSTER", "MEET", engine_ip(s, e), port, bus))) {
-            snprintf(err, errlen, "CLUSTER MEET of %s failed", e->name);
-            return -1;
-        }
-    }
-    for (int k = 0; k < n; k++) {
-        engine *e = &s->engines[first + k];
-        while (count_known_nodes(s, e) < s->nengines) {
-            if (ev_clock_ms() > deadline) {
-                snprintf(err, errlen, "new engine %s did not meet the cluster in time", e->name);
-                return -1;
-            }
-            wait_idle(s, 20);
-        }
-    }
-    char pid[41];
-    if (node_id(s, p, pid, sizeof(pid)) != 0) {
-        snprintf(err, errlen, "CLUSTER MYID of %s failed", p->name);
-        return -1;
-    }
-    for (int k = 1; k < n; k++) {
-        engine *e = &s->engines[first + k];
-        while (!reply_ok(ECALL(s, e, "CLUSTER", "REPLICATE", pid))) {
-            if (ev_clock_ms() > deadline) {
-                snprintf(err, errlen, "CLUSTER REPLICATE on %s failed", e->name);
-                return -1;
-            }
-            wait_idle(s, 20);
-        }
-    }
-    /* MIGRATE to a primary still settling fails with CLUSTERDOWN: wait for it to be ok. */
-    while (!cluster_state_ok(s, p)) {
-        if (ev_clock_ms() > deadline) {
-            snprintf(err, errlen, "new engine %s did not report cluster_state:ok in time", p->name);
-            return -1;
-        }
-        wait_idle(s, 20);
-    }
-    /* Functions live in the engines: the new primary gets every library the cache has. */
-    const resp_value *dump = ECALL(s, &s->engines[0], "FUNCTION", "DUMP");
-    if (reply_ok(dump) && dump->type == RESP_T_BULK) {
-        char *payload = xmalloc(dump->len + 1);
-        memcpy(payload, dump->str, dump->len);
-        const char *argv[] = {"FUNCTION", "RESTORE", payload, "REPLACE"};
-        const size_t lens[] = {8, 7, dump->len, 7};
-        const resp_value *v = engine_call_lens(&p->cli, CALL_MS, 4, argv, lens);
-        if (!reply_ok(v))
-            log_warn("engine %s: FUNCTION RESTORE failed: %s", p->name, v ? v->str : p->cli.err);
-        xfree(payload);
-    }
-    snprintf(id_out, idlen, "%s", pid);
-    log_info("cache %s: shard %d added (%s primary, %d replica(s))", s->cache_name, shard, p->name,
-             n - 1);
-    return 0;
-}
-
-/* Send the n commands in cmds to e in one pipeline; NULL when e cannot be reached. */
-static resp_value *const *epipe(supervisor *s, engine *e, const buf *cmds, size_t n, int ms)
-{
-    if (engine_ready(s, e, CALL_MS) != 0)
-        return NULL;
-    return engine_pipeline(&e->cli, ms, cmds, n);
-}
-
-/* Append CLUSTER SETSLOT slot what [id] to b. */
-static void add_setslot(buf *b, int slot, const char *what, const char *id)
-{
-    char sl[16];
-    snprintf(sl, sizeof(sl), "%d", slot);
-    const char *argv[] = {"CLUSTER", "SETSLOT", sl, what, id};
-    const size_t lens[] = {7, 7, strlen(sl), strlen(what), id ? strlen(id) : 0};
-    resp_add_command(b, id ? 5 : 4, argv, lens);
-}
-
-/* SETSLOT slot what [id] for the n slots whose live[] is set, pipelined to e. Replies, or NULL
- * when e cannot be reached. */
-static resp_value *const *setslots(supervisor *s, engine *e, const int *slots, const char *live,
-                                   size_t n, const char *what, const char *id, size_t *sent)
-{
-    buf b;
-    buf_init(&b);
-    *sent = 0;
-    for (size_t i = 0; i < n; i++)
-        if (live[i]) {
-            add_setslot(&b, slots[i], what, id);
-            (*sent)++;
-        }
-    resp_value *const *r = *sent ? epipe(s, e, &b, *sent, CALL_MS) : NULL;
-    buf_deinit(&b);
-    return r;
-}
-
-#define MIGRATE_MS 10000      /* MIGRATE's own timeout, and a MIGRATE pipeline's */
-#define MIGRATE_KEYS 1000     /* keys per GETKEYSINSLOT; most per MIGRATE pipeline */
-#define MIGRATE_BLOCK_US 1000 /* aim: how long one MIGRATE pipeline keeps the source busy */
-#define ASK_SLOTS 64          /* slots per GETKEYSINSLOT pipeline */
-#define MOVE_BATCH_MAX 1024   /* slots per supervisor_move_slots call */
-
-/* MIGRATE every key the source still has in the live slots, a pipeline of at most
- * MIGRATE_KEYS keys at a time, until GETKEYSINSLOT finds them all empty. Keys moved, or -1. */
-static long migrate_keys(supervisor *s, engine *src, engine *dst, const int *slots, char *live,
-                         size_t n, char *err, size_t errlen)
-{
-    char port[16], cnt[16];
-    snprintf(port, sizeof(port), "%d", dst->port);
-    snprintf(cnt, sizeof(cnt), "%d", MIGRATE_KEYS);
-    long moved = 0;
-    char *busy = xmalloc(n);
-    memcpy(busy, live, n);
-    buf q, mig;
-    buf_init(&q);
-    buf_init(&mig);
-    long rc = -1;
-    for (;;) {
-        /* Which keys are left in up to ASK_SLOTS slots. */
-        size_t asked = 0, *idx = xmalloc(n * sizeof(size_t));
-        buf_consume(&q, buf_used(&q));
-        for (size_t i = 0; i < n && asked < ASK_SLOTS; i++) {
-            if (!busy[i])
-                continue;
-            char sl[16];
-            snprintf(sl, sizeof(sl), "%d", slots[i]);
-            const char *argv[] = {"CLUSTER", "GETKEYSINSLOT", sl, cnt};
-            const size_t lens[] = {7, 13, strlen(sl), strlen(cnt)};
-            resp_add_command(&q, 4, argv, lens);
-            idx[asked++] = i;
-        }
-        if (asked == 0) {
-            xfree(idx);
-            rc = moved;
-            break;
-        }
-        resp_value *const *r = epipe(s, src, &q, asked, CALL_MS);
-        if (!r) {
-            snprintf(err, errlen, "GETKEYSINSLOT on %s failed: %s", src->name, src->cli.err);
-            xfree(idx);
-            break;
-        }
-        /* MIGRATE host port "" 0 timeout AUTH password KEYS k1 ... kn, one per slot (keys of
-         * one command share a slot), encoded now: the replies die with the next call. Slots
-         * past the pipeline's key budget wait for the next round: the source runs a
-         * pipeline's MIGRATEs back to back, so the budget adapts to keep that near
-         * MIGRATE_BLOCK_US and clients' commands get their turns in between. */
-        if (s->migrate_keys < 1)
-            s->migrate_keys = 64;
-        buf_consume(&mig, buf_used(&mig));
-        size_t nmig = 0, nkeys = 0;
-        int bad = 0;
-        for (size_t j = 0; j < asked && !bad; j++) {
-            const resp_value *v = r[j];
-            if (nkeys >= (size_t)s->migrate_keys && v->type == RESP_T_ARRAY && v->nelem)
-                continue;
-            if (v->type != RESP_T_ARRAY) {
-                snprintf(err, errlen, "slot %d: GETKEYSINSLOT failed: %.*s", slots[idx[j]],
-                         (int)v->len, v->str ? v->str : "");
-                bad = 1;
-                break;
-            }
-            if (v->nelem == 0) {
-                busy[idx[j]] = 0;
-                continue;
-            }
-            size_t nk = v->nelem, a = 0;
-            const char **argv = xmalloc((nk + 9) * sizeof(char *));
-            size_t *lens = xmalloc((nk + 9) * sizeof(size_t));
-            const char *head[] = {"MIGRATE", engine_ip(s, dst), port,  "", "0", "10000",
-                                  "AUTH",    s->password,       "KEYS"};
-            for (size_t h = 0; h < ARRAY_LEN(head); h++) {
-                argv[a] = head[h];
-                lens[a++] = strlen(head[h]);
-            }
-            for (size_t k = 0; k < nk; k++) {
-                argv[a] = v->elem[k].str;
-                lens[a++] = v->elem[k].len;
-            }
-            resp_add_command(&mig, a, argv, lens);
-            xfree(argv);
-            xfree(lens);
-            nmig++;
-            nkeys += nk;
-        }
-        xfree(idx);
-        if (bad)
-            break;
-        if (nmig == 0)
-            continue; /* every slot asked was empty; ask the next ones */
-        uint64_t t0 = ev_clock_us();
-        r = epipe(s, src, &mig, nmig, MIGRATE_MS + CALL_MS);
-        uint64_t took = ev_clock_us() - t0;
-        if (took < MIGRATE_BLOCK_US / 2 && s->migrate_keys < MIGRATE_KEYS)
-            s->migrate_keys *= 2;
-        else if (took > MIGRATE_BLOCK_US * 2 && s->migrate_keys > 1)
-            s->migrate_keys /= 2;
-        if (!r) {
-            snprintf(err, errlen, "MIGRATE from %s failed: %s", src->name, src->cli.err);
-            break;
-        }
-        for (size_t j = 0; j < nmig && !bad; j++) {
-            if (r[j]->type == RESP_T_ERROR) {
-                snprintf(err, errlen, "MIGRATE from %s failed: %.*s", src->name, (int)r[j]->len,
-                         r[j]->str);
-                bad = 1;
-            }
-        }
-        if (bad)
-            break;
-        moved += (long)nkeys;
-    }
-    buf_deinit(&q);
-    buf_deinit(&mig);
-    xfree(busy);
-    return rc;
-}
-
-long supervisor_move_slots(supervisor *s, const int *slots, size_t n, const char *from,
-                           const char *to, char *err, size_t errlen)
-{
-    engine *src = engine_by_id(s, from), *dst = engine_by_id(s, to);
-    if (!src || !dst) {
-        snprintf(err, errlen, "engine %s or %s is not running", from, to);
-        return -1;
-    }
-    if (n == 0 || n > MOVE_BATCH_MAX) {
-        snprintf(err, errlen, "%zu slots in one move (1 to %d)", n, MOVE_BATCH_MAX);
-        return -1;
-    }
-    char *live = xmalloc(n);
-    memset(live, 1, n);
-    long rc = -1;
-    size_t sent;
-    resp_value *const *r = setslots(s, dst, slots, live, n, "IMPORTING", from, &sent);
-    if (!r) {
-        snprintf(err, errlen, "SETSLOT IMPORTING on %s failed: %s", dst->name, dst->cli.err);
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (r[i]->type == RESP_T_ERROR) {
-            snprintf(err, errlen, "slot %d: SETSLOT IMPORTING refused by the target: %.*s",
-                     slots[i], (int)r[i]->len, r[i]->str);
-            goto out;
-        }
-    }
-    r = setslots(s, src, slots, live, n, "MIGRATING", to, &sent);
-    if (!r) {
-        snprintf(err, errlen, "SETSLOT MIGRATING on %s failed: %s", src->name, src->cli.err);
-        goto out;
-    }
-    /* A slot the source does not own (any more) has nothing to move: its import mark is undone.
-     * Any other refusal fails the batch after the same undo. */
-    char *undo = xmalloc(n);
-    int refused = 0;
-    for (size_t i = 0; i < n; i++) {
-        undo[i] = r[i]->type == RESP_T_ERROR;
-        if (undo[i] && !(r[i]->str && strstr(r[i]->str, "not the owner"))) {
-            snprintf(err, errlen, "slot %d: SETSLOT MIGRATING refused by the source: %.*s",
-                     slots[i], (int)r[i]->len, r[i]->str);
-            refused = 1;
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        live[i] = (char)!undo[i];
-    setslots(s, dst, slots, undo, n, "STABLE", NULL, &sent);
-    xfree(undo);
-    if (refused)
-        goto out;
-    long moved = migrate_keys(s, src, dst, slots, live, n, err, errlen);
-    if (moved < 0)
-        goto out;
-    /* The target first, so it serves the slots before the source stops redirecting (Redis's
-     * documented order), then the source, then every other primary (replicas learn it from
-     * their primary's gossip). */
-    setslots(s, dst, slots, live, n, "NODE", to, &sent);
-    setslots(s, src, slots, live, n, "NODE", to, &sent);
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (e->pid > 0 && e->primary && e != src && e != dst)
-            setslots(s, e, slots, live, n, "NODE", to, &sent);
-    }
-    rc = moved;
-out:
-    xfree(live);
-    return rc;
-}
-
-long supervisor_move_slot(supervisor *s, int slot, const char *from, const char *to, char *err,
-                          size_t errlen)
-{
-    return supervisor_move_slots(s, &slot, 1, from, to, err, errlen);
-}
-
-int supervisor_remove_shard(supervisor *s, const char *primary_id, char *err, size_t errlen)
-{
-    engine *p = engine_by_id(s, primary_id);
-    if (!p) {
-        snprintf(err, errlen, "no running engine has node id %s", primary_id);
-        return -1;
-    }
-    int shard = p->shard;
-    char ids[MAX_ENGINES][41];
-    int gone[MAX_ENGINES] = {0};
-    for (int i = 0; i < s->nengines; i++) {
-        ids[i][0] = '\0';
-        if (s->engines[i].shard == shard) {
-            gone[i] = 1;
-            node_id(s, &s->engines[i], ids[i], sizeof(ids[i]));
-        }
-    }
-    /* Stop them first (their data is already elsewhere), then make everyone forget them. */
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (!gone[i] || e->pid <= 0)
-            continue;
-        if (agent_of(s, e)) {
-            agent_link_callv(agent_of(s, e), "REMOVE", s->cache_name, e->name, NULL);
-        } else {
-            kill(e->pid, SIGKILL);
-            int status;
-            waitpid(e->pid, &status, 0);
-        }
-        e->pid = 0;
-        engine_client_deinit(&e->cli);
-        engine_client_init(&e->cli);
-    }
-    for (int i = 0; i < s->nengines; i++) {
-        if (gone[i])
-            continue;
-        for (int j = 0; j < s->nengines; j++)
-            if (gone[j] && ids[j][0])
-                ECALL(s, &s->engines[i], "CLUSTER", "FORGET", ids[j]);
-    }
-    int w = 0;
-    for (int i = 0; i < s->nengines; i++) {
-        if (gone[i]) {
-            if (agent_of(s, &s->engines[i]))
-                agent_link_callv(agent_of(s, &s->engines[i]), "REMOVE", s->cache_name,
-                                 s->engines[i].name, NULL);
-            else
-                rm_rf(s->engines[i].dir);
-            continue;
-        }
-        if (w != i) {
-            s->engines[w] = s->engines[i];
-            engine_client_init(&s->engines[i].cli);
-        }
-        w++;
-    }
-    s->nengines = w;
-    save_manifest(s);
-    log_info("cache %s: shard %d removed", s->cache_name, shard);
-    return 0;
-}
-
-int supervisor_repair_slots(supervisor *s)
-{
-    /* A move interrupted by a crash leaves its slot MIGRATING on the source and IMPORTING on the
-     * target, with keys on either side. Finishing the move is always safe: MIGRATE what is left
-     * and give the slot to the target. */
-    int repaired = 0;
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (e->pid <= 0)
-            continue;
-        const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
-        if (!reply_ok(v) || (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM))
-            continue;
-        char *text = xstrndup(v->str, v->len);
-        char mine[41] = "";
-        node_id(s, e, mine, sizeof(mine));
-        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-            if (!strstr(line, "myself"))
-                continue;
-            /* "[slot->-target]" marks a slot this node is migrating. */
-            for (char *m = strstr(line, "->-"); m; m = strstr(m + 3, "->-")) {
-                char *open = m;
-                while (open > line && open[-1] != '[')
-                    open--;
-                int slot = atoi(open);
-                char to[41];
-                snprintf(to, sizeof(to), "%.40s", m + 3);
-                char err[256] = "";
-                log_warn("cache %s: slot %d was being moved when Stratus stopped; finishing the "
-                         "move",
-                         s->cache_name, slot);
-                if (supervisor_move_slot(s, slot, mine, to, err, sizeof(err)) >= 0)
-                    repaired++;
-                else
-                    log_error("cache %s: %s", s->cache_name, err);
-            }
-        }
-        xfree(text);
-    }
-    /* A slot left IMPORTING alone: its source lost the MIGRATING mark (it failed over: the
-     * promoted replica never had it, and lacks the keys already moved) or the crash came before
-     * the mark. The importing node may hold keys of the slot already, so the move is finished
-     * from the slot's owner now; a slot the importing node owns already is made stable. */
-    topology *t = supervisor_topology(s);
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (e->pid <= 0)
-            continue;
-        const resp_value *v = ECALL(s, e, "CLUSTER", "NODES");
-        if (!reply_ok(v) || !v->str)
-            continue;
-        char *text = xstrndup(v->str, v->len);
-        char mine[41] = "";
-        node_id(s, e, mine, sizeof(mine));
-        for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-            if (!strstr(line, "myself"))
-                continue;
-            for (char *m = strstr(line, "-<-"); m; m = strstr(m + 3, "-<-")) {
-                char *open = m;
-                while (open > line && open[-1] != '[')
-                    open--;
-                int slot = atoi(open);
-                int sh = t && slot >= 0 && slot < TOPO_SLOTS ? t->slot_shard[slot] : TOPO_NO_SHARD;
-                const char *owner = t && sh < t->nshards && t->shards[sh].primary >= 0
-                                        ? t->nodes[t->shards[sh].primary].id
-                                        : NULL;
-                char err[256] = "";
-                if (owner && strcmp(owner, mine) != 0) {
-                    log_warn("cache %s: slot %d was half moved to %s; finishing the move from %s",
-                             s->cache_name, slot, e->name, owner);
-                    if (supervisor_move_slot(s, slot, owner, mine, err, sizeof(err)) < 0)
-                        log_error("cache %s: %s", s->cache_name, err);
-                } else {
-                    char sl[16];
-                    snprintf(sl, sizeof(sl), "%d", slot);
-                    ECALL(s, e, "CLUSTER", "SETSLOT", sl, "STABLE");
-                }
-                repaired++;
-            }
-        }
-        xfree(text);
-    }
-    if (t)
-        topo_destroy(t);
-    return repaired;
-}
-
-/* ---- load samples (autoscaler) ---- */
-
-static double info_double(const resp_value *v, const char *field)
-{
-    char text[64];
-    return info_field(v, field, text, sizeof(text)) == 0 ? strtod(text, NULL) : 0;
-}
-
-int supervisor_sample_shards(supervisor *s, const topology *t, supervisor_shard_load *out)
-{
-    int rc = 0;
-    for (int sh = 0; sh < t->nshards; sh++) {
-        supervisor_shard_load *l = &out[sh];
-        memset(l, 0, sizeof(*l));
-        if (t->shards[sh].primary < 0)
-            continue;
-        snprintf(l->id, sizeof(l->id), "%s", t->nodes[t->shards[sh].primary].id);
-        engine *e = engine_by_id(s, l->id);
-        if (!e) {
-            rc = -1;
-            continue;
-        }
-        const resp_value *v = ECALL(s, e, "INFO", "everything");
-        if (!reply_ok(v)) {
-            rc = -1;
-            continue;
-        }
-        uint64_t now = ev_clock_ms();
-        l->t_ms = now;
-        l->used_memory = (uint64_t)info_double(v, "used_memory");
-        l->maxmemory = (uint64_t)info_double(v, "maxmemory");
-        l->ops = info_double(v, "instantaneous_ops_per_sec");
-        l->net_in = info_double(v, "instantaneous_input_kbps") * 1024 / 8;
-        l->net_out = info_double(v, "instantaneous_output_kbps") * 1024 / 8;
-        char ks[128];
-        if (info_field(v, "db0", ks, sizeof(ks)) == 0 && strncmp(ks, "keys=", 5) == 0)
-            l->keys = strtoull(ks + 5, NULL, 10);
-        double cpu = info_double(v, "used_cpu_sys") + info_double(v, "used_cpu_user");
-        if (e->cpu_prev_ms && now > e->cpu_prev_ms)
-            l->cpu = MAX(0.0, (cpu - e->cpu_prev) * 1000.0 / (double)(now - e->cpu_prev_ms));
-        e->cpu_prev = cpu;
-        e->cpu_prev_ms = now;
-    }
-    return rc;
-}
-
-int supervisor_set_maxmemory(supervisor *s, const char *primary_id, uint64_t bytes)
-{
-    engine *p = engine_by_id(s, primary_id);
-    if (!p)
-        return -1;
-    char val[32];
-    snprintf(val, sizeof(val), "%llu", (unsigned long long)bytes);
-    int rc = 0;
-    for (int i = 0; i < s->nengines; i++) {
-        engine *e = &s->engines[i];
-        if (e->shard != p->shard)
-            continue;
-        e->maxmemory = bytes; /* kept in the rendered config if it restarts */
-        if (e->pid > 0 && !reply_ok(ECALL(s, e, "CONFIG", "SET", "maxmemory", val)))
-            rc = -1;
-    }
-    save_manifest(s); /* and across Stratus restarts */
-    return rc;
-}
-
-int supervisor_info_primaries(supervisor *s, const topology *t, const char *section,
-                              void (*fn)(void *arg, const char *text, size_t len), void *arg)
-{
-    int rc = 0;
-    for (int sh = 0; sh < t->nshards; sh++) {
-        if (t->shards[sh].primary < 0)
-            continue;
-        engine *e = engine_by_id(s, t->nodes[t->shards[sh].primary].id);
-        const resp_value *v = e && !unresponsive(e) ? ECALL(s, e, "INFO", section) : NULL;
-        if (!reply_ok(v) || (v->type != RESP_T_BULK && v->type != RESP_T_VERBATIM)) {
-            rc = -1;
-            continue;
-        }
-        fn(arg, v->str, v->len);
-    }
-    return rc;
 }
