@@ -1,22 +1,23 @@
-/* Engine supervisor. Each engine is one redis-server child in its own directory
+/* Engine supervisor: orchestration. Each engine is one redis-server child in its own directory
  * (<cache>/engines/nK/) with a rendered redis.conf, cluster state in nodes.conf and its data in
  * AOF + RDB. A manifest records the engines and their ports so a restart re-uses them. The
  * proxy reaches engines over their unix socket; the cluster bus and replication use loopback
  * TCP. Children get their own session, so a terminal's Ctrl-C reaches only Stratus, which then
- * stops them in order. */
+ * stops them in order. This file starts, restarts and stops them, keeps their users and settings
+ * in step and reports topology and load; spawn.c runs the processes (and the manifest),
+ * health.c fails over, migrate.c reshards and nodes.c reads CLUSTER NODES. */
 #define ALLOC_ROOM ROOM_CLUSTER
 #include "cluster/supervisor.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/nodes.h"
 #include "cluster/supervisor_int.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
@@ -360,7 +361,6 @@ uint64_t supervisor_sync_users(supervisor *s)
 
 /* ---- start, restarts, stop ---- */
 
-static topology *parse_nodes(supervisor *s, const char *text, size_t len);
 static int follow_add(supervisor *s, const char *ip, size_t iplen, int port);
 
 /* A follower starts from its seeds: the first that answers CLUSTER NODES names the rest. */
@@ -628,6 +628,44 @@ void supervisor_stop(supervisor *s, int timeout_ms)
 
 /* ---- topology ---- */
 
+/* nodes_parse's view of the engines: a line names one by its port. A follower learns from the
+ * lines the engines it does not know yet, and takes their roles from them. */
+static int nodes_find(void *arg, const char *ip, size_t iplen, int port)
+{
+    supervisor *s = arg;
+    int eng = -1;
+    for (int i = 0; i < s->nengines; i++)
+        if (s->engines[i].port == port)
+            eng = i;
+    if (eng < 0 && s->follow[0] && ip && s->nengines < MAX_ENGINES)
+        eng = follow_add(s, ip, iplen, port);
+    return eng;
+}
+
+static int nodes_role(void *arg, int i, int is_master)
+{
+    supervisor *s = arg;
+    if (s->follow[0])
+        s->engines[i].primary = is_master;
+    return !s->follow[0] && s->engines[i].primary;
+}
+
+static void nodes_describe(void *arg, int i, topo_node *n)
+{
+    supervisor *s = arg;
+    engine *e = &s->engines[i];
+    snprintf(n->addr, sizeof(n->addr), "%s", e->addr);
+    snprintf(n->cluster_addr, sizeof(n->cluster_addr), "%s:%d", sup_engine_ip(s, e), e->port);
+    snprintf(n->zone, sizeof(n->zone), "%s", e->zone);
+}
+
+/* Parse CLUSTER NODES into a topology, mapping cluster addresses to our engines. */
+static topology *parse_nodes(supervisor *s, const char *text, size_t len)
+{
+    const nodes_map map = {nodes_find, nodes_role, nodes_describe, s};
+    return nodes_parse(text, len, &map);
+}
+
 topology *supervisor_topology(supervisor *s)
 {
     /* Ask a node created as a primary first: it is the most likely to be current. */
@@ -771,128 +809,4 @@ int supervisor_info_primaries(supervisor *s, const topology *t, const char *sect
         fn(arg, v->str, v->len);
     }
     return rc;
-}
-
-/* ---- CLUSTER NODES ---- */
-
-/* Parse CLUSTER NODES into a topology, mapping cluster addresses to our engines. */
-static topology *parse_nodes(supervisor *s, const char *text, size_t len)
-{
-    topology *t = topo_create();
-    char masters[MAX_ENGINES][41];
-    int first_slot[MAX_ENGINES];
-    int nmasters = 0;
-    struct {
-        char id[41], master[41];
-        int engine, is_master;
-    } rows[MAX_ENGINES];
-    int nrows = 0;
-    const char *p = text, *end = text + len;
-    while (p < end && nrows < MAX_ENGINES) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        char line[8192];
-        snprintf(line, sizeof(line), "%.*s", (int)MIN(ll, sizeof(line) - 1), p);
-        p += ll + 1;
-        char *save = NULL, *fields[16];
-        int nf = 0;
-        for (char *tok = strtok_r(line, " ", &save); tok && nf < 16;
-             tok = strtok_r(NULL, " ", &save))
-            fields[nf++] = tok;
-        if (nf < 8 || strstr(fields[2], "handshake") || strstr(fields[2], "noaddr"))
-            continue;
-        int port = 0;
-        char *colon = strchr(fields[1], ':');
-        if (colon)
-            port = atoi(colon + 1);
-        int eng = -1;
-        for (int i = 0; i < s->nengines; i++)
-            if (s->engines[i].port == port)
-                eng = i;
-        int is_master = strstr(fields[2], "master") != NULL;
-        if (eng < 0 && s->follow[0] && colon && s->nengines < MAX_ENGINES)
-            eng = follow_add(s, fields[1], (size_t)(colon - fields[1]), port);
-        if (eng < 0)
-            continue;
-        if (s->follow[0])
-            s->engines[eng].primary = is_master;
-        snprintf(rows[nrows].id, sizeof(rows[nrows].id), "%s", fields[0]);
-        snprintf(rows[nrows].master, sizeof(rows[nrows].master), "%s", fields[3]);
-        rows[nrows].engine = eng;
-        rows[nrows].is_master = is_master;
-        if (is_master) {
-            int first = TOPO_SLOTS;
-            for (int f = 8; f < nf; f++) {
-                if (fields[f][0] == '[')
-                    continue; /* migrating/importing markers */
-                int lo = atoi(fields[f]), hi = lo;
-                char *dash = strchr(fields[f], '-');
-                if (dash)
-                    hi = atoi(dash + 1);
-                first = MIN(first, lo);
-                for (int sl = lo; sl <= hi && sl < TOPO_SLOTS; sl++)
-                    t->slot_shard[sl] = (uint16_t)nmasters;
-            }
-            /* A master without slots is a shard only when Stratus made it a primary (a shard
-             * just added, about to receive slots, must be reachable before its first MOVED);
-             * otherwise it is a replica not yet known as one by this node. A follower cannot
-             * tell the two apart: it waits for the slots. */
-            if ((first < TOPO_SLOTS || (!s->follow[0] && s->engines[eng].primary)) &&
-                nmasters < TOPO_MAX_SHARDS) {
-                snprintf(masters[nmasters], 41, "%s", fields[0]);
-                first_slot[nmasters] = first;
-                nmasters++;
-            }
-        }
-        nrows++;
-    }
-    /* Shards are numbered by the first slot they own (then node id), not by the order this
-     * engine listed them: another engine lists them in another order, and a request waiting
-     * for shard i (a fan-out part) must find the same primary in the next topology. */
-    int order[MAX_ENGINES], rank[MAX_ENGINES];
-    for (int i = 0; i < nmasters; i++)
-        order[i] = i;
-    for (int i = 1; i < nmasters; i++)
-        for (int j = i; j > 0; j--) {
-            int a = order[j - 1], b = order[j];
-            if (first_slot[a] < first_slot[b] ||
-                (first_slot[a] == first_slot[b] && strcmp(masters[a], masters[b]) <= 0))
-                break;
-            order[j - 1] = b;
-            order[j] = a;
-        }
-    for (int i = 0; i < nmasters; i++)
-        rank[order[i]] = i;
-    char sorted[MAX_ENGINES][41];
-    for (int i = 0; i < nmasters; i++)
-        memcpy(sorted[rank[i]], masters[i], 41);
-    memcpy(masters, sorted, sizeof(masters[0]) * (size_t)nmasters);
-    for (int sl = 0; sl < TOPO_SLOTS && nmasters > 0; sl++)
-        if (t->slot_shard[sl] < nmasters)
-            t->slot_shard[sl] = (uint16_t)rank[t->slot_shard[sl]];
-    t->nshards = nmasters;
-    for (int r = 0; r < nrows; r++) {
-        int shard = -1;
-        const char *mid = rows[r].is_master ? rows[r].id : rows[r].master;
-        for (int m = 0; m < nmasters; m++)
-            if (strcmp(masters[m], mid) == 0)
-                shard = m;
-        if (shard < 0 || t->nnodes >= TOPO_MAX_NODES)
-            continue;
-        topo_node *n = &t->nodes[t->nnodes];
-        engine *e = &s->engines[rows[r].engine];
-        snprintf(n->id, sizeof(n->id), "%s", rows[r].id);
-        snprintf(n->addr, sizeof(n->addr), "%s", e->addr);
-        snprintf(n->cluster_addr, sizeof(n->cluster_addr), "%s:%d", sup_engine_ip(s, e), e->port);
-        n->shard = shard;
-        n->primary = rows[r].is_master;
-        snprintf(n->zone, sizeof(n->zone), "%s", e->zone);
-        topo_shard *sh = &t->shards[shard];
-        if (n->primary)
-            sh->primary = t->nnodes;
-        else if (sh->nreplicas < (int)ARRAY_LEN(sh->replicas))
-            sh->replicas[sh->nreplicas++] = t->nnodes;
-        t->nnodes++;
-    }
-    return t;
 }
