@@ -29,11 +29,14 @@ topology *nodes_parse(const char *text, size_t len, const nodes_map *map)
         char line[8192];
         snprintf(line, sizeof(line), "%.*s", (int)MIN(ll, sizeof(line) - 1), p);
         p += ll + 1;
-        char *save = NULL, *fields[16];
+        /* The 8 fields every line has; the slot ranges (any number of them) follow in save. */
+        char *save = NULL, *fields[8];
         int nf = 0;
-        for (char *tok = strtok_r(line, " ", &save); tok && nf < 16;
-             tok = strtok_r(NULL, " ", &save))
+        for (char *tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
             fields[nf++] = tok;
+            if (nf == 8)
+                break;
+        }
         if (nf < 8 || strstr(fields[2], "handshake") || strstr(fields[2], "noaddr"))
             continue;
         int port = 0;
@@ -52,15 +55,21 @@ topology *nodes_parse(const char *text, size_t len, const nodes_map *map)
         rows[nrows].is_master = is_master;
         if (is_master) {
             int first = TOPO_SLOTS;
-            for (int f = 8; f < nf; f++) {
-                if (fields[f][0] == '[')
+            for (char *f = strtok_r(NULL, " ", &save); f; f = strtok_r(NULL, " ", &save)) {
+                if (f[0] == '[')
                     continue; /* migrating/importing markers */
-                int lo = atoi(fields[f]), hi = lo;
-                char *dash = strchr(fields[f], '-');
-                if (dash)
-                    hi = atoi(dash + 1);
-                first = MIN(first, lo);
-                for (int sl = lo; sl <= hi && sl < TOPO_SLOTS; sl++)
+                char *endp = NULL;
+                long lo = strtol(f, &endp, 10), hi = lo;
+                if (endp == f || lo < 0 || lo >= TOPO_SLOTS)
+                    continue; /* not a slot: nothing is written for it */
+                if (*endp == '-') {
+                    char *e2 = NULL;
+                    hi = strtol(endp + 1, &e2, 10);
+                    if (e2 == endp + 1 || hi < lo)
+                        continue;
+                }
+                first = MIN(first, (int)lo);
+                for (long sl = lo; sl <= hi && sl < TOPO_SLOTS; sl++)
                     t->slot_shard[sl] = (uint16_t)nmasters;
             }
             /* A master without slots is a shard only when Stratus made it a primary (a shard

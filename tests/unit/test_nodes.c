@@ -496,3 +496,38 @@ TEST(nodes_malformed_slots_stay_in_range)
     ASSERT_EQ(owned_slots(t), TOPO_SLOTS);
     topo_destroy(t);
 }
+
+TEST(nodes_negative_or_garbled_slots_are_skipped)
+{
+    fake f;
+    fake_init(&f, 1, 1);
+    /* "-5" once wrote before slot_shard (UBSan); "x" once counted as slot 0. */
+    static const char text[] = IA " 127.0.0.1:30001@40001 master - 0 0 1 connected -5 x 7 -3-2\n";
+    topology *t = parse(&f, text);
+    ASSERT_EQ(t->nshards, 1);
+    ASSERT_EQ(owned_slots(t), 1);
+    ASSERT_EQ(t->slot_shard[7], 0);
+    ASSERT_EQ(t->slot_shard[0], TOPO_NO_SHARD);
+    topo_destroy(t);
+}
+
+TEST(nodes_a_master_with_many_ranges_keeps_them_all)
+{
+    /* After scaling in and out, a primary can own many separate ranges: every one counts (the
+     * parser once kept 8 slot fields a line). */
+    fake f;
+    fake_init(&f, 1, 1);
+    char text[4096];
+    size_t n =
+        (size_t)snprintf(text, sizeof(text), IA " 127.0.0.1:30001@40001 master - 0 0 1 connected");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n, " %d-%d", i * 100, i * 100 + 9);
+    snprintf(text + n, sizeof(text) - n, " [3999->-%s]\n",
+             "0123456789012345678901234567890123456789");
+    topology *t = parse(&f, text);
+    ASSERT_EQ(t->nshards, 1);
+    ASSERT_EQ(owned_slots(t), 400);
+    ASSERT_EQ(t->slot_shard[3909], 0);
+    ASSERT_EQ(t->slot_shard[3910], TOPO_NO_SHARD);
+    topo_destroy(t);
+}
