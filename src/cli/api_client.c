@@ -1,5 +1,5 @@
 /* `stratus cache|snapshot|usage` subcommands: calls to the control plane's HTTP API (through
- * cli/http_client.c), shown as tables laid out by cli/table.c (or the API's JSON with --json).
+ * common/http_client.c), shown as tables laid out by cli/table.c (or the API's JSON with --json).
  * The CLI's one file that includes jansson.h.
  * Exit codes: 0 done, 1 the API refused (4xx other than below) or failed, 2 bad usage,
  * 3 not found, 4 conflict (exists already, busy), 5 the API cannot be reached. */
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/http_client.h"
+#include "common/http_client.h"
 #include "cli/table.h"
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -112,7 +112,11 @@ static int call(opts *o, const char *method, const char *path, const char *body,
     buf_append(&url, "", 1);
     char err[256];
     long code = 0;
-    int rc = cli_http_call(method, buf_rptr(&url), o->token, body, &code, out, err, sizeof(err));
+    /* A call may wait: creating a cache, a snapshot or a restore takes a while, so only an API
+     * silent for 10 minutes is given up on. */
+    http_call call = {.method = method, .url = buf_rptr(&url), .token = o->token, .body = body,
+                      .idle_s = 600};
+    int rc = http_request(&call, &code, out, err, sizeof(err));
     buf_deinit(&url);
     if (rc == -ENOTCONN)
         fprintf(stderr, "stratus: cannot reach the API at %s: %s (is `stratus serve` running?)\n",

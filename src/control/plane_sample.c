@@ -22,9 +22,29 @@
 #include "common/log.h"
 #include "control/endpoint.h"
 #include "control/figures.h"
-#include "control/http_client.h"
+#include "common/http_client.h"
 
 #define FIGURES_TIMEOUT_MS 1000 /* a cache that does not answer within this misses a sample */
+
+/* GET http://host:port/metrics.json of a cache's process into out: 0, or -EIO with err. */
+static int get_figures(const char *host, int port, buf *out, char *err, size_t errlen)
+{
+    char url[512];
+    snprintf(url, sizeof(url), "http://%s%s%s:%d/metrics.json", strchr(host, ':') ? "[" : "",
+             host, strchr(host, ':') ? "]" : "", port);
+    http_call call = {.method = "GET", .url = url, .timeout_ms = FIGURES_TIMEOUT_MS,
+                      .max = FIGURES_MAX_BYTES};
+    long status = 0;
+    char why[256] = "";
+    int rc = http_request(&call, &status, out, why, sizeof(why));
+    if (rc == 0 && status != 200)
+        snprintf(why, sizeof(why), "HTTP status %ld", status);
+    if (rc != 0 || status != 200) {
+        snprintf(err, errlen, "GET %s: %s", url, why);
+        return -EIO;
+    }
+    return 0;
+}
 
 /* Read the figures of cache pc, rendered in process for the embedded cache; 0, or a negative
  * code (logged at debug level: a cache starting or stopping has none to give). */
@@ -46,8 +66,7 @@ static int fetch_figures(plane *p, pcache *pc, cache_figures *f, buf *prom)
             mport <= 0)
             rc = -ENOENT;
         else
-            rc = http_client_get(host, mport, "/metrics.json", FIGURES_TIMEOUT_MS,
-                                 FIGURES_MAX_BYTES, &text, err, sizeof(err));
+            rc = get_figures(host, mport, &text, err, sizeof(err));
     }
     if (rc == 0)
         rc = figures_decode(buf_used(&text) ? buf_rptr(&text) : "", buf_used(&text), f, prom, err,
