@@ -40,18 +40,18 @@ void admin_acl_log(session *s, acl_log_reason reason, acl_log_context context, c
 
 static const char script_denied[] = "The user executing the script";
 
-void admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *frame, size_t len)
+int admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *frame, size_t len)
 {
     session *s = req_session(r);
-    if (!s || !s->user_name || len > 4096 ||
+    if (!s || !s->user_name || len > 4096 || r->ack ||
         !memmem(frame, len, script_denied, sizeof(script_denied) - 1))
-        return;
+        return 0;
     /* The engine logged what its script called (reason, object): read it back, under the
      * endpoint's own user, and log it with this client as the engine cannot know it. */
     const topology *t = worker_topology(w);
     int node = topo_find_addr(t, addr);
     if (node < 0)
-        return; /* the engine left the topology meanwhile */
+        return 0; /* the engine left the topology meanwhile */
     req *q = req_get(w);
     q->flags = REQ_F_ENDPOINT | REQ_F_ACL_FETCH | REQ_F_READONLY;
     q->target = TARGET_NODE; /* that very engine, by the address the cluster knows it by */
@@ -71,7 +71,13 @@ void admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *fr
     q->note = xmalloc(buf_used(&note));
     memcpy(q->note, buf_rptr(&note), buf_used(&note));
     buf_deinit(&note);
+    /* As in Redis, the entry is in the log by the time the client reads the error: r's reply
+     * waits for q (router_deliver hands it on once q is answered or fails). */
+    buf_append(&r->reply, frame, len);
+    q->ack = r;
+    r->ack = q;
     router_send(w, q);
+    return 1;
 }
 
 /* A field of one ACL LOG entry (a map, or a flat array in RESP2). */

@@ -83,8 +83,9 @@ static void backend_lost(backend *b, const char *why, int timed_out)
             req_put(w, r);
             continue;
         }
-        if (r->ack) {
-            /* Its WAIT goes with this link; a resent write gets a new one. */
+        if (r->ack && (r->ack->flags & REQ_F_ACK)) {
+            /* Its WAIT goes with this link; a resent write gets a new one. (An ACL LOG read
+             * keeps the reply it holds: it is sent again, or fails, and hands it on then.) */
             r->ack->ack = NULL;
             r->ack = NULL;
         }
@@ -447,12 +448,13 @@ static void on_backend_readable(conn *c)
             ack_reply(w, r, frame, flen);
             continue;
         }
-        if (r->ack && frame[0] != '-' && !buf_used(&r->reply)) {
+        int has_wait = r->ack && (r->ack->flags & REQ_F_ACK); /* --durability sync */
+        if (has_wait && frame[0] != '-' && !buf_used(&r->reply)) {
             /* A write's reply waits for its WAIT's (the next frame on this link). */
             buf_append(&r->reply, frame, flen);
             continue;
         }
-        if (r->ack) {
+        if (has_wait) {
             /* Refused or redirected: nothing ran, and its WAIT has nothing to confirm. */
             r->ack->ack = NULL;
             r->ack = NULL;
@@ -495,8 +497,8 @@ static void on_backend_readable(conn *c)
         else if (unlikely(w->view->max_storage) && flen > 4 && memcmp(frame, "-OOM", 4) == 0)
             storage_limit_reached(w, r);
         else {
-            if (unlikely(frame[0] == '-'))
-                admin_acl_engine_denial(w, r, b->addr, frame, flen); /* a script's, for ACL LOG */
+            if (unlikely(frame[0] == '-') && admin_acl_engine_denial(w, r, b->addr, frame, flen))
+                continue; /* a script's: delivered once its ACL LOG entry is logged */
             router_deliver(w, r, frame, flen);
         }
     }

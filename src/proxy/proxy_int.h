@@ -487,8 +487,9 @@ void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *arg
 void admin_acl_waiting(worker *w, uint64_t now);
 /* r got error reply frame from the engine at addr: when a script or function of its client was
  * refused a call there, the engine's ACL LOG entry is read back and logged in the cache's with
- * context "lua" and this client. */
-void admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *frame, size_t len);
+ * context "lua" and this client. 1 when it did: r's reply (the frame) is then held until that
+ * entry is logged; 0 when r's reply goes on now. */
+int admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *frame, size_t len);
 /* The reply of that read (q is the internal request; the caller frees it). */
 void admin_acl_engine_fetched(worker *w, req *q, const char *frame, size_t len);
 /* Record in the cache's ACL LOG that something was refused to session s running as user (its

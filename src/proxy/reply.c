@@ -63,7 +63,14 @@ void router_deliver(worker *w, req *r, const char *data, size_t len)
         return;
     if (unlikely(r->flags & REQ_F_ACL_FETCH)) {
         admin_acl_engine_fetched(w, r, data, len);
-        req_put(w, r);
+        req *denied = r->ack; /* the script's request, its reply held until now */
+        req_put(w, r);        /* unlinks both */
+        if (denied) {
+            buf held = denied->reply;
+            buf_init(&denied->reply);
+            router_deliver(w, denied, buf_rptr(&held), buf_used(&held));
+            buf_deinit(&held);
+        }
         return;
     }
     if (r->parent) {
