@@ -491,8 +491,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     }
     if (unlikely(s->view->meter.max_ecpu_s || s->quota) && s->meter_cmd && throttle(s))
         return;
-    const local_row *row = local_row_of(d);
-    if (s->multi && !(row && (row->flags & LOCAL_F_TXN))) {
+    if (s->multi && !(local_row_of(d) && (local_row_of(d)->flags & LOCAL_F_TXN))) {
         txn_queue(s, d, argc, argv, lens, raw, rawlen);
         return;
     }

@@ -65,15 +65,6 @@ const acl_table *view_acl(const proxy_view *v)
     return rcu_dereference(v->acl);
 }
 
-void view_count_latency(proxy_view *v, uint64_t us)
-{
-    int i = 0;
-    while (i < VIEW_LATENCY_BUCKETS - 1 && us > view_latency_us[i])
-        i++;
-    atomic_fetch_add_explicit(&v->latency.bucket[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&v->latency.sum_us, us, memory_order_relaxed);
-}
-
 int view_link_take(proxy_view *v, const char *user)
 {
     int64_t n = atomic_fetch_add_explicit(&v->counters.private_links, 1, memory_order_relaxed);
