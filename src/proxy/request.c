@@ -279,7 +279,7 @@ static int pin_to_watch(session *s, req *r, int nkeys, int slot)
     return 0;
 }
 
-/* SCAN: the cursor names a shard and that shard's own cursor; see merge_values. */
+/* SCAN: the cursor names a shard and that shard's own cursor; see merge.c (merge_scan). */
 static void dispatch_scan(session *s, size_t argc, const char *const *argv, const size_t *lens)
 {
     char num[32];
