@@ -347,7 +347,9 @@ static void client_reply(session *s, req *r, const char *arg, size_t n)
 
 static void ping(const local_call *c)
 {
-    if (c->argc > 1)
+    if (c->argc > 2) /* PING's arity is -1; it takes at most one argument (as pingCommand) */
+        resp_add_error(c->b, "ERR wrong number of arguments for 'ping' command");
+    else if (c->argc > 1)
         resp_add_bulk(c->b, c->argv[1], c->lens[1]);
     else
         resp_add_simple(c->b, "PONG");

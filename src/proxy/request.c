@@ -3,6 +3,7 @@
  * owning its keys' slot, split across slots (MGET, DEL ...) or fanned out to every shard,
  * served across slots by gathering its keys (gather.c); then sent (router.c). */
 #define ALLOC_ROOM ROOM_PROXY
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -425,8 +426,14 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         const cmd_def *sub = cmd_lookup_sub(d, argv[1], lens[1]);
         int refused = d->route == ROUTE_REFUSED || d->route == ROUTE_LATER;
         if (!sub && !refused) {
+            /* Redis's words: the container as the client typed it, in capitals. */
+            char name[32];
+            size_t n = MIN(lens[0], sizeof(name) - 1);
+            for (size_t i = 0; i < n; i++)
+                name[i] = (char)toupper((unsigned char)argv[0][i]);
+            name[n] = '\0';
             router_reply_error(s, "ERR unknown subcommand '%.*s'. Try %s HELP.",
-                               (int)MIN(lens[1], 64), argv[1], d->name);
+                               (int)MIN(lens[1], 128), argv[1], name);
             txn_mark_dirty(s);
             rejected(s);
             return;

@@ -7,6 +7,7 @@ redis-server outlives a test.
 """
 
 import os
+import shutil
 import re
 import signal
 import socket
@@ -793,3 +794,24 @@ def pytest_sessionfinish(session, exitstatus):
             pass
     if leaked:
         print(f"\nWARNING: killed {len(leaked)} leaked process(es) under {base}: {leaked}")
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """A plain redis-server 7.0 on a unix socket in a temp dir; stopped by its pid."""
+    d = tmp_path_factory.mktemp("redis")
+    sock = str(d / "redis.sock")
+    proc = subprocess.Popen(
+        [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
+         "--dir", str(d), "--logfile", str(d / "redis.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline_poll(lambda: redis.Redis(unix_socket_path=sock, socket_timeout=1).ping(), 10,
+                      what="redis-server to answer PING")
+        version = redis.Redis(unix_socket_path=sock).info("server")["redis_version"]
+        if not version.startswith("7.0."):
+            pytest.skip(f"the reference is Redis 7.0, this redis-server is {version}")
+        yield sock
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)

@@ -11,19 +11,14 @@ message naming the fix), its `default` user is the cache admin, and Stratus-only
 (STRATUS ...) may appear in a description where Redis has no such command."""
 
 import hashlib
-import os
-import shutil
-import signal
-import subprocess
 
 import pytest
 import redis
 
-from conftest import IO_TIMEOUT, deadline_poll, module_stratus
+from conftest import IO_TIMEOUT, module_stratus
 
 srv = module_stratus("--replicas", "0")
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 CATEGORIES = ["keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
               "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking",
@@ -111,27 +106,6 @@ STRATUS_REFUSES = [
     (["+debug|object"], "Stratus does not support allowing one first argument"),
     (["(+get ~x)"], "selectors are not supported by Stratus"),
 ]
-
-
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory):
-    """A plain redis-server 7.0 on a unix socket in a temp dir; stopped by its pid."""
-    d = tmp_path_factory.mktemp("redis")
-    sock = str(d / "redis.sock")
-    proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no",
-         "--dir", str(d), "--logfile", str(d / "redis.log")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline_poll(lambda: redis.Redis(unix_socket_path=sock, socket_timeout=1).ping(), 10,
-                      what="redis-server to answer PING")
-        version = redis.Redis(unix_socket_path=sock).info("server")["redis_version"]
-        if not version.startswith("7.0."):
-            pytest.skip(f"the reference is Redis 7.0, this redis-server is {version}")
-        yield sock
-    finally:
-        os.kill(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
 
 
 class Pair:
