@@ -71,7 +71,7 @@ POLICY = {
     "psubscribe": ("LOCAL", "NONE", "SUBSCRIBE"),
     "unsubscribe": ("LOCAL", "NONE", "SUBSCRIBE"),
     "punsubscribe": ("LOCAL", "NONE", "SUBSCRIBE"),
-    "publish": ("LOCAL", "NONE", "PUBSUB_QUERY"),  # shard 0 holds every subscriber: exact counts
+    "publish": ("LOCAL", "NONE", "PUBLISH"),  # shard 0 holds every subscriber: exact counts
     "pubsub|channels": ("LOCAL", "NONE", "PUBSUB_QUERY"),
     "pubsub|numsub": ("LOCAL", "NONE", "PUBSUB_QUERY"),
     "pubsub|numpat": ("LOCAL", "NONE", "PUBSUB_QUERY"),
@@ -457,7 +457,13 @@ def write_docs(data):
         shown = name.upper().replace("|", " ")
         if name in DOC_NOTES and route not in ("REFUSED", "LATER"):
             status, why = "supported", DOC_NOTES[name]
-        elif name in ("publish", "pubsub|channels", "pubsub|numsub", "pubsub|numpat"):
+        elif name == "publish":
+            status, why = "supported", ("supported: sent to the engine every subscriber's "
+                                        "connection is on (shard 0's primary), so the count is "
+                                        "exact; inside MULTI it runs on the transaction's shard "
+                                        "and reaches every subscriber (the cluster passes it on), "
+                                        "the count being that engine's own, as in Redis Cluster")
+        elif name in ("pubsub|channels", "pubsub|numsub", "pubsub|numpat"):
             status, why = "supported", ("supported: sent to the engine every subscriber's "
                                         "connection is on (shard 0's primary), so counts are exact")
         elif name in ("subscribe", "psubscribe", "unsubscribe", "punsubscribe"):

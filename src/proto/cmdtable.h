@@ -100,7 +100,8 @@ typedef enum {
     X(CONFIG_GET) \
     X(CONFIG_SET) \
     X(ACL) \
-    X(WAIT)
+    X(WAIT) \
+    X(PUBLISH)
 /* clang-format on */
 
 #define CMD_LOCAL_ENUM(n) LOCAL_##n,

@@ -489,7 +489,7 @@ const cmd_def cmd_table[] = {
     {"psubscribe", NULL, -2, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0, 223, 0x9000u},
     {"psync", NULL, -3, 0, ROUTE_REFUSED, MERGE_NONE, LOCAL_NONE, 0, NULL, "replication streams are internal to the service", NULL, 0, 224, 0x2a000u},
     {"pttl", NULL, 2, CMD_F_READONLY | CMD_F_FAST, ROUTE_KEYS, MERGE_NONE, LOCAL_NONE, 1, ks_pttl, NULL, NULL, 0, 225, 0x4003u},
-    {"publish", NULL, 3, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBSUB_QUERY, 0, NULL, NULL, NULL, 0, 226, 0x5000u},
+    {"publish", NULL, 3, CMD_F_FAST, ROUTE_LOCAL, MERGE_NONE, LOCAL_PUBLISH, 0, NULL, NULL, NULL, 0, 226, 0x5000u},
     {"pubsub", NULL, -2, 0, ROUTE_PARENT, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, subs_pubsub, 6, 233, 0x8000u},
     {"punsubscribe", NULL, -1, 0, ROUTE_LOCAL, MERGE_NONE, LOCAL_SUBSCRIBE, 0, NULL, NULL, NULL, 0, 234, 0x9000u},
     {"quit", NULL, -1, CMD_F_FAST | CMD_F_NOAUTH, ROUTE_LOCAL, MERGE_NONE, LOCAL_QUIT, 0, NULL, NULL, NULL, 0, 235, 0x44000u},

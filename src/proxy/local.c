@@ -653,6 +653,9 @@ static const local_row rows[LOCAL__COUNT] = {
     [LOCAL_CONFIG_SET] = TAKE(config_set, 0),
     [LOCAL_ACL] = TAKE(acl, 0),
     [LOCAL_WAIT] = TAKE(wait_cmd, 0),
+    /* Inside MULTI, PUBLISH runs on the transaction's shard: the cluster passes it on to every
+     * subscriber; its count is that engine's own, as Redis Cluster counts. */
+    [LOCAL_PUBLISH] = TAKE(request_pubsub_query, LOCAL_F_QUEUED),
 };
 
 const local_row *local_row_of(const cmd_def *d)

@@ -167,3 +167,25 @@ def test_keyless_transaction(srv):
     assert c.call("ECHO", "hi") == "QUEUED"
     assert c.call("EXEC") == ["PONG", b"hi"]
     c.close()
+
+
+def test_publish_inside_multi_reaches_every_subscriber(srv, r):
+    """bee-queue finishes each job with MULTI ... PUBLISH ... EXEC: the message reaches
+    subscribers whatever shard the transaction runs on (the cluster passes it on)."""
+    sub = r.pubsub()
+    sub.subscribe("jobs:done")
+    assert sub.get_message(timeout=5)["type"] == "subscribe"
+    for key in ("job:1", "job:2", "job:3", "job:4"):  # slots on every shard of 3
+        c = srv.raw_tls()
+        assert c.call("MULTI") == "OK"
+        assert c.call("SET", key, "done") == "QUEUED"
+        assert c.call("PUBLISH", "jobs:done", key) == "QUEUED"
+        got = c.call("EXEC")
+        assert got[0] == "OK" and isinstance(got[1], int), got
+        c.close()
+        msg = None
+        while msg is None or msg["type"] != "message":
+            msg = sub.get_message(timeout=5)
+            assert msg is not None, f"the PUBLISH of {key}'s transaction reached nobody"
+        assert msg["data"] == key
+    sub.close()

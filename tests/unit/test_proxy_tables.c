@@ -52,7 +52,8 @@ TEST(local_transaction_control_and_queueable_commands_are_marked)
         queued += row && (row->flags & LOCAL_F_QUEUED);
     }
     ASSERT_EQ(txn_rows, 5);
-    ASSERT_EQ(queued, 2);
+    ASSERT_EQ(queued, 3); /* PING, ECHO, PUBLISH */
+    ASSERT_EQ(local_row_of(named("PUBLISH", NULL))->flags, LOCAL_F_QUEUED);
 }
 
 TEST(merge_every_merge_a_command_uses_has_a_row)
