@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -133,6 +134,7 @@ static const struct {
     {"server", INFO_SERVER},           {"clients", INFO_CLIENTS}, {"memory", INFO_MEMORY},
     {"persistence", INFO_PERSISTENCE}, {"stats", INFO_STATS},     {"replication", INFO_REPLICATION},
     {"cluster", INFO_CLUSTER},         {"stratus", INFO_STRATUS}, {"keyspace", INFO_KEYSPACE},
+    {"cpu", INFO_CPU},
 };
 
 uint32_t local_info_sections(size_t argc, const char *const *argv, const size_t *lens)
@@ -170,6 +172,7 @@ void local_info_add_engine(info_sums *sums, const char *text, size_t len)
 {
     sums->used_memory += text_field(text, len, "used_memory:");
     sums->keys += text_field(text, len, "db0:keys=");
+    sums->blocked_clients += text_field(text, len, "blocked_clients:");
     const char *db = memmem(text, len, "db0:", 4);
     if (db) {
         const char *ex = memmem(db, len - (size_t)(db - text), "expires=", 8);
@@ -212,7 +215,8 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
     if (sections & INFO_CLIENTS) {
         buf_appendf(&text, "# Clients\r\n");
         counter_lines(&text, &c->counters, VIEW_INFO_CLIENTS);
-        buf_appendf(&text, "maxclients:%ld\r\n\r\n", c->limits.maxclients);
+        buf_appendf(&text, "maxclients:%ld\r\nblocked_clients:%lld\r\n\r\n",
+                    c->limits.maxclients, (long long)sums->blocked_clients);
     }
     if (sections & INFO_MEMORY) {
         char human[32];
@@ -235,6 +239,24 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
     }
     if (sections & INFO_REPLICATION)
         buf_appendf(&text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+    if (sections & INFO_CPU) {
+        /* The endpoint's own process, as Redis reports its own (the engines' are theirs). */
+        struct rusage self, children, thread;
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &children);
+        getrusage(RUSAGE_THREAD, &thread);
+        buf_appendf(&text,
+                    "# CPU\r\nused_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n"
+                    "used_cpu_sys_children:%ld.%06ld\r\nused_cpu_user_children:%ld.%06ld\r\n"
+                    "used_cpu_sys_main_thread:%ld.%06ld\r\nused_cpu_user_main_thread:%ld.%06ld"
+                    "\r\n\r\n",
+                    (long)self.ru_stime.tv_sec, (long)self.ru_stime.tv_usec,
+                    (long)self.ru_utime.tv_sec, (long)self.ru_utime.tv_usec,
+                    (long)children.ru_stime.tv_sec, (long)children.ru_stime.tv_usec,
+                    (long)children.ru_utime.tv_sec, (long)children.ru_utime.tv_usec,
+                    (long)thread.ru_stime.tv_sec, (long)thread.ru_stime.tv_usec,
+                    (long)thread.ru_utime.tv_sec, (long)thread.ru_utime.tv_usec);
+    }
     if (sections & INFO_CLUSTER)
         buf_appendf(&text, "# Cluster\r\ncluster_enabled:1\r\n\r\n");
     if (sections & INFO_STRATUS)
@@ -416,7 +438,7 @@ static void role(const local_call *c)
 void local_info_answer(const local_call *c)
 {
     /* Only when no engine figure is needed (request_info fans out otherwise). */
-    info_sums none = {0, 0, 0};
+    info_sums none = {0, 0, 0, 0};
     local_info_build(c->s, c->b, local_info_sections(c->argc, c->argv, c->lens), &none);
 }
 

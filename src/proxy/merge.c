@@ -146,7 +146,7 @@ static int merge_mget(worker *w, req *p, resp_value **vals, buf *out)
 static int merge_info(worker *w, req *p, resp_value **vals, buf *out)
 {
     (void)w;
-    info_sums sums = {0, 0, 0};
+    info_sums sums = {0, 0, 0, 0};
     for (uint32_t i = 0; i < p->nchildren; i++)
         if (vals[i] && (vals[i]->type == RESP_T_BULK || vals[i]->type == RESP_T_VERBATIM))
             local_info_add_engine(&sums, vals[i]->str, vals[i]->len);

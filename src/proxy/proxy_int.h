@@ -531,12 +531,14 @@ void gather_merge(worker *w, req *p);
 #define INFO_CLUSTER 0x40u
 #define INFO_STRATUS 0x80u
 #define INFO_KEYSPACE 0x100u
+#define INFO_CPU 0x200u
 
 /* Engine figures summed over the primaries for INFO. */
 typedef struct {
     int64_t used_memory;
     int64_t keys;
     int64_t expires;
+    int64_t blocked_clients; /* the endpoint's clients blocked in an engine (their links) */
 } info_sums;
 
 uint32_t local_info_sections(size_t argc, const char *const *argv, const size_t *lens);

@@ -634,15 +634,21 @@ void request_info(const local_call *c)
 {
     session *s = c->s;
     uint32_t sections = local_info_sections(c->argc, c->argv, c->lens);
-    if (!(sections & (INFO_MEMORY | INFO_KEYSPACE))) {
+    /* INFO clients alone never wakes a sleeping cache: asleep, no client is blocked. */
+    uint32_t engine_sections = INFO_MEMORY | INFO_KEYSPACE;
+    if (!atomic_load_explicit(&s->view->sleep.asleep, memory_order_relaxed))
+        engine_sections |= INFO_CLIENTS;
+    if (!(sections & engine_sections)) {
         local_answer(c, local_info_answer);
         return;
     }
     if (router_endpoint_turn(s))
         return;
-    static const char *const info_argv[] = {"INFO", "memory", "keyspace"};
-    static const size_t info_lens[] = {4, 6, 8};
-    dispatch_all(s, c->d, 3, info_argv, info_lens, NULL, 0);
+    /* The primaries' memory, keys and blocked clients (a blocked client of the endpoint is one
+     * blocked link on an engine), summed. */
+    static const char *const info_argv[] = {"INFO", "memory", "keyspace", "clients"};
+    static const size_t info_lens[] = {4, 6, 8, 7};
+    dispatch_all(s, c->d, 4, info_argv, info_lens, NULL, 0);
     s->tail->merge = MERGE_INFO;
     s->tail->info_sections = sections;
 }

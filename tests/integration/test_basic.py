@@ -6,12 +6,13 @@ import socket
 import ssl
 import stat
 import subprocess
+import threading
 import warnings
 
 import pytest
 import redis
 
-from conftest import IO_TIMEOUT, RespError, module_stratus
+from conftest import IO_TIMEOUT, RespError, deadline_poll, module_stratus
 
 srv = module_stratus()
 
@@ -334,6 +335,39 @@ def test_info_keyspace_counts_keys(srv):
         r.set(f"ks:{i}", i)
     ks = r.info("keyspace")
     assert ks.get("db0", {}).get("keys") == 30, ks
+
+
+def test_info_cpu_as_redis_names_it(srv):
+    r = srv.client()
+    for section in (None, "default", "all", "cpu"):
+        info = r.info(section) if section else r.info()
+        for field in ("used_cpu_sys", "used_cpu_user", "used_cpu_sys_children",
+                      "used_cpu_user_children", "used_cpu_sys_main_thread",
+                      "used_cpu_user_main_thread"):
+            assert isinstance(info.get(field), float), (section, field, sorted(info)[:40])
+    assert "used_cpu_user" not in r.info("server")
+
+
+def test_info_blocked_clients_counts_the_endpoints_blocked_clients(srv):
+    """Redis's own tests wait for `blocked_clients` to reach N before they push."""
+    r = srv.client()
+    assert r.info("clients")["blocked_clients"] == 0
+    blockers = [srv.client() for _ in range(3)]
+    threads = [threading.Thread(target=c.blpop, args=(f"{{blk}}:info{i}", 10))
+               for i, c in enumerate(blockers)]
+    for t in threads:
+        t.start()
+    deadline_poll(lambda: r.info("clients")["blocked_clients"] == 3, 10,
+                  what="INFO clients to count 3 blocked clients")
+    assert r.info()["blocked_clients"] == 3
+    for i in range(3):
+        r.rpush(f"{{blk}}:info{i}", "x")
+    for t in threads:
+        t.join(10)
+    deadline_poll(lambda: r.info("clients")["blocked_clients"] == 0, 10,
+                  what="blocked_clients back to 0")
+    for c in blockers:
+        c.close()
 
 
 def test_command_and_command_count(srv):
