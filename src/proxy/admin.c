@@ -43,9 +43,9 @@ static const char script_denied[] = "The user executing the script";
 int admin_acl_engine_denial(worker *w, req *r, const char *addr, const char *frame, size_t len)
 {
     session *s = req_session(r);
-    if (!s || !s->user_name || len > 4096 || r->ack ||
+    if (!s || !s->user_name || len > 4096 || r->ack || buf_used(&r->reply) ||
         !memmem(frame, len, script_denied, sizeof(script_denied) - 1))
-        return 0;
+        return 0; /* (a reply buffer in use holds a preamble's error: not for holding this) */
     /* The engine logged what its script called (reason, object): read it back, under the
      * endpoint's own user, and log it with this client as the engine cannot know it. */
     const topology *t = worker_topology(w);
