@@ -28,6 +28,33 @@ engine *sup_live_replica(supervisor *s, const engine *p)
 
 #define HEALTH_EVERY_MS 50 /* a check answers for this long */
 
+/* Whether e, silent, is busy rather than frozen: its process (on this host) is running or has
+ * used CPU since the last check. An engine running a long script or command answers nobody
+ * until busy-reply-threshold, then -BUSY; it is alive (Redis would not fail it over either:
+ * SCRIPT KILL is the remedy). A stopped or hung process uses no CPU. */
+static int busy_running(supervisor *s, engine *e)
+{
+    if (sup_agent_of(s, e) || e->pid <= 0)
+        return 0; /* another host's: its agent's lease is the test */
+    char path[64], text[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)e->pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *p = strrchr(text, ')'); /* the name may hold spaces and parentheses */
+    char state = 0;
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf(p + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &state,
+                     &utime, &stime) != 3)
+        return 0;
+    uint64_t ticks = utime + stime, before = e->cpu_ticks;
+    e->cpu_ticks = ticks;
+    return state == 'R' || (before && ticks > before);
+}
+
 /* CLUSTER INFO with a short timeout, at most every HEALTH_EVERY_MS: refreshes last_ok_ms and
  * state_ok. 0 when the engine answered (BUSY and LOADING are answers). */
 static int health_check(supervisor *s, engine *e)
@@ -52,8 +79,20 @@ static int health_check(supervisor *s, engine *e)
         sup_engine_ready(s, e, HEALTH_MS) == 0 ? engine_pipeline(&e->cli, HEALTH_MS, &q, 2) : NULL;
     buf_deinit(&q);
     if (!v) {
+        if (busy_running(s, e)) {
+            e->last_ok_ms = now; /* busy, not gone: it keeps serving as it was */
+            return 0;
+        }
         e->state_ok = 0;
         return -1;
+    }
+    busy_running(s, e); /* the CPU time it has now, for the next silence */
+    if (v[0]->type == RESP_T_ERROR && v[0]->len >= 4 && memcmp(v[0]->str, "BUSY", 4) == 0) {
+        /* Running a script or a function past busy-reply-threshold: alive, its cluster state
+         * as it was. It keeps serving, so clients get its -BUSY as from Redis (and SCRIPT KILL
+         * reaches it); it is never failed over for being busy. */
+        e->last_ok_ms = now;
+        return 0;
     }
     char state[16], off[32];
     e->state_ok = sup_info_field(v[0], "cluster_state", state, sizeof(state)) == 0 &&

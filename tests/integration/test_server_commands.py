@@ -588,3 +588,34 @@ def test_client_list_addresses_are_tcp(srv, r):
         assert "U" not in line["flags"] and ":" in line["addr"]
         host = line["addr"].rsplit(":", 1)[0]
         socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host.strip("[]"))
+
+
+srv_busy = module_stratus("--shards", "1", "--replicas", "1", "--threads", "2",
+                          "--backend-timeout", "10000")
+
+
+def test_a_busy_engine_answers_busy_and_is_never_failed_over(srv_busy):
+    """A script past busy-reply-threshold (5 s): other clients get Redis's -BUSY, the engine
+    stays serving (it once went "not serving", so requests waited and then failed with
+    CLUSTERDOWN) and is not failed over; SCRIPT KILL ends it."""
+    r = srv_busy.client()
+    r.set("busy:k", "v")
+    failovers = r.info("stratus")["failovers"]
+    runner = srv_busy.raw_tls()
+    other = conn_on_worker(srv_busy, 1 - worker_of(runner.call("CLIENT", "ID")))
+    body = busy_script(9000)
+    runner.send(b"*3\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(body), body.encode()))
+    time.sleep(0.2)  # the script has started: the GET below waits for the threshold
+    err = other.call("GET", "busy:k")
+    assert isinstance(err, RespError) and str(err).startswith("BUSY "), err
+    time.sleep(1.5)  # health checks run many times while it is busy
+    err = other.call("GET", "busy:k")
+    assert isinstance(err, RespError) and str(err).startswith("BUSY "), err
+    assert other.call("SCRIPT", "KILL") == "OK"
+    err = runner.read_reply()
+    assert isinstance(err, RespError) and "Script killed" in str(err), err
+    assert other.call("GET", "busy:k") == b"v"
+    assert r.info("stratus")["failovers"] == failovers
+    assert "not serving" not in srv_busy.log_text().split("cluster healthy", 1)[-1]
+    for c in (runner, other):
+        c.close()
