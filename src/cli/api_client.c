@@ -114,8 +114,8 @@ static int call(opts *o, const char *method, const char *path, const char *body,
     long code = 0;
     /* A call may wait: creating a cache, a snapshot or a restore takes a while, so only an API
      * silent for 10 minutes is given up on. */
-    http_call call = {.method = method, .url = buf_rptr(&url), .token = o->token, .body = body,
-                      .idle_s = 600};
+    http_call call = {
+        .method = method, .url = buf_rptr(&url), .token = o->token, .body = body, .idle_s = 600};
     int rc = http_request(&call, &code, out, err, sizeof(err));
     buf_deinit(&url);
     if (rc == -ENOTCONN)

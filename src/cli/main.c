@@ -148,7 +148,8 @@ static void print_banner(const cache *c, const tls_files *files, const metrics_s
     printf("  url        %s\n", url);
     printf("  ca         %s\n", files->ca);
     if (c->view.plaintext_port >= 0)
-        printf("  plaintext  redis://default:%s@%s:%d\n", c->password, host, c->view.plaintext_port);
+        printf("  plaintext  redis://default:%s@%s:%d\n", c->password, host,
+               c->view.plaintext_port);
     if (c->view.reader_port >= 0)
         printf("  reader     rediss://default:%s@%s:%d (reads from zone %s's replicas)\n",
                c->password, host, c->view.reader_port, c->view.zone);

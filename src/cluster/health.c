@@ -47,8 +47,8 @@ static int busy_running(supervisor *s, engine *e)
     const char *p = strrchr(text, ')'); /* the name may hold spaces and parentheses */
     char state = 0;
     unsigned long long utime = 0, stime = 0;
-    if (!p || sscanf(p + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &state,
-                     &utime, &stime) != 3)
+    if (!p || sscanf(p + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &state, &utime,
+                     &stime) != 3)
         return 0;
     uint64_t ticks = utime + stime, before = e->cpu_ticks;
     e->cpu_ticks = ticks;

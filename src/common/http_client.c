@@ -36,8 +36,7 @@ static void init(void)
 }
 
 /* Set up h for call c; the headers list is the caller's to free. CURLE_OK or why not. */
-static CURLcode setup(CURL *h, const http_call *c, struct curl_slist *headers, sink *s,
-                      char *why)
+static CURLcode setup(CURL *h, const http_call *c, struct curl_slist *headers, sink *s, char *why)
 {
     CURLcode rc;
     /* Stratus's HTTP is plain HTTP on this machine's addresses (docs/security.md): no proxy
@@ -52,9 +51,8 @@ static CURLcode setup(CURL *h, const http_call *c, struct curl_slist *headers, s
         (rc = curl_easy_setopt(h, CURLOPT_WRITEDATA, s)) != CURLE_OK ||
         (rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, why)) != CURLE_OK)
         return rc;
-    if (c->idle_s &&
-        ((rc = curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L)) != CURLE_OK ||
-         (rc = curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->idle_s)) != CURLE_OK))
+    if (c->idle_s && ((rc = curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L)) != CURLE_OK ||
+                      (rc = curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->idle_s)) != CURLE_OK))
         return rc;
     if (c->body || strcmp(c->method, "POST") == 0) {
         const char *body = c->body ? c->body : "";

@@ -112,7 +112,8 @@ void autoscale_step(cache *c)
                 (unsigned long long)d.held_ms, d.nshards, d.target_shards);
     if ((d.actions & SCALE_ACT_RAISE_MEMORY) && d.raise_shard >= 0 && d.raise_shard < t->nshards) {
         if (supervisor_set_maxmemory(c->sup, loads[d.raise_shard].id, d.raise_maxmemory) != 0)
-            log_warn("cache %s: could not raise the maxmemory of shard %d", c->view.name, d.raise_shard);
+            log_warn("cache %s: could not raise the maxmemory of shard %d", c->view.name,
+                     d.raise_shard);
     }
     if (d.actions & (SCALE_ACT_OUT | SCALE_ACT_IN)) {
         atomic_store(&c->view.scale_request, d.target_shards);

@@ -47,7 +47,8 @@ void cache_event(cache *c, const char *kind, const char *fmt, ...)
     snprintf(name, sizeof(name), "%013lld-%06u", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
              seq++ % 1000000);
     int n = snprintf(value, sizeof(value), "%s\t%s", kind, msg);
-    store_put(c->store, c->view.name, "event", name, value, (size_t)MIN((size_t)n, sizeof(value) - 1));
+    store_put(c->store, c->view.name, "event", name, value,
+              (size_t)MIN((size_t)n, sizeof(value) - 1));
 }
 
 /* Read a secret file, or create it with nbytes of randomness (hex) and mode 0600. */
@@ -264,9 +265,10 @@ cache *cache_create(const char *name, const settings *cfg, const char *engine_bi
     if (secret_file(c->dir, "password", c->password, sizeof(c->password), 24, err, errlen) != 0 ||
         secret_file(c->dir, "internal-password", c->internal_password, sizeof(c->internal_password),
                     32, err, errlen) != 0 ||
-        secret_file(c->dir, "proxy-password", c->view.proxy_password, sizeof(c->view.proxy_password), 32, err,
-                    errlen) != 0 ||
-        secret_file(c->dir, "node-id", c->view.node_id, sizeof(c->view.node_id), 20, err, errlen) != 0)
+        secret_file(c->dir, "proxy-password", c->view.proxy_password,
+                    sizeof(c->view.proxy_password), 32, err, errlen) != 0 ||
+        secret_file(c->dir, "node-id", c->view.node_id, sizeof(c->view.node_id), 20, err, errlen) !=
+            0)
         goto fail;
     unsigned long long mem;
     if (settings_parse_size(cfg->shard_memory, &mem) != 0 || mem < 1024 * 1024) {
@@ -931,4 +933,3 @@ void cache_destroy(cache *c)
     view_deinit(&c->view);
     xfree(c);
 }
-

@@ -15,12 +15,12 @@
 /* One sample of a cache's figures. Invariant: lat is cumulative (non-decreasing), bucket i
  * counting the replies that took up to view_latency_us[i], the last one every reply. */
 typedef struct {
-    char cache[64];                      /* the cache's name */
-    uint64_t mecpu;                      /* ECPU charged, in milli-ECPU (recorded + live) */
-    uint64_t storage;                    /* dataset bytes over the primaries, last sample */
-    int shards;                          /* shards of the published topology */
-    int connections;                     /* client connections open now */
-    int asleep;                          /* hibernating: engines saved and stopped */
+    char cache[64];                     /* the cache's name */
+    uint64_t mecpu;                     /* ECPU charged, in milli-ECPU (recorded + live) */
+    uint64_t storage;                   /* dataset bytes over the primaries, last sample */
+    int shards;                         /* shards of the published topology */
+    int connections;                    /* client connections open now */
+    int asleep;                         /* hibernating: engines saved and stopped */
     uint64_t lat[VIEW_LATENCY_BUCKETS]; /* replies by time to reply, cumulative */
 } cache_figures;
 

@@ -129,8 +129,7 @@ void metrics_render(cache *c, buf *out)
                         c->view.name, (unsigned long long)cum);
     }
     buf_appendf(out, "stratus_reply_latency_seconds_sum{cache=\"%s\"} %.6f\n", c->view.name,
-                (double)atomic_load_explicit(&c->view.latency.sum_us, memory_order_relaxed) /
-                    1e6);
+                (double)atomic_load_explicit(&c->view.latency.sum_us, memory_order_relaxed) / 1e6);
     buf_appendf(out, "stratus_reply_latency_seconds_count{cache=\"%s\"} %llu\n", c->view.name,
                 (unsigned long long)cum);
     family(out, "stratus_commands_total", "counter", "metered commands, by command type");

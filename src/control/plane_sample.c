@@ -30,10 +30,10 @@
 static int get_figures(const char *host, int port, buf *out, char *err, size_t errlen)
 {
     char url[512];
-    snprintf(url, sizeof(url), "http://%s%s%s:%d/metrics.json", strchr(host, ':') ? "[" : "",
-             host, strchr(host, ':') ? "]" : "", port);
-    http_call call = {.method = "GET", .url = url, .timeout_ms = FIGURES_TIMEOUT_MS,
-                      .max = FIGURES_MAX_BYTES};
+    snprintf(url, sizeof(url), "http://%s%s%s:%d/metrics.json", strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", port);
+    http_call call = {
+        .method = "GET", .url = url, .timeout_ms = FIGURES_TIMEOUT_MS, .max = FIGURES_MAX_BYTES};
     long status = 0;
     char why[256] = "";
     int rc = http_request(&call, &status, out, why, sizeof(why));

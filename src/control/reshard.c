@@ -152,7 +152,8 @@ static void reshard_finish(cache *c)
                 owns = t->slot_shard[sl] == sh;
         }
         if (owns) {
-            log_error("cache %s: shard of %s still owns slots; it is kept", c->view.name, rs->drain[i]);
+            log_error("cache %s: shard of %s still owns slots; it is kept", c->view.name,
+                      rs->drain[i]);
             continue;
         }
         if (supervisor_remove_shard(c->sup, rs->drain[i], err, sizeof(err)) != 0)
@@ -163,8 +164,9 @@ static void reshard_finish(cache *c)
     cache_event(c, "reshard-done",
                 "resharded to %d shard(s) in %llu ms: %zu slot(s), %llu key(s) moved in %llu ms "
                 "(%s)",
-                c->view.topo->nshards, (unsigned long long)ms, rs->nmoves, (unsigned long long)rs->keys,
-                (unsigned long long)(now - rs->moves_started_ms), rs->reason);
+                c->view.topo->nshards, (unsigned long long)ms, rs->nmoves,
+                (unsigned long long)rs->keys, (unsigned long long)(now - rs->moves_started_ms),
+                rs->reason);
     xfree(rs->moves);
     rs->moves = NULL;
     rs->active = 0;

@@ -168,10 +168,10 @@ static void sample_now(cache *c, uint64_t now)
         supervisor_info_primaries(c->sup, t, "commandstats", add_commandstats, &sm) == 0) {
         for (uint16_t id = 0; id < cmd_ids; id++)
             if (sm.calls[id])
-                atomic_store_explicit(&m->cpu_mecpu[id],
-                                      meter_cpu_mecpu((double)sm.usec[id] / (double)sm.calls[id],
-                                                      m->us_per_ecpu),
-                                      memory_order_relaxed);
+                atomic_store_explicit(
+                    &m->cpu_mecpu[id],
+                    meter_cpu_mecpu((double)sm.usec[id] / (double)sm.calls[id], m->us_per_ecpu),
+                    memory_order_relaxed);
     }
     xfree(sm.usec);
     xfree(sm.calls);
@@ -194,8 +194,8 @@ static void record(cache *c, int64_t minute)
     /* Key prefixes as rows "key:<prefix>": their ECPU is already in the command rows. */
     for (size_t i = 0; i < np; i++) {
         snprintf(names[i], sizeof(names[i]), "key:%.*s", (int)prefixes[i].len, prefixes[i].p);
-        rows[n++] = (store_usage){.cmd = names[i], .calls = prefixes[i].calls,
-                                  .mecpu = prefixes[i].mecpu};
+        rows[n++] =
+            (store_usage){.cmd = names[i], .calls = prefixes[i].calls, .mecpu = prefixes[i].mecpu};
     }
     for (uint16_t id = 0; id < cmd_ids; id++) {
         meter_totals now;

@@ -43,21 +43,21 @@ typedef struct {
     int workers;                 /* rows in cells */
     meter_totals *flushed; /* control thread: per command id, cells summed at the last flush */
     meter_totals base;     /* recorded before this start (store) */
-    _Atomic uint64_t storage_bytes;  /* dataset bytes over the primaries, last sample */
-    _Atomic uint64_t storage_byte_s; /* integrated since this start */
-    _Atomic uint64_t throttled;      /* commands refused by the ECPU/s limit since start */
-    _Atomic uint64_t rejected;       /* commands refused before running since start */
-    uint64_t flushed_rejected;       /* rejected at the last flush */
-    uint64_t last_sample_ms;         /* storage and CPU table sampled then */
-    uint64_t minute_storage_byte_s;  /* integrated in the minute being recorded */
-    uint64_t minute_rest_byte_s;     /* snapshot at rest (asleep), same minute */
-    uint64_t minute_connections;     /* peak connections in it */
-    uint64_t flushed_throttled;      /* throttled at the last flush */
-    int64_t minute;                  /* unix minute being recorded */
-    int64_t pruned_day;              /* last retention pass (unix day) */
-    long max_ecpu_s;                 /* --max-ecpu-per-second, 0: no limit */
-    pthread_mutex_t bucket_lock;     /* guards bucket (any worker) */
-    meter_bucket bucket;             /* the ECPU/s limit */
+    _Atomic uint64_t storage_bytes;       /* dataset bytes over the primaries, last sample */
+    _Atomic uint64_t storage_byte_s;      /* integrated since this start */
+    _Atomic uint64_t throttled;           /* commands refused by the ECPU/s limit since start */
+    _Atomic uint64_t rejected;            /* commands refused before running since start */
+    uint64_t flushed_rejected;            /* rejected at the last flush */
+    uint64_t last_sample_ms;              /* storage and CPU table sampled then */
+    uint64_t minute_storage_byte_s;       /* integrated in the minute being recorded */
+    uint64_t minute_rest_byte_s;          /* snapshot at rest (asleep), same minute */
+    uint64_t minute_connections;          /* peak connections in it */
+    uint64_t flushed_throttled;           /* throttled at the last flush */
+    int64_t minute;                       /* unix minute being recorded */
+    int64_t pruned_day;                   /* last retention pass (unix day) */
+    long max_ecpu_s;                      /* --max-ecpu-per-second, 0: no limit */
+    pthread_mutex_t bucket_lock;          /* guards bucket (any worker) */
+    meter_bucket bucket;                  /* the ECPU/s limit */
     meter_quota quotas[METER_MAX_QUOTAS]; /* --user-ecpu-per-second */
     int nquotas;
     pthread_mutex_t prefix_lock; /* guards prefixes (workers add, the control thread takes) */

@@ -250,7 +250,6 @@ static const char *config_allowed_text(void)
     return allowed_text;
 }
 
-
 /* ---- CONFIG GET / SET ---- */
 
 /* Settings clients may read but not change (what libraries commonly check at start). */
@@ -350,8 +349,8 @@ void admin_config_record(worker *w, req *p)
     if (resp_value_parse(buf_rptr(cmd), buf_used(cmd), &v, &used) == RESP_DONE &&
         v->type == RESP_T_ARRAY) {
         for (size_t i = 2; i + 1 < v->nelem; i += 2)
-            w->view->ops->config_record(w->view->owner, v->elem[i].str, v->elem[i].len, v->elem[i + 1].str,
-                                v->elem[i + 1].len);
+            w->view->ops->config_record(w->view->owner, v->elem[i].str, v->elem[i].len,
+                                        v->elem[i + 1].str, v->elem[i + 1].len);
     }
     resp_value_free(v);
 }
@@ -565,14 +564,14 @@ void admin_acl(session *s, const cmd_def *d, size_t argc, const char *const *arg
     char err[512];
     uint64_t version = 0;
     if (!strcmp(sub, "setuser")) {
-        if (s->view->ops->acl_setuser(s->view->owner, argv[2], lens[2], argc - 3, argv + 3, lens + 3, &version,
-                              err, sizeof(err)) != 0)
+        if (s->view->ops->acl_setuser(s->view->owner, argv[2], lens[2], argc - 3, argv + 3,
+                                      lens + 3, &version, err, sizeof(err)) != 0)
             resp_add_error(b, "%s", err);
         else
             resp_add_simple(b, "OK");
     } else if (!strcmp(sub, "deluser")) {
-        int n =
-            s->view->ops->acl_deluser(s->view->owner, argc - 2, argv + 2, lens + 2, &version, err, sizeof(err));
+        int n = s->view->ops->acl_deluser(s->view->owner, argc - 2, argv + 2, lens + 2, &version,
+                                          err, sizeof(err));
         if (n < 0)
             resp_add_error(b, "%s", err);
         else

@@ -489,10 +489,9 @@ static void on_backend_readable(conn *c)
         }
         if (buf_used(&r->reply) && preamble_refused(w, r, frame, flen))
             continue;
-        if (frame[0] == '-' &&
-            (is_redirect_or_retry(frame, flen) ||
-             (flen > 4 && memcmp(frame, "-OOM", 4) == 0 &&
-              atomic_load_explicit(&w->view->oom_absorb, memory_order_relaxed))))
+        if (frame[0] == '-' && (is_redirect_or_retry(frame, flen) ||
+                                (flen > 4 && memcmp(frame, "-OOM", 4) == 0 &&
+                                 atomic_load_explicit(&w->view->oom_absorb, memory_order_relaxed))))
             router_on_error_reply(w, r, frame, flen);
         else if (unlikely(w->view->max_storage) && flen > 4 && memcmp(frame, "-OOM", 4) == 0)
             storage_limit_reached(w, r);

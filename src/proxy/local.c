@@ -131,10 +131,11 @@ static const struct {
     const char *name;
     uint32_t bit;
 } info_names[] = {
-    {"server", INFO_SERVER},           {"clients", INFO_CLIENTS}, {"memory", INFO_MEMORY},
-    {"persistence", INFO_PERSISTENCE}, {"stats", INFO_STATS},     {"replication", INFO_REPLICATION},
-    {"cluster", INFO_CLUSTER},         {"stratus", INFO_STRATUS}, {"keyspace", INFO_KEYSPACE},
-    {"cpu", INFO_CPU},
+    {"server", INFO_SERVER},     {"clients", INFO_CLIENTS},
+    {"memory", INFO_MEMORY},     {"persistence", INFO_PERSISTENCE},
+    {"stats", INFO_STATS},       {"replication", INFO_REPLICATION},
+    {"cluster", INFO_CLUSTER},   {"stratus", INFO_STRATUS},
+    {"keyspace", INFO_KEYSPACE}, {"cpu", INFO_CPU},
 };
 
 uint32_t local_info_sections(size_t argc, const char *const *argv, const size_t *lens)
@@ -215,8 +216,8 @@ void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *su
     if (sections & INFO_CLIENTS) {
         buf_appendf(&text, "# Clients\r\n");
         counter_lines(&text, &c->counters, VIEW_INFO_CLIENTS);
-        buf_appendf(&text, "maxclients:%ld\r\nblocked_clients:%lld\r\n\r\n",
-                    c->limits.maxclients, (long long)sums->blocked_clients);
+        buf_appendf(&text, "maxclients:%ld\r\nblocked_clients:%lld\r\n\r\n", c->limits.maxclients,
+                    (long long)sums->blocked_clients);
     }
     if (sections & INFO_MEMORY) {
         char human[32];
@@ -622,8 +623,14 @@ static void reset(const local_call *c)
 
 /* ---- the table: one row per command the endpoint answers (cmd_local) ---- */
 
-#define TAKE(fn, flags) {fn, NULL, flags}
-#define ANSWER(fn, flags) {NULL, fn, flags}
+#define TAKE(fn, flags)                                                                            \
+    {                                                                                              \
+        fn, NULL, flags                                                                            \
+    }
+#define ANSWER(fn, flags)                                                                          \
+    {                                                                                              \
+        NULL, fn, flags                                                                            \
+    }
 
 static const local_row rows[LOCAL__COUNT] = {
     [LOCAL_PING] = ANSWER(ping, LOCAL_F_QUEUED),

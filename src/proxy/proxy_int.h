@@ -259,7 +259,7 @@ struct session {
     uint64_t receipt_calls;   /* commands charged to it */
     uint16_t receipt_cmd;     /* id of its last charged command */
     uint64_t throttled_until; /* over the ECPU/s limit: its next command waits until then */
-    meter_quota *quota;  /* its ACL user's ECPU/s quota, or NULL */
+    meter_quota *quota;       /* its ACL user's ECPU/s quota, or NULL */
     ident *ident;             /* its user's engine identity (held), NULL before AUTH */
 };
 

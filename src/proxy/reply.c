@@ -256,4 +256,3 @@ void router_reblock(worker *w, req *r)
     xfree(lens);
     resp_value_free(v);
 }
-

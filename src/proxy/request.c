@@ -486,8 +486,7 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         return;
     }
     /* Metering: the request this command queues first carries its bytes and its type. */
-    s->meter_cmd =
-        s->view->meter.on && !s->view->meter.is_free[d->id] ? (uint16_t)(d->id + 1) : 0;
+    s->meter_cmd = s->view->meter.on && !s->view->meter.is_free[d->id] ? (uint16_t)(d->id + 1) : 0;
     s->meter_in = (uint32_t)MIN(rawlen, UINT32_MAX);
     s->meter_haskey = 0;
     if (s->meter_cmd && d->nspecs && d->specs[0].begin == KS_BS_INDEX && d->specs[0].pos > 0 &&

@@ -29,35 +29,34 @@
  * type, help). Workers add to them (relaxed atomics); INFO (proxy/local.c) and /metrics
  * (control/metrics.c) show every row, in this order. */
 #define VIEW_COUNTERS(X)                                                                           \
-    X(connected_clients, VIEW_INFO_CLIENTS, "connected_clients", "stratus_curr_connections",      \
-      "gauge", "client connections (CurrConnections)")                                            \
-    X(total_connections, VIEW_INFO_STATS, "total_connections_received",                           \
-      "stratus_new_connections_total", "counter", "client connections accepted (NewConnections)") \
-    X(total_commands, VIEW_INFO_STATS, "total_commands_processed",                                \
-      "stratus_commands_processed_total", "counter",                                              \
-      "commands received by the endpoint, metered or not (CloudWatch: GetTypeCmds + "             \
-      "SetTypeCmds + ...)")                                                                       \
-    X(rejected_conns, VIEW_INFO_STATS, "rejected_connections",                                    \
-      "stratus_rejected_connections_total", "counter", "connections refused at --maxclients")     \
-    X(output_limit_kills, VIEW_INFO_STATS, "client_output_buffer_limit_disconnections",           \
-      "stratus_client_output_limit_disconnections_total", "counter",                              \
-      "clients disconnected at --client-output-limit")                                            \
-    X(idle_kills, VIEW_INFO_STATS, "client_idle_timeouts", "stratus_client_idle_timeouts_total",  \
-      "counter", "clients closed after --idle-timeout")                                           \
-    X(auth_timeouts, VIEW_INFO_STATS, "client_auth_timeouts",                                     \
-      "stratus_client_auth_timeouts_total", "counter",                                            \
-      "clients closed for not authenticating within --auth-timeout")                              \
-    X(rejected_tls, VIEW_INFO_STATS, "rejected_tls_connections",                                  \
-      "stratus_rejected_tls_connections_total", "counter",                                        \
-      "plaintext clients or failed handshakes on the TLS port")                                   \
-    X(backend_errors, VIEW_INFO_STATS, "engine_errors", "stratus_engine_errors_total", "counter", \
-      "replies turned into errors by engine failures")                                            \
-    X(redirects, VIEW_INFO_STATS, "redirections_absorbed",                                        \
-      "stratus_redirections_absorbed_total", "counter",                                           \
-      "MOVED, ASK and TRYAGAIN answered by the endpoint instead of the client")                   \
-    X(cross_slot_reads, VIEW_INFO_STATS, "cross_slot_reads", "stratus_cross_slot_reads_total",    \
-      "counter", "reads served across slots by gathering their keys")                             \
-    X(private_links, VIEW_INFO_STATS, "blocking_links", "stratus_blocking_links", "gauge",        \
+    X(connected_clients, VIEW_INFO_CLIENTS, "connected_clients", "stratus_curr_connections",       \
+      "gauge", "client connections (CurrConnections)")                                             \
+    X(total_connections, VIEW_INFO_STATS, "total_connections_received",                            \
+      "stratus_new_connections_total", "counter", "client connections accepted (NewConnections)")  \
+    X(total_commands, VIEW_INFO_STATS, "total_commands_processed",                                 \
+      "stratus_commands_processed_total", "counter",                                               \
+      "commands received by the endpoint, metered or not (CloudWatch: GetTypeCmds + "              \
+      "SetTypeCmds + ...)")                                                                        \
+    X(rejected_conns, VIEW_INFO_STATS, "rejected_connections",                                     \
+      "stratus_rejected_connections_total", "counter", "connections refused at --maxclients")      \
+    X(output_limit_kills, VIEW_INFO_STATS, "client_output_buffer_limit_disconnections",            \
+      "stratus_client_output_limit_disconnections_total", "counter",                               \
+      "clients disconnected at --client-output-limit")                                             \
+    X(idle_kills, VIEW_INFO_STATS, "client_idle_timeouts", "stratus_client_idle_timeouts_total",   \
+      "counter", "clients closed after --idle-timeout")                                            \
+    X(auth_timeouts, VIEW_INFO_STATS, "client_auth_timeouts",                                      \
+      "stratus_client_auth_timeouts_total", "counter",                                             \
+      "clients closed for not authenticating within --auth-timeout")                               \
+    X(rejected_tls, VIEW_INFO_STATS, "rejected_tls_connections",                                   \
+      "stratus_rejected_tls_connections_total", "counter",                                         \
+      "plaintext clients or failed handshakes on the TLS port")                                    \
+    X(backend_errors, VIEW_INFO_STATS, "engine_errors", "stratus_engine_errors_total", "counter",  \
+      "replies turned into errors by engine failures")                                             \
+    X(redirects, VIEW_INFO_STATS, "redirections_absorbed", "stratus_redirections_absorbed_total",  \
+      "counter", "MOVED, ASK and TRYAGAIN answered by the endpoint instead of the client")         \
+    X(cross_slot_reads, VIEW_INFO_STATS, "cross_slot_reads", "stratus_cross_slot_reads_total",     \
+      "counter", "reads served across slots by gathering their keys")                              \
+    X(private_links, VIEW_INFO_STATS, "blocking_links", "stratus_blocking_links", "gauge",         \
       "private engine links held (blocking commands, WATCH, subscriptions)")
 
 /* INFO sections the counters go to. */
@@ -144,8 +143,8 @@ typedef struct {
                           size_t vlen);
     /* ACL SETUSER / DELUSER (see control/cache.h cache_acl_setuser/cache_acl_deluser). */
     int (*acl_setuser)(void *owner, const char *name, size_t nlen, size_t nrules,
-                       const char *const *rules, const size_t *lens, uint64_t *version,
-                       char *err, size_t errlen);
+                       const char *const *rules, const size_t *lens, uint64_t *version, char *err,
+                       size_t errlen);
     int (*acl_deluser)(void *owner, size_t n, const char *const *names, const size_t *lens,
                        uint64_t *version, char *err, size_t errlen);
     /* The engines' figures of the last sample. */
@@ -162,20 +161,20 @@ typedef struct {
 
 typedef struct proxy_view {
     /* Identity and limits: set before the workers start, then read-only. */
-    char name[64];              /* the cache's name */
-    char node_id[41];           /* id the endpoint presents in CLUSTER replies */
-    char proxy_password[65];    /* the endpoint's engine user "stratus-proxy" */
-    char zone[16];              /* this endpoint's zone: the reader port reads from it */
-    int follow;                 /* a zone endpoint; the control plane is elsewhere */
-    int sync_writes;            /* --durability sync: a write is acknowledged once a replica
-                                   has it (the endpoint sends WAIT 1 after it) */
-    uint64_t max_storage;       /* --max-storage, bytes (0: none), for INFO */
-    char eviction[24];          /* the engines' maxmemory-policy at that limit */
-    uint64_t started_ms;        /* monotonic start time */
-    view_limits limits;         /* what the endpoint enforces */
-    int port;                   /* TLS port bound (worker_pool_create) */
-    int plaintext_port;         /* plaintext port bound, -1 if off */
-    int reader_port;            /* reader port bound, -1 if off */
+    char name[64];                 /* the cache's name */
+    char node_id[41];              /* id the endpoint presents in CLUSTER replies */
+    char proxy_password[65];       /* the endpoint's engine user "stratus-proxy" */
+    char zone[16];                 /* this endpoint's zone: the reader port reads from it */
+    int follow;                    /* a zone endpoint; the control plane is elsewhere */
+    int sync_writes;               /* --durability sync: a write is acknowledged once a replica
+                                      has it (the endpoint sends WAIT 1 after it) */
+    uint64_t max_storage;          /* --max-storage, bytes (0: none), for INFO */
+    char eviction[24];             /* the engines' maxmemory-policy at that limit */
+    uint64_t started_ms;           /* monotonic start time */
+    view_limits limits;            /* what the endpoint enforces */
+    int port;                      /* TLS port bound (worker_pool_create) */
+    int plaintext_port;            /* plaintext port bound, -1 if off */
+    int reader_port;               /* reader port bound, -1 if off */
     struct auth_guard *auth_guard; /* failed AUTH budget per client address (NULL: none) */
     struct acl_log *acl_log;       /* ACL LOG: denials and failed AUTHs (any worker) */
     const view_ops *ops;           /* calls back */

@@ -534,7 +534,8 @@ static void *worker_main(void *arg)
     }
     w->retired = NULL;
     session_free_all(w);
-    meter_ledger_add_prefixes(&w->view->meter, w->prefixes, w->nprefixes); /* recorded at the cache's stop */
+    meter_ledger_add_prefixes(&w->view->meter, w->prefixes,
+                              w->nprefixes); /* recorded at the cache's stop */
     w->nprefixes = 0;
     for (int i = 0; i < w->ndead; i++)
         conn_free(w->dead_conns[i]);

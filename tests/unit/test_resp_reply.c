@@ -555,4 +555,3 @@ TEST(resp_writers_round_trip)
     ASSERT_EQ(reply_ok(b.data, b.len - 8), 0);
     buf_deinit(&b);
 }
-
