@@ -28,10 +28,11 @@ engine *sup_live_replica(supervisor *s, const engine *p)
 
 #define HEALTH_EVERY_MS 50 /* a check answers for this long */
 
-/* Whether e, silent, is busy rather than frozen: its process (on this host) is running or has
- * used CPU since the last check. An engine running a long script or command answers nobody
- * until busy-reply-threshold, then -BUSY; it is alive (Redis would not fail it over either:
- * SCRIPT KILL is the remedy). A stopped or hung process uses no CPU. */
+/* Whether e, silent, is busy rather than frozen: its process (on this host) is running, or has
+ * used CPU since the previous silent check (each one records the time it has used). An engine
+ * running a long script or command answers nobody until busy-reply-threshold, then -BUSY; it is
+ * alive (Redis would not fail it over either: SCRIPT KILL is the remedy). A stopped or hung process
+ * uses no CPU. */
 static int busy_running(supervisor *s, engine *e)
 {
     if (sup_agent_of(s, e) || e->pid <= 0)
@@ -86,7 +87,7 @@ static int health_check(supervisor *s, engine *e)
         e->state_ok = 0;
         return -1;
     }
-    busy_running(s, e); /* the CPU time it has now, for the next silence */
+    e->cpu_ticks = 0; /* it answers: a later silence measures its CPU time from there */
     if (v[0]->type == RESP_T_ERROR && v[0]->len >= 4 && memcmp(v[0]->str, "BUSY", 4) == 0) {
         /* Running a script or a function past busy-reply-threshold: alive, its cluster state
          * as it was. It keeps serving, so clients get its -BUSY as from Redis (and SCRIPT KILL

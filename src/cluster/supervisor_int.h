@@ -39,7 +39,8 @@ typedef struct {
     uint64_t maxmemory;     /* maxmemory set at runtime (vertical step), 0: the shard size */
     uint64_t last_ok_ms;    /* last health check it answered */
     uint64_t checked_ms;    /* last health check */
-    uint64_t cpu_ticks;     /* its process's CPU time (clock ticks) at the last check */
+    uint64_t cpu_ticks;     /* its process's CPU time (clock ticks) at the last silent
+                               health check, 0 once it answers again */
     long long repl_offset;  /* master_repl_offset at its last health check (primaries) */
     int state_ok;           /* its last CLUSTER INFO said cluster_state:ok */
     int held;               /* a dead primary: not restarted until a replica took over */

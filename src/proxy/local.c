@@ -701,7 +701,8 @@ void local_answer(const local_call *c, local_fn *answer)
     call.r = session_queue_req(c->s);
     call.b = &call.r->reply;
     answer(&call);
-    if (!(local_row_of(c->d) && (local_row_of(c->d)->flags & LOCAL_F_DEFERRED)))
+    const local_row *row = local_row_of(c->d);
+    if (!row || !(row->flags & LOCAL_F_DEFERRED))
         router_deliver_final(c->s->w, call.r, buf_rptr(call.b), buf_used(call.b));
 }
 
