@@ -85,6 +85,13 @@ static int slot_arg(const char *p, size_t n)
     return v < TOPO_SLOTS ? v : -1;
 }
 
+/* Send every child of p, once all exist (an answer may complete p). */
+static void send_children(worker *w, req *p)
+{
+    for (uint32_t i = 0; i < p->nchildren; i++)
+        router_send(w, p->children[i]);
+}
+
 /* Split a multi-key command by slot; one child request per distinct slot. */
 static void dispatch_split(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                            const size_t *lens, const char *raw, size_t rawlen)
@@ -162,65 +169,55 @@ static void dispatch_split(session *s, const cmd_def *d, size_t argc, const char
     xfree(count);
     xfree(child_of_slot);
     xfree(slots);
-    for (uint32_t c = 0; c < nchildren; c++)
-        router_send(w, p->children[c]);
+    send_children(w, p);
+}
+
+/* A fan-out parent of s, merged by merge, with n children not yet sent: child i goes to the
+ * primary of shard (first + i) modulo the shards, and carries flags. */
+static req *fan_out(session *s, uint8_t merge, uint32_t n, uint64_t first, uint32_t flags)
+{
+    worker *w = s->w;
+    uint64_t nshards = (uint64_t)MAX(worker_topology(w)->nshards, 1);
+    req *p = session_queue_req(s);
+    p->merge = merge;
+    p->children = xcalloc(n, sizeof(req *));
+    p->nchildren = p->pending = n;
+    for (uint32_t i = 0; i < n; i++) {
+        req *ch = req_get(w);
+        ch->parent = p;
+        ch->proto = p->proto;
+        ch->target = TARGET_SHARD;
+        ch->shard = (uint16_t)((first + i) % nshards);
+        ch->deadline_ms = p->deadline_ms;
+        ch->flags |= flags;
+        p->children[i] = ch;
+    }
+    return p;
 }
 
 /* Send the same command to every shard's primary. */
 static void dispatch_all(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                          const size_t *lens, const char *raw, size_t rawlen)
 {
-    worker *w = s->w;
-    const topology *t = worker_topology(w);
-    req *p = session_queue_req(s);
-    p->merge = d->merge;
-    uint32_t n = (uint32_t)MAX(t->nshards, 1);
-    p->children = xcalloc(n, sizeof(req *));
-    p->nchildren = p->pending = n;
-    for (uint32_t i = 0; i < n; i++) {
-        req *ch = req_get(w);
-        ch->parent = p;
-        ch->proto = p->proto;
-        ch->target = TARGET_SHARD;
-        ch->shard = (uint16_t)i;
-        ch->deadline_ms = p->deadline_ms;
-        if (d->flags & CMD_F_READONLY)
-            ch->flags |= REQ_F_READONLY;
-        if (d->flags & CMD_F_OOB)
-            ch->flags |= REQ_F_OOB;
-        if (d->flags & CMD_F_ENDPOINT)
-            ch->flags |= REQ_F_ENDPOINT;
-        if (!diag_child_cmd(d, ch, argc, argv, lens))
-            set_cmd(ch, argc, argv, lens, raw, rawlen);
-        p->children[i] = ch;
-    }
-    for (uint32_t i = 0; i < n; i++)
-        router_send(w, p->children[i]);
+    uint32_t flags = ((d->flags & CMD_F_READONLY) ? REQ_F_READONLY : 0) |
+                     ((d->flags & CMD_F_OOB) ? REQ_F_OOB : 0) |
+                     ((d->flags & CMD_F_ENDPOINT) ? REQ_F_ENDPOINT : 0);
+    req *p = fan_out(s, d->merge, (uint32_t)MAX(worker_topology(s->w)->nshards, 1), 0, flags);
+    for (uint32_t i = 0; i < p->nchildren; i++)
+        if (!diag_child_cmd(d, p->children[i], argc, argv, lens))
+            set_cmd(p->children[i], argc, argv, lens, raw, rawlen);
+    send_children(s->w, p);
 }
 
 req *router_fan_out(session *s, size_t argc, const char *const *argv, const size_t *lens,
                     uint8_t merge, int one_shard)
 {
-    worker *w = s->w;
-    const topology *t = worker_topology(w);
-    req *p = session_queue_req(s);
-    p->merge = merge;
-    uint32_t n = one_shard ? 1 : (uint32_t)MAX(t->nshards, 1);
-    p->children = xcalloc(n, sizeof(req *));
-    p->nchildren = p->pending = n;
-    for (uint32_t i = 0; i < n; i++) {
-        req *ch = req_get(w);
-        ch->parent = p;
-        ch->proto = p->proto;
-        ch->target = TARGET_SHARD;
-        ch->shard = (uint16_t)(one_shard ? s->id % (uint64_t)MAX(t->nshards, 1) : i);
-        ch->deadline_ms = p->deadline_ms;
-        ch->flags |= REQ_F_ENDPOINT; /* CONFIG GET/SET, checked and filtered here */
-        resp_add_command(&ch->cmd, argc, argv, lens);
-        p->children[i] = ch;
-    }
+    uint32_t n = one_shard ? 1 : (uint32_t)MAX(worker_topology(s->w)->nshards, 1);
+    /* CONFIG GET/SET: checked and filtered here, run as the endpoint. */
+    req *p = fan_out(s, merge, n, one_shard ? s->id : 0, REQ_F_ENDPOINT);
     for (uint32_t i = 0; i < n; i++)
-        router_send(w, p->children[i]);
+        resp_add_command(&p->children[i]->cmd, argc, argv, lens);
+    send_children(s->w, p);
     return p;
 }
 
