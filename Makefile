@@ -1,5 +1,5 @@
 # Stratus build. Plain GNU make: `make`, `make run`, `make check`, `make deps`,
-# `make SANITIZER=address|undefined|thread`, `make format`, `make bench`.
+# `make SANITIZER=address|undefined|thread`, `make format`, `make bench`, `make conformance`.
 
 CC        ?= gcc
 SANITIZER ?=
@@ -33,7 +33,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
 STRATUS  := $(BUILD)/stratus
 UNIT     := $(BUILD)/unit-tests
 
-.PHONY: all run check deps fuzz valgrind test-unit test-integration test-node format bench bench-scale bench-controlplane bench-failover bench-zones bench-hostile commands web clean
+.PHONY: all run check deps fuzz valgrind conformance test-unit test-integration test-node format bench bench-scale bench-controlplane bench-failover bench-zones bench-hostile commands web clean
 
 all: $(STRATUS) $(UNIT)
 
@@ -101,6 +101,11 @@ check: deps all
 # Unit tests under valgrind (part of .ci/run): no error, no definite leak.
 valgrind: deps $(UNIT)
 	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite $(UNIT)
+
+# Redis 7.0.15's own test suite against fresh caches (plaintext, TLS, 3 shards, RESP3), side by
+# side; fails below the floor in tests/conformance/floor (part of .ci/run, release build).
+conformance: deps $(STRATUS)
+	STRATUS_BIN=$(abspath $(STRATUS)) $(PYTHON) tests/conformance/run
 
 bench: deps $(STRATUS)
 	STRATUS_API_PORT=0 STRATUS_BIN=$(abspath $(STRATUS)) ./bench/compare

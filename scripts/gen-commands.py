@@ -141,7 +141,6 @@ REFUSED = {
     "cluster|count-failure-reports": "engine internals are not exposed; the endpoint is one node",
     "cluster|links": "engine internals are not exposed; the endpoint is one node",
     "config|rewrite": "engine configuration files are rendered by Stratus",
-    "config|resetstat": "statistics are kept by the service",
     "acl|save": "ACL users are saved by the service at once, durably (in <data-dir>/stratus.db)",
     "acl|load": "ACL users are saved by the service at once, durably (in <data-dir>/stratus.db); "
                 "there is no ACL file to load",
@@ -172,6 +171,7 @@ SERVER_POLICY = {
     "latency|doctor": ("ALL", "LATENCY_DOCTOR", None),
     "memory|stats": ("ALL", "MEMORY_STATS", None),
     "memory|purge": ("ALL", "ALL_OK", None),
+    "config|resetstat": ("ALL", "ALL_OK", None),
     "script|kill": ("ALL", "KILL", None),
     "function|kill": ("ALL", "KILL", None),
     "pfselftest": ("ANY", "NONE", None),
@@ -186,10 +186,8 @@ _TRACKING = ("client-side caching is not served: invalidation messages would hav
                       "pub/sub for invalidation")
 SERVER_REFUSED = {
     "client|caching": _TRACKING,
-    "client|tracking": _TRACKING,
     "client|pause": "pausing would stop every client of the cache, and the service manages its "
                     "engines itself; use your application's own throttling",
-    "client|unpause": "CLIENT PAUSE is not available, so nothing is ever paused",
     "script|debug": "the Lua debugger needs a dedicated engine connection in a special mode; debug "
                     "scripts against a local redis-server (redis-cli --ldb)",
     "replconf": "replication is internal to the service",
@@ -198,6 +196,10 @@ SERVER_REFUSED = {
     "memory|doctor": "its advice " + _PER_ENGINE,
     "memory|malloc-stats": "the allocator report " + _PER_ENGINE,
 }
+# Answered by the endpoint, with the reason its refused forms give (CLIENT TRACKING ON).
+REFUSED_PART = {"client|tracking": _TRACKING}
+SERVER_POLICY["client|tracking"] = ("LOCAL", "NONE", "CLIENT_TRACKING")
+SERVER_POLICY["client|unpause"] = ("LOCAL", "NONE", "CLIENT_UNPAUSE")
 POLICY.update(SERVER_POLICY)
 REFUSED.update(SERVER_REFUSED)
 # Rows of docs/commands.md that say more than their route's generic rule.
@@ -208,7 +210,16 @@ DOC_NOTES = {
     "client|reply": "supported: the endpoint suppresses the replies",
     "client|no-evict": "supported: recorded and shown (flag e); the endpoint never evicts clients",
     "client|getredir": "supported: -1, client tracking is never on",
+    "info": "supported: Redis's sections; the engine sections are the primaries' own lines, "
+            "merged over the shards (docs/operations.md, INFO)",
+    "ping": "supported: answered by the endpoint, or by the primaries while a script runs or "
+            "an engine is busy (so it waits, or says BUSY, as on Redis)",
+    "eval": "supported: keys of one command must share a hash slot (else -CROSSSLOT naming "
+            "them); runs on an engine link of its own, so a long script holds up no one else",
     "client|trackinginfo": "supported: tracking off, client tracking is never on",
+    "client|tracking": "supported: OFF answers OK (tracking is never on); ON is refused: "
+                       + _TRACKING,
+    "client|unpause": "supported: OK, nothing is ever paused (CLIENT PAUSE is refused)",
     "reset": "supported: as Redis 7.0; a subscriber's engine connection is closed",
     "role": "supported: the endpoint is one master without replicas",
     "asking": "supported: +OK (the endpoint owns every slot)",
@@ -224,6 +235,9 @@ DOC_NOTES = {
     "latency|reset": "supported: every shard; counts distinct events",
     "latency|doctor": "supported: the endpoint's own short report of every shard's events",
     "memory|stats": "supported: figures summed over every shard, ratios recomputed from the sums",
+    "config|resetstat": "supported: every shard's statistics (INFO stats, commandstats, "
+                        "errorstats, latencystats, SLOWLOG stays); the endpoint's own counters "
+                        "(connections, commands, /metrics) only ever grow and are kept",
     "script|kill": "supported: every shard; NOTBUSY when no shard runs a script",
     "function|kill": "supported: every shard; NOTBUSY when no shard runs a function",
 }
@@ -251,11 +265,17 @@ EXTRA_FLAGS = {
 # Read-only multi-key commands served across slots, exactly: the keys on other slots are copied
 # into the first key's slot for the one command (src/proxy/gather.c).
 GATHER = ("sinter", "sunion", "sdiff", "sintercard", "zunion", "zinter", "zdiff", "zintercard",
-          "pfcount", "lcs")
+          "pfcount", "lcs",
+          # stores that write only their first key: the sources are copied into its slot
+          "sunionstore", "sinterstore", "sdiffstore", "zunionstore", "zinterstore", "zdiffstore",
+          "zrangestore", "pfmerge", "bitop")
 for _n in GATHER:
     EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_GATHER")
 
 EXTRA_FLAGS.update({"script|kill": ["CMD_F_OOB"], "function|kill": ["CMD_F_OOB"]})
+# Scripts and functions run on a link of their own (proxy/router.c: link kinds).
+for _n in ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"):
+    EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_RUNS_CODE")
 # Key positions or access flags that depend on the arguments (Redis 7.0's getkeys procs for
 # incomplete or VARIABLE_FLAGS key specs): SORT's STORE key, SET ... GET, BITFIELD GET only.
 for _n in ("sort", "sort_ro", "set", "bitfield"):
@@ -265,11 +285,12 @@ for _n in ("sort", "sort_ro", "set", "bitfield"):
 # commands and before its later ones (src/control/acl_engine.h).
 for _n in ("info", "config|get", "config|set", "lastsave", "slowlog|get", "slowlog|len",
            "slowlog|reset", "latency|latest", "latency|history", "latency|histogram",
-           "latency|reset", "latency|doctor", "memory|stats", "memory|purge"):
+           "latency|reset", "latency|doctor", "memory|stats", "memory|purge", "config|resetstat"):
     EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_ENDPOINT")
 
 FLAG_MAP = {"write": "CMD_F_WRITE", "readonly": "CMD_F_READONLY", "blocking": "CMD_F_BLOCKING",
-            "no_auth": "CMD_F_NOAUTH", "movablekeys": "CMD_F_MOVABLE", "fast": "CMD_F_FAST"}
+            "no_auth": "CMD_F_NOAUTH", "movablekeys": "CMD_F_MOVABLE", "fast": "CMD_F_FAST",
+            "no_multi": "CMD_F_NO_MULTI"}
 
 
 # ACL categories, in the order of their bits in cmd_def.acl (Redis 7.0's list).
@@ -309,7 +330,7 @@ def decide(cmd, has_keys):
         return ("REFUSED", "NONE", None, REFUSED[name])
     if name in POLICY:
         r, m, l = POLICY[name]
-        return (r, m, l, None)
+        return (r, m, l, REFUSED_PART.get(name))
     if cmd["subcommands"]:
         return ("PARENT", "NONE", None, None)
     if name in LATER and LATER[name]:
@@ -442,6 +463,46 @@ RULES = {
 }
 
 
+def _excluded(path):
+    """(reason paragraph, [test names]) groups of an excluded*.txt of tests/conformance."""
+    groups, reason, names = [], [], []
+    for line in open(path).read().splitlines():
+        if line.startswith("#"):
+            if names:
+                groups.append((" ".join(reason), names))
+                reason, names = [], []
+            reason.append(line.lstrip("# ").rstrip())
+        elif line.strip():
+            names.append(line.strip())
+        elif names:
+            groups.append((" ".join(reason), names))
+            reason, names = [], []
+        else:
+            reason = [] if not names else reason
+    if names:
+        groups.append((" ".join(reason), names))
+    return groups
+
+
+def conformance_section():
+    """Redis's own test suite: the measured figures (tests/conformance/figures.md, written from
+    a run of `make conformance`) and every excluded test with its reason."""
+    here = os.path.join(ROOT, "tests", "conformance")
+    out = ["## Redis's own test suite", ""]
+    out += open(os.path.join(here, "figures.md")).read().rstrip("\n").split("\n")
+    out += ["", "### Tests excluded by name", "",
+            "Each is listed in `tests/conformance/excluded.txt` (every configuration) or",
+            "`excluded-sharded.txt` (several shards), under its reason:", ""]
+    for fname, scope in (("excluded.txt", ""), ("excluded-sharded.txt", " (several shards only)")):
+        for reason, names in _excluded(os.path.join(here, fname)):
+            if not names:
+                continue
+            out.append("- %s%s" % (reason, scope))
+            out.append("  " + "; ".join("`%s`" % n for n in names) + ".")
+    out.append("")
+    return out
+
+
 def write_docs(data):
     rows = []
 
@@ -567,11 +628,14 @@ def write_docs(data):
         "  `SLOWLOG GET`, `CLIENT`, `CONFIG`, `ACL`) or what is refused below: the endpoint answers",
         "  those itself (docs/security.md, \"What the engine enforces\").",
         "",
-        "## Cross-slot reads",
+        "## Cross-slot reads and stores",
         "",
         "`SINTER`, `SUNION`, `SDIFF`, `SINTERCARD`, `ZUNION`, `ZINTER`, `ZDIFF`, `ZINTERCARD`,",
         "`PFCOUNT` and `LCS` also work when their keys are on different slots, with Redis's own",
-        "reply (options such as `WITHSCORES`, `WEIGHTS`, `AGGREGATE`, `LIMIT`, `LEN`, `IDX` included):",
+        "reply (options such as `WITHSCORES`, `WEIGHTS`, `AGGREGATE`, `LIMIT`, `LEN`, `IDX` included),",
+        "and so do the stores that write only their first key: `SUNIONSTORE`, `SINTERSTORE`,",
+        "`SDIFFSTORE`, `ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE`, `ZRANGESTORE`, `PFMERGE` and",
+        "`BITOP` (the destination's primary runs the store; the first key below is the destination):",
         "the endpoint copies each key of another slot (`DUMP`) and has the first key's primary run",
         "`MULTI`, a `RESTORE` of each copy under a temporary name in the first key's slot, the",
         "command on those names, an `UNLINK` of them, `EXEC`. Limits:",
@@ -585,8 +649,13 @@ def write_docs(data):
         "  reach that engine's AOF and replicas. The copies exist only inside the `MULTI`, so no",
         "  client ever reads them and none is left behind.",
         "- Inside `MULTI` and while `WATCH` is in force, the keys must share one slot (`-CROSSSLOT`),",
-        "  as must the keys of every other multi-key command (the `*STORE` variants, `SMOVE`, `RENAME` ...).",
+        "  as must the keys of the commands that write several keys (`SMOVE`, `RENAME`, `COPY`, `LMOVE`,",
+        "  `MSETNX`, `SORT ... STORE`, `GEORADIUS ... STORE` ...): each would be two writes on two",
+        "  engines, and no engine can make them one atomic step.",
         "",
+    ]
+    lines += conformance_section()
+    lines += [
         "## Every command",
         "",
         "| command | status | rule or reason |",

@@ -82,8 +82,10 @@ static int health_check(supervisor *s, engine *e)
     if (!v) {
         if (busy_running(s, e)) {
             e->last_ok_ms = now; /* busy, not gone: it keeps serving as it was */
+            e->busy = 1;
             return 0;
         }
+        e->busy = 0;
         e->state_ok = 0;
         return -1;
     }
@@ -93,8 +95,10 @@ static int health_check(supervisor *s, engine *e)
          * as it was. It keeps serving, so clients get its -BUSY as from Redis (and SCRIPT KILL
          * reaches it); it is never failed over for being busy. */
         e->last_ok_ms = now;
+        e->busy = 1;
         return 0;
     }
+    e->busy = 0;
     char state[16], off[32];
     e->state_ok = sup_info_field(v[0], "cluster_state", state, sizeof(state)) == 0 &&
                   strcmp(state, "ok") == 0;
@@ -118,6 +122,7 @@ void supervisor_update_availability(supervisor *s, topology *t)
         int ok = e && e->pid > 0 && (s->follow[0] || e->users_pid == e->pid) &&
                  ((!n->primary && !s->follow[0]) ||
                   (health_check(s, e) == 0 && (!n->primary || e->state_ok)));
+        atomic_store(&n->busy, ok && e->busy);
         if (atomic_load(&n->available) != ok) {
             atomic_store(&n->available, ok);
             log_info("engine %s: %s", e ? e->name : n->addr,

@@ -43,6 +43,7 @@ typedef struct {
                                health check, 0 once it answers again */
     long long repl_offset;  /* master_repl_offset at its last health check (primaries) */
     int state_ok;           /* its last CLUSTER INFO said cluster_state:ok */
+    int busy;               /* its last health check found it busy (-BUSY, or silent and running) */
     int held;               /* a dead primary: not restarted until a replica took over */
     char replicate_to[41];  /* once it answers again, CLUSTER REPLICATE this (a fenced primary) */
     int adopted;            /* left running by an earlier Stratus: not our child (no waitpid) */

@@ -20,7 +20,9 @@ typedef struct {
     int primary;           /* 1 for the shard's primary */
     char zone[16];         /* zone the engine runs in */
     _Atomic int available; /* process up and cluster_state ok; the one field the control
-                            * thread updates in a published snapshot */
+                            * thread updates in a published snapshot, with busy */
+    _Atomic int busy;      /* running a script or a long command (it answers -BUSY, or is
+                            * silent while using CPU): PING goes to it, as to one Redis */
 } topo_node;
 
 typedef struct {

@@ -77,6 +77,8 @@ typedef enum {
     X(CLIENT_REPLY) \
     X(CLIENT_NO_EVICT) \
     X(CLIENT_TRACKINGINFO) \
+    X(CLIENT_TRACKING) \
+    X(CLIENT_UNPAUSE) \
     X(CLIENT_GETREDIR) \
     X(RESET) \
     X(ROLE) \
@@ -117,10 +119,12 @@ typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
 #define CMD_F_SCRIPT_BODY 0x40u   /* carries a Lua script (EVAL: argument 1, SCRIPT LOAD: 2) */
 #define CMD_F_SCRIPT_SHA 0x80u    /* names a script by sha (EVALSHA): NOSCRIPT is repaired */
 #define CMD_F_SCRIPT_FLUSH 0x100u /* forgets every script (SCRIPT FLUSH) */
-#define CMD_F_GATHER 0x200u       /* read-only multi-key: served across slots (proxy/gather.c) */
-#define CMD_F_OOB 0x400u          /* must not wait behind a running script: own engine link */
+#define CMD_F_GATHER 0x200u     /* multi-key read or store: served across slots (proxy/gather.c) */
+#define CMD_F_OOB 0x400u        /* must not wait behind a running script: own engine link */
 #define CMD_F_ENDPOINT 0x800u   /* its engine requests are the endpoint's own (merged, filtered) */
 #define CMD_F_KEYS_PROC 0x1000u /* keys or their access depend on the arguments (SORT, SET ...) */
+#define CMD_F_RUNS_CODE 0x2000u /* runs a script or function: sent on the code link */
+#define CMD_F_NO_MULTI 0x4000u  /* refused inside MULTI (Redis's no_multi: SAVE, SHUTDOWN ...) */
 
 /* Where keys are (Redis 7 key specs). */
 typedef enum { KS_BS_INDEX, KS_BS_KEYWORD, KS_BS_UNKNOWN } cmd_ks_begin;

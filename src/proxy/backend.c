@@ -35,9 +35,18 @@ int backend_idle(const backend *b)
     return b->head == NULL;
 }
 
+/* A code link's requests out: the view counts the code links that have some. */
+static void code_out(backend *b, int delta)
+{
+    if (b->code)
+        atomic_fetch_add_explicit(&b->w->view->code_links_out, delta, memory_order_relaxed);
+}
+
 static void unlink_all(backend *b, req **list)
 {
     *list = b->head;
+    if (b->inflight)
+        code_out(b, -1);
     b->head = b->tail = NULL;
     b->inflight = 0;
 }
@@ -157,7 +166,8 @@ static void append_req(backend *b, req *r)
     else
         b->head = r;
     b->tail = r;
-    b->inflight++;
+    if (b->inflight++ == 0)
+        code_out(b, 1);
     r->flags |= REQ_F_INQUEUE;
     r->boff = b->queued_bytes;
 }
@@ -439,7 +449,8 @@ static void on_backend_readable(conn *c)
         b->head = r->bnext;
         if (!b->head)
             b->tail = NULL;
-        b->inflight--;
+        if (--b->inflight == 0)
+            code_out(b, -1);
         r->bnext = NULL;
         r->flags &= (uint32_t)~REQ_F_INQUEUE;
         const char *frame = base + off;
@@ -637,8 +648,11 @@ void backend_check_deadline(backend *b, uint64_t now)
     req *r = b->head;
     while (r && (r->flags & REQ_F_DISCARD))
         r = r->bnext;
-    /* A blocking command waits as long as its own timeout says; it has no engine deadline. */
-    if (r && (r->flags & REQ_F_BLOCKING))
+    /* A blocking command waits as long as its own timeout says, and a script or function runs
+     * as long as it runs (Redis sets it no limit; past busy-reply-threshold the engine answers
+     * others -BUSY and SCRIPT KILL ends it): neither has an engine deadline. A dead engine
+     * closes the link, a frozen one is failed over. */
+    if (r && (r->flags & (REQ_F_BLOCKING | REQ_F_RUNS_CODE)))
         return;
     if (r && r->deadline_ms && now > r->deadline_ms) {
         char why[128];

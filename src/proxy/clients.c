@@ -29,6 +29,9 @@
 #include "common/alloc.h"
 #include "proxy/proxy_int.h"
 
+#define REPLY_STATIC                                                                               \
+    ((size_t)16 * 1024) /* Redis's per-client reply buffer (PROTO_REPLY_CHUNK_BYTES) */
+
 #define WORKER_ID_STRIDE 64 /* session ids are worker index + 1 + 64 * n (session.c) */
 
 typedef enum { JOB_LIST, JOB_KILL, JOB_UNBLOCK } job_kind;
@@ -161,6 +164,9 @@ static void client_line(const session *s, uint64_t now, buf *out)
     events[n] = '\0';
     uint64_t created = s->c->created_ms;
     size_t mem = sizeof(*s) + s->in.cap + s->out.cap + s->multi_cmds.cap;
+    /* As Redis counts them: obl, what waits in its 16 KB reply buffer; omem, the replies
+     * waiting beyond it (0 for a client whose replies have all been written). */
+    size_t pending_beyond = buf_used(&s->out) > REPLY_STATIC ? buf_used(&s->out) - REPLY_STATIC : 0;
     buf_appendf(out,
                 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%llu idle=%llu flags=%s db=0 sub=%d "
                 "psub=%d ssub=0 multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=%zu rbs=%zu "
@@ -170,9 +176,9 @@ static void client_line(const session *s, uint64_t now, buf *out)
                 (unsigned long long)(now > created ? (now - created) / 1000 : 0),
                 (unsigned long long)(now > s->last_ms ? (now - s->last_ms) / 1000 : 0), flags,
                 s->nsub, s->npsub, s->multi ? (int)s->multi_count : -1, buf_used(&s->in),
-                s->in.cap - s->in.len, buf_used(&s->multi_cmds), s->in.cap, buf_used(&s->out),
-                s->out.cap, mem, events, s->last_cmd, s->user_name ? s->user_name : "default",
-                s->proto);
+                s->in.cap - s->in.len, buf_used(&s->multi_cmds), s->in.cap,
+                MIN(buf_used(&s->out), REPLY_STATIC), pending_beyond, mem, events, s->last_cmd,
+                s->user_name ? s->user_name : "default", s->proto);
 }
 
 /* ---- a job on one worker (its own thread) ---- */

@@ -1,6 +1,9 @@
 /* Cross-slot reads: SINTER, SUNION, SDIFF, SINTERCARD, ZUNION, ZINTER, ZDIFF, ZINTERCARD,
  * PFCOUNT and LCS over keys of several slots, answered by one engine running the command itself,
- * so the reply is Redis's own (no set or HyperLogLog arithmetic is re-implemented here).
+ * so the reply is Redis's own (no set or HyperLogLog arithmetic is re-implemented here). The
+ * stores that write only their first key (SUNIONSTORE, SINTERSTORE, SDIFFSTORE, ZUNIONSTORE,
+ * ZINTERSTORE, ZDIFFSTORE, ZRANGESTORE, PFMERGE, BITOP) are served the same way: the sources
+ * are copied into the destination's slot, and the destination's primary runs the store.
  *
  *   SINTER a b c  (b, c on other slots than a)
  *     phase 1: DUMP b ──▶ b's primary       one child per foreign key, in parallel
@@ -61,7 +64,7 @@ static void finish_error(worker *w, req *p, const char *msg)
 }
 
 void gather_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
-                     const char *raw, size_t rawlen, const uint32_t *keys, int nkeys)
+                     const char *raw, size_t rawlen, const uint32_t *keys, int nkeys, int writes)
 {
     worker *w = s->w;
     unsigned target = keyslot(argv[keys[0]], lens[keys[0]]);
@@ -71,6 +74,7 @@ void gather_dispatch(session *s, size_t argc, const char *const *argv, const siz
     req *p = session_queue_req(s);
     p->merge = MERGE_GATHER;
     p->gather_phase = 1;
+    p->gather_write = (uint8_t)writes;
     p->target = TARGET_SLOT;
     p->slot = (uint16_t)target;
     /* The command's bytes wait here until phase 2 rewrites them; p itself is never sent. */
@@ -232,8 +236,10 @@ static void run_command(worker *w, req *p)
         /* A fresh deadline: phase 1 may have used most of the first, and a request past its
          * deadline on a link makes the link be dropped. */
         ch->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->view->limits.backend_timeout;
-        /* Safe to resend: RESTORE ... REPLACE, the read and UNLINK give the same result twice. */
-        ch->flags |= REQ_F_READONLY | REQ_F_OWN_MULTI | REQ_F_ENDPOINT;
+        /* Safe to resend: RESTORE ... REPLACE, the command (a read, or a store that replaces
+         * its destination) and UNLINK give the same result twice. A store is a write: it goes
+         * to the primary whatever the session's READONLY. */
+        ch->flags |= REQ_F_OWN_MULTI | REQ_F_ENDPOINT | (p->gather_write ? 0 : REQ_F_READONLY);
         ch->preamble = 1 + nrestore + 1 + (nrestore > 0); /* MULTI's OK and each QUEUED */
         for (uint32_t i = 0; i < p->nchildren; i++)
             req_put(w, p->children[i]);

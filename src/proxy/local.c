@@ -112,173 +112,6 @@ static void cluster_info(session *s, buf *b)
     resp_add_verbatim(b, text, (size_t)n, s->proto);
 }
 
-static void human_bytes(char *out, size_t n, int64_t v)
-{
-    const char *units = "BKMGT";
-    double d = (double)v;
-    int u = 0;
-    while (d >= 1024 && u < 4) {
-        d /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, n, "%lldB", (long long)v);
-    else
-        snprintf(out, n, "%.2f%c", d, units[u]);
-}
-
-static const struct {
-    const char *name;
-    uint32_t bit;
-} info_names[] = {
-    {"server", INFO_SERVER},     {"clients", INFO_CLIENTS},
-    {"memory", INFO_MEMORY},     {"persistence", INFO_PERSISTENCE},
-    {"stats", INFO_STATS},       {"replication", INFO_REPLICATION},
-    {"cluster", INFO_CLUSTER},   {"stratus", INFO_STRATUS},
-    {"keyspace", INFO_KEYSPACE}, {"cpu", INFO_CPU},
-};
-
-uint32_t local_info_sections(size_t argc, const char *const *argv, const size_t *lens)
-{
-    if (argc < 2)
-        return ~0u;
-    uint32_t mask = 0;
-    for (size_t i = 1; i < argc; i++) {
-        if (arg_is(argv[i], lens[i], "all") || arg_is(argv[i], lens[i], "everything") ||
-            arg_is(argv[i], lens[i], "default"))
-            return ~0u;
-        for (size_t j = 0; j < ARRAY_LEN(info_names); j++)
-            if (arg_is(argv[i], lens[i], info_names[j].name))
-                mask |= info_names[j].bit;
-    }
-    return mask;
-}
-
-/* Integer after "field" at the start of a line of an INFO text, 0 if absent. */
-static int64_t text_field(const char *text, size_t len, const char *field)
-{
-    size_t fl = strlen(field);
-    const char *p = text, *end = text + len;
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        if ((size_t)(le - p) > fl && memcmp(p, field, fl) == 0)
-            return strtoll(p + fl, NULL, 10);
-        p = le + 1;
-    }
-    return 0;
-}
-
-void local_info_add_engine(info_sums *sums, const char *text, size_t len)
-{
-    sums->used_memory += text_field(text, len, "used_memory:");
-    sums->keys += text_field(text, len, "db0:keys=");
-    sums->blocked_clients += text_field(text, len, "blocked_clients:");
-    const char *db = memmem(text, len, "db0:", 4);
-    if (db) {
-        const char *ex = memmem(db, len - (size_t)(db - text), "expires=", 8);
-        if (ex)
-            sums->expires += strtoll(ex + 8, NULL, 10);
-    }
-}
-
-/* The INFO lines of the counters of section (VIEW_COUNTERS, proxy/view.h). */
-static void counter_lines(buf *text, const view_counters *k, uint32_t section)
-{
-    size_t n;
-    const view_counter_row *rows = view_counter_rows(&n);
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].info_section == section)
-            buf_appendf(text, "%s:%lld\r\n", rows[i].info_name,
-                        (long long)view_counter_value(k, &rows[i]));
-}
-
-void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *sums)
-{
-    proxy_view *c = s->view;
-    view_stats st;
-    c->ops->stats(c->owner, &st);
-    const topology *t = worker_topology(s->w);
-    buf text;
-    buf_init(&text);
-    uint64_t up = (ev_now_ms(s->w->loop) - c->started_ms) / 1000;
-    if (sections & INFO_SERVER) {
-        struct utsname un;
-        uname(&un);
-        buf_appendf(&text,
-                    "# Server\r\nredis_version:%s\r\nstratus_version:%s\r\nredis_mode:cluster\r\n"
-                    "os:%s %s %s\r\narch_bits:64\r\nprocess_id:%d\r\ntcp_port:%d\r\n"
-                    "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n\r\n",
-                    st.engine_version[0] ? st.engine_version : "7.0.0", STRATUS_VERSION, un.sysname,
-                    un.release, un.machine, (int)getpid(), s->local_port, (unsigned long long)up,
-                    (unsigned long long)(up / 86400));
-    }
-    if (sections & INFO_CLIENTS) {
-        buf_appendf(&text, "# Clients\r\n");
-        counter_lines(&text, &c->counters, VIEW_INFO_CLIENTS);
-        buf_appendf(&text, "maxclients:%ld\r\nblocked_clients:%lld\r\n\r\n", c->limits.maxclients,
-                    (long long)sums->blocked_clients);
-    }
-    if (sections & INFO_MEMORY) {
-        char human[32];
-        human_bytes(human, sizeof(human), sums->used_memory);
-        buf_appendf(&text,
-                    "# Memory\r\nused_memory:%lld\r\nused_memory_human:%s\r\nmaxmemory:%llu\r\n"
-                    "maxmemory_policy:%s\r\n\r\n",
-                    (long long)sums->used_memory, human, (unsigned long long)c->max_storage,
-                    c->max_storage ? c->eviction : "noeviction");
-    }
-    if (sections & INFO_PERSISTENCE)
-        buf_appendf(&text, "# Persistence\r\nloading:0\r\naof_enabled:1\r\n\r\n");
-    if (sections & INFO_STATS) {
-        uint64_t refused;
-        auth_guard_stats(c->auth_guard, &refused);
-        buf_appendf(&text, "# Stats\r\n");
-        counter_lines(&text, &c->counters, VIEW_INFO_STATS);
-        buf_appendf(&text, "auth_throttled:%llu\r\nengine_restarts:%lld\r\n\r\n",
-                    (unsigned long long)refused, (long long)st.restarts);
-    }
-    if (sections & INFO_REPLICATION)
-        buf_appendf(&text, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
-    if (sections & INFO_CPU) {
-        /* The endpoint's own process, as Redis reports its own (the engines' are theirs). */
-        struct rusage self, children, thread;
-        getrusage(RUSAGE_SELF, &self);
-        getrusage(RUSAGE_CHILDREN, &children);
-        getrusage(RUSAGE_THREAD, &thread);
-        buf_appendf(&text,
-                    "# CPU\r\nused_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n"
-                    "used_cpu_sys_children:%ld.%06ld\r\nused_cpu_user_children:%ld.%06ld\r\n"
-                    "used_cpu_sys_main_thread:%ld.%06ld\r\nused_cpu_user_main_thread:%ld.%06ld"
-                    "\r\n\r\n",
-                    (long)self.ru_stime.tv_sec, (long)self.ru_stime.tv_usec,
-                    (long)self.ru_utime.tv_sec, (long)self.ru_utime.tv_usec,
-                    (long)children.ru_stime.tv_sec, (long)children.ru_stime.tv_usec,
-                    (long)children.ru_utime.tv_sec, (long)children.ru_utime.tv_usec,
-                    (long)thread.ru_stime.tv_sec, (long)thread.ru_stime.tv_usec,
-                    (long)thread.ru_utime.tv_sec, (long)thread.ru_utime.tv_usec);
-    }
-    if (sections & INFO_CLUSTER)
-        buf_appendf(&text, "# Cluster\r\ncluster_enabled:1\r\n\r\n");
-    if (sections & INFO_STRATUS)
-        buf_appendf(&text,
-                    "# Stratus\r\ncache:%s\r\nshards:%d\r\nengines:%d\r\nengines_up:%d\r\n"
-                    "topology_version:%llu\r\nresharding:%d\r\nslots_moved:%lld\r\n"
-                    "failovers:%lld\r\nzone:%s\r\nreader_port:%d\r\n\r\n",
-                    c->name, t->nshards, st.engines_total, st.engines_up,
-                    (unsigned long long)t->version, atomic_load(&c->resharding),
-                    (long long)atomic_load(&c->slots_moved), (long long)st.failovers, c->zone,
-                    c->reader_port);
-    if (sections & INFO_KEYSPACE) {
-        buf_appendf(&text, "# Keyspace\r\n");
-        if (sums->keys > 0)
-            buf_appendf(&text, "db0:keys=%lld,expires=%lld,avg_ttl=0\r\n", (long long)sums->keys,
-                        (long long)sums->expires);
-    }
-    resp_add_verbatim(b, buf_rptr(&text), buf_used(&text), s->proto);
-    buf_deinit(&text);
-}
-
 static void hello(session *s, buf *b, size_t argc, const char *const *argv, const size_t *lens)
 {
     int proto = s->proto;
@@ -368,7 +201,7 @@ static void client_reply(session *s, req *r, const char *arg, size_t n)
 
 /* ---- the answers (rows with an answer: the router queued c->r, the reply goes to c->b) ---- */
 
-static void ping(const local_call *c)
+void local_ping(const local_call *c)
 {
     if (c->argc > 2) /* PING's arity is -1; it takes at most one argument (as pingCommand) */
         resp_add_error(c->b, "ERR wrong number of arguments for 'ping' command");
@@ -425,7 +258,9 @@ static void readonly(const local_call *c)
 
 static void ok(const local_call *c)
 {
-    resp_add_simple(c->b, "OK"); /* ASKING: the endpoint owns every slot, nothing migrates */
+    /* ASKING: the endpoint owns every slot, nothing migrates; CLIENT UNPAUSE: nothing is ever
+     * paused */
+    resp_add_simple(c->b, "OK");
 }
 
 static void role(const local_call *c)
@@ -434,13 +269,6 @@ static void role(const local_call *c)
     resp_add_cstr(c->b, "master");
     resp_add_int(c->b, 0);
     resp_add_array(c->b, 0);
-}
-
-void local_info_answer(const local_call *c)
-{
-    /* Only when no engine figure is needed (request_info fans out otherwise). */
-    info_sums none = {0, 0, 0, 0};
-    local_info_build(c->s, c->b, local_info_sections(c->argc, c->argv, c->lens), &none);
 }
 
 static void slots(const local_call *c)
@@ -539,6 +367,17 @@ static void getredir(const local_call *c)
     resp_add_int(c->b, -1); /* client tracking is never on */
 }
 
+/* CLIENT TRACKING OFF: tracking is never on (ON is refused, with the reason). */
+static void tracking(const local_call *c)
+{
+    if (c->argc >= 3 && c->lens[2] == 3 && strncasecmp(c->argv[2], "off", 3) == 0)
+        resp_add_simple(c->b, "OK");
+    else if (c->argc >= 3 && c->lens[2] == 2 && strncasecmp(c->argv[2], "on", 2) == 0)
+        resp_add_error(c->b, "ERR 'client|tracking' is not available on Stratus: %s", c->d->reason);
+    else
+        resp_add_error(c->b, "ERR syntax error");
+}
+
 static void trackinginfo(const local_call *c)
 {
     buf *b = c->b;
@@ -633,7 +472,7 @@ static void reset(const local_call *c)
     }
 
 static const local_row rows[LOCAL__COUNT] = {
-    [LOCAL_PING] = ANSWER(ping, LOCAL_F_QUEUED),
+    [LOCAL_PING] = TAKE(request_ping, LOCAL_F_QUEUED),
     [LOCAL_ECHO] = ANSWER(echo, LOCAL_F_QUEUED),
     [LOCAL_AUTH] = ANSWER(auth, 0),
     [LOCAL_HELLO] = ANSWER(hello_answer, 0),
@@ -662,6 +501,8 @@ static const local_row rows[LOCAL__COUNT] = {
     [LOCAL_CLIENT_NO_EVICT] = ANSWER(no_evict, 0),
     [LOCAL_CLIENT_TRACKINGINFO] = ANSWER(trackinginfo, 0),
     [LOCAL_CLIENT_GETREDIR] = ANSWER(getredir, 0),
+    [LOCAL_CLIENT_TRACKING] = ANSWER(tracking, 0),
+    [LOCAL_CLIENT_UNPAUSE] = ANSWER(ok, 0),
     [LOCAL_RESET] = TAKE(reset, 0),
     [LOCAL_STRATUS_SCALE] = TAKE(scale, 0),
     [LOCAL_STRATUS_HIBERNATE] = TAKE(hibernate, 0),

@@ -146,12 +146,18 @@ static int merge_mget(worker *w, req *p, resp_value **vals, buf *out)
 static int merge_info(worker *w, req *p, resp_value **vals, buf *out)
 {
     (void)w;
-    info_sums sums = {0, 0, 0, 0};
+    const char **texts = xcalloc(p->nchildren + 1, sizeof(*texts));
+    size_t *lens = xcalloc(p->nchildren + 1, sizeof(*lens));
+    int n = 0;
     for (uint32_t i = 0; i < p->nchildren; i++)
-        if (vals[i] && (vals[i]->type == RESP_T_BULK || vals[i]->type == RESP_T_VERBATIM))
-            local_info_add_engine(&sums, vals[i]->str, vals[i]->len);
+        if (vals[i] && (vals[i]->type == RESP_T_BULK || vals[i]->type == RESP_T_VERBATIM)) {
+            texts[n] = vals[i]->str;
+            lens[n++] = vals[i]->len;
+        }
     if (p->s)
-        local_info_build(p->s, out, p->info_sections, &sums);
+        info_build(p->s, out, p->info_sections, texts, lens, n);
+    xfree(texts);
+    xfree(lens);
     return 0;
 }
 

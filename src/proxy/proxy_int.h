@@ -58,9 +58,10 @@ typedef enum {
 #define REQ_F_ENDPOINT                                                                             \
     0x10000u /* composed by the endpoint (INFO, CONFIG, cross-slot reads, WAIT ...): runs under    \
                 its own engine user, not the client's */
-#define REQ_F_LINK_AUTH 0x20000u /* internal AUTH of a link: refused, nothing after it ran */
-#define REQ_F_ACL_WAIT 0x40000u  /* ACL SETUSER/DELUSER answered once the engines have it */
-#define REQ_F_ACL_FETCH 0x80000u /* internal ACL LOG of an engine after a script's denial */
+#define REQ_F_LINK_AUTH 0x20000u  /* internal AUTH of a link: refused, nothing after it ran */
+#define REQ_F_ACL_WAIT 0x40000u   /* ACL SETUSER/DELUSER answered once the engines have it */
+#define REQ_F_ACL_FETCH 0x80000u  /* internal ACL LOG of an engine after a script's denial */
+#define REQ_F_RUNS_CODE 0x100000u /* a script or function (CMD_F_RUNS_CODE): the code link */
 
 /* A client request, or one shard's part of a fanned-out request.
  * Invariants: a top-level req is on exactly one session queue until it is written out (or its
@@ -78,6 +79,7 @@ struct req {
                                phase 1: argument index of the first key, then of each foreign key */
     uint32_t nkeys;         /* entries in key_map; MERGE_GATHER phase 2: RESTOREs in the batch */
     uint8_t gather_phase;   /* MERGE_GATHER: 1 while the DUMPs run, 2 while the command runs */
+    uint8_t gather_write;   /* MERGE_GATHER: the command writes its first key (SUNIONSTORE ...) */
     uint8_t merge;          /* cmd_merge of the parent */
     uint32_t info_sections; /* MERGE_INFO: INFO_* sections asked for */
     uint32_t flags;         /* REQ_F_* */
@@ -123,18 +125,32 @@ struct req {
                         INFO line, NUL (owned) */
 };
 
+/* The shared links of an identity to one engine. A script or function runs on a code link, so
+ * that while one runs past busy-reply-threshold the other clients' commands reach the engine
+ * and get its -BUSY, as on Redis, instead of waiting behind it; SCRIPT/FUNCTION KILL go
+ * out of band. A session keeps one kind while its requests are out, so its own commands still
+ * run in the order it sent them. */
+enum {
+    LINK_RESP2,
+    LINK_RESP3,
+    LINK_OOB, /* RESP2: SCRIPT/FUNCTION KILL */
+    LINK_CODE_RESP2,
+    LINK_CODE_RESP3,
+    LINK_KINDS
+};
+#define LINK_PROTO(kind) ((kind) == LINK_RESP3 || (kind) == LINK_CODE_RESP3 ? 3 : 2)
+
 /* An engine identity of a worker: the engine ACL user its links authenticate as ("u:<name>"
  * for a cache user, so the engine checks what that user's commands and scripts do; the
  * endpoint's own user for what the endpoint composes), and the shared links under it.
  * Invariant: refs counts the sessions authenticated as it and the requests bound to it; one
  * nobody has held for IDENT_KEEP_MS is freed once its links are idle (the endpoint's never). */
 struct ident {
-    char *user;                        /* engine user name */
-    uint32_t refs;                     /* sessions and requests holding it */
-    uint64_t unused_since_ms;          /* when refs fell to 0 */
-    backend *links[3][TOPO_MAX_NODES]; /* by topology node index: [0] RESP2, [1] RESP3,
-                                        * [2] out-of-band RESP2 (SCRIPT/FUNCTION KILL) */
-    ident *next;                       /* the worker's list */
+    char *user;                                 /* engine user name */
+    uint32_t refs;                              /* sessions and requests holding it */
+    uint64_t unused_since_ms;                   /* when refs fell to 0 */
+    backend *links[LINK_KINDS][TOPO_MAX_NODES]; /* by link kind and topology node index */
+    ident *next;                                /* the worker's list */
 };
 
 /* A multiplexed, pipelined connection from one worker to one engine, for one protocol.
@@ -164,6 +180,9 @@ struct backend {
     resp_reply_scanner scan;  /* frame scanner state */
     req *head, *tail;         /* in-flight requests */
     uint32_t inflight;        /* entries in the list */
+    int code;                 /* a code link: while it has requests out it counts in the view's
+                               * code_links_out (PING then asks the engines, as Redis answers
+                               * PING only between scripts) */
     uint64_t next_connect_ms; /* reconnect backoff */
     uint64_t engine_id;       /* private link: the engine's CLIENT ID for it, 0 until known */
     int dropped;              /* private link let go of (RESET): closed in before_sleep */
@@ -206,30 +225,32 @@ struct session {
     backend *priv;            /* private link for blocking commands and WATCH, kept for reuse */
     int multi;                /* inside MULTI: commands are queued here until EXEC */
     int multi_dirty;          /* a queued command was refused: EXEC aborts */
+    int multi_all;            /* a command for every shard is queued: EXEC needs one shard */
     int multi_slot;           /* slot of the transaction's keys, -1 until a keyed command */
     uint32_t multi_count;     /* commands queued */
     buf multi_cmds;           /* their bytes */
-    int subscribed;         /* in a SUBSCRIBE/PSUBSCRIBE: the private link passes frames through */
-    long long sub_count;    /* channels and patterns, as the home engine last said */
-    uint32_t ps_pending;    /* other shards' links still to confirm a subscription change */
-    buf ps_hold_home;       /* home link frames held until then (confirmations first) */
-    buf ps_hold_other;      /* other links' frames held until then */
-    backend **sublinks;     /* filtered pass-through links to other engines (lazy, by address) */
-    buf ks_replay;          /* keyspace (un)subscriptions, replayed on shards added later */
-    int ks_replay_full;     /* ks_replay hit its cap: new shards are not subscribed */
-    buf ps_set;             /* channels ('c') and patterns ('p') subscribed, as the home link
-                               confirmed them: kind, 4-byte length, name; replayed when the
-                               home engine is lost (a failover) */
-    int resub;              /* a link of its subscriptions was lost: subscribe again */
-    int resub_home;         /* that link was the home link: replay the whole set on a new one */
-    uint32_t resub_skip;    /* confirmations of that replay still to swallow */
-    int doomed;             /* to be closed at the end of this loop iteration */
-    session *doom_next;     /* worker doomed list */
-    uint64_t wrote_shards;  /* shards written to since the last satisfied WAIT */
-    int watching;           /* WATCH in force: commands go to the private link of pin_slot */
-    uint16_t pin_slot;      /* slot of the watched keys */
-    int processing;         /* inside session_process_input (no re-entry) */
-    uint32_t retrying;      /* requests of this session on the worker's retry queue */
+    int subscribed;        /* in a SUBSCRIBE/PSUBSCRIBE: the private link passes frames through */
+    long long sub_count;   /* channels and patterns, as the home engine last said */
+    uint32_t ps_pending;   /* other shards' links still to confirm a subscription change */
+    buf ps_hold_home;      /* home link frames held until then (confirmations first) */
+    buf ps_hold_other;     /* other links' frames held until then */
+    backend **sublinks;    /* filtered pass-through links to other engines (lazy, by address) */
+    buf ks_replay;         /* keyspace (un)subscriptions, replayed on shards added later */
+    int ks_replay_full;    /* ks_replay hit its cap: new shards are not subscribed */
+    buf ps_set;            /* channels ('c') and patterns ('p') subscribed, as the home link
+                              confirmed them: kind, 4-byte length, name; replayed when the
+                              home engine is lost (a failover) */
+    int resub;             /* a link of its subscriptions was lost: subscribe again */
+    int resub_home;        /* that link was the home link: replay the whole set on a new one */
+    uint32_t resub_skip;   /* confirmations of that replay still to swallow */
+    int doomed;            /* to be closed at the end of this loop iteration */
+    session *doom_next;    /* worker doomed list */
+    uint64_t wrote_shards; /* shards written to since the last satisfied WAIT */
+    int watching;          /* WATCH in force: commands go to the private link of pin_slot */
+    int code_link;     /* its requests out went on code links (LINK_CODE_*): later ones follow */
+    uint16_t pin_slot; /* slot of the watched keys */
+    int processing;    /* inside session_process_input (no re-entry) */
+    uint32_t retrying; /* requests of this session on the worker's retry queue */
     uint64_t retry_blocked; /* retry pass in which one of its requests had to keep waiting */
     session *list_prev, *list_next; /* worker's list of sessions */
     char local_ip[64];              /* address the client connected to */
@@ -518,10 +539,10 @@ void wait_dispatch(session *s, size_t argc, const char *const *argv, const size_
 int wait_continue(worker *w, req *r, const char *data, size_t len);
 /* gather.c */
 void gather_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
-                     const char *raw, size_t rawlen, const uint32_t *keys, int nkeys);
+                     const char *raw, size_t rawlen, const uint32_t *keys, int nkeys, int writes);
 void gather_merge(worker *w, req *p);
 
-/* local.c */
+/* info.c: INFO's sections, composed from the primaries' INFO and the endpoint's lines */
 #define INFO_SERVER 0x01u
 #define INFO_CLIENTS VIEW_INFO_CLIENTS
 #define INFO_MEMORY 0x04u
@@ -532,18 +553,21 @@ void gather_merge(worker *w, req *p);
 #define INFO_STRATUS 0x80u
 #define INFO_KEYSPACE 0x100u
 #define INFO_CPU 0x200u
+#define INFO_MODULES 0x400u
+#define INFO_ERRORSTATS 0x800u
+#define INFO_COMMANDSTATS 0x1000u
+#define INFO_LATENCYSTATS 0x2000u
+#define INFO_ALL 0x3fffu
 
-/* Engine figures summed over the primaries for INFO. */
-typedef struct {
-    int64_t used_memory;
-    int64_t keys;
-    int64_t expires;
-    int64_t blocked_clients; /* the endpoint's clients blocked in an engine (their links) */
-} info_sums;
+/* The sections INFO's arguments ask for (none: Redis's default ones). */
+uint32_t info_sections(size_t argc, const char *const *argv, const size_t *lens);
+/* The sections made of the engines' lines. */
+uint32_t info_engine_sections(void);
+/* The INFO reply for sections, from the primaries' INFO texts (ntexts may be 0). */
+void info_build(session *s, buf *b, uint32_t sections, const char *const *texts, const size_t *lens,
+                int ntexts);
 
-uint32_t local_info_sections(size_t argc, const char *const *argv, const size_t *lens);
-void local_info_build(session *s, buf *b, uint32_t sections, const info_sums *sums);
-void local_info_add_engine(info_sums *sums, const char *text, size_t len);
+/* local.c */
 
 /* Commands the endpoint answers itself: one row per cmd_local (proto/cmdtable.h), carrying its
  * handler, as Redis's command table carries each command's function. */
@@ -574,7 +598,10 @@ void local_run(const local_call *c);
 /* Queue a request for c and answer it with answer (a take handler that answers at once). */
 void local_answer(const local_call *c, local_fn *answer);
 /* INFO answered by the endpoint alone (no engine figure needed). */
-void local_info_answer(const local_call *c);
+void info_answer(const local_call *c);
+void local_ping(const local_call *c);
+/* PING: the endpoint's PONG, or a busy primary's own answer (request.c). */
+void request_ping(const local_call *c);
 /* request.c's rows: SCAN, PUBSUB CHANNELS/NUMSUB/NUMPAT, INFO. */
 void request_scan(const local_call *c);
 void request_pubsub_query(const local_call *c);

@@ -598,9 +598,9 @@ void pubsub_passthrough(backend *b, const char *frame, size_t len)
     buf *out = &s->out;
     if (s->ps_pending > 0)
         out = b->filtered ? &s->ps_hold_other : &s->ps_hold_home;
-    if (s->reply_off)
-        ; /* CLIENT REPLY OFF: nothing is written, pushes included */
-    else if (rewrite)
+    /* Written even under CLIENT REPLY OFF: Redis sends pub/sub messages and subscription
+     * confirmations regardless (they are pushes, in RESP2 too). */
+    if (rewrite)
         append_with_count(out, frame, len, count);
     else
         buf_append(out, frame, len);

@@ -577,7 +577,8 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
                  * while WATCH pins the session to one slot (MULTI never gets here). */
                 if ((d->flags & CMD_F_GATHER) && !s->watching) {
                     if (!router_endpoint_turn(s))
-                        gather_dispatch(s, argc, argv, lens, raw, rawlen, keys, nkeys);
+                        gather_dispatch(s, argc, argv, lens, raw, rawlen, keys, nkeys,
+                                        (d->flags & CMD_F_WRITE) != 0);
                 } else
                     crossslot(s, argv, lens, keys, nkeys);
                 goto out;
@@ -593,6 +594,8 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         r->flags |= REQ_F_READONLY;
     set_cmd(r, argc, argv, lens, raw, rawlen);
     r->script_sha = (d->flags & CMD_F_SCRIPT_SHA) != 0;
+    if (d->flags & CMD_F_RUNS_CODE)
+        r->flags |= REQ_F_RUNS_CODE;
     if (pin_to_watch(s, r, nkeys, (int)slot) != 0)
         goto out;
     if (blocking) {
@@ -625,26 +628,49 @@ void request_pubsub_query(const local_call *c)
     router_send(c->s->w, r);
 }
 
-/* INFO: the endpoint's text, with the engines' figures when a section needs them. */
+/* PING: the endpoint's PONG, unless a script may be running (a code link has requests out)
+ * or a primary is busy with a long command: then the primaries answer, so PING waits for a
+ * short script and gets -BUSY past busy-reply-threshold, as a client of one Redis sees. */
+void request_ping(const local_call *c)
+{
+    session *s = c->s;
+    const topology *t = worker_topology(s->w);
+    int engines =
+        c->argc <= 2 && atomic_load_explicit(&s->view->code_links_out, memory_order_relaxed) > 0;
+    for (int i = 0; i < t->nshards && !engines && c->argc <= 2; i++) {
+        int n = t->shards[i].primary;
+        engines = n >= 0 && atomic_load_explicit(&t->nodes[n].busy, memory_order_relaxed);
+    }
+    if (!engines) {
+        local_answer(c, local_ping);
+        return;
+    }
+    /* Every primary: a shard's -BUSY is the answer, else the first one's. */
+    req *p = fan_out(s, MERGE_FIRST, (uint32_t)MAX(t->nshards, 1), 0, REQ_F_READONLY);
+    for (uint32_t i = 0; i < p->nchildren; i++)
+        set_cmd(p->children[i], c->argc, c->argv, c->lens, c->raw, c->rawlen);
+    send_children(s->w, p);
+}
+
+/* INFO: the endpoint's lines, with the primaries' own INFO when a section is made of them. */
 void request_info(const local_call *c)
 {
     session *s = c->s;
-    uint32_t sections = local_info_sections(c->argc, c->argv, c->lens);
-    /* INFO clients alone never wakes a sleeping cache: asleep, no client is blocked. */
-    uint32_t engine_sections = INFO_MEMORY | INFO_KEYSPACE;
-    if (!atomic_load_explicit(&s->view->sleep.asleep, memory_order_relaxed))
-        engine_sections |= INFO_CLIENTS;
+    uint32_t sections = info_sections(c->argc, c->argv, c->lens);
+    uint32_t engine_sections = info_engine_sections();
+    /* Asleep, the sections the endpoint can answer alone do not wake the cache: no client is
+     * blocked and nothing runs. */
+    if (atomic_load_explicit(&s->view->sleep.asleep, memory_order_relaxed))
+        engine_sections &=
+            ~(INFO_SERVER | INFO_CLIENTS | INFO_STATS | INFO_REPLICATION | INFO_MODULES);
     if (!(sections & engine_sections)) {
-        local_answer(c, local_info_answer);
+        local_answer(c, info_answer);
         return;
     }
     if (router_endpoint_turn(s))
         return;
-    /* The primaries' memory, keys and blocked clients (a blocked client of the endpoint is one
-     * blocked link on an engine), summed. */
-    static const char *const info_argv[] = {"INFO", "memory", "keyspace", "clients"};
-    static const size_t info_lens[] = {4, 6, 8, 7};
-    dispatch_all(s, c->d, 4, info_argv, info_lens, NULL, 0);
+    /* The primaries are asked the same sections (they ignore "stratus"). */
+    dispatch_all(s, c->d, c->argc, c->argv, c->lens, NULL, 0);
     s->tail->merge = MERGE_INFO;
     s->tail->info_sections = sections;
 }

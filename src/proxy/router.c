@@ -38,16 +38,35 @@ static ident *req_ident(worker *w, req *r)
     return id;
 }
 
-/* The shared link of identity id to node for proto, or its out-of-band link: a command that
- * must not wait behind a script running on the shared link (SCRIPT KILL) goes on a link of its
- * own. */
-static backend *link_for(worker *w, ident *id, const topology *t, int node, int proto, int oob)
+/* The kind of shared link r goes on (LINK_*, proxy_int.h): SCRIPT KILL out of band, a script
+ * on a code link, anything else on the link of its protocol; a session's request follows the
+ * kind of the ones it has out, so its commands run in order. */
+static int link_kind(const req *r)
 {
-    int pi = oob ? 2 : proto == 3 ? 1 : 0;
-    backend *b = id->links[pi][node];
+    if (r->flags & REQ_F_OOB)
+        return LINK_OOB;
+    session *owner = req_session(r);
+    int code = (r->flags & REQ_F_RUNS_CODE) != 0;
+    if (owner) {
+        /* Nothing of the session's is out before r: r chooses; else it follows them. */
+        const req *top = r->parent ? r->parent : r;
+        if (owner->head == top)
+            owner->code_link = code;
+        code = owner->code_link;
+    }
+    if (code)
+        return r->proto == 3 ? LINK_CODE_RESP3 : LINK_CODE_RESP2;
+    return r->proto == 3 ? LINK_RESP3 : LINK_RESP2;
+}
+
+/* The shared link of identity id to node of that kind, created on first use. */
+static backend *link_for(worker *w, ident *id, const topology *t, int node, int kind)
+{
+    backend *b = id->links[kind][node];
     if (!b) {
-        b = backend_create(w, t->nodes[node].addr, oob ? 2 : proto, id->user);
-        id->links[pi][node] = b;
+        b = backend_create(w, t->nodes[node].addr, LINK_PROTO(kind), id->user);
+        b->code = kind == LINK_CODE_RESP2 || kind == LINK_CODE_RESP3;
+        id->links[kind][node] = b;
     }
     return b;
 }
@@ -171,7 +190,7 @@ int router_try_send(worker *w, req *r)
         }
         return backend_send(b, r);
     }
-    return backend_send(link_for(w, id, t, node, r->proto, (r->flags & REQ_F_OOB) != 0), r);
+    return backend_send(link_for(w, id, t, node, link_kind(r)), r);
 }
 
 void router_send(worker *w, req *r)

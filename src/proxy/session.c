@@ -153,7 +153,9 @@ void meter_charge(worker *w, req *r, size_t out)
 
 void session_append_reply(session *s, req *r, const char *data, size_t len)
 {
-    int sent = !(r->flags & REQ_F_NOREPLY);
+    /* A RESP3 push (subscribe confirmations) is sent even under CLIENT REPLY OFF, as Redis
+     * does: it is not a reply. */
+    int sent = !(r->flags & REQ_F_NOREPLY) || (len && data[0] == '>');
     view_count_latency(s->view, ev_clock_us() - r->born_us);
     if (r->meter_cmd) {
         meter_charge(s->w, r, sent ? len : 0);

@@ -24,6 +24,7 @@ void txn_reset(session *s)
 {
     s->multi = 0;
     s->multi_dirty = 0;
+    s->multi_all = 0;
     s->multi_slot = -1;
     s->multi_count = 0;
     buf_consume(&s->multi_cmds, buf_used(&s->multi_cmds));
@@ -58,9 +59,34 @@ static void unwatch_engine(session *s)
         req_put(s->w, u); /* not connected: the link has no WATCH to drop */
 }
 
+/* A command sent to every shard whose reply needs no merging on one shard (FLUSHALL, DBSIZE,
+ * KEYS, SLOWLOG RESET ...): queued in a transaction when the cache has a single shard, where
+ * it is a plain command of that engine. */
+static int all_in_one_shard(const session *s, const cmd_def *d)
+{
+    if (worker_topology(s->w)->nshards != 1 ||
+        (d->flags & (CMD_F_SCRIPT_BODY | CMD_F_SCRIPT_FLUSH)))
+        return 0;
+    switch ((cmd_merge)d->merge) {
+    case MERGE_ALL_OK:
+    case MERGE_SUM:
+    case MERGE_CONCAT:
+    case MERGE_MAX:
+    case MERGE_RANDOM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 void txn_queue(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                const size_t *lens, const char *raw, size_t rawlen)
 {
+    if (d->flags & CMD_F_NO_MULTI) {
+        router_reply_error(s, "ERR Command not allowed inside a transaction");
+        txn_mark_dirty(s);
+        return;
+    }
     const char *why = NULL;
     switch ((cmd_route)d->route) {
     case ROUTE_KEYS:
@@ -72,7 +98,10 @@ void txn_queue(session *s, const cmd_def *d, size_t argc, const char *const *arg
             why = "is answered by the endpoint and cannot be queued in a transaction";
         break;
     case ROUTE_ALL:
-        why = "spans every shard and cannot be part of a transaction";
+        if (all_in_one_shard(s, d))
+            s->multi_all = 1;
+        else
+            why = "spans every shard and cannot be part of a transaction";
         break;
     case ROUTE_REFUSED:
     case ROUTE_LATER:
@@ -130,6 +159,14 @@ static void exec(session *s)
         unwatch_engine(s);
         txn_reset(s);
         router_reply_error(s, "EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    if (s->multi_all && worker_topology(s->w)->nshards != 1) {
+        unwatch_engine(s);
+        txn_reset(s);
+        router_reply_error(s, "EXECABORT Transaction discarded because the cache was given more "
+                              "shards while it was queued, and one of its commands spans every "
+                              "shard; run it again");
         return;
     }
     req *r = session_queue_req(s);

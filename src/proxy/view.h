@@ -194,6 +194,7 @@ typedef struct proxy_view {
     view_sleep sleep;
 
     /* Requests to the control thread. */
+    _Atomic int code_links_out;  /* code links with requests out: a script may be running */
     _Atomic int refresh_wanted;  /* worker sets: a MOVED was seen, rebuild the topology */
     _Atomic int scale_request;   /* worker sets: shards asked for (STRATUS SCALE), 0: none */
     _Atomic int memory_pressure; /* worker sets: an OOM reply was seen, sample at once */

@@ -208,7 +208,7 @@ void ident_put(worker *w, ident *id)
 
 static int ident_idle(const ident *id, int nlinks)
 {
-    for (int p = 0; p < 3; p++)
+    for (int p = 0; p < LINK_KINDS; p++)
         for (int i = 0; i < nlinks; i++)
             if (id->links[p][i] && !backend_idle(id->links[p][i]))
                 return 0;
@@ -217,7 +217,7 @@ static int ident_idle(const ident *id, int nlinks)
 
 static void ident_destroy(worker *w, ident *id)
 {
-    for (int p = 0; p < 3; p++)
+    for (int p = 0; p < LINK_KINDS; p++)
         for (int i = 0; i < w->nlinks; i++)
             if (id->links[p][i])
                 backend_destroy(id->links[p][i]);
@@ -296,14 +296,14 @@ const topology *worker_topology(worker *w)
         return t;
     /* Links follow their engine by address: node indexes change when the topology does. */
     for (ident *id = w->idents; id; id = id->next) {
-        backend *old[3][TOPO_MAX_NODES];
+        backend *old[LINK_KINDS][TOPO_MAX_NODES];
         memcpy(old, id->links, sizeof(old));
         memset(id->links, 0, sizeof(id->links));
-        for (int p = 0; p < 3; p++)
+        for (int p = 0; p < LINK_KINDS; p++)
             for (int i = 0; i < t->nnodes; i++)
                 id->links[p][i] =
-                    find_reusable(w, t->nodes[i].addr, p == 1 ? 3 : 2, old[p], w->nlinks);
-        for (int p = 0; p < 3; p++)
+                    find_reusable(w, t->nodes[i].addr, LINK_PROTO(p), old[p], w->nlinks);
+        for (int p = 0; p < LINK_KINDS; p++)
             for (int i = 0; i < w->nlinks; i++)
                 if (old[p][i])
                     retire(w, old[p][i]);
@@ -383,7 +383,7 @@ static void on_tick(ev_loop *loop, void *data)
         w->nprefixes = 0;
     }
     for (ident *id = w->idents; id; id = id->next)
-        for (int p = 0; p < 3; p++)
+        for (int p = 0; p < LINK_KINDS; p++)
             for (int i = 0; i < w->nlinks; i++)
                 if (id->links[p][i])
                     backend_check_deadline(id->links[p][i], now);
@@ -522,7 +522,7 @@ static void *worker_main(void *arg)
     }
     /* Requests on the links let go of their identities as the links settle them. */
     for (ident *id = w->idents; id; id = id->next)
-        for (int p = 0; p < 3; p++)
+        for (int p = 0; p < LINK_KINDS; p++)
             for (int i = 0; i < w->nlinks; i++)
                 if (id->links[p][i]) {
                     backend_destroy(id->links[p][i]);

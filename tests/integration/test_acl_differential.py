@@ -437,7 +437,7 @@ for args, why in [
     (("CLIENT", "SETNAME", "diff"), ""), (("CLIENT", "GETNAME"), ""),
     (("CLIENT", "NO-EVICT", "on"), ""), (("CLIENT", "KILL", "ID", "999999999"), ""),
     (("CLIENT", "KILL", "TYPE", "pubsub"), ""), (("CLIENT", "PAUSE", "1", "WRITE"), WHY_DESIGN),
-    (("CLIENT", "UNPAUSE"), WHY_DESIGN),
+    (("CLIENT", "UNPAUSE"), ""),
 ]:
     add("client", ["app", "allcmds", "allkeys", "reader", "geteval"], cmd(*args), reason=why)
 

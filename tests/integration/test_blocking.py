@@ -168,3 +168,70 @@ def test_pipelined_blocking_commands_on_two_shards(srv):
            + encode("PING"))
     assert [c.read_reply() for _ in range(4)] == [None, None, None, "PONG"]
     c.close()
+
+
+def _blocked(srv, n):
+    """Waits until n clients are blocked (INFO blocked_clients, summed over the primaries), as
+    the Redis suite's wait_for_blocked_clients_count does."""
+    c = srv.client()
+    try:
+        deadline_poll(lambda: c.info("clients")["blocked_clients"] == n, 10,
+                      what=f"{n} blocked client(s)")
+    finally:
+        c.close()
+
+
+def test_a_blocked_xreadgroup_gets_unblocked_when_its_stream_goes(srv, r):
+    """XREADGROUP ... BLOCK on a stream that is deleted, flushed or replaced by another type gets
+    Redis's -UNBLOCKED error, not a re-issued command answered NOGROUP (stream-cgroups.tcl):
+    only an unblock caused by the service's own failover is absorbed."""
+    for end in (lambda: r.delete("{xg}s"), lambda: r.flushall(),
+                lambda: (r.delete("{xg}s"), r.set("{xg}s", "string"))):
+        r.delete("{xg}s")
+        r.xadd("{xg}s", {"f": "v"}, id="666")
+        r.xgroup_create("{xg}s", "g", id="$")
+        rd = srv.raw_tls()
+        rd.send(encode("XREADGROUP", "GROUP", "g", "Alice", "BLOCK", "0", "STREAMS", "{xg}s", ">"))
+        _blocked(srv, 1)
+        end()
+        err = rd.read_reply()
+        assert "UNBLOCKED" in str(err) and "no longer exists" in str(err), err
+        rd.close()
+        _blocked(srv, 0)
+
+
+def test_bzpopmin_is_not_woken_by_a_key_that_is_no_longer_a_zset(srv, r):
+    """ZADD, DEL and SET of the key in one transaction: the blocked BZPOPMIN keeps waiting, and
+    a later ZADD serves it (zset.tcl "BZPOPMIN with same key multiple times", type change)."""
+    r.delete("{bz}k")
+    rd = srv.raw_tls()
+    rd.send(encode("BZPOPMIN", "{bz}k", "0"))
+    _blocked(srv, 1)
+    p = r.pipeline(transaction=True)
+    p.zadd("{bz}k", {"a": 1})
+    p.delete("{bz}k")
+    p.set("{bz}k", "string")
+    p.execute()
+    time.sleep(0.2)  # had it been woken, its WRONGTYPE would be here by now
+    _blocked(srv, 1)
+    r.delete("{bz}k")
+    r.zadd("{bz}k", {"b": 2})
+    assert rd.read_reply() == [b"{bz}k", b"b", b"2"]
+    rd.close()
+
+
+def test_circular_brpoplpush(srv, r):
+    """Two clients each BRPOPLPUSH the other's list: one push moves the element once, and the
+    other client stays blocked (list.tcl "Circular BRPOPLPUSH")."""
+    r.delete("{cl}1", "{cl}2")
+    rd1, rd2 = srv.raw_tls(), srv.raw_tls()
+    rd1.send(encode("BRPOPLPUSH", "{cl}1", "{cl}2", "0"))
+    _blocked(srv, 1)
+    rd2.send(encode("BRPOPLPUSH", "{cl}2", "{cl}1", "0"))
+    _blocked(srv, 2)
+    r.rpush("{cl}1", "foo")
+    assert rd1.read_reply() == b"foo"
+    assert rd2.read_reply() == b"foo"
+    assert r.lrange("{cl}1", 0, -1) == ["foo"] and r.lrange("{cl}2", 0, -1) == []
+    rd1.close()
+    rd2.close()

@@ -1,5 +1,6 @@
 """Read-only multi-key commands across slots (SINTER, SUNION, SDIFF, SINTERCARD, ZUNION, ZINTER,
-ZDIFF, ZINTERCARD, PFCOUNT, LCS): the reply is Redis's own. Each case runs the command on keys of
+ZDIFF, ZINTERCARD, PFCOUNT, LCS), and the stores that write only their first key (SUNIONSTORE
+... PFMERGE, BITOP): the reply is Redis's own. Each case runs the command on keys of
 different slots (different shards with --shards 3) and on same-slot copies of them ({t}...),
 which one engine answers natively, and the replies must be byte for byte the same, in RESP2 and
 RESP3; results are also checked against a computation in Python. Every test runs on a 3-shard and
@@ -471,21 +472,16 @@ def test_many_pipelined_gathers(srv, c):
 @pytest.mark.parametrize(
     "build",
     [
-        lambda a, b: ("SINTERSTORE", a, b),
-        lambda a, b: ("SUNIONSTORE", a, b),
-        lambda a, b: ("SDIFFSTORE", a, b),
-        lambda a, b: ("ZUNIONSTORE", a, 1, b),
-        lambda a, b: ("ZINTERSTORE", a, 1, b),
-        lambda a, b: ("ZDIFFSTORE", a, 1, b),
-        lambda a, b: ("ZRANGESTORE", a, b, 0, -1),
-        lambda a, b: ("PFMERGE", a, b),
         lambda a, b: ("SMOVE", a, b, "m"),
         lambda a, b: ("RENAME", a, b),
+        lambda a, b: ("COPY", a, b),
+        lambda a, b: ("LMOVE", a, b, "LEFT", "LEFT"),
+        lambda a, b: ("MSETNX", a, "1", b, "2"),
     ],
-    ids=["sinterstore", "sunionstore", "sdiffstore", "zunionstore", "zinterstore", "zdiffstore",
-         "zrangestore", "pfmerge", "smove", "rename"],
+    ids=["smove", "rename", "copy", "lmove", "msetnx"],
 )
-def test_writes_across_slots_still_crossslot(c, build):
+def test_writes_of_several_keys_across_slots_still_crossslot(c, build):
+    """Commands that write more than their first key would be two writes on two engines."""
     a, b = spread("st", 2)
     c.call("SADD", a, "m")
     res = c.call(*build(a, b))
@@ -538,4 +534,56 @@ def test_no_temporary_keys_left_and_counter(srv, c):
         assert conn.dbsize() == 6
     finally:
         conn.close()
+    assert no_temp_keys(srv)
+
+
+# ---- stores that write only their first key ------------------------------------------------
+
+
+@pytest.mark.parametrize("store,read", [
+    (("SUNIONSTORE",), ("SMEMBERS",)), (("SINTERSTORE",), ("SMEMBERS",)),
+    (("SDIFFSTORE",), ("SMEMBERS",)),
+    (("ZUNIONSTORE", "3"), ("ZRANGE", "0", "-1", "WITHSCORES")),
+    (("ZINTERSTORE", "3"), ("ZRANGE", "0", "-1", "WITHSCORES")),
+    (("ZDIFFSTORE", "3"), ("ZRANGE", "0", "-1", "WITHSCORES")),
+    (("BITOP", "OR"), ("GET",)), (("PFMERGE",), ("PFCOUNT",)),
+])
+def test_stores_across_slots_write_what_one_engine_writes(srv, c, store, read):
+    """SUNIONSTORE a b c with b and c on other shards: the destination holds what it holds when
+    one engine runs the store on same-slot copies, the reply is the same, and no temporary key
+    is left (t_set.tcl, t_zset.tcl, bitops.tcl, hyperloglog.tcl stores)."""
+    keys = spread("st", 4)
+    src = keys[1:]
+    kind = store[0]
+    if kind.startswith("S"):
+        load(c, src, SETS)
+    elif kind.startswith("Z"):
+        load(c, src, [("ZADD", i, "1", "a", "2", "b", str(i + 3), f"m{i}") for i in range(3)])
+    elif kind == "BITOP":
+        load(c, src, [("SET", i, chr(i + 1) + "abc") for i in range(3)])
+    else:
+        load(c, src, [("PFADD", i, "x", f"y{i}", f"z{i}") for i in range(3)])
+    dest_cross, dest_ref = keys[0], tagged(keys)[0]
+
+    def build(ks):
+        if kind == "BITOP":
+            return ("BITOP", store[1], ks[0], *ks[1:])
+        return (store[0], ks[0], *store[1:], *ks[1:])
+
+    same_reply(c, build, keys)
+    got_cross = c.call(read[0], dest_cross, *read[1:])
+    got_ref = c.call(read[0], dest_ref, *read[1:])
+    if read[0] == "SMEMBERS":
+        assert sorted(got_cross) == sorted(got_ref) and got_ref
+    else:
+        assert got_cross == got_ref and got_ref
+    assert no_temp_keys(srv)
+
+
+def test_zrangestore_across_slots(srv, c):
+    src, dest = spread("zr", 2)
+    for ks in ((src, dest), tagged([src, dest])):
+        assert c.call("ZADD", ks[0], "1", "a", "2", "b", "3", "c") == 3
+        assert c.call("ZRANGESTORE", ks[1], ks[0], "1", "-1") == 2
+        assert c.call("ZRANGE", ks[1], "0", "-1", "WITHSCORES") == [b"b", b"2", b"c", b"3"]
     assert no_temp_keys(srv)

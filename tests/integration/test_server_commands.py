@@ -556,7 +556,6 @@ REFUSED = {
     ("CLIENT", "CACHING", "yes"): "invalidation messages would have to come from every shard",
     ("CLIENT", "TRACKING", "on"): "invalidation messages would have to come from every shard",
     ("CLIENT", "PAUSE", "100"): "would stop every client of the cache",
-    ("CLIENT", "UNPAUSE"): "nothing is ever paused",
     ("SCRIPT", "DEBUG", "yes"): "redis-cli --ldb",
     ("REPLCONF", "listening-port", "1"): "replication is internal to the service",
     ("LATENCY", "GRAPH", "command"): "use LATENCY HISTORY",
@@ -571,6 +570,16 @@ def test_refused_commands_say_why(r, cmd):
         r.execute_command(*cmd)
     msg = str(e.value)
     assert "is not available on Stratus:" in msg and REFUSED[cmd] in msg
+
+
+def test_client_tracking_off_and_unpause_are_no_ops(srv):
+    """Tracking is never on and nothing is ever paused: turning them off is OK, as on Redis
+    (tracking.tcl and pause.tcl turn them off between tests)."""
+    c = srv.raw_tls()
+    assert c.call("CLIENT", "TRACKING", "off") == "OK"
+    assert c.call("CLIENT", "UNPAUSE") == "OK"
+    assert str(c.call("CLIENT", "TRACKING", "maybe")) == "ERR syntax error"
+    c.close()
 
 
 def test_server_commands_inside_multi_are_refused(srv):
@@ -619,3 +628,90 @@ def test_a_busy_engine_answers_busy_and_is_never_failed_over(srv_busy):
     assert "not serving" not in srv_busy.log_text().split("cluster healthy", 1)[-1]
     for c in (runner, other):
         c.close()
+
+
+def test_a_busy_script_holds_up_no_one_on_its_own_worker(srv_busy):
+    """Scripts run on a code link of their own: a client served by the same worker thread as
+    a script past busy-reply-threshold gets Redis's -BUSY at once (it used to wait behind the
+    script on the shared link), PING says BUSY as on Redis, a transaction's EXEC is aborted
+    with the engine's BUSY, and SCRIPT KILL from that client ends it (multi.tcl and
+    scripting.tcl's timed-out script tests)."""
+    r = srv_busy.client()
+    r.set("busy:k", "v")
+    r.config_set("busy-reply-threshold", 100)
+    runner = srv_busy.raw_tls()
+    same = conn_on_worker(srv_busy, worker_of(runner.call("CLIENT", "ID")))
+    try:
+        body = busy_script(8000)
+        runner.send(b"*3\r\n$4\r\nEVAL\r\n$%d\r\n%s\r\n$1\r\n0\r\n" % (len(body), body.encode()))
+
+        def busy_error(*cmd):
+            v = same.call(*cmd)
+            return isinstance(v, RespError) and str(v).startswith("BUSY ") and v
+
+        deadline_poll(lambda: busy_error("GET", "busy:k"), 3, what="GET to get -BUSY")
+        deadline_poll(lambda: busy_error("PING"), 3, what="PING to get -BUSY")
+        assert same.call("MULTI") == "OK"
+        assert same.call("INCR", "busy:n") == "QUEUED"
+        err = same.call("EXEC")
+        assert isinstance(err, RespError) and str(err).startswith("EXECABORT") \
+            and "BUSY" in str(err), err
+        assert same.call("SCRIPT", "KILL") == "OK"
+        err = runner.read_reply()
+        assert isinstance(err, RespError) and "Script killed" in str(err), err
+        deadline_poll(lambda: same.call("PING") == "PONG", 3, what="PING to answer PONG again")
+        assert same.call("GET", "busy:k") == b"v" and same.call("GET", "busy:n") is None
+    finally:
+        r.config_set("busy-reply-threshold", 5000)
+        for c in (runner, same):
+            c.close()
+
+
+def test_a_clients_scripts_and_commands_run_in_the_order_it_sent_them(srv):
+    """Scripts go on the code link, other commands on the shared one; a pipeline that mixes
+    them still runs in order on each engine."""
+    r = srv.client()
+    p = r.pipeline(transaction=False)
+    for i in range(300):
+        p.eval("return redis.call('INCR', KEYS[1])", 1, "order:{k}")
+        p.get("order:{k}")
+        p.set("order:{k}:last", i)
+        p.evalsha(r.script_load("return redis.call('GET', KEYS[1])"), 1, "order:{k}:last")
+    out = p.execute()
+    for i in range(300):
+        assert out[4 * i] == i + 1 and out[4 * i + 1] == str(i + 1)
+        assert out[4 * i + 3] == str(i)
+
+
+def test_info_is_redis_sections_with_the_primaries_figures(srv):
+    """INFO has Redis's sections: the engines' own lines merged over the shards (commandstats
+    summed, usec_per_call recomputed), the endpoint's own for clients, replication, CPU and
+    cluster, and nothing of the service's internals (info-command.tcl)."""
+    r = srv.client()
+    assert r.config_resetstat()
+    keys = [f"infostat:{i}" for i in range(30)]
+    for k in keys:
+        r.set(k, "v")
+    raw = srv.raw_tls()
+    default = raw.call("INFO").decode()
+    raw.close()
+    for field in ("redis_git_sha1:00000000", "used_cpu_user:", "used_memory:", "# Errorstats",
+                  "role:master", "connected_slaves:0", "master_repl_offset:"):
+        assert field in default, field
+    for hidden in ("rejected_calls", "executable:", "config_file:", "slave0:", "cmdstat_"):
+        assert hidden not in default, hidden
+    everything = r.info("everything")
+    assert everything["cmdstat_set"]["calls"] == 30
+    assert everything["cmdstat_set"]["usec_per_call"] == pytest.approx(
+        everything["cmdstat_set"]["usec"] / 30, abs=0.01)
+    assert "latency_percentiles_usec_set" in everything
+    internal = ("replconf", "psync", "cluster|info", "cluster|nodes", "readonly", "auth", "ping",
+                "acl|setuser")
+    for name in internal:
+        assert f"cmdstat_{name}" not in everything, name
+    assert "errorstat_NOAUTH" not in everything
+    cpu = r.info("cpu")
+    assert set(cpu) >= {"used_cpu_user", "used_cpu_sys"} and "used_memory" not in cpu
+    assert r.config_resetstat()
+    assert "cmdstat_set" not in r.info("commandstats")
+    r.delete(*keys)

@@ -82,12 +82,30 @@ def test_cross_slot_transaction_is_refused_with_the_fix(srv):
     c.close()
 
 
-def test_commands_that_cannot_be_queued(srv):
+def test_commands_for_every_shard_inside_multi(srv):
+    """FLUSHALL, DBSIZE, KEYS ... inside MULTI: a plain command of the one engine on a 1-shard
+    cache (multi.tcl queues FLUSHALL and SLOWLOG RESET); refused with several shards, where
+    they would be several engines' commands and no transaction spans them."""
     c = srv.raw_tls()
+    assert c.call("SET", "{q}:a", "1") == "OK"
+    if srv.shards == 1:
+        keys = c.call("DBSIZE")
+        assert c.call("MULTI") == "OK"
+        assert c.call("INCR", "{q}:a") == "QUEUED"
+        assert c.call("DBSIZE") == "QUEUED"
+        assert c.call("KEYS", "{q}:*") == "QUEUED"
+        assert c.call("SLOWLOG", "RESET") == "QUEUED"
+        assert c.call("EXEC") == [2, keys, [b"{q}:a"], "OK"]
+    else:
+        assert c.call("MULTI") == "OK"
+        err = c.call("DBSIZE")
+        assert isinstance(err, Exception) and "transaction" in str(err), err
+        assert isinstance(c.call("EXEC"), Exception)
     assert c.call("MULTI") == "OK"
-    err = c.call("DBSIZE")
+    err = c.call("SLOWLOG", "GET")  # merged (and filtered) by the endpoint: never queued
     assert isinstance(err, Exception) and "transaction" in str(err), err
     assert isinstance(c.call("EXEC"), Exception)
+    c.call("DEL", "{q}:a")
     c.close()
 
 
