@@ -210,6 +210,9 @@ DOC_NOTES = {
     "client|reply": "supported: the endpoint suppresses the replies",
     "client|no-evict": "supported: recorded and shown (flag e); the endpoint never evicts clients",
     "client|getredir": "supported: -1, client tracking is never on",
+    "readonly": "supported: OK, as a cluster node answers (the endpoint is one, cluster_enabled:1); "
+                "reads then go to a replica in the endpoint's zone (docs/architecture.md, Zones)",
+    "readwrite": "supported: OK; reads go to the primaries again",
     "info": "supported: Redis's sections; the engine sections are the primaries' own lines, "
             "merged over the shards (docs/operations.md, INFO)",
     "ping": "supported: answered by the endpoint, or by the primaries while a script runs or "
