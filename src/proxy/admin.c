@@ -15,11 +15,6 @@
 #include "meter/ledger.h"
 #include "proxy/proxy_int.h"
 
-static int arg_is(const char *a, size_t n, const char *word)
-{
-    return strlen(word) == n && strncasecmp(a, word, n) == 0;
-}
-
 /* ---- AUTH and the permission check ---- */
 
 void admin_acl_log(session *s, acl_log_reason reason, acl_log_context context, const char *object,

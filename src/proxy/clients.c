@@ -76,11 +76,6 @@ struct worker_msg {
     char engine_node[48]; /* UNBLOCK */
 };
 
-static int arg_is(const char *a, size_t n, const char *word)
-{
-    return strlen(word) == n && strncasecmp(a, word, n) == 0;
-}
-
 /* A whole argument as a signed 64-bit integer, as Redis's string2ll accepts it. */
 static int parse_ll(const char *p, size_t n, long long *out)
 {

@@ -63,11 +63,6 @@ static const struct {
 
 #define INFO_DEFAULT (INFO_ALL & ~(INFO_COMMANDSTATS | INFO_LATENCYSTATS))
 
-static int arg_is(const char *a, size_t n, const char *word)
-{
-    return strlen(word) == n && strncasecmp(a, word, n) == 0;
-}
-
 uint32_t info_sections(size_t argc, const char *const *argv, const size_t *lens)
 {
     if (argc < 2)
@@ -356,12 +351,11 @@ static void counter_lines(buf *text, const view_counters *k, uint32_t section)
                         (long long)view_counter_value(k, &rows[i]));
 }
 
-/* The endpoint's lines of one section (no title); engines: whether engine lines come too. */
-static void own_lines(session *s, buf *text, uint32_t bit, int engines)
+/* The endpoint's lines of one section (no title); engines: whether engine lines come too; st:
+ * the cache's figures, asked once per INFO. */
+static void own_lines(session *s, buf *text, uint32_t bit, int engines, const view_stats *st)
 {
     proxy_view *c = s->view;
-    view_stats st;
-    c->ops->stats(c->owner, &st);
     const topology *t = worker_topology(s->w);
     uint64_t up = (ev_now_ms(s->w->loop) - c->started_ms) / 1000;
     switch (bit) {
@@ -372,9 +366,9 @@ static void own_lines(session *s, buf *text, uint32_t bit, int engines)
                     "redis_version:%s\r\nstratus_version:%s\r\nredis_mode:cluster\r\n"
                     "os:%s %s %s\r\narch_bits:64\r\nprocess_id:%d\r\ntcp_port:%d\r\n"
                     "uptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\n",
-                    st.engine_version[0] ? st.engine_version : "7.0.0", STRATUS_VERSION, un.sysname,
-                    un.release, un.machine, (int)getpid(), s->local_port, (unsigned long long)up,
-                    (unsigned long long)(up / 86400));
+                    st->engine_version[0] ? st->engine_version : "7.0.0", STRATUS_VERSION,
+                    un.sysname, un.release, un.machine, (int)getpid(), s->local_port,
+                    (unsigned long long)up, (unsigned long long)(up / 86400));
         break;
     }
     case INFO_CLIENTS:
@@ -396,7 +390,7 @@ static void own_lines(session *s, buf *text, uint32_t bit, int engines)
         auth_guard_stats(c->auth_guard, &refused);
         counter_lines(text, &c->counters, VIEW_INFO_STATS);
         buf_appendf(text, "auth_throttled:%llu\r\nengine_restarts:%lld\r\n",
-                    (unsigned long long)refused, (long long)st.restarts);
+                    (unsigned long long)refused, (long long)st->restarts);
         break;
     }
     case INFO_REPLICATION:
@@ -429,9 +423,9 @@ static void own_lines(session *s, buf *text, uint32_t bit, int engines)
                     "cache:%s\r\nshards:%d\r\nengines:%d\r\nengines_up:%d\r\n"
                     "topology_version:%llu\r\nresharding:%d\r\nslots_moved:%lld\r\n"
                     "failovers:%lld\r\nzone:%s\r\nreader_port:%d\r\n",
-                    c->name, t->nshards, st.engines_total, st.engines_up,
+                    c->name, t->nshards, st->engines_total, st->engines_up,
                     (unsigned long long)t->version, atomic_load(&c->resharding),
-                    (long long)atomic_load(&c->slots_moved), (long long)st.failovers, c->zone,
+                    (long long)atomic_load(&c->slots_moved), (long long)st->failovers, c->zone,
                     c->reader_port);
         break;
     default:
@@ -471,6 +465,8 @@ void info_build(session *s, buf *b, uint32_t mask, const char *const *texts, con
     buf_init(&out);
     buf_init(&own);
     entries es = {NULL, 0, 0};
+    view_stats st;
+    s->view->ops->stats(s->view->owner, &st);
     int first = 1;
     for (size_t j = 0; j < ARRAY_LEN(sections); j++) {
         if (!(mask & sections[j].bit))
@@ -481,7 +477,7 @@ void info_build(session *s, buf *b, uint32_t mask, const char *const *texts, con
         buf_appendf(&out, "# %s\r\n", sections[j].title);
         int engines = sections[j].policy == ENGINE && ntexts > 0;
         buf_consume(&own, buf_used(&own));
-        own_lines(s, &own, sections[j].bit, engines);
+        own_lines(s, &own, sections[j].bit, engines, &st);
         if (!engines) {
             buf_append(&out, buf_rptr(&own), buf_used(&own));
             continue;

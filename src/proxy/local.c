@@ -18,11 +18,6 @@
 #include "acl/authguard.h"
 #include "proxy/proxy_int.h"
 
-static int arg_is(const char *a, size_t n, const char *word)
-{
-    return strlen(word) == n && strncasecmp(a, word, n) == 0;
-}
-
 static const char wrongpass[] = "WRONGPASS invalid username-password pair or user is disabled.";
 
 /* AUTH user pass (cmd: "AUTH" or "HELLO" as the client sent it, for the ACL LOG), within the

@@ -9,6 +9,8 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 
 #include "common/buf.h"
 #include "common/compiler.h"
@@ -541,6 +543,12 @@ int wait_continue(worker *w, req *r, const char *data, size_t len);
 void gather_dispatch(session *s, size_t argc, const char *const *argv, const size_t *lens,
                      const char *raw, size_t rawlen, const uint32_t *keys, int nkeys, int writes);
 void gather_merge(worker *w, req *p);
+
+/* Whether argument a (n bytes) is word, in any case (subcommands, options, INFO sections). */
+static inline int arg_is(const char *a, size_t n, const char *word)
+{
+    return strlen(word) == n && strncasecmp(a, word, n) == 0;
+}
 
 /* info.c: INFO's sections, composed from the primaries' INFO and the endpoint's lines */
 #define INFO_SERVER 0x01u
