@@ -164,7 +164,8 @@ int supervisor_add_shard(supervisor *s, int timeout_ms, char *id_out, size_t idl
         const size_t lens[] = {8, 7, dump->len, 7};
         const resp_value *v = engine_call_lens(&p->cli, CALL_MS, 4, argv, lens);
         if (!sup_reply_ok(v))
-            log_warn("engine %s: FUNCTION RESTORE failed: %s", p->name, v ? v->str : p->cli.err);
+            log_warn("engine %s: FUNCTION RESTORE failed: %.*s", p->name,
+                     SUP_REPLY_LEN(v, p->cli.err), SUP_REPLY_TEXT(v, p->cli.err));
         xfree(payload);
     }
     snprintf(id_out, idlen, "%s", pid);

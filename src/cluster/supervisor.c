@@ -138,11 +138,18 @@ void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
         engine *e = &s->engines[i];
         if (e->pid <= 0)
             continue; /* it will read them from its rendered file when it starts */
+        /* A primary took every value from the client's CONFIG SET itself, in the client's
+         * order; these values were read before a later CONFIG SET may have reached it, so
+         * they are for replicas only (a replica promoted later has had them). */
+        const resp_value *role = ECALL(s, e, "ROLE");
+        if (!role || role->type != RESP_T_ARRAY || role->nelem == 0 ||
+            (role->elem[0].len == 6 && memcmp(role->elem[0].str, "master", 6) == 0))
+            continue;
         for (size_t j = 0; j < n; j++) {
             const resp_value *v = ECALL(s, e, "CONFIG", "SET", names[j], values[j]);
             if (!sup_reply_ok(v))
-                log_warn("engine %s: CONFIG SET %s failed: %s", e->name, names[j],
-                         v ? v->str : e->cli.err);
+                log_warn("engine %s: CONFIG SET %s failed: %.*s", e->name, names[j],
+                         SUP_REPLY_LEN(v, e->cli.err), SUP_REPLY_TEXT(v, e->cli.err));
         }
     }
 }

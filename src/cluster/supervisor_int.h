@@ -6,12 +6,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "cluster/agent.h"
 #include "cluster/engine.h"
 #include "cluster/supervisor.h"
 #include "common/buf.h"
+#include "common/compiler.h"
 #include "proto/resp.h"
 
 #define MAX_ENGINES TOPO_MAX_NODES
@@ -107,6 +109,11 @@ const resp_value *sup_ecall(supervisor *s, engine *e, const char *const *argv);
 #define ECALL(s, e, ...) sup_ecall((s), (e), (const char *const[]){__VA_ARGS__, NULL})
 /* Whether v is a reply and not an error. */
 int sup_reply_ok(const resp_value *v);
+/* An engine reply's text for a log line or an error, at most 200 bytes (a reply's str is not
+ * NUL-terminated: it points into the connection's buffer); alt when there was no reply. For "%.*s":
+ * SUP_REPLY_LEN, then SUP_REPLY_TEXT. */
+#define SUP_REPLY_TEXT(v, alt) ((v) ? ((v)->str ? (v)->str : "") : (alt))
+#define SUP_REPLY_LEN(v, alt) ((v) ? (int)MIN((v)->len, 200) : (int)strlen(alt))
 /* Find "field:" in an INFO-like reply v; copies the value to out (n bytes). 0, or -1. */
 int sup_info_field(const resp_value *v, const char *field, char *out, size_t n);
 /* e's cluster node id into out (n bytes), asked once and remembered (e->id). 0, or -1. */

@@ -603,6 +603,14 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         router_queue_or_send(s, r);
         goto out;
     }
+    if ((r->flags & REQ_F_RUNS_CODE) && !(r->flags & REQ_F_PINNED) && s->head != r &&
+        !s->code_link) {
+        /* The session's earlier commands are out on a shared link: the script would follow
+         * them there (their order), and while it ran no other client's command on that link
+         * would be read. It goes on a code link once they are answered. */
+        router_queue_or_send(s, r);
+        goto out;
+    }
     router_send(s->w, r);
 out:
     if (keys != stack_keys)

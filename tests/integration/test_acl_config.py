@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from conftest import deadline_poll, keys_in_distinct_slots, module_stratus_each_size
+from conftest import deadline_poll, engine_clients, keys_in_distinct_slots, module_stratus_each_size
 
 srv = module_stratus_each_size()
 
@@ -142,6 +142,30 @@ def test_config_set_refuses_what_the_service_manages(srv, r):
     assert r.config_set("maxmemory-policy", "allkeys-lru")
     assert r.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
     r.config_set("maxmemory-policy", "noeviction")
+
+
+def test_config_set_values_stay_in_the_clients_order(srv, r):
+    """A CONFIG SET reaches the primaries at once; the control plane then gives the values to
+    the replicas. It must never give a primary a value older than the client's last one (the
+    conformance run saw stream-node-max-entries go back to 100 in the middle of a test)."""
+    name = "stream-node-max-entries"
+    engines = engine_clients(srv.data_dir)
+    primaries = [c for c in engines.values() if c.execute_command("ROLE")[0] == "master"]
+    assert primaries
+    t_end = time.monotonic() + 4  # several rounds of the control loop
+    i = 0
+    while time.monotonic() < t_end:
+        value = str(1 + i % 7)
+        assert r.config_set(name, value)
+        for _ in range(3):
+            for c in primaries:
+                assert c.config_get(name) == {name: value}, f"a primary, after set {i}"
+        i += 1
+    r.config_set(name, "100")
+    deadline_poll(lambda: all(c.config_get(name) == {name: "100"} for c in engines.values()),
+                  10, what="every engine, replicas too, to have the last value")
+    for c in engines.values():
+        c.close()
 
 
 def test_wait_counts_replicas_with_my_writes(srv, r):

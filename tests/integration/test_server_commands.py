@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from conftest import RespError, deadline_poll, engine_clients, key_slot, module_stratus
+from conftest import RespError, deadline_poll, encode, engine_clients, key_slot, module_stratus
 
 srv = module_stratus("--shards", "3", "--replicas", "0", "--threads", "2",
                      "--backend-timeout", "10000")
@@ -663,6 +663,41 @@ def test_a_busy_script_holds_up_no_one_on_its_own_worker(srv_busy):
         assert same.call("GET", "busy:k") == b"v" and same.call("GET", "busy:n") is None
     finally:
         r.config_set("busy-reply-threshold", 5000)
+        for c in (runner, same):
+            c.close()
+
+
+def test_a_script_pipelined_behind_a_command_still_runs_on_its_own_link(srv_busy):
+    """FUNCTION LOAD, FCALL and PING in one write (scripting.tcl's "Timedout script does not
+    cause a false dead client"): the function used to follow the load onto the shared link,
+    where no other client's command was read while it ran (they waited out the engine
+    deadline). It waits for the load's reply and runs on a code link: the other clients of
+    its worker get -BUSY, FUNCTION KILL ends it, and the three replies come in order."""
+    r = srv_busy.client()
+    r.config_set("busy-reply-threshold", 100)
+    runner = srv_busy.raw_tls()
+    same = conn_on_worker(srv_busy, worker_of(runner.call("CLIENT", "ID")))
+    try:
+        lib = ("#!lua name=pipespin\nredis.register_function('pipespin', function() "
+               "while 1 do redis.call('ping') end end)")
+        runner.send(encode("FUNCTION", "LOAD", "REPLACE", lib) + encode("FCALL", "pipespin", "0")
+                    + encode("PING"))
+
+        def busy_error(*cmd):
+            v = same.call(*cmd)
+            return isinstance(v, RespError) and str(v).startswith("BUSY ") and v
+
+        t0 = time.monotonic()
+        deadline_poll(lambda: busy_error("GET", "busy:k"), 3, what="GET to get -BUSY")
+        assert time.monotonic() - t0 < 3
+        assert same.call("FUNCTION", "KILL") == "OK"
+        assert runner.read_reply() == b"pipespin"
+        err = runner.read_reply()
+        assert isinstance(err, RespError) and "killed by user" in str(err), err
+        assert runner.read_reply() == "PONG"
+    finally:
+        r.config_set("busy-reply-threshold", 5000)
+        r.execute_command("FUNCTION", "DELETE", "pipespin")
         for c in (runner, same):
             c.close()
 
