@@ -117,7 +117,7 @@ void supervisor_destroy(supervisor *s)
 }
 
 void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
-                              const char *const *values)
+                              const char *const *values, int primaries)
 {
     buf text;
     buf_init(&text);
@@ -141,9 +141,9 @@ void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
         /* A primary took every value from the client's CONFIG SET itself, in the client's
          * order; these values were read before a later CONFIG SET may have reached it, so
          * they are for replicas only (a replica promoted later has had them). */
-        const resp_value *role = ECALL(s, e, "ROLE");
-        if (!role || role->type != RESP_T_ARRAY || role->nelem == 0 ||
-            (role->elem[0].len == 6 && memcmp(role->elem[0].str, "master", 6) == 0))
+        const resp_value *role = primaries ? NULL : ECALL(s, e, "ROLE");
+        if (!primaries && (!role || role->type != RESP_T_ARRAY || role->nelem == 0 ||
+                           (role->elem[0].len == 6 && memcmp(role->elem[0].str, "master", 6) == 0)))
             continue;
         for (size_t j = 0; j < n; j++) {
             const resp_value *v = ECALL(s, e, "CONFIG", "SET", names[j], values[j]);

@@ -90,10 +90,12 @@ topology *supervisor_topology(supervisor *s);
 topology *supervisor_topology_at_rest(supervisor *s);
 /* Count the engines that answer PING, with restarts and the engine version. */
 void supervisor_sample(supervisor *s, supervisor_stats *out);
-/* Engine settings clients changed (CONFIG SET): applied now to every running engine, and
- * rendered into the configuration of every engine started later (restarts, new shards). */
+/* Engine settings clients changed (CONFIG SET): applied now to every running replica (and to
+ * the primaries too when primaries is set: values loaded at start, not a client's command,
+ * which the primaries have run themselves), and rendered into the configuration of every
+ * engine started later (restarts, new shards). */
 void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
-                              const char *const *values);
+                              const char *const *values, int primaries);
 /* The cache's users as every engine must have them: version (increasing), the ncmds ACL
  * SETUSER commands that make them (RESP-encoded in cmds), the names they set, and the prefix
  * of the engine users the cache owns (one with that prefix that is not named is deleted). An

@@ -141,10 +141,13 @@ static void op_scripts_clear(void *owner)
     cache_scripts_clear(owner);
 }
 
+static void config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen,
+                          int from_client);
+
 static void op_config_record(void *owner, const char *name, size_t nlen, const char *value,
                              size_t vlen)
 {
-    cache_config_record(owner, name, nlen, value, vlen);
+    config_record(owner, name, nlen, value, vlen, 1);
 }
 
 static int op_acl_setuser(void *owner, const char *name, size_t nlen, size_t nrules,
@@ -635,6 +638,14 @@ const char *cache_eviction_policies(void)
 
 void cache_config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen)
 {
+    config_record(c, name, nlen, value, vlen, 0);
+}
+
+/* from_client: the primaries took the value from the client's own CONFIG SET, so the control
+ * thread gives it to the replicas only; else (values loaded at start) to every engine. */
+static void config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen,
+                          int from_client)
+{
     char lname[64];
     snprintf(lname, sizeof(lname), "%.*s", (int)MIN(nlen, sizeof(lname) - 1), name);
     for (char *p = lname; *p; p++)
@@ -653,6 +664,8 @@ void cache_config_record(cache *c, const char *name, size_t nlen, const char *va
     xfree(c->overrides[i].value);
     c->overrides[i].value = xstrndup(value, vlen);
     c->overrides_dirty = 1;
+    if (!from_client)
+        c->overrides_primaries = 1;
     pthread_mutex_unlock(&c->state_lock);
     if (strcmp(lname, "acllog-max-len") == 0) {
         /* The engines checked the value: a number from 0 to LONG_MAX. */
@@ -850,7 +863,8 @@ static void persist_state(cache *c)
 {
     pthread_mutex_lock(&c->state_lock);
     int ov = c->overrides_dirty, us = c->users_dirty, sc = c->scripts_dirty;
-    c->overrides_dirty = c->users_dirty = c->scripts_dirty = 0;
+    int ov_primaries = c->overrides_primaries;
+    c->overrides_dirty = c->users_dirty = c->scripts_dirty = c->overrides_primaries = 0;
     size_t n = ov ? c->noverrides : 0;
     const char **names = n ? xmalloc(n * sizeof(char *)) : NULL;
     const char **values = n ? xmalloc(n * sizeof(char *)) : NULL;
@@ -864,7 +878,7 @@ static void persist_state(cache *c)
     c->nretired = 0;
     pthread_mutex_unlock(&c->state_lock);
     if (ov) {
-        supervisor_set_overrides(c->sup, n, names, values);
+        supervisor_set_overrides(c->sup, n, names, values, ov_primaries);
         for (size_t i = 0; i < n && c->store; i++)
             store_put(c->store, c->view.name, "config", names[i], values[i], strlen(values[i]));
         for (size_t i = 0; i < n; i++) {

@@ -89,7 +89,8 @@ typedef struct cache {
     pthread_mutex_t state_lock; /* guards overrides, acl changes, retired and the dirty flags */
     cache_override *overrides;  /* CONFIG SET values in force, by name */
     size_t noverrides;
-    int overrides_dirty;           /* overrides changed: persist and apply to every engine */
+    int overrides_dirty;           /* overrides changed: persist and apply to the engines */
+    int overrides_primaries;       /* ... primaries too (values not from a client's CONFIG SET) */
     int users_dirty;               /* ACL users changed: persist */
     int scripts_dirty;             /* a script was added or the scripts flushed: persist */
     uint64_t engine_users_version; /* control thread: version rendered for engines */
