@@ -116,6 +116,14 @@ void supervisor_destroy(supervisor *s)
     xfree(s);
 }
 
+/* Whether e says it is a replica now (ROLE); 0 if it does not answer. */
+static int is_replica(supervisor *s, engine *e)
+{
+    const resp_value *v = ECALL(s, e, "ROLE");
+    return v && v->type == RESP_T_ARRAY && v->nelem > 0 && v->elem[0].len == 5 &&
+           memcmp(v->elem[0].str, "slave", 5) == 0;
+}
+
 void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
                               const char *const *values, int primaries)
 {
@@ -141,9 +149,7 @@ void supervisor_set_overrides(supervisor *s, size_t n, const char *const *names,
         /* A primary took every value from the client's CONFIG SET itself, in the client's
          * order; these values were read before a later CONFIG SET may have reached it, so
          * they are for replicas only (a replica promoted later has had them). */
-        const resp_value *role = primaries ? NULL : ECALL(s, e, "ROLE");
-        if (!primaries && (!role || role->type != RESP_T_ARRAY || role->nelem == 0 ||
-                           (role->elem[0].len == 6 && memcmp(role->elem[0].str, "master", 6) == 0)))
+        if (!primaries && !is_replica(s, e))
             continue;
         for (size_t j = 0; j < n; j++) {
             const resp_value *v = ECALL(s, e, "CONFIG", "SET", names[j], values[j]);

@@ -141,13 +141,10 @@ static void op_scripts_clear(void *owner)
     cache_scripts_clear(owner);
 }
 
-static void config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen,
-                          int from_client);
-
 static void op_config_record(void *owner, const char *name, size_t nlen, const char *value,
                              size_t vlen)
 {
-    config_record(owner, name, nlen, value, vlen, 1);
+    cache_config_record(owner, name, nlen, value, vlen, 1);
 }
 
 static int op_acl_setuser(void *owner, const char *name, size_t nlen, size_t nrules,
@@ -636,15 +633,8 @@ const char *cache_eviction_policies(void)
 
 /* ---- CONFIG SET overrides ---- */
 
-void cache_config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen)
-{
-    config_record(c, name, nlen, value, vlen, 0);
-}
-
-/* from_client: the primaries took the value from the client's own CONFIG SET, so the control
- * thread gives it to the replicas only; else (values loaded at start) to every engine. */
-static void config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen,
-                          int from_client)
+void cache_config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen,
+                         int from_client)
 {
     char lname[64];
     snprintf(lname, sizeof(lname), "%.*s", (int)MIN(nlen, sizeof(lname) - 1), name);
@@ -813,7 +803,7 @@ static void load_override(void *arg, const char *name, const char *value, size_t
                  c->view.name, (int)MIN(vlen, 32), value, c->view.eviction);
         return;
     }
-    cache_config_record(c, name, strlen(name), value, vlen);
+    cache_config_record(c, name, strlen(name), value, vlen, 0);
 }
 
 static void load_user(void *arg, const char *name, const char *value, size_t vlen)

@@ -115,8 +115,11 @@ int cache_eviction_ok(const char *policy);
 
 /* The policies cache_eviction_ok accepts, for error messages ("a, b, ..."). */
 const char *cache_eviction_policies(void);
-/* Record CONFIG SET name value (already accepted by every primary). Thread-safe. */
-void cache_config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen);
+/* Record CONFIG SET name value. Thread-safe. from_client: every primary accepted it from the
+ * client's own CONFIG SET, so the control thread gives it to the replicas only; else (values
+ * loaded at start) to every engine. */
+void cache_config_record(cache *c, const char *name, size_t nlen, const char *value, size_t vlen,
+                         int from_client);
 /* The users table (inside an RCU read-side section). */
 const acl_table *cache_acl(const cache *c);
 /* ACL SETUSER: create or change user name with rules; 0 with the new table's version in
