@@ -162,7 +162,7 @@ SERVER_POLICY = {
     "asking": ("LOCAL", "NONE", "ASKING"),
     "lastsave": ("ALL", "MAX", None),
     "slowlog|get": ("ALL", "SLOWLOG", None),
-    "slowlog|len": ("ALL", "SUM", None),
+    "slowlog|len": ("ALL", "SLOWLOG_LEN", None),
     "slowlog|reset": ("ALL", "ALL_OK", None),
     "latency|latest": ("ALL", "LATENCY_LATEST", None),
     "latency|history": ("ALL", "LATENCY_HISTORY", None),
@@ -227,10 +227,11 @@ DOC_NOTES = {
     "role": "supported: the endpoint is one master without replicas",
     "asking": "supported: +OK (the endpoint owns every slot)",
     "lastsave": "supported: the latest save of any shard",
-    "slowlog|get": "supported: every shard's entries, newest first; the client address and name "
-                   "are empty (engines see connections shared by many clients, and their "
-                   "addresses are not shown)",
-    "slowlog|len": "supported: summed over every shard",
+    "slowlog|get": "supported: every shard's entries, newest first; a command the endpoint runs "
+                   "on every shard (SLOWLOG RESET, CONFIG SET, FLUSHALL ...) is one entry; the "
+                   "client address and name are empty (engines see connections shared by many "
+                   "clients, and their addresses are not shown)",
+    "slowlog|len": "supported: the entries SLOWLOG GET -1 lists",
     "latency|latest": "supported: every shard's events; per event the latest sample and the "
                       "highest maximum",
     "latency|history": "supported: every shard's samples by time (the highest of one second)",

@@ -22,6 +22,9 @@
 /* The engine user of the endpoint's own requests (INFO and CONFIG fan-outs, cross-slot reads,
  * WAIT, SCRIPT KILL ...): it runs no client code. */
 #define ACL_ENGINE_ENDPOINT_USER "stratus-proxy"
+/* The client name of the control plane's own engine connections (health checks, topology,
+ * resharding, snapshots): engine diagnostics (SLOWLOG GET) leave their commands out. */
+#define ACL_ENGINE_CONTROL_NAME "stratus:control"
 
 /* The engine's name for cache user name (len bytes): "u:<name>", into out (appended). */
 void acl_engine_user_name(const char *name, size_t len, buf *out);

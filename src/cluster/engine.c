@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl/acl_engine.h"
 #include "common/alloc.h"
 #include "common/compiler.h"
 #include "net/ev.h"
@@ -88,6 +89,12 @@ int engine_client_connect(engine_client *c, const char *addr, const char *passwo
             if (v)
                 snprintf(c->err, sizeof(c->err), "AUTH refused by %s: %.*s", addr, (int)v->len,
                          v->str);
+            drop(c);
+            return -1;
+        }
+        /* Named, so that engine diagnostics can tell its commands from clients'. A busy or
+         * loading engine refuses the name (-BUSY, -LOADING): the connection serves unnamed. */
+        if (!engine_callv(c, timeout_ms, "CLIENT", "SETNAME", ACL_ENGINE_CONTROL_NAME, NULL)) {
             drop(c);
             return -1;
         }

@@ -262,7 +262,7 @@ static const cmd_keyspec ks_sismember[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0
 static const cmd_def subs_slowlog[] = {
     {"slowlog|get", "get", -2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_SLOWLOG, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 276, 0x2a000u},
     {"slowlog|help", "help", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 277, 0x8000u},
-    {"slowlog|len", "len", 2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_SUM, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 278, 0x2a000u},
+    {"slowlog|len", "len", 2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_SLOWLOG_LEN, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 278, 0x2a000u},
     {"slowlog|reset", "reset", 2, CMD_F_ENDPOINT, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 279, 0x2a000u},
 };
 static const cmd_keyspec ks_smembers[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};

@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acl/acl_engine.h"
 #include "common/alloc.h"
 #include "proxy/proxy_int.h"
 
 static const char *const doctor_argv[] = {"LATENCY", "LATEST"};
 static const size_t doctor_lens[] = {7, 6};
+static const char *const slowlog_all_argv[] = {"SLOWLOG", "GET", "-1"};
+static const size_t slowlog_all_lens[] = {7, 3, 2};
 
 int diag_child_cmd(const cmd_def *d, req *ch, size_t argc, const char *const *argv,
                    const size_t *lens)
@@ -20,6 +23,11 @@ int diag_child_cmd(const cmd_def *d, req *ch, size_t argc, const char *const *ar
     if (d->merge == MERGE_LATENCY_DOCTOR) {
         /* The report is the endpoint's own, written from every shard's events. */
         resp_add_command(&ch->cmd, 2, doctor_argv, doctor_lens);
+        return 1;
+    }
+    if (d->merge == MERGE_SLOWLOG_LEN) {
+        /* The length is that of the merged log, where a fanned-out command counts once. */
+        resp_add_command(&ch->cmd, 3, slowlog_all_argv, slowlog_all_lens);
         return 1;
     }
     if (d->merge == MERGE_LATENCY_RESET) {
@@ -111,11 +119,13 @@ static resp_value *child_command(const req *ch, int frame)
     }
 }
 
-/* ---- SLOWLOG GET ---- */
+/* ---- SLOWLOG GET and LEN ---- */
 
 typedef struct {
     const resp_value *v;
     long long id, time;
+    uint32_t shard;
+    uint64_t shards; /* kept entries: the shards whose copy of a fanned-out command it stands for */
 } slow_entry;
 
 static int slow_cmp(const void *a, const void *b)
@@ -126,6 +136,99 @@ static int slow_cmp(const void *a, const void *b)
     return x->id > y->id ? -1 : x->id < y->id;
 }
 
+/* Whether an entry is a command of Stratus's own, not a client's: the control plane's (its
+ * connections are named) or a link's setup (AUTH, HELLO, READONLY: a client's are answered by
+ * the endpoint and never reach an engine). */
+static int is_stratus_own(const resp_value *v)
+{
+    static const char name[] = ACL_ENGINE_CONTROL_NAME;
+    if (v->nelem >= 6 && str_eq(&v->elem[5], name, sizeof(name) - 1))
+        return 1;
+    const resp_value *args = &v->elem[3];
+    if (args->type != RESP_T_ARRAY || args->nelem == 0 || args->elem[0].type != RESP_T_BULK)
+        return 0;
+    const resp_value *c = &args->elem[0];
+    static const char *const setup[] = {"auth", "hello", "readonly", "readwrite"};
+    for (size_t i = 0; i < ARRAY_LEN(setup); i++)
+        if (c->len == strlen(setup[i]) && strncasecmp(c->str, setup[i], c->len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Whether the endpoint runs the logged command (its arguments, as an entry shows them) on every
+ * primary: each shard then logs its own copy, which is one command to the client. */
+static int runs_on_every_shard(const resp_value *args)
+{
+    if (args->type != RESP_T_ARRAY || args->nelem == 0 || args->elem[0].type != RESP_T_BULK)
+        return 0;
+    const cmd_def *d = cmd_lookup(args->elem[0].str, args->elem[0].len);
+    if (d && d->route == ROUTE_PARENT)
+        d = args->nelem > 1 && args->elem[1].type == RESP_T_BULK
+                ? cmd_lookup_sub(d, args->elem[1].str, args->elem[1].len)
+                : NULL;
+    if (!d)
+        return 0;
+    return d->route == ROUTE_ALL ||
+           (d->route == ROUTE_LOCAL && (d->local == LOCAL_CONFIG_SET || d->local == LOCAL_ACL));
+}
+
+/* The copy of a fanned-out command that e is: the kept entry with the same arguments, logged
+ * within a second by another shard that has no copy in it yet; NULL when e is a command of its
+ * own. Shards past the 64th are never merged. */
+static slow_entry *fanout_copy_of(slow_entry *kept, size_t nkept, const slow_entry *e)
+{
+    if (e->shard >= 64 || !runs_on_every_shard(&e->v->elem[3]))
+        return NULL;
+    const resp_value *a = &e->v->elem[3];
+    for (size_t i = nkept; i-- > 0;) {
+        const resp_value *b = &kept[i].v->elem[3];
+        if (kept[i].time - e->time > 1)
+            break; /* newest first: the rest are older still */
+        if ((kept[i].shards >> e->shard) & 1u || a->raw_len != b->raw_len ||
+            memcmp(a->raw, b->raw, a->raw_len) != 0)
+            continue;
+        return &kept[i];
+    }
+    return NULL;
+}
+
+/* Every shard's entries of clients' commands, newest first, the copies of a fanned-out command
+ * as one (the newest copy): *n entries, which the caller frees; NULL when a reply is not a
+ * list. */
+static slow_entry *slow_collect(req *p, resp_value **vals, size_t *n)
+{
+    size_t total = 0;
+    for (uint32_t i = 0; i < p->nchildren; i++) {
+        if (!is_list(vals[i]))
+            return NULL;
+        total += vals[i]->nelem;
+    }
+    slow_entry *e = xmalloc((total ? total : 1) * sizeof(*e));
+    size_t all = 0;
+    for (uint32_t i = 0; i < p->nchildren; i++) {
+        for (size_t j = 0; j < vals[i]->nelem; j++) {
+            const resp_value *v = &vals[i]->elem[j];
+            if (v->type != RESP_T_ARRAY || v->nelem < 4 || is_stratus_own(v))
+                continue;
+            e[all] = (slow_entry){v, as_int(&v->elem[0]), as_int(&v->elem[1]), i,
+                                  i < 64 ? 1ull << i : 0};
+            all++;
+        }
+    }
+    qsort(e, all, sizeof(*e), slow_cmp);
+    size_t kept = 0;
+    for (size_t i = 0; i < all; i++) {
+        slow_entry *copy = fanout_copy_of(e, kept, &e[i]);
+        if (copy)
+            copy->shards |= 1ull << e[i].shard;
+        else
+            e[kept++] = e[i];
+    }
+    *n = kept;
+    return e;
+}
+
+/* SLOWLOG GET [count]: as one engine's log. */
 int diag_merge_slowlog(worker *w, req *p, resp_value **vals, buf *out)
 {
     (void)w;
@@ -134,26 +237,10 @@ int diag_merge_slowlog(worker *w, req *p, resp_value **vals, buf *out)
     if (cmd && cmd->type == RESP_T_ARRAY && cmd->nelem >= 3)
         count = as_int(&cmd->elem[2]);
     resp_value_free(cmd);
-    size_t total = 0;
-    for (uint32_t i = 0; i < p->nchildren; i++) {
-        if (!is_list(vals[i]))
-            return -1;
-        total += vals[i]->nelem;
-    }
-    slow_entry *e = xmalloc((total ? total : 1) * sizeof(*e));
-    size_t n = 0;
-    for (uint32_t i = 0; i < p->nchildren; i++) {
-        for (size_t j = 0; j < vals[i]->nelem; j++) {
-            const resp_value *v = &vals[i]->elem[j];
-            if (v->type != RESP_T_ARRAY || v->nelem < 3)
-                continue;
-            e[n].v = v;
-            e[n].id = as_int(&v->elem[0]);
-            e[n].time = as_int(&v->elem[1]);
-            n++;
-        }
-    }
-    qsort(e, n, sizeof(*e), slow_cmp);
+    size_t n;
+    slow_entry *e = slow_collect(p, vals, &n);
+    if (!e)
+        return -1;
     size_t keep = count < 0 ? n : MIN(n, (size_t)count);
     resp_add_array(out, keep);
     for (size_t i = 0; i < keep; i++) {
@@ -169,6 +256,19 @@ int diag_merge_slowlog(worker *w, req *p, resp_value **vals, buf *out)
         }
     }
     xfree(e);
+    return 0;
+}
+
+/* SLOWLOG LEN: the entries GET -1 lists (each shard was asked for all of its log). */
+int diag_merge_slowlog_len(worker *w, req *p, resp_value **vals, buf *out)
+{
+    (void)w;
+    size_t n;
+    slow_entry *e = slow_collect(p, vals, &n);
+    if (!e)
+        return -1;
+    xfree(e);
+    resp_add_int(out, (long long)n);
     return 0;
 }
 

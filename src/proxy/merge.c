@@ -204,6 +204,7 @@ static const merge_row rows[] = {
     [MERGE_LATENCY_RESET] = {diag_merge_latency_reset, PARSED, ""},
     [MERGE_LATENCY_DOCTOR] = {diag_merge_doctor, PARSED, ""},
     [MERGE_MEMORY_STATS] = {diag_merge_memory_stats, PARSED, ""},
+    [MERGE_SLOWLOG_LEN] = {diag_merge_slowlog_len, PARSED, ""},
 };
 
 const merge_row *merge_row_of(unsigned kind)

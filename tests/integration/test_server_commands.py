@@ -412,6 +412,39 @@ def test_slowlog_merges_every_shard(each):
     r.close()
 
 
+def test_slowlog_shows_a_command_run_on_every_shard_once(each):
+    """SLOWLOG RESET and CONFIG SET run on every primary, and each logs its own copy: the client
+    sent one command and sees one entry, as Redis's suite expects ("commands with too many
+    arguments are trimmed" reads the entry before the reset's)."""
+    r = each.client()
+    try:
+        r.config_set("slowlog-log-slower-than", 0)
+        assert r.execute_command("SLOWLOG", "RESET") == "OK"
+        r.sadd("slow:set", *range(40))
+        r.config_set("slowlog-log-slower-than", 0)  # logged: the threshold is 0 after it
+        # New engine links (their AUTH and READONLY) and the control plane's own commands are
+        # Stratus's, never shown.
+        extra = each.client()
+        extra.set("slow:other", 1)
+        extra.close()
+        entries = r.execute_command("SLOWLOG", "GET", -1)
+        args = [[e[3][0].upper(), *e[3][1:]] for e in entries]
+        args = [[a[0], a[1].upper(), *a[2:]] if a[0] in ("CONFIG", "SLOWLOG") else a
+                for a in args]
+        assert args.count(["SLOWLOG", "RESET"]) == 1, args
+        assert args.count(["CONFIG", "SET", "slowlog-log-slower-than", "0"]) == 1, args
+        assert sum(1 for a in args if a[:2] == ["SADD", "slow:set"]) == 1, args
+        assert args.index(["SLOWLOG", "RESET"]) > args.index(
+            next(a for a in args if a[0] == "SADD")), "newest first"
+        assert not [a for a in args if a[0] in ("AUTH", "HELLO", "READONLY", "PING", "ROLE")
+                    or a[:2] == ["CLUSTER", "NODES"]], args
+        # The GET above is logged too, on every shard: one entry more.
+        assert r.execute_command("SLOWLOG", "LEN") == len(entries) + 1
+    finally:
+        r.config_set("slowlog-log-slower-than", 10000)
+        r.close()
+
+
 # ---- LATENCY ---------------------------------------------------------------------------------
 
 
