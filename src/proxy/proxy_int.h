@@ -345,6 +345,9 @@ void worker_defer_free_conn(worker *w, conn *c);
 const topology *worker_topology(worker *w);
 req *req_get(worker *w);
 void req_put(worker *w, req *r);
+/* A request on the worker's retry list is resent no sooner than this after it failed (retries
+ * leave the queue in order). */
+#define RETRY_DELAY_MS 20
 void worker_retry_later(worker *w, req *r);
 void worker_retry_first(worker *w, req *head, req *tail);
 session *req_session(const req *r);

@@ -15,7 +15,6 @@
 #include "proxy/proxy_int.h"
 
 #define MAX_REDIRECTS 5
-#define RETRY_DELAY_MS 20 /* as worker.c: retries leave the queue in order */
 
 /* ---- delivery ---- */
 

@@ -13,8 +13,6 @@
 #include "proto/keyslot.h"
 #include "proxy/proxy_int.h"
 
-#define RETRY_DELAY_MS 20 /* as worker.c: retries leave the queue in order */
-
 /* ---- sending ---- */
 
 /* The identity r runs under, bound (and held) the first time it is sent: the endpoint's own

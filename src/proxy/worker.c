@@ -24,7 +24,6 @@
 #define TICK_MS 10
 #define SCAN_MS 100
 #define ACCEPT_PAUSE_MS 100
-#define RETRY_DELAY_MS 20
 #define REQ_POOL_MAX 4096
 #define REQ_BUF_KEEP 4096
 
