@@ -62,7 +62,7 @@ POLICY = {
     "function|restore": ("ALL", "ALL_OK", None),
     "function|list": ("ANY", "NONE", None),
     "function|dump": ("ANY", "NONE", None),
-    "function|stats": ("ANY", "NONE", None),
+    "function|stats": ("ALL", "FUNCTION_STATS", None),
     "function|help": ("ANY", "NONE", None),
     "keys": ("ALL", "CONCAT", None),
     "randomkey": ("ALL", "RANDOM", None),
@@ -244,6 +244,8 @@ DOC_NOTES = {
                         "(connections, commands, /metrics) only ever grow and are kept",
     "script|kill": "supported: every shard; NOTBUSY when no shard runs a script",
     "function|kill": "supported: every shard; NOTBUSY when no shard runs a function",
+    "function|stats": "supported: the running function of whichever shard runs one (while it "
+                      "runs, as on Redis); the libraries and functions are every shard's",
 }
 
 # Blocking commands (BLPOP ...) are served on a private engine connection per client (ROUTE_KEYS
@@ -276,7 +278,8 @@ GATHER = ("sinter", "sunion", "sdiff", "sintercard", "zunion", "zinter", "zdiff"
 for _n in GATHER:
     EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_GATHER")
 
-EXTRA_FLAGS.update({"script|kill": ["CMD_F_OOB"], "function|kill": ["CMD_F_OOB"]})
+EXTRA_FLAGS.update({"script|kill": ["CMD_F_OOB"], "function|kill": ["CMD_F_OOB"],
+                    "function|stats": ["CMD_F_OOB"]})
 # Scripts and functions run on a link of their own (proxy/router.c: link kinds).
 for _n in ("eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"):
     EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_RUNS_CODE")

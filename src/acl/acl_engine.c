@@ -183,11 +183,13 @@ void acl_engine_setuser(const acl_user *u, const char *pass_hash, buf *cmds)
 void acl_engine_endpoint_rules(const char *password, buf *out)
 {
     /* The endpoint's links carry what it composes itself (fan-outs for INFO, CONFIG, SLOWLOG,
-     * LATENCY, MEMORY; DUMP/RESTORE of cross-slot reads; WAIT; CLIENT UNBLOCK; SCRIPT and
-     * FUNCTION KILL). Nothing that changes the cluster, moves data off the cache or runs code. */
+     * LATENCY, MEMORY; DUMP/RESTORE of cross-slot reads; WAIT; CLIENT UNBLOCK; SCRIPT KILL,
+     * FUNCTION KILL and FUNCTION STATS, out of band while a script runs: the client's own user
+     * was checked by the endpoint). Nothing that changes the cluster, moves data off the cache
+     * or runs code. */
     buf_appendf(out,
-                "on >%s ~* &* +@all -@scripting +script|kill +function|kill -cluster "
-                "+cluster|countkeysinslot +cluster|getkeysinslot +cluster|keyslot "
+                "on >%s ~* &* +@all -@scripting +script|kill +function|kill +function|stats "
+                "-cluster +cluster|countkeysinslot +cluster|getkeysinslot +cluster|keyslot "
                 "+cluster|info +cluster|myid +cluster|nodes +cluster|slots +cluster|shards "
                 "+cluster|help -migrate -module -swapdb -pfdebug -debug -shutdown -replicaof "
                 "-slaveof -failover -sync -psync -monitor -save -bgsave -bgrewriteaof",

@@ -46,7 +46,8 @@ typedef enum {
     MERGE_LATENCY_RESET,     /* distinct events reset (shards run LATEST and RESET atomically) */
     MERGE_LATENCY_DOCTOR,    /* the endpoint's report from every shard's LATEST */
     MERGE_MEMORY_STATS,      /* figures summed, ratios recomputed from the sums */
-    MERGE_SLOWLOG_LEN        /* SLOWLOG LEN: the entries MERGE_SLOWLOG lists for GET -1 */
+    MERGE_SLOWLOG_LEN,       /* SLOWLOG LEN: the entries MERGE_SLOWLOG lists for GET -1 */
+    MERGE_FUNCTION_STATS     /* FUNCTION STATS: the reply of the shard running a function */
 } cmd_merge;
 
 /* Commands the endpoint answers itself. */

@@ -120,7 +120,7 @@ static const cmd_def subs_function[] = {
     {"function|list", "list", -2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 119, 0x108000u},
     {"function|load", "load", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_FIRST, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 120, 0x108004u},
     {"function|restore", "restore", -3, CMD_F_WRITE, ROUTE_ALL, MERGE_ALL_OK, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 121, 0x108004u},
-    {"function|stats", "stats", 2, 0, ROUTE_ANY, MERGE_NONE, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 122, 0x108000u},
+    {"function|stats", "stats", 2, CMD_F_OOB, ROUTE_ALL, MERGE_FUNCTION_STATS, LOCAL_NONE, 0, NULL, NULL, NULL, 0, 122, 0x108000u},
 };
 static const cmd_keyspec ks_geoadd[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_WRITE}};
 static const cmd_keyspec ks_geodist[] = {{KS_BS_INDEX, KS_FK_RANGE, 1, NULL, 0, 1, 0, KS_ACC_READ}};

@@ -693,6 +693,26 @@ int diag_merge_memory_stats(worker *w, req *p, resp_value **vals, buf *out)
 
 /* ---- entry points ---- */
 
+/* FUNCTION STATS: every shard has the same libraries (FUNCTION LOAD goes to each); the
+ * running function is the one shard's that runs one. That shard's reply, else the first's. */
+int diag_merge_function_stats(worker *w, req *p, resp_value **vals, buf *out)
+{
+    (void)w;
+    uint32_t pick = 0;
+    for (uint32_t i = 0; i < p->nchildren; i++) {
+        if (!is_pairs(vals[i]))
+            return -1;
+        for (size_t j = 0; j + 1 < vals[i]->nelem; j += 2)
+            if (str_eq(&vals[i]->elem[j], "running_script", 14) &&
+                (vals[i]->elem[j + 1].type == RESP_T_ARRAY ||
+                 vals[i]->elem[j + 1].type == RESP_T_MAP) &&
+                pick == 0)
+                pick = i;
+    }
+    buf_append(out, vals[pick]->raw, vals[pick]->raw_len);
+    return 0;
+}
+
 int diag_merge_kill(worker *w, req *p, resp_value **vals, buf *out)
 {
     (void)w, (void)vals;

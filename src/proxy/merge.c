@@ -205,6 +205,7 @@ static const merge_row rows[] = {
     [MERGE_LATENCY_DOCTOR] = {diag_merge_doctor, PARSED, ""},
     [MERGE_MEMORY_STATS] = {diag_merge_memory_stats, PARSED, ""},
     [MERGE_SLOWLOG_LEN] = {diag_merge_slowlog_len, PARSED, ""},
+    [MERGE_FUNCTION_STATS] = {diag_merge_function_stats, PARSED, ""},
 };
 
 const merge_row *merge_row_of(unsigned kind)

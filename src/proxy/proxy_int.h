@@ -472,6 +472,7 @@ int diag_child_cmd(const cmd_def *d, req *ch, size_t argc, const char *const *ar
                    const size_t *lens);
 int diag_merge_slowlog(worker *w, req *p, resp_value **vals, buf *out);
 int diag_merge_slowlog_len(worker *w, req *p, resp_value **vals, buf *out);
+int diag_merge_function_stats(worker *w, req *p, resp_value **vals, buf *out);
 int diag_merge_latest(worker *w, req *p, resp_value **vals, buf *out);
 int diag_merge_history(worker *w, req *p, resp_value **vals, buf *out);
 int diag_merge_histogram(worker *w, req *p, resp_value **vals, buf *out);

@@ -559,6 +559,14 @@ def test_script_and_function_kill_reach_busy_engines(srv, r):
                   what="SCRIPT KILL to find the busy script")
     err = script_runner.read_reply()
     assert isinstance(err, RespError) and "Script killed by user with SCRIPT KILL" in str(err)
+    # FUNCTION STATS names the running function, whichever shard runs it (every time: a single
+    # shard asked would answer nil two times in three).
+    for _ in range(6):
+        stats = killer.call("FUNCTION", "STATS")
+        assert not isinstance(stats, RespError), stats
+        running = dict(zip(stats[1][::2], stats[1][1::2])) if stats[1] else {}
+        assert stats[0] == b"running_script" and running.get(b"name") == b"spin", stats
+        assert running[b"command"] == [b"FCALL", b"spin", b"1", k2.encode()], stats
     deadline_poll(lambda: killer.call("FUNCTION", "KILL") == "OK", 9,
                   what="FUNCTION KILL to find the busy function")
     err = function_runner.read_reply()
