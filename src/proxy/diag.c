@@ -125,14 +125,16 @@ typedef struct {
     const resp_value *v;
     long long id, time;
     uint32_t shard;
-    uint64_t shards; /* kept entries: the shards whose copy of a fanned-out command it stands for */
+    int fanout;   /* a command the endpoint runs on every shard */
+    size_t group; /* its copies on other shards share a group; SIZE_MAX: none */
 } slow_entry;
 
+/* Each shard's entries together, each shard's newest first (an engine's ids only grow). */
 static int slow_cmp(const void *a, const void *b)
 {
     const slow_entry *x = a, *y = b;
-    if (x->time != y->time)
-        return x->time > y->time ? -1 : 1; /* newest first */
+    if (x->shard != y->shard)
+        return x->shard < y->shard ? -1 : 1;
     return x->id > y->id ? -1 : x->id < y->id;
 }
 
@@ -172,29 +174,21 @@ static int runs_on_every_shard(const resp_value *args)
            (d->route == ROUTE_LOCAL && (d->local == LOCAL_CONFIG_SET || d->local == LOCAL_ACL));
 }
 
-/* The copy of a fanned-out command that e is: the kept entry with the same arguments, logged
- * within a second by another shard that has no copy in it yet; NULL when e is a command of its
- * own. Shards past the 64th are never merged. */
-static slow_entry *fanout_copy_of(slow_entry *kept, size_t nkept, const slow_entry *e)
+static int same_args(const slow_entry *x, const slow_entry *y)
 {
-    if (e->shard >= 64 || !runs_on_every_shard(&e->v->elem[3]))
-        return NULL;
-    const resp_value *a = &e->v->elem[3];
-    for (size_t i = nkept; i-- > 0;) {
-        const resp_value *b = &kept[i].v->elem[3];
-        if (kept[i].time - e->time > 1)
-            break; /* newest first: the rest are older still */
-        if ((kept[i].shards >> e->shard) & 1u || a->raw_len != b->raw_len ||
-            memcmp(a->raw, b->raw, a->raw_len) != 0)
-            continue;
-        return &kept[i];
-    }
-    return NULL;
+    const resp_value *a = &x->v->elem[3], *b = &y->v->elem[3];
+    return a->raw_len == b->raw_len && memcmp(a->raw, b->raw, a->raw_len) == 0;
 }
 
-/* Every shard's entries of clients' commands, newest first, the copies of a fanned-out command
- * as one (the newest copy): *n entries, which the caller frees; NULL when a reply is not a
- * list. */
+/* Every shard's entries of clients' commands as one log, newest first: *n entries, which the
+ * caller frees; NULL when a reply is not a list.
+ *
+ * A fanned-out command is logged by each shard; its copies (the same arguments, logged within
+ * a second on other shards) are one entry. Entries carry whole seconds, and an engine's ids say
+ * nothing of another's, so the merge keeps each shard's own order and places a fanned-out
+ * command after whatever any shard logged after its copy: SLOWLOG RESET, then SADD on one
+ * shard, lists SADD first, whatever the ids. Between shards, within one second, the order is
+ * the shards'. */
 static slow_entry *slow_collect(req *p, resp_value **vals, size_t *n)
 {
     size_t total = 0;
@@ -210,22 +204,89 @@ static slow_entry *slow_collect(req *p, resp_value **vals, size_t *n)
             const resp_value *v = &vals[i]->elem[j];
             if (v->type != RESP_T_ARRAY || v->nelem < 4 || is_stratus_own(v))
                 continue;
-            e[all] = (slow_entry){v, as_int(&v->elem[0]), as_int(&v->elem[1]), i,
-                                  i < 64 ? 1ull << i : 0};
-            all++;
+            e[all++] = (slow_entry){v,
+                                    as_int(&v->elem[0]),
+                                    as_int(&v->elem[1]),
+                                    i,
+                                    runs_on_every_shard(&v->elem[3]),
+                                    SIZE_MAX};
         }
     }
     qsort(e, all, sizeof(*e), slow_cmp);
-    size_t kept = 0;
-    for (size_t i = 0; i < all; i++) {
-        slow_entry *copy = fanout_copy_of(e, kept, &e[i]);
-        if (copy)
-            copy->shards |= 1ull << e[i].shard;
-        else
-            e[kept++] = e[i];
+    uint32_t ns = p->nchildren;
+    size_t *head = xcalloc(ns + 1, sizeof(*head)); /* each shard's next entry */
+    size_t *end = xcalloc(ns + 1, sizeof(*end));
+    for (size_t i = 0, sh = 0; sh < ns; sh++) {
+        head[sh] = i;
+        while (i < all && e[i].shard == sh)
+            i++;
+        end[sh] = i;
     }
-    *n = kept;
-    return e;
+    /* Groups: a fanned-out entry and, on each other shard, its first ungrouped copy. */
+    size_t *size = xcalloc(all + 1, sizeof(*size)), *at_head = xcalloc(all + 1, sizeof(*at_head));
+    size_t ngroups = 0;
+    for (size_t i = 0; i < all; i++) {
+        if (!e[i].fanout || e[i].group != SIZE_MAX)
+            continue;
+        size_t g = ngroups++;
+        e[i].group = g;
+        size[g] = 1;
+        for (uint32_t sh = e[i].shard + 1; sh < ns; sh++)
+            for (size_t j = head[sh]; j < end[sh]; j++)
+                if (e[j].fanout && e[j].group == SIZE_MAX && llabs(e[j].time - e[i].time) <= 1 &&
+                    same_args(&e[i], &e[j])) {
+                    e[j].group = g;
+                    size[g]++;
+                    break;
+                }
+    }
+    for (uint32_t sh = 0; sh < ns; sh++)
+        if (head[sh] < end[sh] && e[head[sh]].group != SIZE_MAX)
+            at_head[e[head[sh]].group]++;
+    /* Merge: the newest head that may go (a group once every copy is at its shard's head). */
+    slow_entry *out = xmalloc((all ? all : 1) * sizeof(*out));
+    size_t nout = 0;
+    while (nout < all) {
+        uint32_t best = UINT32_MAX, any = UINT32_MAX;
+        for (uint32_t sh = 0; sh < ns; sh++) {
+            if (head[sh] == end[sh])
+                continue;
+            const slow_entry *h = &e[head[sh]];
+            if (any == UINT32_MAX || h->time > e[head[any]].time)
+                any = sh;
+            if ((h->group == SIZE_MAX || at_head[h->group] == size[h->group]) &&
+                (best == UINT32_MAX || h->time > e[head[best]].time))
+                best = sh;
+        }
+        if (any == UINT32_MAX)
+            break;
+        if (best == UINT32_MAX) {
+            /* Copies that cannot all be at their heads (two commands of one second crossed):
+             * the newest goes alone. */
+            best = any;
+            size_t g = e[head[best]].group;
+            size[g]--, at_head[g]--;
+            e[head[best]].group = SIZE_MAX;
+        }
+        size_t g = e[head[best]].group;
+        out[nout++] = e[head[best]];
+        for (uint32_t sh = 0; sh < ns; sh++) {
+            if (head[sh] == end[sh] || (sh != best && (g == SIZE_MAX || e[head[sh]].group != g)))
+                continue;
+            if (sh != best)
+                all--; /* a copy: one entry less in the log */
+            head[sh]++;
+            if (head[sh] < end[sh] && e[head[sh]].group != SIZE_MAX)
+                at_head[e[head[sh]].group]++;
+        }
+    }
+    xfree(head);
+    xfree(end);
+    xfree(size);
+    xfree(at_head);
+    xfree(e);
+    *n = nout;
+    return out;
 }
 
 /* SLOWLOG GET [count]: as one engine's log. */
