@@ -186,8 +186,6 @@ _TRACKING = ("client-side caching is not served: invalidation messages would hav
                       "pub/sub for invalidation")
 SERVER_REFUSED = {
     "client|caching": _TRACKING,
-    "client|pause": "pausing would stop every client of the cache, and the service manages its "
-                    "engines itself; use your application's own throttling",
     "script|debug": "the Lua debugger needs a dedicated engine connection in a special mode; debug "
                     "scripts against a local redis-server (redis-cli --ldb)",
     "replconf": "replication is internal to the service",
@@ -199,6 +197,7 @@ SERVER_REFUSED = {
 # Answered by the endpoint, with the reason its refused forms give (CLIENT TRACKING ON).
 REFUSED_PART = {"client|tracking": _TRACKING}
 SERVER_POLICY["client|tracking"] = ("LOCAL", "NONE", "CLIENT_TRACKING")
+SERVER_POLICY["client|pause"] = ("LOCAL", "NONE", "CLIENT_PAUSE")
 SERVER_POLICY["client|unpause"] = ("LOCAL", "NONE", "CLIENT_UNPAUSE")
 POLICY.update(SERVER_POLICY)
 REFUSED.update(SERVER_REFUSED)
@@ -222,7 +221,11 @@ DOC_NOTES = {
     "client|trackinginfo": "supported: tracking off, client tracking is never on",
     "client|tracking": "supported: OFF answers OK (tracking is never on); ON is refused: "
                        + _TRACKING,
-    "client|unpause": "supported: OK, nothing is ever paused (CLIENT PAUSE is refused)",
+    "client|pause": "supported: every client of the cache, as Redis pauses its clients (WRITE: "
+                    "writes and commands that may replicate, scripts by their flags; ALL: "
+                    "everything); the endpoint holds what the mode pauses and every primary is "
+                    "paused too (no key expires meanwhile); not inside MULTI",
+    "client|unpause": "supported: ends a CLIENT PAUSE on the endpoint and every primary",
     "reset": "supported: as Redis 7.0; a subscriber's engine connection is closed",
     "role": "supported: the endpoint is one master without replicas",
     "asking": "supported: +OK (the endpoint owns every slot)",
@@ -278,6 +281,10 @@ GATHER = ("sinter", "sunion", "sdiff", "sintercard", "zunion", "zinter", "zdiff"
 for _n in GATHER:
     EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_GATHER")
 
+# Redis's CMD_MAY_REPLICATE, which COMMAND does not show: what CLIENT PAUSE WRITE pauses besides
+# writes (a script's own flags, when it declares them, decide for it).
+for _n in ("pfcount", "publish", "spublish", "eval", "evalsha", "fcall"):
+    EXTRA_FLAGS.setdefault(_n, []).append("CMD_F_MAY_REPLICATE")
 EXTRA_FLAGS.update({"script|kill": ["CMD_F_OOB"], "function|kill": ["CMD_F_OOB"],
                     "function|stats": ["CMD_F_OOB"]})
 # Scripts and functions run on a link of their own (proxy/router.c: link kinds).

@@ -80,6 +80,7 @@ typedef enum {
     X(CLIENT_NO_EVICT) \
     X(CLIENT_TRACKINGINFO) \
     X(CLIENT_TRACKING) \
+    X(CLIENT_PAUSE) \
     X(CLIENT_UNPAUSE) \
     X(CLIENT_GETREDIR) \
     X(RESET) \
@@ -127,6 +128,7 @@ typedef enum { CMD_LOCAL_LIST(CMD_LOCAL_ENUM) LOCAL__COUNT } cmd_local;
 #define CMD_F_KEYS_PROC 0x1000u /* keys or their access depend on the arguments (SORT, SET ...) */
 #define CMD_F_RUNS_CODE 0x2000u /* runs a script or function: sent on the code link */
 #define CMD_F_NO_MULTI 0x4000u  /* refused inside MULTI (Redis's no_multi: SAVE, SHUTDOWN ...) */
+#define CMD_F_MAY_REPLICATE 0x8000u /* Redis's may_replicate: paused by CLIENT PAUSE WRITE */
 
 /* Where keys are (Redis 7 key specs). */
 typedef enum { KS_BS_INDEX, KS_BS_KEYWORD, KS_BS_UNKNOWN } cmd_ks_begin;

@@ -458,6 +458,17 @@ static entry *add(entries *es, const char *k, size_t kn)
     return &es->v[es->n++];
 }
 
+/* The clients whose command waits for a CLIENT PAUSE at the endpoint are blocked clients, as
+ * Redis counts its paused ones: added to the primaries' blocked_clients. */
+static void add_paused(entries *es, int64_t n)
+{
+    entry *e = n > 0 ? find(es, "blocked_clients", 15) : NULL;
+    if (!e || e->kind != V_INT)
+        return;
+    e->iv += n;
+    e->sources = MAX(e->sources, 2); /* written from iv, not as the first primary's text */
+}
+
 void info_build(session *s, buf *b, uint32_t mask, const char *const *texts, const size_t *lens,
                 int ntexts)
 {
@@ -496,6 +507,8 @@ void info_build(session *s, buf *b, uint32_t mask, const char *const *texts, con
                 merge_value(e ? e : add(&es, k, kn), v, vn);
             }
         }
+        if (sections[j].bit == INFO_CLIENTS)
+            add_paused(&es, pause_waiting_clients(s->view));
         /* The endpoint's values replace the engines' of the same key; its other keys follow. */
         const entry *all = es.v;
         size_t nall = es.n;

@@ -230,6 +230,7 @@ struct session {
     int multi_all;            /* a command for every shard is queued: EXEC needs one shard */
     int multi_slot;           /* slot of the transaction's keys, -1 until a keyed command */
     uint32_t multi_count;     /* commands queued */
+    int multi_writes;         /* a queued command may write: CLIENT PAUSE WRITE holds EXEC */
     buf multi_cmds;           /* their bytes */
     int subscribed;        /* in a SUBSCRIBE/PSUBSCRIBE: the private link passes frames through */
     long long sub_count;   /* channels and patterns, as the home engine last said */
@@ -282,6 +283,7 @@ struct session {
     uint64_t receipt_calls;   /* commands charged to it */
     uint16_t receipt_cmd;     /* id of its last charged command */
     uint64_t throttled_until; /* over the ECPU/s limit: its next command waits until then */
+    int pause_waiting;        /* its command waits for a CLIENT PAUSE to end (proxy/pause.c) */
     meter_quota *quota;       /* its ACL user's ECPU/s quota, or NULL */
     ident *ident;             /* its user's engine identity (held), NULL before AUTH */
 };
@@ -595,6 +597,25 @@ typedef struct {
     req *r; /* answer rows: the request queued for the reply, and its reply buffer */
     buf *b;
 } local_call;
+
+/* ---- CLIENT PAUSE (pause.c) ---- */
+
+/* Whether the command may write or replicate, as CLIENT PAUSE WRITE decides: 1, 0, or -1 when
+ * only the engine knows (FCALL: the function's flags). */
+int pause_may_replicate(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                        const size_t *lens);
+/* 1 when a CLIENT PAUSE holds the command: it is parsed again shortly (the session waits). */
+int pause_holds(session *s, const cmd_def *d, size_t argc, const char *const *argv,
+                const size_t *lens);
+/* Whether the command goes to the engine on the client's own link, to be paused there or not
+ * (a function under CLIENT PAUSE WRITE). */
+int pause_engine_decides(session *s, const cmd_def *d);
+/* The session leaves: it no longer waits for a pause. */
+void pause_session_gone(session *s);
+/* Clients whose command waits for the pause (INFO blocked_clients adds them). */
+int64_t pause_waiting_clients(const proxy_view *v);
+void pause_command(const local_call *c);
+void unpause_command(const local_call *c);
 typedef void local_fn(const local_call *c);
 typedef struct {
     local_fn *take;   /* takes the command from the router (it queues its own requests) */

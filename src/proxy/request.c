@@ -494,6 +494,10 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
     }
     if (unlikely(s->view->meter.max_ecpu_s || s->quota) && s->meter_cmd && throttle(s))
         return;
+    if (unlikely(atomic_load_explicit(&s->view->pause_type, memory_order_relaxed) ||
+                 s->pause_waiting) &&
+        pause_holds(s, d, argc, argv, lens))
+        return;
     if (s->multi && !(local_row_of(d) && (local_row_of(d)->flags & LOCAL_F_TXN))) {
         txn_queue(s, d, argc, argv, lens, raw, rawlen);
         return;
@@ -598,6 +602,13 @@ void router_dispatch(session *s, size_t argc, const char *const *argv, const siz
         r->flags |= REQ_F_RUNS_CODE;
     if (pin_to_watch(s, r, nkeys, (int)slot) != 0)
         goto out;
+    if (unlikely(d->flags & CMD_F_MAY_REPLICATE) && pause_engine_decides(s, d)) {
+        /* A function under CLIENT PAUSE WRITE: its engine, paused too, knows its flags and
+         * holds it if it may write; on the client's own link, that holds no one else. */
+        r->flags |= REQ_F_PINNED;
+        router_queue_or_send(s, r);
+        goto out;
+    }
     if (blocking) {
         r->flags |= REQ_F_BLOCKING;
         router_queue_or_send(s, r);

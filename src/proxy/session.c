@@ -508,6 +508,7 @@ void session_close(session *s, const char *why)
         return;
     log_debug("session %llu: closed (%s)", (unsigned long long)s->id, why);
     s->dead = 1;
+    pause_session_gone(s);
     worker *w = s->w;
     if (s->again) {
         for (session **pp = &w->again_sessions; *pp; pp = &(*pp)->again_next) {

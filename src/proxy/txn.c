@@ -27,6 +27,7 @@ void txn_reset(session *s)
     s->multi_all = 0;
     s->multi_slot = -1;
     s->multi_count = 0;
+    s->multi_writes = 0;
     buf_consume(&s->multi_cmds, buf_used(&s->multi_cmds));
     buf_shrink(&s->multi_cmds, 4096);
 }
@@ -146,6 +147,8 @@ void txn_queue(session *s, const cmd_def *d, size_t argc, const char *const *arg
     else
         resp_add_command(&s->multi_cmds, argc, argv, lens);
     s->multi_count++;
+    if (!s->multi_writes && pause_may_replicate(s, d, argc, argv, lens) != 0)
+        s->multi_writes = 1;
     reply_simple(s, "QUEUED");
 }
 

@@ -25,6 +25,11 @@
 #include "common/buf.h"
 #include "meter/ledger.h"
 
+/* CLIENT PAUSE modes, as Redis's: WRITE pauses writes and what may replicate, ALL everything. */
+#define VIEW_PAUSE_OFF 0
+#define VIEW_PAUSE_WRITE 1
+#define VIEW_PAUSE_ALL 2
+
 /* The endpoint's counters, one row each: X(field, INFO section, INFO name, Prometheus family,
  * type, help). Workers add to them (relaxed atomics); INFO (proxy/local.c) and /metrics
  * (control/metrics.c) show every row, in this order. */
@@ -198,6 +203,13 @@ typedef struct proxy_view {
     _Atomic int refresh_wanted;  /* worker sets: a MOVED was seen, rebuild the topology */
     _Atomic int scale_request;   /* worker sets: shards asked for (STRATUS SCALE), 0: none */
     _Atomic int memory_pressure; /* worker sets: an OOM reply was seen, sample at once */
+
+    /* CLIENT PAUSE, cache-wide (worker sets): VIEW_PAUSE_WRITE or VIEW_PAUSE_ALL until end_ms
+     * (ev_clock_ms), and the clients whose command waits for it to end (INFO blocked_clients
+     * counts them, as Redis counts its paused clients). */
+    _Atomic int pause_type;
+    _Atomic uint64_t pause_end_ms;
+    _Atomic int64_t pause_waiting;
 
     /* Written by the workers. */
     view_counters counters;

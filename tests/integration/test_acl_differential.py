@@ -436,7 +436,7 @@ for args, why in [
     (("CLIENT", "ID"), ""), (("CLIENT", "INFO"), ""), (("CLIENT", "LIST"), ""),
     (("CLIENT", "SETNAME", "diff"), ""), (("CLIENT", "GETNAME"), ""),
     (("CLIENT", "NO-EVICT", "on"), ""), (("CLIENT", "KILL", "ID", "999999999"), ""),
-    (("CLIENT", "KILL", "TYPE", "pubsub"), ""), (("CLIENT", "PAUSE", "1", "WRITE"), WHY_DESIGN),
+    (("CLIENT", "KILL", "TYPE", "pubsub"), ""), (("CLIENT", "PAUSE", "1", "WRITE"), ""),
     (("CLIENT", "UNPAUSE"), ""),
 ]:
     add("client", ["app", "allcmds", "allkeys", "reader", "geteval"], cmd(*args), reason=why)

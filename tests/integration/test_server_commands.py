@@ -602,7 +602,6 @@ def test_helps_and_engine_answers(srv, r):
 REFUSED = {
     ("CLIENT", "CACHING", "yes"): "invalidation messages would have to come from every shard",
     ("CLIENT", "TRACKING", "on"): "invalidation messages would have to come from every shard",
-    ("CLIENT", "PAUSE", "100"): "would stop every client of the cache",
     ("SCRIPT", "DEBUG", "yes"): "redis-cli --ldb",
     ("REPLCONF", "listening-port", "1"): "replication is internal to the service",
     ("LATENCY", "GRAPH", "command"): "use LATENCY HISTORY",
@@ -620,7 +619,7 @@ def test_refused_commands_say_why(r, cmd):
 
 
 def test_client_tracking_off_and_unpause_are_no_ops(srv):
-    """Tracking is never on and nothing is ever paused: turning them off is OK, as on Redis
+    """Tracking is never on, and nothing is paused here: turning them off is OK, as on Redis
     (tracking.tcl and pause.tcl turn them off between tests)."""
     c = srv.raw_tls()
     assert c.call("CLIENT", "TRACKING", "off") == "OK"
