@@ -224,7 +224,7 @@ DOC_NOTES = {
     "client|pause": "supported: every client of the cache, as Redis pauses its clients (WRITE: "
                     "writes and commands that may replicate, scripts by their flags; ALL: "
                     "everything); the endpoint holds what the mode pauses and every primary is "
-                    "paused too (no key expires meanwhile); not inside MULTI",
+                    "paused too (no key expires meanwhile); in MULTI it begins at EXEC's end",
     "client|unpause": "supported: ends a CLIENT PAUSE on the endpoint and every primary",
     "reset": "supported: as Redis 7.0; a subscriber's engine connection is closed",
     "role": "supported: the endpoint is one master without replicas",

@@ -65,9 +65,10 @@ int acl_engine_override(unsigned id, const acl_user *u)
     if (d->route == ROUTE_REFUSED || d->route == ROUTE_LATER || named(d, hidden, ARRAY_LEN(hidden)))
         return 0;
     /* CLIENT and ACL are the endpoint's own (its clients, its users); their HELP is the
-     * engine's text. */
+     * engine's text, and CLIENT PAUSE queued in a transaction runs on its engine too (its
+     * user's right, checked by the endpoint as well; no script may call it). */
     if ((strncmp(d->name, "client|", 7) == 0 || strncmp(d->name, "acl|", 4) == 0) && d->sub &&
-        strcmp(d->sub, "help") != 0)
+        strcmp(d->sub, "help") != 0 && strcmp(d->name, "client|pause") != 0)
         return 0;
     return -1;
 }

@@ -145,51 +145,120 @@ int64_t pause_waiting_clients(const proxy_view *v)
 
 /* ---- CLIENT PAUSE timeout [WRITE|ALL], CLIENT UNPAUSE ---- */
 
-void pause_command(const local_call *c)
+/* The arguments of CLIENT PAUSE checked as Redis checks them: 0 with *ms and *type, or -1 with
+ * Redis's error in err. */
+static int parse_pause(size_t argc, const char *const *argv, const size_t *lens, long long *ms,
+                       int *type, char *err, size_t errlen)
 {
-    session *s = c->s;
-    proxy_view *v = s->view;
-    if (c->argc > 4) {
-        router_reply_error(s,
-                           "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
-                           "CLIENT HELP.",
-                           (int)MIN(c->lens[1], 128), c->argv[1]);
-        return;
+    if (argc > 4) {
+        snprintf(err, errlen,
+                 "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try CLIENT "
+                 "HELP.",
+                 (int)MIN(lens[1], 128), argv[1]);
+        return -1;
     }
-    int type = VIEW_PAUSE_ALL;
-    if (c->argc == 4) {
-        if (word_is(c->argv[3], c->lens[3], "write"))
-            type = VIEW_PAUSE_WRITE;
-        else if (!word_is(c->argv[3], c->lens[3], "all")) {
-            router_reply_error(s, "ERR CLIENT PAUSE mode must be WRITE or ALL");
-            return;
+    *type = VIEW_PAUSE_ALL;
+    if (argc == 4) {
+        if (word_is(argv[3], lens[3], "write"))
+            *type = VIEW_PAUSE_WRITE;
+        else if (!word_is(argv[3], lens[3], "all")) {
+            snprintf(err, errlen, "ERR CLIENT PAUSE mode must be WRITE or ALL");
+            return -1;
         }
     }
     char num[32], *endp;
-    snprintf(num, sizeof(num), "%.*s", (int)MIN(c->lens[2], sizeof(num) - 1), c->argv[2]);
+    snprintf(num, sizeof(num), "%.*s", (int)MIN(lens[2], sizeof(num) - 1), argv[2]);
     errno = 0;
-    long long ms = strtoll(num, &endp, 10);
-    if (c->lens[2] == 0 || c->lens[2] >= sizeof(num) || *endp || errno) {
-        router_reply_error(s, "ERR timeout is not an integer or out of range");
-        return;
+    *ms = strtoll(num, &endp, 10);
+    if (lens[2] == 0 || lens[2] >= sizeof(num) || *endp || errno) {
+        snprintf(err, errlen, "ERR timeout is not an integer or out of range");
+        return -1;
     }
-    if (ms < 0) {
-        router_reply_error(s, "ERR timeout is negative");
-        return;
+    if (*ms < 0) {
+        snprintf(err, errlen, "ERR timeout is negative");
+        return -1;
     }
-    /* As Redis: the stricter mode and the later end of this pause and the one in force. */
+    return 0;
+}
+
+/* The endpoint's pause: as Redis, the stricter mode and the later end of this pause and the
+ * one in force. */
+static void pause_start(proxy_view *v, long long ms, int type)
+{
     uint64_t end = ev_clock_ms() + (uint64_t)ms;
     if (pause_mode(v) == VIEW_PAUSE_OFF) {
         atomic_store_explicit(&v->pause_end_ms, end, memory_order_relaxed);
         atomic_store_explicit(&v->pause_type, type, memory_order_relaxed);
-    } else {
-        uint64_t was = atomic_load_explicit(&v->pause_end_ms, memory_order_relaxed);
-        while (was < end && !atomic_compare_exchange_weak(&v->pause_end_ms, &was, end))
-            ;
-        int t = atomic_load_explicit(&v->pause_type, memory_order_relaxed);
-        while (t < type && !atomic_compare_exchange_weak(&v->pause_type, &t, type))
-            ;
+        return;
     }
+    uint64_t was = atomic_load_explicit(&v->pause_end_ms, memory_order_relaxed);
+    while (was < end && !atomic_compare_exchange_weak(&v->pause_end_ms, &was, end))
+        ;
+    int t = atomic_load_explicit(&v->pause_type, memory_order_relaxed);
+    while (t < type && !atomic_compare_exchange_weak(&v->pause_type, &t, type))
+        ;
+}
+
+int pause_queue(session *s, size_t argc, const char *const *argv, const size_t *lens)
+{
+    long long ms;
+    int type;
+    char err[200];
+    if (parse_pause(argc, argv, lens, &ms, &type, err, sizeof(err)) != 0)
+        return 0; /* queued as sent: its engine answers Redis's error inside EXEC's reply */
+    /* The transaction's engine pauses at its end (in WRITE mode, as every engine). */
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", ms);
+    const char *wargv[] = {"CLIENT", "PAUSE", num, "WRITE"};
+    const size_t wlens[] = {6, 5, strlen(num), 5};
+    resp_add_command(&s->multi_cmds, 4, wargv, wlens);
+    s->multi_pause_ms = MAX(s->multi_pause_ms, ms);
+    s->multi_pause_type = MAX(s->multi_pause_type, type);
+    return 1;
+}
+
+void pause_after_exec(session *s, int txn_shard)
+{
+    if (!s->multi_pause_type)
+        return;
+    pause_start(s->view, s->multi_pause_ms, s->multi_pause_type);
+    /* The other primaries pause now (the transaction's pauses at its end, with the transaction:
+     * a pause sent to it on another link could arrive first and hold the transaction's own
+     * writes). Their replies are the endpoint's, not the client's. */
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", s->multi_pause_ms);
+    const char *argv[] = {"CLIENT", "PAUSE", num, "WRITE"};
+    const size_t lens[] = {6, 5, strlen(num), 5};
+    worker *w = s->w;
+    int n = MAX(worker_topology(w)->nshards, 1);
+    for (int i = 0; i < n; i++) {
+        if (i == txn_shard)
+            continue;
+        req *r = req_get(w);
+        r->proto = 2;
+        r->target = TARGET_SHARD;
+        r->shard = (uint16_t)i;
+        r->deadline_ms = ev_now_ms(w->loop) + (uint64_t)s->view->limits.backend_timeout;
+        r->flags |= REQ_F_ENDPOINT;
+        resp_add_command(&r->cmd, 4, argv, lens);
+        router_send(w, r);
+    }
+}
+
+void pause_command(const local_call *c)
+{
+    session *s = c->s;
+    proxy_view *v = s->view;
+    long long ms;
+    int type;
+    char err[200];
+    if (parse_pause(c->argc, c->argv, c->lens, &ms, &type, err, sizeof(err)) != 0) {
+        router_reply_error(s, "%s", err);
+        return;
+    }
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", ms);
+    pause_start(v, ms, type);
     /* Every primary pauses writes for as long: keys do not expire meanwhile, and a function
      * that may write waits there. */
     const char *argv[] = {"CLIENT", "PAUSE", num, "WRITE"};

@@ -231,6 +231,8 @@ struct session {
     int multi_slot;           /* slot of the transaction's keys, -1 until a keyed command */
     uint32_t multi_count;     /* commands queued */
     int multi_writes;         /* a queued command may write: CLIENT PAUSE WRITE holds EXEC */
+    long long multi_pause_ms; /* a CLIENT PAUSE queued: its time and mode (VIEW_PAUSE_*), */
+    int multi_pause_type;     /* which the endpoint's pause takes at EXEC */
     buf multi_cmds;           /* their bytes */
     int subscribed;        /* in a SUBSCRIBE/PSUBSCRIBE: the private link passes frames through */
     long long sub_count;   /* channels and patterns, as the home engine last said */
@@ -610,6 +612,13 @@ int pause_holds(session *s, const cmd_def *d, size_t argc, const char *const *ar
 /* Whether the command goes to the engine on the client's own link, to be paused there or not
  * (a function under CLIENT PAUSE WRITE). */
 int pause_engine_decides(session *s, const cmd_def *d);
+/* CLIENT PAUSE queued in MULTI: 1 when queued in the transaction as its engine's pause (the
+ * endpoint's begins at EXEC), 0 when its arguments are wrong (queued as sent: the engine answers
+ * the error inside EXEC's reply). */
+int pause_queue(session *s, size_t argc, const char *const *argv, const size_t *lens);
+/* EXEC of a transaction that queued CLIENT PAUSE: the endpoint's pause begins, and every primary
+ * but the transaction's (txn_shard, which pauses at the transaction's end) pauses writes. */
+void pause_after_exec(session *s, int txn_shard);
 /* The session leaves: it no longer waits for a pause. */
 void pause_session_gone(session *s);
 /* Clients whose command waits for the pause (INFO blocked_clients adds them). */

@@ -28,6 +28,8 @@ void txn_reset(session *s)
     s->multi_slot = -1;
     s->multi_count = 0;
     s->multi_writes = 0;
+    s->multi_pause_ms = 0;
+    s->multi_pause_type = VIEW_PAUSE_OFF;
     buf_consume(&s->multi_cmds, buf_used(&s->multi_cmds));
     buf_shrink(&s->multi_cmds, 4096);
 }
@@ -86,6 +88,14 @@ void txn_queue(session *s, const cmd_def *d, size_t argc, const char *const *arg
     if (d->flags & CMD_F_NO_MULTI) {
         router_reply_error(s, "ERR Command not allowed inside a transaction");
         txn_mark_dirty(s);
+        return;
+    }
+    if (d->route == ROUTE_LOCAL && d->local == LOCAL_CLIENT_PAUSE) {
+        /* Sent with the transaction, and the endpoint's pause begins with its EXEC. */
+        if (!pause_queue(s, argc, argv, lens))
+            resp_add_command(&s->multi_cmds, argc, argv, lens);
+        s->multi_count++;
+        reply_simple(s, "QUEUED");
         return;
     }
     const char *why = NULL;
@@ -189,6 +199,8 @@ static void exec(session *s)
         r->target = TARGET_SHARD;
         r->shard = 0;
     }
+    const topology *t = worker_topology(s->w);
+    pause_after_exec(s, r->target == TARGET_SHARD ? r->shard : t->slot_shard[r->slot]);
     txn_reset(s);
     router_queue_or_send(s, r);
 }

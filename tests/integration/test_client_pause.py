@@ -176,9 +176,31 @@ def test_errors_and_multi_as_redis(srv, r, plain):
                 c.execute_command("CLIENT", "PAUSE", *args)
         assert c.execute_command("CLIENT", "PAUSE", "0") == "OK"
         assert c.execute_command("CLIENT", "UNPAUSE") == "OK"
+        # Queued in a transaction, a wrong CLIENT PAUSE is EXEC's error element.
+        p = c.pipeline(transaction=True)
+        p.set("p:t0", "1").execute_command("CLIENT", "PAUSE", "x")
+        replies = p.execute(raise_on_error=False)
+        assert replies[0] is True and "timeout is not an integer" in str(replies[1])
     reference.close()
+
+
+def test_a_pause_queued_in_a_transaction_begins_at_its_end(srv, r, paused):
+    """As Redis: the transaction's own writes run, the next ones wait; every primary pauses."""
+    r.set("p:ex1", "v", px=50)
+    r.set("p:ex2", "v", px=50)
+    before = r.info("stats")["expired_keys"]
     conn = srv.raw_tls()
-    conn.call("MULTI")
-    err = conn.call("CLIENT", "PAUSE", "10", "WRITE")
-    assert isinstance(err, RespError) and "cannot be queued in a transaction" in str(err)
-    conn.close()
+    assert conn.call("MULTI") == "OK"
+    assert conn.call("SET", "p:{t}1", "a") == "QUEUED"
+    assert conn.call("CLIENT", "PAUSE", "60000", "WRITE") == "QUEUED"
+    assert conn.call("SET", "p:{t}2", "b") == "QUEUED"
+    assert conn.call("EXEC") == ["OK", "OK", "OK"]
+    assert r.get("p:{t}1") == "a" and r.get("p:{t}2") == "b"
+    later = held(srv, r, paused, "SET", "p:{t}3", "c")
+    time.sleep(0.2)
+    assert r.get("p:ex1") is None and r.get("p:ex2") is None
+    assert r.info("stats")["expired_keys"] == before, "no primary deletes an expired key"
+    r.execute_command("CLIENT", "UNPAUSE")
+    assert later.read_reply() == "OK" and r.get("p:{t}3") == "c"
+    for c in (conn, later):
+        c.close()
