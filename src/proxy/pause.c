@@ -73,7 +73,10 @@ int pause_may_replicate(session *s, const cmd_def *d, size_t argc, const char *c
 {
     if (d->route == ROUTE_LOCAL && d->local == LOCAL_EXEC)
         return s->multi_writes;
-    if (d->flags & CMD_F_WRITE)
+    /* A multi-key read served across slots writes temporary copies (proxy/gather.c) on the
+     * endpoint's shared link, which a paused engine would hold for every client: it waits
+     * here instead (stricter than Redis, which would serve the read). */
+    if (d->flags & (CMD_F_WRITE | CMD_F_GATHER))
         return 1;
     if (!(d->flags & CMD_F_MAY_REPLICATE))
         return 0;
