@@ -69,7 +69,7 @@ static int script_may_write(const char *body, size_t len)
 }
 
 int pause_may_replicate(session *s, const cmd_def *d, size_t argc, const char *const *argv,
-                        const size_t *lens)
+                        const size_t *lens, int lookup)
 {
     if (d->route == ROUTE_LOCAL && d->local == LOCAL_EXEC)
         return s->multi_writes;
@@ -84,7 +84,10 @@ int pause_may_replicate(session *s, const cmd_def *d, size_t argc, const char *c
         return script_may_write(argv[1], lens[1]); /* EVAL */
     if ((d->flags & CMD_F_SCRIPT_SHA) && argc > 1) {
         /* EVALSHA: the body the endpoint has seen; an unknown one may write (as Redis says of
-         * a script it does not have). */
+         * a script it does not have). Without lookup (a command queued in MULTI, when no
+         * pause may be in force), it may. */
+        if (!lookup)
+            return 1;
         buf body;
         buf_init(&body);
         int known = s->view->ops->script_get(s->view->owner, argv[1], lens[1], &body) == 0;
@@ -108,7 +111,7 @@ int pause_holds(session *s, const cmd_def *d, size_t argc, const char *const *ar
 {
     int mode = pause_mode(s->view);
     int hold = mode == VIEW_PAUSE_ALL ||
-               (mode == VIEW_PAUSE_WRITE && pause_may_replicate(s, d, argc, argv, lens) == 1);
+               (mode == VIEW_PAUSE_WRITE && pause_may_replicate(s, d, argc, argv, lens, 1) == 1);
     if (!hold) {
         if (unlikely(s->pause_waiting))
             pause_over(s);

@@ -603,9 +603,10 @@ typedef struct {
 /* ---- CLIENT PAUSE (pause.c) ---- */
 
 /* Whether the command may write or replicate, as CLIENT PAUSE WRITE decides: 1, 0, or -1 when
- * only the engine knows (FCALL: the function's flags). */
+ * only the engine knows (FCALL: the function's flags). Without lookup, an EVALSHA is not looked
+ * up among the scripts the endpoint keeps (a lock and a scan): it may write. */
 int pause_may_replicate(session *s, const cmd_def *d, size_t argc, const char *const *argv,
-                        const size_t *lens);
+                        const size_t *lens, int lookup);
 /* 1 when a CLIENT PAUSE holds the command: it is parsed again shortly (the session waits). */
 int pause_holds(session *s, const cmd_def *d, size_t argc, const char *const *argv,
                 const size_t *lens);

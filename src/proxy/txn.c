@@ -157,7 +157,7 @@ void txn_queue(session *s, const cmd_def *d, size_t argc, const char *const *arg
     else
         resp_add_command(&s->multi_cmds, argc, argv, lens);
     s->multi_count++;
-    if (!s->multi_writes && pause_may_replicate(s, d, argc, argv, lens) != 0)
+    if (!s->multi_writes && pause_may_replicate(s, d, argc, argv, lens, 0) != 0)
         s->multi_writes = 1;
     reply_simple(s, "QUEUED");
 }
