@@ -145,11 +145,13 @@ def test_pause_is_the_stricter_and_longer(srv, r, paused):
 
 def test_engines_are_paused_too(srv, r, paused):
     """Keys do not expire on a paused primary: expired_keys does not move during the pause."""
-    r.set("p:e1", "v", px=50)
-    r.set("p:e2", "v", px=50)
-    assert r.execute_command("CLIENT", "PAUSE", "60000", "WRITE") == "OK"
+    # Their time runs out during the pause (400 ms leaves room for a slow, sanitized build
+    # between the SETs and the pause).
+    r.set("p:e1", "v", px=400)
+    r.set("p:e2", "v", px=400)
     before = r.info("stats")["expired_keys"]
-    time.sleep(0.3)
+    assert r.execute_command("CLIENT", "PAUSE", "60000", "WRITE") == "OK"
+    time.sleep(0.6)
     assert r.get("p:e1") is None and r.get("p:e2") is None, "logically expired"
     assert r.info("stats")["expired_keys"] == before, "but not deleted while paused"
     r.execute_command("CLIENT", "UNPAUSE")
@@ -188,8 +190,8 @@ def test_errors_and_multi_as_redis(srv, r, plain):
 
 def test_a_pause_queued_in_a_transaction_begins_at_its_end(srv, r, paused):
     """As Redis: the transaction's own writes run, the next ones wait; every primary pauses."""
-    r.set("p:ex1", "v", px=50)
-    r.set("p:ex2", "v", px=50)
+    r.set("p:ex1", "v", px=400)
+    r.set("p:ex2", "v", px=400)
     before = r.info("stats")["expired_keys"]
     conn = srv.raw_tls()
     assert conn.call("MULTI") == "OK"
@@ -199,7 +201,7 @@ def test_a_pause_queued_in_a_transaction_begins_at_its_end(srv, r, paused):
     assert conn.call("EXEC") == ["OK", "OK", "OK"]
     assert r.get("p:{t}1") == "a" and r.get("p:{t}2") == "b"
     later = held(srv, r, paused, "SET", "p:{t}3", "c")
-    time.sleep(0.2)
+    time.sleep(0.6)
     assert r.get("p:ex1") is None and r.get("p:ex2") is None
     assert r.info("stats")["expired_keys"] == before, "no primary deletes an expired key"
     r.execute_command("CLIENT", "UNPAUSE")
